@@ -67,7 +67,9 @@ var (
 	ErrRangeInvalid = &Error{Status: http.StatusRequestedRangeNotSatisfiable, Code: "BLOB_UPLOAD_INVALID", Message: "requested range not satisfiable"}
 	ErrTooLarge     = &Error{Status: http.StatusRequestEntityTooLarge, Code: "SIZE_INVALID", Message: "content too large"}
 	ErrUnavailable  = &Error{Status: http.StatusServiceUnavailable, Code: "UNAVAILABLE", Message: "upstream registry unavailable"}
-	ErrInternal     = &Error{Status: http.StatusInternalServerError, Code: "UNKNOWN", Message: "internal error"}
+	// ErrPaginationInvalid answers a bad n parameter, with distribution's code.
+	ErrPaginationInvalid = &Error{Status: http.StatusBadRequest, Code: "PAGINATION_NUMBER_INVALID", Message: "invalid number of results requested"}
+	ErrInternal          = &Error{Status: http.StatusInternalServerError, Code: "UNKNOWN", Message: "internal error"}
 )
 
 // WriteError answers err in the OCI error form. An *Error anywhere in err's

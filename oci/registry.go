@@ -87,6 +87,9 @@ type Uploads interface {
 	CommitUpload(ctx context.Context, repo Repo, id string, d digest.Digest) error
 	CancelUpload(ctx context.Context, repo Repo, id string) error
 	// MountBlob makes blob d of repo from available in repo. It fails with
-	// ErrBlobUnknown when from does not hold d.
+	// ErrBlobUnknown when from does not hold d. from.Name is empty for an
+	// anonymous mount (no from parameter): the Registry may take d from any
+	// repository the client could read, or refuse. On any failure the
+	// handler starts an upload instead.
 	MountBlob(ctx context.Context, repo Repo, from Repo, d digest.Digest) error
 }
