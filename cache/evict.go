@@ -1,0 +1,125 @@
+package cache
+
+import (
+	"sort"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// maybeEvict removes least recently used blobs until the store is within
+// MaxBytes. Blobs linked into a local repository, pinned by a reader, or
+// still being written (not yet in s.blobs) are never candidates.
+func (s *Store) maybeEvict() {
+	if s.opts.MaxBytes <= 0 {
+		return
+	}
+	s.meta.Lock()
+	evicted := s.evictLocked()
+	s.meta.Unlock()
+	s.notifyEvicted(evicted)
+}
+
+func (s *Store) evictLocked() []digest.Digest {
+	type cand struct {
+		d     digest.Digest
+		size  int64
+		atime int64
+	}
+	s.mu.Lock()
+	if s.closed || s.total <= s.opts.MaxBytes {
+		s.mu.Unlock()
+		return nil
+	}
+	var cands []cand
+	for d, bi := range s.blobs {
+		if bi.localLinks > 0 || s.pins[d] > 0 {
+			continue
+		}
+		cands = append(cands, cand{d, bi.size, bi.atime})
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].atime != cands[j].atime {
+			return cands[i].atime < cands[j].atime
+		}
+		return cands[i].d < cands[j].d
+	})
+	// Victims leave the map now, under the same lock that pins, so no
+	// reader can open them from here on.
+	var victims []cand
+	for _, c := range cands {
+		if s.total <= s.opts.MaxBytes {
+			break
+		}
+		delete(s.blobs, c.d)
+		delete(s.dirty, c.d)
+		s.total -= c.size
+		victims = append(victims, c)
+	}
+	over, total := s.total > s.opts.MaxBytes, s.total
+	s.mu.Unlock()
+
+	evicted := make([]digest.Digest, 0, len(victims))
+	for _, v := range victims {
+		if err := s.dropBlobLocked(v.d); err != nil {
+			s.log.Error("cache: evict", "digest", v.d, "err", err)
+			continue
+		}
+		s.log.Debug("cache: evicted", "digest", v.d, "size", v.size)
+		evicted = append(evicted, v.d)
+	}
+	if over {
+		s.log.Warn("cache: over the size limit with nothing evictable",
+			"bytes", total, "max_bytes", s.opts.MaxBytes)
+	}
+	return evicted
+}
+
+// atimeEntry is one access time waiting to be persisted.
+type atimeEntry struct {
+	d           digest.Digest
+	size, atime int64
+}
+
+// flushAtimesLocked persists the access times recorded since the last
+// flush in one batch. The caller holds s.meta, so no blob record is
+// recreated after its blob was removed.
+func (s *Store) flushAtimesLocked() error {
+	s.mu.Lock()
+	if len(s.dirty) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	list := make([]atimeEntry, 0, len(s.dirty))
+	for d := range s.dirty {
+		if bi := s.blobs[d]; bi != nil {
+			list = append(list, atimeEntry{d, bi.size, bi.atime})
+		}
+	}
+	clear(s.dirty)
+	s.mu.Unlock()
+
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, e := range list {
+		if err := wb.Set(key(kindBlob, string(e.d)), encodeBlobMeta(e.size, e.atime)); err != nil {
+			s.redirty(list)
+			return err
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		s.redirty(list)
+		return err
+	}
+	return nil
+}
+
+// redirty queues list for the next flush after a failed one.
+func (s *Store) redirty(list []atimeEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range list {
+		if s.blobs[e.d] != nil {
+			s.dirty[e.d] = struct{}{}
+		}
+	}
+}

@@ -1,0 +1,303 @@
+// Package cache is a node's content store: blobs as digest-verified files,
+// metadata (links, manifests, tags, referrers, uploads) in badger, LRU
+// eviction of mirrored content, and coalesced follow-along fetching.
+//
+// Layout under the store's directory:
+//
+//	blobs/<alg>/<first 2 hex>/<hex>  complete, verified blobs
+//	tmp/                             blobs being written (cleared on Open)
+//	uploads/<id>                     OCI push sessions
+//	meta/                            badger
+//
+// A blob becomes visible only by an atomic rename after its digest has been
+// checked and its bytes fsynced, so a crash never leaves a partial or wrong
+// blob in blobs/.
+package cache
+
+import (
+	"context"
+	_ "crypto/sha256" // registers sha256 for go-digest
+	_ "crypto/sha512" // registers sha512 for go-digest
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/opencontainers/go-digest"
+)
+
+// Errors returned by the store; match them with errors.Is.
+var (
+	ErrNotFound       = errors.New("cache: not found")
+	ErrDigestMismatch = errors.New("cache: digest mismatch")
+	ErrUploadUnknown  = errors.New("cache: upload unknown")
+	ErrUploadOffset   = errors.New("cache: upload offset mismatch")
+	ErrSizeMismatch   = errors.New("cache: size mismatch")
+	// ErrClosed is returned by operations on a closed store.
+	ErrClosed = errors.New("cache: store closed")
+	// ErrInvalid is returned for a malformed digest, repository, tag or
+	// upload id.
+	ErrInvalid = errors.New("cache: invalid argument")
+)
+
+// Options configure a Store.
+type Options struct {
+	// MaxBytes limits the total size of stored blobs; 0 means no limit.
+	// Local (pushed) content is never evicted, so it can exceed the limit.
+	MaxBytes int64
+	// Logger receives the store's logs; nil discards them.
+	Logger *slog.Logger
+	// OnAdd is called after a blob becomes complete in the store.
+	OnAdd func(d digest.Digest, size int64)
+	// OnEvict is called after a blob has been removed from the store, by
+	// eviction or because nothing references it any more.
+	OnEvict func(d digest.Digest)
+
+	// Test hooks: a clock and the fetch idle timeout (zero: defaults).
+	clock       func() time.Time
+	idleTimeout time.Duration
+}
+
+const (
+	// atimeFlushInterval bounds how stale persisted access times may be.
+	atimeFlushInterval = 5 * time.Second
+	// janitorInterval is how often expired uploads are removed.
+	janitorInterval = 10 * time.Minute
+	// uploadTTL is how long an unfinished upload is kept.
+	uploadTTL = 24 * time.Hour
+	// fetchIdleTimeout aborts a fetch that has received no bytes this long.
+	fetchIdleTimeout = 2 * time.Minute
+)
+
+// Store is a node's content store. It is safe for concurrent use.
+type Store struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+	db   *badger.DB
+
+	// ctx is cancelled by Close; it bounds fetches and background work.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	// meta serializes every change to metadata and to the set of stored
+	// blob files, so that check-then-act sequences (commit, link, free,
+	// evict) are atomic with respect to each other. Lock order: meta, mu.
+	meta sync.Mutex
+
+	// mu guards the in-memory state below; it is held only briefly.
+	mu       sync.Mutex
+	closed   bool
+	blobs    map[digest.Digest]*blobInfo
+	total    int64
+	pins     map[digest.Digest]int
+	inflight map[digest.Digest]*fetch
+	dirty    map[digest.Digest]struct{}
+	dirsMade map[string]bool
+
+	upMu    sync.Mutex
+	upLocks map[string]*uploadLock
+
+	// Tunables, fixed by Open; tests in this package shorten them.
+	idleTimeout time.Duration
+	now         func() time.Time
+}
+
+// blobInfo is the in-memory view of one complete blob.
+type blobInfo struct {
+	size  int64
+	atime int64 // unix nanoseconds
+	// links counts repositories linking the blob, localLinks those among
+	// them that are local; both mirror the r/ keys in badger.
+	links, localLinks int
+	// doomed marks a blob that became unreferenced while pinned: it is
+	// freed when its last reader closes, unless linked again.
+	doomed bool
+}
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, sub := range []string{"blobs", "tmp", "uploads", "meta"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("cache: %w", err)
+		}
+	}
+	if err := clearDir(filepath.Join(dir, "tmp")); err != nil {
+		return nil, fmt.Errorf("cache: clean tmp: %w", err)
+	}
+
+	bo := badger.DefaultOptions(filepath.Join(dir, "meta")).
+		WithLogger(badgerLogger{log}).
+		WithSyncWrites(true).
+		WithNumVersionsToKeep(1).
+		WithMemTableSize(8 << 20).
+		WithValueLogFileSize(64 << 20).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(8 << 20).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithNumCompactors(2).
+		WithMetricsEnabled(false).
+		// Every mutation runs under Store.meta, so badger's own conflict
+		// detection would only cost memory.
+		WithDetectConflicts(false)
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("cache: open metadata: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	now, idle := opts.clock, opts.idleTimeout
+	if now == nil {
+		now = time.Now
+	}
+	if idle <= 0 {
+		idle = fetchIdleTimeout
+	}
+	s := &Store{
+		dir:         dir,
+		opts:        opts,
+		log:         log,
+		db:          db,
+		ctx:         ctx,
+		cancel:      cancel,
+		blobs:       make(map[digest.Digest]*blobInfo),
+		pins:        make(map[digest.Digest]int),
+		inflight:    make(map[digest.Digest]*fetch),
+		dirty:       make(map[digest.Digest]struct{}),
+		dirsMade:    make(map[string]bool),
+		upLocks:     make(map[string]*uploadLock),
+		idleTimeout: idle,
+		now:         now,
+	}
+	if err := s.recover(); err != nil {
+		cancel()
+		_ = db.Close()
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.background()
+	return s, nil
+}
+
+// Close stops background work, aborts fetches in flight, persists access
+// times and closes the metadata database. Readers still open keep working
+// on their open files. Close is idempotent.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.cancel()
+		s.wg.Wait()
+		s.meta.Lock()
+		defer s.meta.Unlock()
+		if ferr := s.flushAtimesLocked(); ferr != nil {
+			s.log.Warn("cache: flush access times", "err", ferr)
+		}
+		err = s.db.Close()
+	})
+	return err
+}
+
+// Ready reports whether the store is open.
+func (s *Store) Ready() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closed
+}
+
+// Usage reports the total size and number of complete blobs.
+func (s *Store) Usage() (bytes int64, blobs int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total, len(s.blobs)
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// background flushes access times, expires uploads and garbage-collects
+// badger's value log until Close.
+func (s *Store) background() {
+	defer s.wg.Done()
+	flush := time.NewTicker(atimeFlushInterval)
+	defer flush.Stop()
+	janitor := time.NewTicker(janitorInterval)
+	defer janitor.Stop()
+	s.expireUploads()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-flush.C:
+			s.meta.Lock()
+			err := s.flushAtimesLocked()
+			s.meta.Unlock()
+			if err != nil {
+				s.log.Warn("cache: flush access times", "err", err)
+			}
+		case <-janitor.C:
+			s.expireUploads()
+			// One pass is enough: RunValueLogGC rewrites at most one file.
+			if err := s.db.RunValueLogGC(0.5); err != nil && !errors.Is(err, badger.ErrNoRewrite) {
+				s.log.Debug("cache: value log gc", "err", err)
+			}
+		}
+	}
+}
+
+// clearDir removes everything inside dir.
+func clearDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// badgerLogger forwards badger's logs to slog. Badger is chatty at info
+// level, so its info goes to debug.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error("badger: " + trimNL(fmt.Sprintf(f, a...)))
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn("badger: " + trimNL(fmt.Sprintf(f, a...)))
+}
+func (b badgerLogger) Infof(f string, a ...any) { b.l.Debug("badger: " + trimNL(fmt.Sprintf(f, a...))) }
+func (b badgerLogger) Debugf(f string, a ...any) {
+	b.l.Debug("badger: " + trimNL(fmt.Sprintf(f, a...)))
+}
+
+func trimNL(s string) string {
+	for len(s) > 0 && s[len(s)-1] == '\n' {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// discard drains and closes r, ignoring errors; used on error paths.
+func discard(c io.Closer) { _ = c.Close() }

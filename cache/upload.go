@@ -1,0 +1,315 @@
+package cache
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/opencontainers/go-digest"
+)
+
+// An upload is a file uploads/<id> plus a badger record of its repository
+// and creation time, so it survives a restart. Its size is the file's.
+
+type uploadMeta struct {
+	Repo    string    `json:"repo"`
+	Created time.Time `json:"created"`
+}
+
+// uploadLock serializes the operations on one upload.
+type uploadLock struct {
+	refs int
+	ch   chan struct{} // a one-slot semaphore
+}
+
+const uploadIDLen = 32 // hex characters
+
+func validUploadID(id string) bool {
+	if len(id) != uploadIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) uploadPath(id string) string {
+	return filepath.Join(s.dir, "uploads", id)
+}
+
+// lockUpload locks upload id and returns its unlock function.
+func (s *Store) lockUpload(id string) func() {
+	s.upMu.Lock()
+	l := s.upLocks[id]
+	if l == nil {
+		l = &uploadLock{ch: make(chan struct{}, 1)}
+		s.upLocks[id] = l
+	}
+	l.refs++
+	s.upMu.Unlock()
+	l.ch <- struct{}{}
+	return func() {
+		<-l.ch
+		s.upMu.Lock()
+		l.refs--
+		if l.refs == 0 {
+			delete(s.upLocks, id)
+		}
+		s.upMu.Unlock()
+	}
+}
+
+// uploadOf checks that id is an upload of repo. The caller holds its lock.
+func (s *Store) uploadOf(repo, id string) (uploadMeta, error) {
+	var m uploadMeta
+	if !validUploadID(id) {
+		return m, ErrUploadUnknown
+	}
+	var v []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		v, err = getValue(txn, key(kindUpload, id))
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return m, ErrUploadUnknown
+	}
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(v, &m); err != nil {
+		return m, fmt.Errorf("cache: corrupt upload record %s: %w", id, err)
+	}
+	if m.Repo != repo {
+		return m, ErrUploadUnknown
+	}
+	return m, nil
+}
+
+// NewUpload starts an upload to repo and returns its id, which is safe to
+// put in a URL.
+func (s *Store) NewUpload(repo string) (string, error) {
+	if err := validName("repository", repo); err != nil {
+		return "", err
+	}
+	if s.isClosed() {
+		return "", ErrClosed
+	}
+	var b [uploadIDLen / 2]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("cache: %w", err)
+	}
+	id := hex.EncodeToString(b[:])
+	f, err := os.OpenFile(s.uploadPath(id), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("cache: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("cache: %w", err)
+	}
+	v, err := json.Marshal(uploadMeta{Repo: repo, Created: s.now().UTC()})
+	if err != nil {
+		return "", err
+	}
+	if err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(key(kindUpload, id), v)
+	}); err != nil {
+		_ = os.Remove(s.uploadPath(id))
+		return "", fmt.Errorf("cache: %w", err)
+	}
+	return id, nil
+}
+
+// UploadSize returns how many bytes upload id of repo holds.
+func (s *Store) UploadSize(repo, id string) (int64, error) {
+	unlock := s.lockUpload(id)
+	defer unlock()
+	if _, err := s.uploadOf(repo, id); err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(s.uploadPath(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, ErrUploadUnknown
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cache: %w", err)
+	}
+	return fi.Size(), nil
+}
+
+// WriteUpload appends r to upload id of repo and returns the new size.
+// offset is where the chunk claims to start, or -1 to simply append; any
+// other offset than the current size fails with ErrUploadOffset. A chunk
+// that fails midway is rolled back, so the upload holds whole chunks.
+func (s *Store) WriteUpload(repo, id string, offset int64, r io.Reader) (int64, error) {
+	unlock := s.lockUpload(id)
+	defer unlock()
+	if _, err := s.uploadOf(repo, id); err != nil {
+		return 0, err
+	}
+	f, err := os.OpenFile(s.uploadPath(id), os.O_WRONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, ErrUploadUnknown
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cache: %w", err)
+	}
+	defer discard(f)
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, fmt.Errorf("cache: %w", err)
+	}
+	if offset >= 0 && offset != size {
+		return size, fmt.Errorf("%w: chunk starts at %d, upload holds %d bytes", ErrUploadOffset, offset, size)
+	}
+	n, err := io.Copy(f, r)
+	if err != nil {
+		if terr := f.Truncate(size); terr != nil {
+			s.log.Error("cache: roll back upload chunk", "id", id, "err", terr)
+			return size + n, fmt.Errorf("cache: upload %s: %w", id, err)
+		}
+		return size, fmt.Errorf("cache: upload %s: %w", id, err)
+	}
+	if err := f.Close(); err != nil {
+		return size + n, fmt.Errorf("cache: %w", err)
+	}
+	return size + n, nil
+}
+
+// CommitUpload checks that upload id of repo is blob d, stores it, links
+// it into repo as local content and ends the upload. On a digest mismatch
+// the upload is removed and the error wraps ErrDigestMismatch.
+func (s *Store) CommitUpload(repo, id string, d digest.Digest) (int64, error) {
+	unlock := s.lockUpload(id)
+	defer unlock()
+	if _, err := s.uploadOf(repo, id); err != nil {
+		return 0, err
+	}
+	if err := validDigest(d); err != nil {
+		return 0, err
+	}
+	p := s.uploadPath(id)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, ErrUploadUnknown
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cache: %w", err)
+	}
+	h := d.Algorithm().Hash()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		_ = f.Close()
+		return 0, fmt.Errorf("cache: read upload %s: %w", id, err)
+	}
+	if got := digest.NewDigest(d.Algorithm(), h); got != d {
+		_ = f.Close()
+		s.removeUpload(id)
+		return 0, fmt.Errorf("%w: upload has %s, want %s", ErrDigestMismatch, got, d)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cache: %w", err)
+	}
+	isNew, freed, err := s.commitFile(p, d, n, func(mt *metaTxn) error {
+		if err := mt.txn.Delete(key(kindUpload, id)); err != nil {
+			return err
+		}
+		return mt.link(repo, true, d)
+	}, nil)
+	if err != nil {
+		// commitFile removed the file; drop the record too.
+		s.removeUpload(id)
+		return 0, err
+	}
+	s.added(d, n, isNew, freed)
+	return n, nil
+}
+
+// CancelUpload ends upload id of repo, discarding its data.
+func (s *Store) CancelUpload(repo, id string) error {
+	unlock := s.lockUpload(id)
+	defer unlock()
+	if _, err := s.uploadOf(repo, id); err != nil {
+		return err
+	}
+	s.removeUpload(id)
+	return nil
+}
+
+// removeUpload deletes an upload's file and record. The caller holds its
+// lock (or owns it otherwise).
+func (s *Store) removeUpload(id string) {
+	if err := os.Remove(s.uploadPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("cache: remove upload", "id", id, "err", err)
+	}
+	if err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Delete(key(kindUpload, id))
+	}); err != nil {
+		s.log.Warn("cache: remove upload record", "id", id, "err", err)
+	}
+}
+
+// expireUploads removes uploads older than uploadTTL, and upload files
+// that have no record (a crash between creating the file and the record)
+// once they are as old.
+func (s *Store) expireUploads() {
+	cutoff := s.now().Add(-uploadTTL)
+	var expired []string
+	known := make(map[string]bool)
+	err := s.db.View(func(txn *badger.Txn) error {
+		return scan(txn, []byte{kindUpload}, func(k, v []byte) error {
+			id := string(k[1:])
+			known[id] = true
+			var m uploadMeta
+			if json.Unmarshal(v, &m) != nil || m.Created.Before(cutoff) {
+				expired = append(expired, id)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		s.log.Warn("cache: list uploads", "err", err)
+		return
+	}
+	for _, id := range expired {
+		if s.ctx.Err() != nil {
+			return
+		}
+		unlock := s.lockUpload(id)
+		s.removeUpload(id)
+		unlock()
+		s.log.Info("cache: expired upload", "id", id)
+	}
+	entries, err := os.ReadDir(filepath.Join(s.dir, "uploads"))
+	if err != nil {
+		s.log.Warn("cache: list uploads", "err", err)
+		return
+	}
+	for _, e := range entries {
+		if known[e.Name()] {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.ModTime().After(cutoff) {
+			continue
+		}
+		unlock := s.lockUpload(e.Name())
+		_ = os.Remove(s.uploadPath(e.Name()))
+		unlock()
+	}
+}
