@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-dev/shoal/node"
+)
+
+func newNodeCommand() *cobra.Command {
+	var (
+		cfg        node.Config
+		configFile string
+		maxBytes   byteSize
+		logLevel   string
+		logFormat  string
+	)
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run a registry node",
+		Long: `Run a registry node: an OCI registry that serves local repositories and
+mirrors upstream registries, caching what it pulls.
+
+Every flag can also be set as SHOAL_<FLAG> in the environment (e.g.
+SHOAL_TAG_TTL=5m; repeatable flags take a comma-separated list) or as a key
+in the YAML file given with --config (key = flag name). A flag beats the
+environment, which beats the file.
+
+Repository names: /v2/NAME/<repo>/... and /v2/<repo>/...?ns=NAME both mean
+<repo> mirrored from the upstream rule NAME. /v2/<repo>/... with no rule is
+a local repository that can be pushed to.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyConfig(cmd.Flags(), configFile, os.Getenv); err != nil {
+				return err
+			}
+			logger, err := newLogger(logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = logger
+			cfg.CacheMaxBytes = int64(maxBytes)
+			if !cmd.Flags().Changed("upstream-auth") {
+				if home, err := os.UserHomeDir(); err == nil {
+					cfg.DockerConfig = filepath.Join(home, ".docker", "config.json")
+				}
+			}
+			n, err := node.New(cfg, shoalVersion())
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return n.ListenAndServe(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.StringVar(&configFile, "config", "", "a YAML file of flag values (key = flag name)")
+	f.StringVar(&cfg.Listen, "listen", ":5000", "address of the OCI registry endpoint and the admin endpoints")
+	f.StringVar(&cfg.DataDir, "data-dir", "./shoal-data", "directory for everything the node keeps: blobs, metadata, its peer key")
+	f.StringArrayVar(&cfg.Upstreams, "upstream", []string{"docker.io=https://registry-1.docker.io"}, "an upstream rule NAME=URL: repositories under NAME/, and requests with ?ns=NAME, are mirrored from URL (repeatable; giving any replaces the default)")
+	f.StringVar(&cfg.DefaultUpstream, "default-upstream", "", "the rule for reads that carry no ns and no rule prefix and name no local repository (a docker daemon's registry-mirrors)")
+	f.StringArrayVar(&cfg.UpstreamAuth, "upstream-auth", nil, "NAME=FILE: credentials for an upstream rule, in docker config.json form (repeatable; default: ~/.docker/config.json where present)")
+	f.DurationVar(&cfg.TagTTL, "tag-ttl", time.Minute, "how long a tag resolved upstream is trusted before it is checked again")
+	f.StringArrayVar(&cfg.P2PListen, "p2p-listen", []string{"/ip4/0.0.0.0/tcp/5001"}, "multiaddr the libp2p host listens on (repeatable)")
+	f.StringArrayVar(&cfg.Bootstrap, "bootstrap", nil, "a peer multiaddr ending in /p2p/<peer id> to join through (repeatable)")
+	f.StringVar(&cfg.BootstrapDNS, "bootstrap-dns", "", "a DNS name (e.g. a Kubernetes headless Service) whose addresses are peers on the p2p port")
+	f.BoolVar(&cfg.MDNS, "mdns", false, "find peers on the local network with mDNS")
+	f.StringVar(&cfg.SwarmKey, "swarm-key", "", "a libp2p private-network key file: only nodes holding it can connect")
+	f.Var(&maxBytes, "cache-max-bytes", "the store's size limit (e.g. 50GiB); least recently used mirrored content is evicted past it; 0 means no limit")
+	f.Int64Var(&cfg.MaxManifestBytes, "max-manifest-bytes", 4<<20, "the largest manifest accepted from a client or an upstream")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate file (PEM) to serve HTTPS")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "private key file (PEM) for --tls-cert")
+	f.StringArrayVar(&cfg.PolicyRoots, "policy-root", nil, "a public key trusted to sign access policies (repeatable); with none the node is open")
+	f.StringVar(&cfg.Policy, "policy", "", "a signed policy to start with")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long requests in flight may take to finish after SIGTERM")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

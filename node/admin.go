@@ -1,0 +1,79 @@
+package node
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// adminRoutes adds the contract's admin endpoints to mux.
+func (n *Node) adminRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if problems := n.notReady(); len(problems) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			for _, p := range problems {
+				_, _ = w.Write([]byte(p + "\n"))
+			}
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /shoal/v1/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(n.Status())
+	})
+}
+
+// notReady lists why the node cannot serve yet; empty when it can.
+func (n *Node) notReady() []string {
+	var problems []string
+	if !n.store.Ready() {
+		problems = append(problems, "store: not open")
+	}
+	return problems
+}
+
+// Status is the node's /shoal/v1/status document.
+type Status struct {
+	Version  string       `json:"version"`
+	PeerID   string       `json:"peer_id"`
+	P2PAddrs []string     `json:"p2p_addrs"`
+	Peers    int          `json:"peers"`
+	Cache    CacheStatus  `json:"cache"`
+	Policy   PolicyStatus `json:"policy"`
+	Upstream []string     `json:"upstreams"`
+}
+
+type CacheStatus struct {
+	Bytes    int64 `json:"bytes"`
+	Blobs    int   `json:"blobs"`
+	MaxBytes int64 `json:"max_bytes"`
+}
+
+type PolicyStatus struct {
+	Version int64 `json:"version"`
+}
+
+// Status reports what the node is and holds.
+func (n *Node) Status() Status {
+	bytes, blobs := n.store.Usage()
+	s := Status{
+		Version:  n.version,
+		P2PAddrs: []string{},
+		Cache:    CacheStatus{Bytes: bytes, Blobs: blobs, MaxBytes: n.cfg.CacheMaxBytes},
+		Upstream: []string{},
+	}
+	for _, r := range n.upstream.Rules() {
+		s.Upstream = append(s.Upstream, r.Name+"="+r.URL.String())
+	}
+	return s
+}

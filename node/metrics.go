@@ -1,0 +1,74 @@
+package node
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the node's Prometheus series, on a registry of its own so
+// that several nodes can live in one process (tests do).
+type metrics struct {
+	registry     *prometheus.Registry
+	fetchedBytes *prometheus.CounterVec
+	servedBytes  *prometheus.CounterVec
+	peers        prometheus.Gauge
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	staleTags    prometheus.Counter
+}
+
+func newMetrics(cacheUsage func() (int64, int)) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		fetchedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_fetched_bytes_total",
+			Help: "Content bytes this node brought in, by where they came from.",
+		}, []string{"source"}),
+		servedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_served_bytes_total",
+			Help: "Blob bytes this node sent out, by whom to.",
+		}, []string{"to"}),
+		peers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "shoal_peers",
+			Help: "Peers connected now.",
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_http_requests_total",
+			Help: "Registry API requests, by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "shoal_http_request_duration_seconds",
+			Help:    "Registry API request latency, by route and method (blob bodies included).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+		}, []string{"route", "method"}),
+		staleTags: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_stale_tags_served_total",
+			Help: "Tags answered with their last known digest because upstream could not be reached.",
+		}),
+	}
+	// Pre-create the contract's series so they read 0 rather than missing.
+	m.fetchedBytes.WithLabelValues("peer")
+	m.fetchedBytes.WithLabelValues("upstream")
+	m.servedBytes.WithLabelValues("client")
+	m.servedBytes.WithLabelValues("peer")
+	m.registry.MustRegister(
+		m.fetchedBytes, m.servedBytes, m.peers, m.requests, m.latency, m.staleTags,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_cache_bytes", Help: "Bytes of blobs in the store.",
+		}, func() float64 { b, _ := cacheUsage(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_cache_blobs", Help: "Blobs in the store.",
+		}, func() float64 { _, n := cacheUsage(); return float64(n) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+func (m *metrics) observe(route, method string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+}

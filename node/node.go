@@ -1,0 +1,201 @@
+// Package node wires the store, the upstream client and the OCI handlers
+// into one running registry node.
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/shoal-dev/shoal/cache"
+	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/oci/upstream"
+)
+
+// Node is one running shoal node.
+type Node struct {
+	cfg      Config
+	version  string
+	log      *slog.Logger
+	store    *cache.Store
+	upstream *upstream.Client
+	metrics  *metrics
+	flight   singleflight.Group
+	handler  http.Handler
+
+	tagTTL          time.Duration
+	defaultUpstream string
+}
+
+// New opens the node's store and prepares its endpoints. It does not
+// listen yet: Serve does.
+func New(cfg Config, version string) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("a data directory is required")
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	n := &Node{cfg: cfg, version: version, log: cfg.Logger, tagTTL: cfg.TagTTL}
+
+	up, err := newUpstreamClient(cfg, version)
+	if err != nil {
+		return nil, err
+	}
+	n.upstream = up
+	if cfg.DefaultUpstream != "" {
+		if _, ok := up.Rule(cfg.DefaultUpstream); !ok {
+			return nil, fmt.Errorf("--default-upstream %s: no --upstream rule has that name", cfg.DefaultUpstream)
+		}
+		n.defaultUpstream = cfg.DefaultUpstream
+	}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	store, err := cache.Open(filepath.Join(cfg.DataDir, "store"), cache.Options{
+		MaxBytes: cfg.CacheMaxBytes,
+		Logger:   cfg.Logger.With("component", "cache"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening the store: %w", err)
+	}
+	n.store = store
+	n.metrics = newMetrics(store.Usage)
+
+	mux := http.NewServeMux()
+	n.adminRoutes(mux)
+	mux.Handle("/v2/", oci.NewHandler(registry{n}, oci.HandlerOptions{
+		MaxManifestBytes: cfg.MaxManifestBytes,
+		Logger:           cfg.Logger.With("component", "oci"),
+		Observe:          n.metrics.observe,
+		BytesServed: func(b int64) {
+			n.metrics.servedBytes.WithLabelValues("client").Add(float64(b))
+		},
+	}))
+	n.handler = mux
+	return n, nil
+}
+
+func newUpstreamClient(cfg Config, version string) (*upstream.Client, error) {
+	rules, err := parseUpstreams(cfg.Upstreams)
+	if err != nil {
+		return nil, err
+	}
+	authFiles, err := parsePairs("--upstream-auth", cfg.UpstreamAuth)
+	if err != nil {
+		return nil, err
+	}
+	var fallback authn.Keychain
+	if cfg.DockerConfig != "" {
+		if _, err := os.Stat(cfg.DockerConfig); err == nil {
+			if fallback, err = upstream.KeychainFromFile(cfg.DockerConfig); err != nil {
+				return nil, fmt.Errorf("reading %s: %w", cfg.DockerConfig, err)
+			}
+		}
+	}
+	opts := upstream.Options{Logger: cfg.Logger.With("component", "upstream"), UserAgent: "shoal/" + version}
+	for _, r := range rules {
+		rule := upstream.Rule{Name: r.name, URL: r.url, Auth: fallback}
+		if file, ok := authFiles[r.name]; ok {
+			kc, err := upstream.KeychainFromFile(file)
+			if err != nil {
+				return nil, fmt.Errorf("--upstream-auth %s: %w", r.name, err)
+			}
+			rule.Auth = kc
+			delete(authFiles, r.name)
+		}
+		opts.Rules = append(opts.Rules, rule)
+	}
+	for name := range authFiles {
+		return nil, fmt.Errorf("--upstream-auth %s: no --upstream rule has that name", name)
+	}
+	return upstream.New(opts)
+}
+
+// Handler is the node's whole HTTP surface: the registry API and the
+// admin endpoints.
+func (n *Node) Handler() http.Handler { return n.handler }
+
+// Serve answers on l until ctx ends, then stops taking requests, lets
+// those in flight finish (up to the shutdown timeout) and closes the store.
+func (n *Node) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           n.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if n.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(n.cfg.TLSCert, n.cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("loading the TLS key pair: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		l = tls.NewListener(l, srv.TLSConfig)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	n.log.Info("serving", "addr", l.Addr().String(), "tls", n.cfg.TLSCert != "", "data_dir", n.cfg.DataDir)
+
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		n.log.Info("shutting down: finishing requests in flight", "timeout", n.cfg.ShutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return errors.Join(err, n.Close())
+}
+
+// ListenAndServe listens on the configured address and serves until ctx
+// ends.
+func (n *Node) ListenAndServe(ctx context.Context) error {
+	l, err := net.Listen("tcp", n.cfg.Listen)
+	if err != nil {
+		n.Close()
+		return err
+	}
+	return n.Serve(ctx, l)
+}
+
+// Close releases the store.
+func (n *Node) Close() error {
+	if n.store == nil {
+		return nil
+	}
+	err := n.store.Close()
+	n.store = nil
+	return err
+}
+
+// URLScheme is the scheme clients use to reach the node.
+func (n *Node) URLScheme() string {
+	if n.cfg.TLSCert != "" {
+		return "https"
+	}
+	return "http"
+}
