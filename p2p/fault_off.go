@@ -1,0 +1,8 @@
+//go:build !shoalfault
+
+package p2p
+
+import "io"
+
+// corrupt is the identity outside fault-injection builds.
+func (h *Host) corrupt(r io.Reader) io.Reader { return r }

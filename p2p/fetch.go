@@ -1,0 +1,491 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	kb "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/opencontainers/go-digest"
+)
+
+// Tuning of fetches from peers.
+const (
+	// hedgeDelay is how long the first peer has to answer before a second
+	// one is asked too.
+	hedgeDelay = 300 * time.Millisecond
+	// maxProviders is how many advertising peers a fetch considers.
+	maxProviders = 8
+	// pieceWindow is how many pieces are in flight at once (and so the
+	// memory a fetch buffers, in PieceSize units).
+	pieceWindow = 4
+	// pieceAttempts bounds how often one piece is asked for.
+	pieceAttempts = 4
+)
+
+// Download is a blob arriving from peers. Reads deliver it in order;
+// when the peers sent piece digests every piece is checked before it is
+// handed on, and a peer whose piece does not match is penalised and the
+// piece fetched from another. The whole blob's digest is the caller's to
+// check.
+type Download struct {
+	Size      int64
+	MediaType string
+
+	h      *Host
+	d      digest.Digest
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	peers   []peer.ID // candidates, best first
+	failed  map[peer.ID]bool
+	sources map[peer.ID]bool
+
+	// Sequential mode: no piece digests; one stream, resumed elsewhere
+	// when it breaks.
+	stream *Stream
+	off    int64
+
+	// Piece mode.
+	pieces  []digest.Digest
+	results []chan pieceResult
+	next    int // next piece to hand out
+	buf     []byte
+	started int
+}
+
+type pieceResult struct {
+	data []byte
+	err  error
+}
+
+// ErrNoPeer means no peer could supply the content.
+var ErrNoPeer = errors.New("p2p: no peer has the content")
+
+// Fetch opens content d from whichever peers have it. When none
+// advertises it and rule is set, the peer designated for d (the one whose
+// ID is closest to d's key) is asked to fetch it from upstream and pass
+// it on as it arrives; ErrNoPeer means this node is that peer itself, or
+// no peer could help, and should go upstream itself.
+func (h *Host) Fetch(ctx context.Context, d digest.Digest, rule, repo string, findTimeout time.Duration) (*Download, error) {
+	if h.Peers() == 0 {
+		return nil, ErrNoPeer
+	}
+	fctx, cancel := context.WithTimeout(ctx, findTimeout)
+	providers, err := h.FindProviders(fctx, d, maxProviders)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	var candidates []peer.ID
+	for _, p := range providers {
+		candidates = append(candidates, p.ID)
+	}
+	req := Request{Digest: d}
+	if len(candidates) == 0 {
+		if rule == "" {
+			return nil, ErrNoPeer
+		}
+		designated, err := h.designated(ctx, d)
+		if err != nil || len(designated) == 0 {
+			return nil, ErrNoPeer
+		}
+		candidates = designated
+		req.Rule, req.Repo = rule, repo
+	}
+	dctx, dcancel := context.WithCancel(context.WithoutCancel(ctx))
+	dl := &Download{h: h, d: d, ctx: dctx, cancel: dcancel, peers: candidates, failed: map[peer.ID]bool{}, sources: map[peer.ID]bool{}}
+	first, err := dl.openHedged(ctx, req)
+	if err != nil {
+		dcancel()
+		return nil, err
+	}
+	dl.Size, dl.MediaType = first.Size, first.MediaType
+	dl.sources[first.Peer] = true
+	if n := int64(len(first.Pieces)); n == 0 || n != (first.Size+PieceSize-1)/PieceSize {
+		dl.stream = first
+		return dl, nil
+	}
+	pieces, trustFirst := dl.agreePieces(ctx, first)
+	switch {
+	case pieces == nil:
+		// Peers disagree on the pieces and no majority settles it: take
+		// the bytes as they come; the whole digest decides.
+		dl.stream = first
+	case trustFirst:
+		dl.startPieces(pieces, first)
+	default:
+		first.Close()
+		dl.startPieces(pieces, nil)
+	}
+	return dl, nil
+}
+
+// designated lists, closest first, the peers that should fetch d from
+// upstream for the fleet. It is empty when this node is the closest.
+func (h *Host) designated(ctx context.Context, d digest.Digest) ([]peer.ID, error) {
+	c, err := CID(d)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	key := string(c.Hash())
+	closest, err := h.dht.GetClosestPeers(ctx, key)
+	if err != nil {
+		h.log.Debug("closest peers query", "digest", d, "err", err)
+	}
+	// In a small fleet the query can miss peers this node is connected to;
+	// they count too.
+	seen := map[peer.ID]bool{}
+	var all []peer.ID
+	for _, p := range append(append(closest, h.host.Network().Peers()...), h.host.ID()) {
+		if !seen[p] {
+			seen[p] = true
+			all = append(all, p)
+		}
+	}
+	var out []peer.ID
+	for _, p := range sortClosest(all, key) {
+		if p == h.host.ID() {
+			break
+		}
+		if !h.penalised(p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// openHedged asks the candidates in turn, starting the next one whenever
+// the previous has not answered within hedgeDelay, and keeps the first
+// good answer.
+func (dl *Download) openHedged(ctx context.Context, req Request) (*Stream, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	answers := make(chan openAnswer, len(dl.peers))
+	started, pending := 0, 0
+	start := func() {
+		p := dl.peers[started]
+		started++
+		pending++
+		go func() {
+			s, err := dl.h.Open(dl.ctx, p, req)
+			answers <- openAnswer{s, p, err}
+		}()
+	}
+	start()
+	timer := time.NewTimer(hedgeDelay)
+	defer timer.Stop()
+	var errs []error
+	var won *Stream
+	for pending > 0 {
+		select {
+		case a := <-answers:
+			pending--
+			if a.err != nil {
+				dl.fail(a.p)
+				errs = append(errs, fmt.Errorf("%s: %w", a.p, a.err))
+				if won == nil && started < len(dl.peers) {
+					start()
+				}
+				continue
+			}
+			if won != nil {
+				a.s.Close() // the slower of a hedged pair
+				continue
+			}
+			won = a.s
+			cancel()
+		case <-timer.C:
+			if won == nil && started < len(dl.peers) {
+				start()
+				timer.Reset(hedgeDelay)
+			}
+		case <-ctx.Done():
+			if won == nil {
+				errs = append(errs, ctx.Err())
+				// Leave the pending opens to finish into the buffered channel.
+				go drain(answers, pending)
+				return nil, errors.Join(append([]error{ErrNoPeer}, errs...)...)
+			}
+			go drain(answers, pending)
+			return won, nil
+		}
+	}
+	if won == nil {
+		return nil, errors.Join(append([]error{ErrNoPeer}, errs...)...)
+	}
+	return won, nil
+}
+
+// openAnswer is one peer's answer to a hedged open.
+type openAnswer struct {
+	s   *Stream
+	p   peer.ID
+	err error
+}
+
+// drain closes the streams of opens that lost a hedge.
+func drain(ch chan openAnswer, n int) {
+	for range n {
+		if a := <-ch; a.s != nil {
+			a.s.Close()
+		}
+	}
+}
+
+// sortClosest orders peers by XOR distance of their DHT keys to key.
+func sortClosest(peers []peer.ID, key string) []peer.ID {
+	return kb.SortClosestPeers(peers, kb.ConvertKey(key))
+}
+
+func (dl *Download) fail(p peer.ID) {
+	dl.mu.Lock()
+	dl.failed[p] = true
+	dl.mu.Unlock()
+}
+
+// pick chooses a peer for the next request, spreading pieces over the
+// candidates; ok is false when every candidate has failed.
+func (dl *Download) pick(turn int) (peer.ID, bool) {
+	dl.mu.Lock()
+	defer dl.mu.Unlock()
+	var live []peer.ID
+	for _, p := range dl.peers {
+		if !dl.failed[p] && !dl.h.penalised(p) {
+			live = append(live, p)
+		}
+	}
+	if len(live) == 0 {
+		return "", false
+	}
+	return live[turn%len(live)], true
+}
+
+// Read delivers the blob in order.
+func (dl *Download) Read(p []byte) (int, error) {
+	if dl.pieces != nil {
+		return dl.readPieces(p)
+	}
+	return dl.readSequential(p)
+}
+
+func (dl *Download) readSequential(p []byte) (int, error) {
+	for attempt := 0; ; attempt++ {
+		if dl.off >= dl.Size {
+			return 0, io.EOF
+		}
+		if dl.stream != nil {
+			n, err := dl.stream.Read(p)
+			dl.off += int64(n)
+			if n > 0 || err == nil {
+				return n, nil
+			}
+			if err == io.EOF && dl.off >= dl.Size {
+				return 0, io.EOF
+			}
+			// The stream broke: resume at this byte from another peer.
+			dl.h.log.Debug("peer transfer broke; resuming elsewhere", "peer", dl.stream.Peer, "digest", dl.d, "offset", dl.off, "err", err)
+			dl.fail(dl.stream.Peer)
+			dl.stream.Close()
+			dl.stream = nil
+		}
+		if attempt >= len(dl.peers) {
+			return 0, fmt.Errorf("%w: transfer of %s broke at byte %d", ErrNoPeer, dl.d, dl.off)
+		}
+		peerID, ok := dl.pick(attempt)
+		if !ok {
+			return 0, fmt.Errorf("%w: transfer of %s broke at byte %d", ErrNoPeer, dl.d, dl.off)
+		}
+		s, err := dl.h.Open(dl.ctx, peerID, Request{Digest: dl.d, Offset: dl.off})
+		if err != nil {
+			dl.fail(peerID)
+			continue
+		}
+		if s.Size != dl.Size {
+			s.Close()
+			dl.h.Penalise(peerID, "sent another size for "+dl.d.String())
+			continue
+		}
+		dl.mu.Lock()
+		dl.sources[peerID] = true
+		dl.mu.Unlock()
+		dl.stream = s
+	}
+}
+
+// agreePieces checks the first peer's piece digests against other
+// holders', since a peer that lies about the pieces would otherwise get
+// honest peers blamed. Two peers that agree settle it; peers outvoted are
+// penalised. It returns nil when no majority exists, and whether the
+// first peer's list won.
+func (dl *Download) agreePieces(ctx context.Context, first *Stream) ([]digest.Digest, bool) {
+	key := func(p []digest.Digest) string { return fmt.Sprint(p) }
+	votes := map[string][]peer.ID{key(first.Pieces): {first.Peer}}
+	lists := map[string][]digest.Digest{key(first.Pieces): first.Pieces}
+	asked := 0
+	for _, p := range dl.peers {
+		if p == first.Peer || asked == 2 {
+			continue
+		}
+		s, err := dl.h.Open(ctx, p, Request{Digest: dl.d, Length: 1})
+		if err != nil {
+			continue
+		}
+		s.Close()
+		asked++
+		if s.Size != first.Size {
+			dl.h.Penalise(p, "sent another size for "+dl.d.String())
+			continue
+		}
+		k := key(s.Pieces)
+		votes[k] = append(votes[k], p)
+		lists[k] = s.Pieces
+		if len(votes[k]) >= 2 {
+			for other, ps := range votes {
+				if other != k {
+					for _, liar := range ps {
+						dl.h.Penalise(liar, "sent piece digests the other holders contradict for "+dl.d.String())
+					}
+				}
+			}
+			return lists[k], k == key(first.Pieces)
+		}
+	}
+	if len(votes) == 1 {
+		return first.Pieces, true // no one to contradict it
+	}
+	return nil, false
+}
+
+// startPieces begins piece mode. The first stream, if any, supplies
+// piece 0.
+func (dl *Download) startPieces(pieces []digest.Digest, first *Stream) {
+	dl.pieces = pieces
+	dl.results = make([]chan pieceResult, len(dl.pieces))
+	for i := range dl.results {
+		dl.results[i] = make(chan pieceResult, 1)
+	}
+	if first == nil {
+		dl.fill()
+		return
+	}
+	go func() {
+		data, err := readPiece(first, dl.pieceLen(0))
+		first.Close()
+		if err == nil && digest.SHA256.FromBytes(data) != dl.pieces[0] {
+			dl.h.Penalise(first.Peer, fmt.Sprintf("piece 0 of %s did not match", dl.d))
+			err = errors.New("piece mismatch")
+		}
+		if err != nil {
+			dl.fail(first.Peer)
+			data, err = dl.fetchPiece(0)
+		}
+		dl.results[0] <- pieceResult{data, err}
+	}()
+	dl.started = 1
+	dl.fill()
+}
+
+// fill keeps pieceWindow pieces in flight ahead of the reader.
+func (dl *Download) fill() {
+	for dl.started < len(dl.pieces) && dl.started < dl.next+pieceWindow {
+		i := dl.started
+		dl.started++
+		go func() {
+			data, err := dl.fetchPiece(i)
+			dl.results[i] <- pieceResult{data, err}
+		}()
+	}
+}
+
+func (dl *Download) pieceLen(i int) int64 {
+	return min(PieceSize, dl.Size-int64(i)*PieceSize)
+}
+
+// fetchPiece brings piece i from a peer, checking it, trying others when
+// one fails or lies.
+func (dl *Download) fetchPiece(i int) ([]byte, error) {
+	for attempt := range pieceAttempts + len(dl.peers) {
+		p, ok := dl.pick(i + attempt)
+		if !ok {
+			break
+		}
+		s, err := dl.h.Open(dl.ctx, p, Request{Digest: dl.d, Offset: int64(i) * PieceSize, Length: dl.pieceLen(i)})
+		if err != nil {
+			dl.fail(p)
+			continue
+		}
+		data, err := readPiece(s, dl.pieceLen(i))
+		s.Close()
+		if err != nil {
+			dl.fail(p)
+			continue
+		}
+		if digest.SHA256.FromBytes(data) != dl.pieces[i] {
+			dl.h.Penalise(p, fmt.Sprintf("piece %d of %s did not match", i, dl.d))
+			continue
+		}
+		dl.mu.Lock()
+		dl.sources[p] = true
+		dl.mu.Unlock()
+		return data, nil
+	}
+	return nil, fmt.Errorf("%w: piece %d of %s", ErrNoPeer, i, dl.d)
+}
+
+func readPiece(s *Stream, n int64) ([]byte, error) {
+	data := make([]byte, n)
+	_, err := io.ReadFull(s, data)
+	return data, err
+}
+
+func (dl *Download) readPieces(p []byte) (int, error) {
+	if len(dl.buf) == 0 {
+		if dl.next >= len(dl.pieces) {
+			return 0, io.EOF
+		}
+		var r pieceResult
+		select {
+		case r = <-dl.results[dl.next]:
+		case <-dl.ctx.Done():
+			return 0, dl.ctx.Err()
+		}
+		if r.err != nil {
+			return 0, r.err
+		}
+		dl.buf = r.data
+		dl.next++
+		dl.fill()
+	}
+	n := copy(p, dl.buf)
+	dl.buf = dl.buf[n:]
+	return n, nil
+}
+
+// Sources are the peers that supplied bytes, for the caller to penalise
+// if the whole blob does not match its digest.
+func (dl *Download) Sources() []peer.ID {
+	dl.mu.Lock()
+	defer dl.mu.Unlock()
+	out := make([]peer.ID, 0, len(dl.sources))
+	for p := range dl.sources {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Close stops the download.
+func (dl *Download) Close() error {
+	dl.cancel()
+	if dl.stream != nil {
+		dl.stream.Close()
+	}
+	return nil
+}

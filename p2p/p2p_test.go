@@ -1,0 +1,332 @@
+package p2p
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/opencontainers/go-digest"
+)
+
+// memContent is a Content backed by a map, with switches for faults.
+type memContent struct {
+	mu      sync.Mutex
+	blobs   map[digest.Digest][]byte
+	tags    map[string]digest.Digest
+	corrupt bool // flip a byte of everything served
+	// upstream, when set, is what Open fetches on a peer's behalf.
+	upstream map[digest.Digest][]byte
+	fetches  atomic.Int32
+	opens    atomic.Int32
+}
+
+func newMemContent() *memContent {
+	return &memContent{blobs: map[digest.Digest][]byte{}, tags: map[string]digest.Digest{}}
+}
+
+func (m *memContent) put(b []byte) digest.Digest {
+	d := digest.FromBytes(b)
+	m.mu.Lock()
+	m.blobs[d] = b
+	m.mu.Unlock()
+	return d
+}
+
+func (m *memContent) Open(ctx context.Context, from peer.ID, d digest.Digest, rule, repo string) (*Served, error) {
+	m.opens.Add(1)
+	m.mu.Lock()
+	b, ok := m.blobs[d]
+	if !ok && rule != "" && m.upstream != nil {
+		if b, ok = m.upstream[d]; ok {
+			m.fetches.Add(1)
+			m.blobs[d] = b
+		}
+	}
+	corrupt := m.corrupt
+	m.mu.Unlock()
+	if !ok {
+		return nil, ErrNotFound
+	}
+	if corrupt {
+		b = append([]byte(nil), b...)
+		b[len(b)/2] ^= 0xff
+	}
+	return &Served{Size: int64(len(b)), MediaType: "application/octet-stream", Content: bytes.NewReader(b), Complete: !corrupt || true, Close: func() error { return nil }}, nil
+}
+
+func (m *memContent) Tag(ctx context.Context, from peer.ID, rule, repo, tag string) (digest.Digest, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.tags[rule+"/"+repo+":"+tag]
+	if !ok {
+		return "", ErrNotFound
+	}
+	return d, nil
+}
+
+type testPeer struct {
+	h       *Host
+	content *memContent
+	adv     *Advertiser
+}
+
+// newFleet starts n hosts on loopback, each joined through the first.
+func newFleet(t *testing.T, n int) []*testPeer {
+	t.Helper()
+	ctx := context.Background()
+	var fleet []*testPeer
+	for i := range n {
+		cfg := Config{
+			KeyFile: filepath.Join(t.TempDir(), "peer.key"),
+			Listen:  []string{"/ip4/127.0.0.1/tcp/0"},
+		}
+		if i > 0 {
+			cfg.Bootstrap = fleet[0].h.Addrs()[:1]
+		}
+		h, err := New(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newMemContent()
+		h.ServeContent(c, nil)
+		adv := h.Advertise(func(fn func(digest.Digest) bool) error {
+			c.mu.Lock()
+			var ds []digest.Digest
+			for d := range c.blobs {
+				ds = append(ds, d)
+			}
+			c.mu.Unlock()
+			for _, d := range ds {
+				if !fn(d) {
+					break
+				}
+			}
+			return nil
+		})
+		p := &testPeer{h: h, content: c, adv: adv}
+		t.Cleanup(func() { adv.Close(); h.Close() })
+		fleet = append(fleet, p)
+	}
+	// Everyone must know everyone before DHT queries are meaningful.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range fleet {
+		for p.h.dht.RoutingTable().Size() < n-1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("peer %s found no peers", p.h.ID())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return fleet
+}
+
+// provideNow advertises d from p and waits until q can find it.
+func provideNow(t *testing.T, p, q *testPeer, d digest.Digest) {
+	t.Helper()
+	c, _ := CID(d)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.h.dht.Provide(ctx, c, true); err != nil {
+		t.Fatalf("provide: %v", err)
+	}
+	for {
+		got, _ := q.h.FindProviders(ctx, d, 1)
+		if len(got) > 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatal("provider never found")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func readAll(t *testing.T, dl *Download) []byte {
+	t.Helper()
+	defer dl.Close()
+	b, err := io.ReadAll(dl)
+	if err != nil {
+		t.Fatalf("reading download: %v", err)
+	}
+	return b
+}
+
+func TestFetchFromPeers(t *testing.T) {
+	tests := []struct {
+		name      string
+		size      int
+		holders   int // peers holding the blob, besides the asker
+		corrupt   int // how many of the holders lie
+		wantPiece bool
+	}{
+		{name: "small from one peer", size: 1000, holders: 1},
+		{name: "empty blob", size: 0, holders: 1},
+		{name: "several pieces from one peer", size: 3*PieceSize + 17, holders: 1},
+		{name: "pieces from several peers", size: 6 * PieceSize, holders: 3},
+		{name: "one of three peers lies", size: 5*PieceSize + 1, holders: 3, corrupt: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fleet := newFleet(t, tt.holders+1)
+			asker := fleet[0]
+			blob := randomBytes(t, tt.size)
+			var d digest.Digest
+			for i, p := range fleet[1:] {
+				d = p.content.put(blob)
+				p.content.corrupt = i < tt.corrupt
+				provideNow(t, p, asker, d)
+			}
+			dl, err := asker.h.Fetch(context.Background(), d, "", "", 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dl.Size != int64(tt.size) {
+				t.Fatalf("size %d, want %d", dl.Size, tt.size)
+			}
+			got := readAll(t, dl)
+			if digest.FromBytes(got) != d {
+				t.Fatalf("got %d bytes that do not match the digest", len(got))
+			}
+			for i, p := range fleet[1:] {
+				if i < tt.corrupt && !asker.h.penalised(p.h.ID()) {
+					t.Errorf("lying peer %d was not penalised", i)
+				}
+				if i >= tt.corrupt && asker.h.penalised(p.h.ID()) {
+					t.Errorf("honest peer %d was penalised", i)
+				}
+			}
+		})
+	}
+}
+
+func TestFetchNoProviderAsksDesignatedPeer(t *testing.T) {
+	fleet := newFleet(t, 4)
+	blob := randomBytes(t, 2*PieceSize+5)
+	d := digest.FromBytes(blob)
+	for _, p := range fleet {
+		p.content.upstream = map[digest.Digest][]byte{d: blob}
+	}
+	var got [][]byte
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	selfFetch := atomic.Int32{}
+	for _, p := range fleet {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dl, err := p.h.Fetch(context.Background(), d, "up", "repo", 3*time.Second)
+			if errors.Is(err, ErrNoPeer) {
+				selfFetch.Add(1) // this node is the designated fetcher
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b := readAll(t, dl)
+			mu.Lock()
+			got = append(got, b)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	var upstreamFetches int32
+	for _, p := range fleet {
+		upstreamFetches += p.content.fetches.Load()
+	}
+	if selfFetch.Load() != 1 {
+		t.Errorf("%d nodes found themselves designated, want 1", selfFetch.Load())
+	}
+	if upstreamFetches != 1 {
+		t.Errorf("%d upstream fetches by designated peers, want 1", upstreamFetches)
+	}
+	for _, b := range got {
+		if !bytes.Equal(b, blob) {
+			t.Fatal("wrong bytes from the designated peer")
+		}
+	}
+}
+
+func TestFetchResumesWhenPeerDies(t *testing.T) {
+	fleet := newFleet(t, 3)
+	asker := fleet[0]
+	blob := randomBytes(t, 3*PieceSize)
+	var d digest.Digest
+	for _, p := range fleet[1:] {
+		d = p.content.put(blob)
+		provideNow(t, p, asker, d)
+	}
+	dl, err := asker.h.Fetch(context.Background(), d, "", "", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read a little, then kill whichever peers served so far.
+	head := make([]byte, 1000)
+	if _, err := io.ReadFull(dl, head); err != nil {
+		t.Fatal(err)
+	}
+	killed := map[peer.ID]bool{}
+	for _, p := range dl.Sources() {
+		for _, q := range fleet[1:] {
+			if q.h.ID() == p && len(killed) == 0 {
+				q.h.Close()
+				killed[p] = true
+			}
+		}
+	}
+	rest, err := io.ReadAll(dl)
+	dl.Close()
+	if err != nil {
+		t.Fatalf("after killing %v: %v", killed, err)
+	}
+	if digest.FromBytes(append(head, rest...)) != d {
+		t.Fatal("resumed download does not match its digest")
+	}
+}
+
+func TestPeerIDSurvivesRestart(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "peer.key")
+	var ids []peer.ID
+	for range 2 {
+		h, err := New(context.Background(), Config{KeyFile: key, Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, h.ID())
+		if len(h.Addrs()) == 0 || !bytes.Contains([]byte(h.Addrs()[0]), []byte("/p2p/"+h.ID().String())) {
+			t.Errorf("addrs %v lack /p2p/<id>", h.Addrs())
+		}
+		h.Close()
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("peer ID changed across restarts: %s then %s", ids[0], ids[1])
+	}
+}
+
+func TestBadBootstrapAddress(t *testing.T) {
+	for _, addr := range []string{"not-a-multiaddr", "/ip4/127.0.0.1/tcp/1"} {
+		_, err := New(context.Background(), Config{KeyFile: filepath.Join(t.TempDir(), "k"), Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []string{addr}})
+		if err == nil {
+			t.Errorf("bootstrap %q accepted", addr)
+		}
+	}
+}
+
+var _ = fmt.Sprint

@@ -1,0 +1,285 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/opencontainers/go-digest"
+)
+
+// ContentProtocol carries content between nodes over libp2p streams,
+// which libp2p's security transport authenticates and encrypts.
+//
+// The asker sends one JSON request line; the peer answers with one JSON
+// header line and, on success, the content from the requested offset to
+// the end.
+const ContentProtocol = "/shoal/content/1.0.0"
+
+// maxHeaderLine bounds request and header lines, so a peer cannot make
+// the other side buffer without limit.
+const maxHeaderLine = 1 << 20
+
+// Request asks a peer for content.
+type Request struct {
+	Digest digest.Digest `json:"digest"`
+	Offset int64         `json:"offset,omitempty"`
+	// Length, when positive, limits the answer to that many bytes.
+	Length int64 `json:"length,omitempty"`
+	// Rule and Repo say where the asker would fetch the blob from
+	// upstream. A peer that does not hold the blob may fetch it there on
+	// the asker's behalf, so that a fleet fetches each blob once.
+	Rule string `json:"rule,omitempty"`
+	Repo string `json:"repo,omitempty"`
+	// Tag, with Rule and Repo and no Digest, asks for the last digest the
+	// peer resolved for that tag.
+	Tag string `json:"tag,omitempty"`
+}
+
+// Response is the header a peer answers with.
+type Response struct {
+	// Size is the content's whole size, whatever the offset.
+	Size      int64  `json:"size"`
+	MediaType string `json:"media_type,omitempty"`
+	// Digest answers a tag request.
+	Digest digest.Digest `json:"digest,omitempty"`
+	// Pieces are the sha256 digests of the content's consecutive
+	// PieceSize pieces, when the peer holds it whole; askers check each
+	// piece as it arrives and can fetch pieces from several peers.
+	Pieces []digest.Digest `json:"pieces,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// Errors a peer can answer with.
+const (
+	errNotFound    = "not_found"
+	errDenied      = "denied"
+	errBadRequest  = "bad_request"
+	errUnavailable = "unavailable"
+)
+
+// ErrNotFound means the peer does not have the content.
+var ErrNotFound = errors.New("p2p: not found")
+
+// ErrDenied means the peer refused to serve us.
+var ErrDenied = errors.New("p2p: denied")
+
+// Content is what a node offers its peers.
+type Content interface {
+	// Open opens content d, complete or still arriving. With rule and
+	// repo set, the node may fetch d from upstream on the peer's behalf.
+	Open(ctx context.Context, from peer.ID, d digest.Digest, rule, repo string) (*Served, error)
+	// Tag is the last digest the node resolved for tag.
+	Tag(ctx context.Context, from peer.ID, rule, repo, tag string) (digest.Digest, error)
+}
+
+// Served is content opened for a peer.
+type Served struct {
+	Size      int64
+	MediaType string
+	Content   io.ReadSeeker
+	// Complete says whether Content is the whole verified blob, so that
+	// piece digests can be offered.
+	Complete bool
+	Close    func() error
+}
+
+// ServeContent answers peers' content requests from c. sent is told how
+// many content bytes went out.
+func (h *Host) ServeContent(c Content, sent func(int64)) {
+	h.host.SetStreamHandler(ContentProtocol, func(s network.Stream) {
+		defer s.Close()
+		n, err := h.serveStream(c, s)
+		if n > 0 && sent != nil {
+			sent(n)
+		}
+		if err != nil {
+			h.log.Debug("serving a peer", "peer", s.Conn().RemotePeer(), "err", err)
+			_ = s.Reset()
+		}
+	})
+}
+
+func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
+	from := s.Conn().RemotePeer()
+	_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var req Request
+	if err := readLine(bufio.NewReaderSize(s, 4096), &req); err != nil {
+		return 0, writeHeader(s, Response{Error: errBadRequest})
+	}
+	_ = s.SetReadDeadline(time.Time{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	if req.Digest == "" && req.Tag != "" {
+		d, err := c.Tag(ctx, from, req.Rule, req.Repo, req.Tag)
+		if err != nil {
+			return 0, writeHeader(s, Response{Error: errorCode(err)})
+		}
+		return 0, writeHeader(s, Response{Digest: d})
+	}
+	if req.Digest.Validate() != nil || req.Offset < 0 {
+		return 0, writeHeader(s, Response{Error: errBadRequest})
+	}
+	served, err := c.Open(ctx, from, req.Digest, req.Rule, req.Repo)
+	if err != nil {
+		return 0, writeHeader(s, Response{Error: errorCode(err)})
+	}
+	defer served.Close()
+	if req.Offset > served.Size {
+		return 0, writeHeader(s, Response{Error: errBadRequest})
+	}
+	resp := Response{Size: served.Size, MediaType: served.MediaType}
+	if served.Complete {
+		if resp.Pieces, err = h.pieces.of(req.Digest, served.Content, served.Size); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := served.Content.Seek(req.Offset, io.SeekStart); err != nil {
+		return 0, err
+	}
+	if err := writeHeader(s, resp); err != nil {
+		return 0, err
+	}
+	want := served.Size - req.Offset
+	if req.Length > 0 && req.Length < want {
+		want = req.Length
+	}
+	n, err := io.CopyN(s, h.corrupt(served.Content), want)
+	if err == nil && n != want {
+		err = fmt.Errorf("sent %d of %d bytes", n, want)
+	}
+	return n, err
+}
+
+func errorCode(err error) string {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return errNotFound
+	case errors.Is(err, ErrDenied):
+		return errDenied
+	}
+	return errUnavailable
+}
+
+// Stream is content arriving from a peer.
+type Stream struct {
+	Response
+	Peer peer.ID
+	io.Reader
+	s    network.Stream
+	stop func() bool
+}
+
+// Close ends the transfer, whether or not it was read to the end.
+func (s *Stream) Close() error {
+	s.stop()
+	return s.s.Reset()
+}
+
+// Open asks peer p for content. On success the Stream carries the bytes
+// from req.Offset to the end; they are not verified here.
+func (h *Host) Open(ctx context.Context, p peer.ID, req Request) (*Stream, error) {
+	s, err := h.host.NewStream(ctx, p, ContentProtocol)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	ok := false
+	defer func() {
+		if !ok {
+			stop()
+			_ = s.Reset()
+		}
+	}()
+	line, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Write(append(line, '\n')); err != nil {
+		return nil, err
+	}
+	if err := s.CloseWrite(); err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(s, 64<<10)
+	var resp Response
+	if err := readLine(br, &resp); err != nil {
+		return nil, fmt.Errorf("p2p: reading %s's answer: %w", p, err)
+	}
+	switch resp.Error {
+	case "":
+	case errNotFound:
+		return nil, ErrNotFound
+	case errDenied:
+		return nil, ErrDenied
+	default:
+		return nil, fmt.Errorf("p2p: peer %s answered %s", p, resp.Error)
+	}
+	if req.Digest != "" && (resp.Size < 0 || req.Offset > resp.Size) {
+		return nil, fmt.Errorf("p2p: peer %s sent a bad header", p)
+	}
+	want := resp.Size - req.Offset
+	if req.Length > 0 && req.Length < want {
+		want = req.Length
+	}
+	ok = true
+	return &Stream{Response: resp, Peer: p, Reader: &exactReader{r: br, left: want}, s: s, stop: stop}, nil
+}
+
+func readLine(br *bufio.Reader, v any) error {
+	var line []byte
+	for {
+		chunk, isPrefix, err := br.ReadLine()
+		if err != nil {
+			return err
+		}
+		line = append(line, chunk...)
+		if len(line) > maxHeaderLine {
+			return errors.New("header line too long")
+		}
+		if !isPrefix {
+			break
+		}
+	}
+	return json.Unmarshal(line, v)
+}
+
+func writeHeader(w io.Writer, r Response) error {
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(line, '\n'))
+	return err
+}
+
+// exactReader reads exactly left bytes: ending early is an error, not EOF.
+type exactReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
