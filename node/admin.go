@@ -39,6 +39,9 @@ func (n *Node) notReady() []string {
 	if !n.store.Ready() {
 		problems = append(problems, "store: not open")
 	}
+	if len(n.cfg.P2PListen) > 0 && (n.p2p == nil || !n.p2p.Listening()) {
+		problems = append(problems, "p2p: not listening")
+	}
 	return problems
 }
 
@@ -71,6 +74,11 @@ func (n *Node) Status() Status {
 		P2PAddrs: []string{},
 		Cache:    CacheStatus{Bytes: bytes, Blobs: blobs, MaxBytes: n.cfg.CacheMaxBytes},
 		Upstream: []string{},
+	}
+	if n.p2p != nil {
+		s.PeerID = n.p2p.ID().String()
+		s.P2PAddrs = n.p2p.Addrs()
+		s.Peers = n.p2p.Peers()
 	}
 	for _, r := range n.upstream.Rules() {
 		s.Upstream = append(s.Upstream, r.Name+"="+r.URL.String())

@@ -30,6 +30,9 @@ type Config struct {
 	BootstrapDNS string
 	MDNS         bool
 	SwarmKey     string
+	// P2PTags lets the node ask peers for a tag's last digest when
+	// upstream cannot be reached.
+	P2PTags bool
 
 	CacheMaxBytes    int64
 	MaxManifestBytes int64

@@ -14,13 +14,14 @@ type metrics struct {
 	registry     *prometheus.Registry
 	fetchedBytes *prometheus.CounterVec
 	servedBytes  *prometheus.CounterVec
-	peers        prometheus.Gauge
 	requests     *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
 	staleTags    prometheus.Counter
+	peerTags     prometheus.Counter
+	penalties    prometheus.Counter
 }
 
-func newMetrics(cacheUsage func() (int64, int)) *metrics {
+func newMetrics(cacheUsage func() (int64, int), peers func() int) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		fetchedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -31,10 +32,6 @@ func newMetrics(cacheUsage func() (int64, int)) *metrics {
 			Name: "shoal_served_bytes_total",
 			Help: "Blob bytes this node sent out, by whom to.",
 		}, []string{"to"}),
-		peers: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "shoal_peers",
-			Help: "Peers connected now.",
-		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "shoal_http_requests_total",
 			Help: "Registry API requests, by route, method and status code.",
@@ -48,6 +45,14 @@ func newMetrics(cacheUsage func() (int64, int)) *metrics {
 			Name: "shoal_stale_tags_served_total",
 			Help: "Tags answered with their last known digest because upstream could not be reached.",
 		}),
+		peerTags: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_peer_tag_resolutions_total",
+			Help: "Tags resolved by asking peers, because upstream could not be reached or the repository is another node's.",
+		}),
+		penalties: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_peer_penalties_total",
+			Help: "Peers penalised for sending content that did not match its digest.",
+		}),
 	}
 	// Pre-create the contract's series so they read 0 rather than missing.
 	m.fetchedBytes.WithLabelValues("peer")
@@ -55,7 +60,10 @@ func newMetrics(cacheUsage func() (int64, int)) *metrics {
 	m.servedBytes.WithLabelValues("client")
 	m.servedBytes.WithLabelValues("peer")
 	m.registry.MustRegister(
-		m.fetchedBytes, m.servedBytes, m.peers, m.requests, m.latency, m.staleTags,
+		m.fetchedBytes, m.servedBytes, m.requests, m.latency, m.staleTags, m.peerTags, m.penalties,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_peers", Help: "Peers connected now.",
+		}, func() float64 { return float64(peers()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "shoal_cache_bytes", Help: "Bytes of blobs in the store.",
 		}, func() float64 { b, _ := cacheUsage(); return float64(b) }),

@@ -13,6 +13,7 @@ import (
 	"github.com/shoal-dev/shoal/cache"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/oci/upstream"
+	"github.com/shoal-dev/shoal/p2p"
 )
 
 // upstreamTimeout bounds one shared manifest, tag or referrers fetch.
@@ -20,12 +21,14 @@ import (
 // stall.
 const upstreamTimeout = 60 * time.Second
 
-// mirrorManifest answers a manifest of a mirrored repository. By digest it
-// comes from the store, or once from upstream. By tag the last resolved
-// digest is trusted for the tag TTL; after that it is revalidated with a
-// HEAD, and when upstream cannot answer the last known digest is served
-// with a warning.
-func (n *Node) mirrorManifest(ctx context.Context, r repository, ref string) (*oci.Manifest, error) {
+// remoteManifest answers a manifest this node may not hold: of a mirrored
+// repository, or of a local repository another node of the fleet holds.
+// By digest it comes from the store, else from peers, else once from
+// upstream. By tag the last resolved digest is trusted for the tag TTL;
+// after that upstream is asked with a HEAD, and when it cannot answer the
+// last known digest is served with a warning, or failing that the digest
+// peers last resolved.
+func (n *Node) remoteManifest(ctx context.Context, r repository, ref string) (*oci.Manifest, error) {
 	if d, err := digest.Parse(ref); err == nil {
 		if m, err := n.storedManifest(r, d); err == nil {
 			return m, nil
@@ -40,45 +43,88 @@ func (n *Node) mirrorManifest(ctx context.Context, r repository, ref string) (*o
 		}
 	}
 	v, err, _ := n.flight.Do("tag\x00"+r.key+"\x00"+tag, func() (any, error) {
-		return n.revalidateTag(ctx, r, tag)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), upstreamTimeout)
+		defer cancel()
+		return n.resolveTag(ctx, r, tag, cached)
 	})
-	if err == nil {
-		return v.(*oci.Manifest), nil
+	if err != nil {
+		return nil, upstreamErr(err, oci.ErrManifestUnknown.With(map[string]string{"tag": tag}))
 	}
-	if cached != "" && !errors.Is(err, upstream.ErrNotFound) {
-		if m, serr := n.storedManifest(r, cached); serr == nil {
-			n.metrics.staleTags.Inc()
-			n.log.Warn("serving cached tag: upstream unavailable", "repository", r.key, "tag", tag, "digest", cached, "err", err)
-			m.Warning = fmt.Sprintf("upstream %s could not be reached; serving the last known digest of tag %s", r.rule, tag)
+	return v.(*oci.Manifest), nil
+}
+
+// resolveTag finds what tag names now and makes sure that manifest is
+// stored.
+func (n *Node) resolveTag(ctx context.Context, r repository, tag string, cached digest.Digest) (*oci.Manifest, error) {
+	var upErr error
+	if r.mirrored() {
+		desc, err := n.upstream.Resolve(ctx, r.rule, r.path, tag)
+		if err == nil {
+			m, err := n.ensureManifest(ctx, r, desc.Digest)
+			if err != nil {
+				return nil, err
+			}
+			return m, n.store.SetTag(r.key, false, tag, m.Digest, time.Now())
+		}
+		if errors.Is(err, upstream.ErrNotFound) {
+			return nil, err
+		}
+		upErr = err
+	}
+	if cached != "" {
+		if m, err := n.storedManifest(r, cached); err == nil {
+			if upErr != nil {
+				n.metrics.staleTags.Inc()
+				n.log.Warn("serving the last known digest of a tag: upstream unavailable", "repository", r.key, "tag", tag, "digest", cached, "err", upErr)
+				m.Warning = fmt.Sprintf("upstream %s could not be reached; serving the last known digest of tag %s", r.rule, tag)
+			}
 			return m, nil
 		}
 	}
-	return nil, upstreamErr(err, oci.ErrManifestUnknown.With(map[string]string{"tag": tag}))
-}
-
-// revalidateTag asks upstream what tag names now and makes sure that
-// manifest is stored.
-func (n *Node) revalidateTag(ctx context.Context, r repository, tag string) (*oci.Manifest, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), upstreamTimeout)
-	defer cancel()
-	desc, err := n.upstream.Resolve(ctx, r.rule, r.path, tag)
-	if err != nil {
-		return nil, err
-	}
-	m, err := n.storedManifest(r, desc.Digest)
-	if err != nil {
-		if m, err = n.fetchManifestOnce(ctx, r, desc.Digest); err != nil {
-			return nil, err
+	if n.p2p != nil && n.cfg.P2PTags {
+		if d, err := n.peerTag(ctx, r, tag); err == nil {
+			m, err := n.ensureManifest(ctx, r, d)
+			if err != nil {
+				return nil, err
+			}
+			if err := n.store.SetTag(r.key, false, tag, d, time.Now()); err != nil {
+				return nil, err
+			}
+			if upErr != nil {
+				m.Warning = fmt.Sprintf("upstream %s could not be reached; serving the digest peers resolved for tag %s", r.rule, tag)
+			}
+			return m, nil
 		}
 	}
-	if err := n.store.SetTag(r.key, false, tag, m.Digest, time.Now()); err != nil {
-		return nil, err
+	if upErr != nil {
+		return nil, upErr
 	}
-	return m, nil
+	return nil, cache.ErrNotFound
 }
 
-// fetchManifest brings manifest d of r from upstream, once for all
-// concurrent callers.
+// peerTag asks the connected peers what tag of r last resolved to and
+// takes the first answer.
+func (n *Node) peerTag(ctx context.Context, r repository, tag string) (digest.Digest, error) {
+	d, from, err := n.p2p.Tag(ctx, r.rule, r.path, tag, 3*time.Second)
+	if err != nil {
+		return "", err
+	}
+	n.metrics.peerTags.Inc()
+	n.log.Warn("resolved a tag through a peer", "repository", r.key, "tag", tag, "digest", d, "peer", from)
+	return d, nil
+}
+
+// ensureManifest returns manifest d of r from the store, fetching it if
+// it is not there.
+func (n *Node) ensureManifest(ctx context.Context, r repository, d digest.Digest) (*oci.Manifest, error) {
+	if m, err := n.storedManifest(r, d); err == nil {
+		return m, nil
+	}
+	return n.fetchManifestOnce(ctx, r, d)
+}
+
+// fetchManifest brings manifest d of r from peers or upstream, once for
+// all concurrent callers.
 func (n *Node) fetchManifest(ctx context.Context, r repository, d digest.Digest) (*oci.Manifest, error) {
 	v, err, _ := n.flight.Do("manifest\x00"+r.key+"\x00"+d.String(), func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), upstreamTimeout)
@@ -92,52 +138,100 @@ func (n *Node) fetchManifest(ctx context.Context, r repository, d digest.Digest)
 }
 
 func (n *Node) fetchManifestOnce(ctx context.Context, r repository, d digest.Digest) (*oci.Manifest, error) {
-	mediaType, body, got, err := n.upstream.Manifest(ctx, r.rule, r.path, d.String())
+	mediaType, body, err := n.peerManifest(ctx, d)
 	if err != nil {
-		return nil, err
-	}
-	if got != d {
-		return nil, fmt.Errorf("upstream %s sent manifest %s for %s", r.rule, got, d)
+		if !r.mirrored() {
+			return nil, cache.ErrNotFound
+		}
+		var got digest.Digest
+		mediaType, body, got, err = n.upstream.Manifest(ctx, r.rule, r.path, d.String())
+		if err != nil {
+			return nil, err
+		}
+		if got != d {
+			return nil, fmt.Errorf("upstream %s sent manifest %s for %s", r.rule, got, d)
+		}
+		n.metrics.fetchedBytes.WithLabelValues("upstream").Add(float64(len(body)))
 	}
 	info, err := oci.ParseManifest(mediaType, body)
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s sent an invalid manifest %s: %w", r.rule, d, err)
+		return nil, fmt.Errorf("manifest %s is invalid: %w", d, err)
 	}
 	if err := n.store.PutManifest(r.key, false, manifestRecord(d, int64(len(body)), info), body); err != nil {
 		return nil, err
 	}
-	n.metrics.fetchedBytes.WithLabelValues("upstream").Add(float64(len(body)))
 	return &oci.Manifest{Digest: d, MediaType: info.MediaType, Bytes: body}, nil
 }
 
-func (n *Node) mirrorStatBlob(ctx context.Context, r repository, d digest.Digest) (int64, error) {
+// peerManifest fetches manifest d from a peer that holds it and checks
+// it against its digest.
+func (n *Node) peerManifest(ctx context.Context, d digest.Digest) (string, []byte, error) {
+	if n.p2p == nil {
+		return "", nil, p2p.ErrNoPeer
+	}
+	dl, err := n.p2p.Fetch(ctx, d, "", "", findTimeout)
+	if err != nil {
+		return "", nil, err
+	}
+	defer dl.Close()
+	if dl.Size > n.maxManifestBytes() {
+		return "", nil, fmt.Errorf("peer manifest %s is %d bytes", d, dl.Size)
+	}
+	body, err := io.ReadAll(io.LimitReader(dl, dl.Size))
+	if err != nil {
+		return "", nil, err
+	}
+	if d.Algorithm().FromBytes(body) != d {
+		for _, p := range dl.Sources() {
+			n.p2p.Penalise(p, fmt.Sprintf("manifest %s did not match its digest", d))
+		}
+		return "", nil, fmt.Errorf("peer manifest does not match %s", d)
+	}
+	n.metrics.fetchedBytes.WithLabelValues("peer").Add(float64(len(body)))
+	return dl.MediaType, body, nil
+}
+
+func (n *Node) maxManifestBytes() int64 {
+	if n.cfg.MaxManifestBytes > 0 {
+		return n.cfg.MaxManifestBytes
+	}
+	return oci.DefaultMaxManifestBytes
+}
+
+// remoteStatBlob sizes a blob this node may not hold.
+func (n *Node) remoteStatBlob(ctx context.Context, r repository, d digest.Digest) (int64, error) {
 	// Blobs are content addressed and verified: whichever repository
 	// brought one in, it is the same bytes.
 	if size, err := n.store.StatBlob(d); err == nil {
 		return size, nil
 	}
-	size, err := n.upstream.StatBlob(ctx, r.rule, r.path, d)
-	return size, upstreamErr(err, blobUnknown(d))
+	if r.mirrored() {
+		size, err := n.upstream.StatBlob(ctx, r.rule, r.path, d)
+		if err == nil || !upstream.IsUnavailable(err) {
+			return size, upstreamErr(err, blobUnknown(d))
+		}
+	}
+	// Upstream down, or a local repository: a peer may hold it.
+	if n.p2p != nil {
+		if dl, err := n.p2p.Fetch(ctx, d, "", "", findTimeout); err == nil {
+			dl.Close()
+			return dl.Size, nil
+		}
+	}
+	return 0, blobUnknown(d)
 }
 
-// mirrorBlob serves a blob from the store, or streams it from upstream
-// while the store writes and verifies it. Concurrent requests share one
-// upstream transfer.
-func (n *Node) mirrorBlob(ctx context.Context, r repository, d digest.Digest) (*oci.Blob, error) {
+// remoteBlob serves a blob from the store, or streams it from peers or
+// upstream while the store writes and verifies it. Concurrent requests
+// share one transfer.
+func (n *Node) remoteBlob(ctx context.Context, r repository, d digest.Digest) (*oci.Blob, error) {
 	if br, err := n.store.OpenBlob(d); err == nil {
 		return blob(br), nil
 	}
-	br, err := n.store.Fetch(ctx, d, func(ctx context.Context) (io.ReadCloser, int64, error) {
-		body, size, err := n.upstream.Blob(ctx, r.rule, r.path, d)
-		if err != nil {
-			return nil, 0, err
-		}
-		n.log.Debug("fetching blob from upstream", "repository", r.key, "digest", d, "size", size)
-		return countingReader{body, n.metrics.fetchedBytes.WithLabelValues("upstream")}, size, nil
-	})
+	br, err := n.store.Fetch(ctx, d, n.blobSource(r, d))
 	if err != nil {
-		if errors.Is(err, cache.ErrDigestMismatch) {
-			n.log.Error("upstream sent a blob that does not match its digest", "repository", r.key, "digest", d)
+		if errors.Is(err, errNoSource) {
+			return nil, blobUnknown(d)
 		}
 		return nil, upstreamErr(err, blobUnknown(d))
 	}
@@ -194,7 +288,7 @@ func upstreamErr(err error, notFound error) error {
 		return nil
 	case errors.As(err, &oe):
 		return err
-	case errors.Is(err, upstream.ErrNotFound), errors.Is(err, cache.ErrNotFound):
+	case errors.Is(err, upstream.ErrNotFound), errors.Is(err, cache.ErrNotFound), errors.Is(err, p2p.ErrNoPeer), errors.Is(err, p2p.ErrNotFound):
 		return notFound
 	case errors.As(err, &ue):
 		if ue.Status == 429 {
@@ -209,7 +303,7 @@ func upstreamErr(err error, notFound error) error {
 		}
 		return &oci.Error{Status: 502, Code: "UNKNOWN", Message: "upstream error", Detail: se.Error()}
 	case errors.Is(err, cache.ErrDigestMismatch):
-		return &oci.Error{Status: 502, Code: "DIGEST_INVALID", Message: "upstream sent content that does not match its digest"}
+		return &oci.Error{Status: 502, Code: "DIGEST_INVALID", Message: "content did not match its digest"}
 	}
 	return err
 }

@@ -13,14 +13,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/shoal-dev/shoal/cache"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/oci/upstream"
+	"github.com/shoal-dev/shoal/p2p"
 )
 
 // Node is one running shoal node.
@@ -33,6 +37,9 @@ type Node struct {
 	metrics  *metrics
 	flight   singleflight.Group
 	handler  http.Handler
+	// p2p is nil when the node runs alone (no --p2p-listen).
+	p2p        *p2p.Host
+	advertiser atomic.Pointer[p2p.Advertiser]
 
 	tagTTL          time.Duration
 	defaultUpstream string
@@ -73,12 +80,28 @@ func New(cfg Config, version string) (*Node, error) {
 	store, err := cache.Open(filepath.Join(cfg.DataDir, "store"), cache.Options{
 		MaxBytes: cfg.CacheMaxBytes,
 		Logger:   cfg.Logger.With("component", "cache"),
+		OnAdd: func(d digest.Digest, _ int64) {
+			if a := n.advertiser.Load(); a != nil {
+				a.Add(d)
+			}
+		},
+		OnEvict: func(d digest.Digest) {
+			if a := n.advertiser.Load(); a != nil {
+				a.Remove(d)
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the store: %w", err)
 	}
 	n.store = store
-	n.metrics = newMetrics(store.Usage)
+	n.metrics = newMetrics(store.Usage, n.peerCount)
+	if len(cfg.P2PListen) > 0 {
+		if err := n.joinFleet(); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 
 	mux := http.NewServeMux()
 	n.adminRoutes(mux)
@@ -182,14 +205,58 @@ func (n *Node) ListenAndServe(ctx context.Context) error {
 	return n.Serve(ctx, l)
 }
 
-// Close releases the store.
-func (n *Node) Close() error {
-	if n.store == nil {
-		return nil
+// joinFleet starts the p2p host, serves content to peers and advertises
+// what the store holds.
+func (n *Node) joinFleet() error {
+	cfg := p2p.Config{
+		KeyFile:   filepath.Join(n.cfg.DataDir, "peer.key"),
+		Listen:    n.cfg.P2PListen,
+		Bootstrap: n.cfg.Bootstrap,
+		MDNS:      n.cfg.MDNS,
+		SwarmKey:  n.cfg.SwarmKey,
+		Logger:    n.log.With("component", "p2p"),
+		OnPenalty: func(peer.ID) { n.metrics.penalties.Inc() },
 	}
-	err := n.store.Close()
-	n.store = nil
-	return err
+	if n.cfg.BootstrapDNS != "" {
+		cfg.Discover = n.dnsPeers(n.cfg.BootstrapDNS)
+	}
+	h, err := p2p.New(context.Background(), cfg)
+	if err != nil {
+		return fmt.Errorf("joining the fleet: %w", err)
+	}
+	n.p2p = h
+	h.ServeContent(fleetContent{n}, func(b int64) {
+		n.metrics.servedBytes.WithLabelValues("peer").Add(float64(b))
+	})
+	n.advertiser.Store(h.Advertise(func(fn func(digest.Digest) bool) error {
+		return n.store.Blobs(func(d digest.Digest, _ int64) bool { return fn(d) })
+	}))
+	n.log.Info("joined the fleet", "peer_id", h.ID(), "p2p_addrs", h.Addrs())
+	return nil
+}
+
+func (n *Node) peerCount() int {
+	if n.p2p == nil {
+		return 0
+	}
+	return n.p2p.Peers()
+}
+
+// Close leaves the fleet and releases the store.
+func (n *Node) Close() error {
+	var errs []error
+	if a := n.advertiser.Swap(nil); a != nil {
+		a.Close()
+	}
+	if n.p2p != nil {
+		errs = append(errs, n.p2p.Close())
+		n.p2p = nil
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+		n.store = nil
+	}
+	return errors.Join(errs...)
 }
 
 // URLScheme is the scheme clients use to reach the node.

@@ -24,8 +24,8 @@ func (g registry) GetManifest(ctx context.Context, repo oci.Repo, ref string) (*
 	if err != nil {
 		return nil, err
 	}
-	if r.mirrored() {
-		return g.n.mirrorManifest(ctx, r, ref)
+	if r.mirrored() || g.n.fromFleet(r) {
+		return g.n.remoteManifest(ctx, r, ref)
 	}
 	d, err := digest.Parse(ref)
 	if err != nil {
@@ -35,6 +35,12 @@ func (g registry) GetManifest(ctx context.Context, repo oci.Repo, ref string) (*
 		}
 	}
 	return g.n.storedManifest(r, d)
+}
+
+// fromFleet says whether reads of local repository r go to the fleet:
+// r was never pushed to this node, so another node may hold it.
+func (n *Node) fromFleet(r repository) bool {
+	return n.p2p != nil && !n.store.IsLocal(r.key)
 }
 
 // storedManifest reads manifest d of r from the store.
@@ -128,8 +134,8 @@ func (g registry) StatBlob(ctx context.Context, repo oci.Repo, d digest.Digest) 
 	if err != nil {
 		return 0, err
 	}
-	if r.mirrored() {
-		return g.n.mirrorStatBlob(ctx, r, d)
+	if r.mirrored() || g.n.fromFleet(r) {
+		return g.n.remoteStatBlob(ctx, r, d)
 	}
 	if !g.n.store.BlobLinked(r.key, d) {
 		return 0, blobUnknown(d)
@@ -143,8 +149,8 @@ func (g registry) GetBlob(ctx context.Context, repo oci.Repo, d digest.Digest) (
 	if err != nil {
 		return nil, err
 	}
-	if r.mirrored() {
-		return g.n.mirrorBlob(ctx, r, d)
+	if r.mirrored() || g.n.fromFleet(r) {
+		return g.n.remoteBlob(ctx, r, d)
 	}
 	if !g.n.store.BlobLinked(r.key, d) {
 		return nil, blobUnknown(d)

@@ -489,3 +489,46 @@ func (dl *Download) Close() error {
 	}
 	return nil
 }
+
+// Tag asks the connected peers which digest tag of rule/repo last
+// resolved to and returns the first answer.
+func (h *Host) Tag(ctx context.Context, rule, repo, tag string, timeout time.Duration) (digest.Digest, peer.ID, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	peers := h.host.Network().Peers()
+	type answer struct {
+		d digest.Digest
+		p peer.ID
+	}
+	answers := make(chan answer, len(peers))
+	for _, p := range peers {
+		if h.penalised(p) {
+			answers <- answer{}
+			continue
+		}
+		go func() {
+			s, err := h.Open(ctx, p, Request{Rule: rule, Repo: repo, Tag: tag})
+			if err != nil {
+				answers <- answer{}
+				return
+			}
+			s.Close()
+			if s.Digest.Validate() != nil {
+				answers <- answer{}
+				return
+			}
+			answers <- answer{s.Digest, p}
+		}()
+	}
+	for range peers {
+		select {
+		case a := <-answers:
+			if a.d != "" {
+				return a.d, a.p, nil
+			}
+		case <-ctx.Done():
+			return "", "", fmt.Errorf("%w: no peer resolved tag %s: %v", ErrNoPeer, tag, ctx.Err())
+		}
+	}
+	return "", "", fmt.Errorf("%w: no peer knows tag %s", ErrNoPeer, tag)
+}

@@ -118,6 +118,9 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	defer cancel()
 
 	if req.Digest == "" && req.Tag != "" {
+		if !validTag(req.Tag) {
+			return 0, writeHeader(s, Response{Error: errBadRequest})
+		}
 		d, err := c.Tag(ctx, from, req.Rule, req.Repo, req.Tag)
 		if err != nil {
 			return 0, writeHeader(s, Response{Error: errorCode(err)})
@@ -282,4 +285,18 @@ func (e *exactReader) Read(p []byte) (int, error) {
 		err = nil
 	}
 	return n, err
+}
+
+// validTag is the OCI tag grammar.
+func validTag(t string) bool {
+	if len(t) == 0 || len(t) > 128 {
+		return false
+	}
+	for i, c := range t {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || (i > 0 && (c == '.' || c == '-'))
+		if !ok {
+			return false
+		}
+	}
+	return true
 }

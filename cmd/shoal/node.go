@@ -76,6 +76,7 @@ a local repository that can be pushed to.`,
 	f.StringVar(&cfg.BootstrapDNS, "bootstrap-dns", "", "a DNS name (e.g. a Kubernetes headless Service) whose addresses are peers on the p2p port")
 	f.BoolVar(&cfg.MDNS, "mdns", false, "find peers on the local network with mDNS")
 	f.StringVar(&cfg.SwarmKey, "swarm-key", "", "a libp2p private-network key file: only nodes holding it can connect")
+	f.BoolVar(&cfg.P2PTags, "p2p-tags", true, "when upstream cannot be reached, ask peers for the last digest of a tag")
 	f.Var(&maxBytes, "cache-max-bytes", "the store's size limit (e.g. 50GiB); least recently used mirrored content is evicted past it; 0 means no limit")
 	f.Int64Var(&cfg.MaxManifestBytes, "max-manifest-bytes", 4<<20, "the largest manifest accepted from a client or an upstream")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate file (PEM) to serve HTTPS")

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,6 +37,13 @@ func (c *Client) StatBlob(ctx context.Context, ruleName, repo string, d digest.D
 // (to object storage, typically) are followed without Authorization going to
 // another host. There is no timeout on the body beyond ctx.
 func (c *Client) Blob(ctx context.Context, ruleName, repo string, d digest.Digest) (body io.ReadCloser, size int64, err error) {
+	return c.BlobFrom(ctx, ruleName, repo, d, 0)
+}
+
+// BlobFrom opens blob d from byte offset on, to resume a transfer that
+// broke elsewhere. size is still the whole blob's size (or -1). An
+// upstream that ignores Range is read past the offset.
+func (c *Client) BlobFrom(ctx context.Context, ruleName, repo string, d digest.Digest, offset int64) (body io.ReadCloser, size int64, err error) {
 	r, err := c.lookup(ruleName)
 	if err != nil {
 		return nil, 0, err
@@ -44,13 +52,38 @@ func (c *Client) Blob(ctx context.Context, ruleName, repo string, d digest.Diges
 		return nil, 0, fmt.Errorf("upstream: blob digest %q: %w", d, err)
 	}
 	what := "blob " + repo + "@" + d.String()
-	resp, err := c.do(ctx, r, repo, call{method: http.MethodGet, url: r.endpoint(repo, "blobs/"+d.String()), what: what})
+	resp, err := c.do(ctx, r, repo, call{method: http.MethodGet, url: r.endpoint(repo, "blobs/"+d.String()), what: what, from: offset})
+	var se *StatusError
+	if offset > 0 && errors.As(err, &se) && se.Status == http.StatusRequestedRangeNotSatisfiable {
+		// Some registries take only closed ranges: read from the start.
+		resp, err = c.do(ctx, r, repo, call{method: http.MethodGet, url: r.endpoint(repo, "blobs/"+d.String()), what: what})
+	}
 	if err != nil {
 		return nil, 0, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
-		return nil, 0, fmt.Errorf("upstream %s: %s: %w", r.Name, what, &StatusError{Status: resp.StatusCode})
+	switch {
+	case resp.StatusCode == http.StatusOK && offset > 0:
+		// Range ignored: skip to the offset ourselves.
+		if _, err := io.CopyN(io.Discard, resp.Body, offset); err != nil {
+			resp.Body.Close()
+			return nil, 0, &UnavailableError{Rule: r.Name, Err: fmt.Errorf("%s: skipping to byte %d: %w", what, offset, err)}
+		}
+		return resp.Body, resp.ContentLength, nil
+	case resp.StatusCode == http.StatusOK:
+		return resp.Body, resp.ContentLength, nil
+	case resp.StatusCode == http.StatusPartialContent && offset > 0:
+		size := int64(-1)
+		if cr := resp.Header.Get("Content-Range"); cr != "" {
+			var a, b, total int64
+			if n, _ := fmt.Sscanf(cr, "bytes %d-%d/%d", &a, &b, &total); n == 3 && a == offset {
+				size = total
+			} else if n >= 2 && a != offset {
+				resp.Body.Close()
+				return nil, 0, fmt.Errorf("upstream %s: %s: asked for byte %d on, got Content-Range %q", r.Name, what, offset, cr)
+			}
+		}
+		return resp.Body, size, nil
 	}
-	return resp.Body, resp.ContentLength, nil
+	resp.Body.Close()
+	return nil, 0, fmt.Errorf("upstream %s: %s: %w", r.Name, what, &StatusError{Status: resp.StatusCode})
 }

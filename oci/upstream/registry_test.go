@@ -239,3 +239,31 @@ func TestRegistryTagsAndReferrers(t *testing.T) {
 		t.Errorf("Referrers = %+v, want one: %s", refs, f.referrer.Digest)
 	}
 }
+
+func TestRegistryBlobFrom(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ld, _ := f.layer.Digest()
+	lsize, _ := f.layer.Size()
+	d := digest.Digest(ld.String())
+	rc, _, err := f.c.Blob(ctx, "test", "library/app", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ := io.ReadAll(rc)
+	rc.Close()
+	for _, off := range []int64{0, 1, lsize / 2, lsize - 1} {
+		rc, size, err := f.c.BlobFrom(ctx, "test", "library/app", d, off)
+		if err != nil {
+			t.Fatalf("offset %d: %v", off, err)
+		}
+		tail, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || string(tail) != string(whole[off:]) {
+			t.Errorf("offset %d: got %d bytes, want %d", off, len(tail), len(whole[off:]))
+		}
+		if size != lsize && size != -1 {
+			t.Errorf("offset %d: size %d, want %d", off, size, lsize)
+		}
+	}
+}

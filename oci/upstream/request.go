@@ -19,6 +19,8 @@ type call struct {
 	url    *url.URL
 	accept string
 	what   string // for error messages, e.g. "manifest library/alpine:latest"
+	// from, when positive, asks for the body from that byte on.
+	from int64
 }
 
 // do sends cl to repo on r, retrying what failed before any body byte was
@@ -72,6 +74,9 @@ func (c *Client) attempt(ctx context.Context, r *rule, repo string, cl call) (*h
 	}
 	if cl.accept != "" {
 		req.Header.Set("Accept", cl.accept)
+	}
+	if cl.from > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", cl.from))
 	}
 	hc := &http.Client{Transport: rt, CheckRedirect: checkRedirect}
 	resp, err := hc.Do(req)

@@ -1,0 +1,228 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/p2p"
+)
+
+// findTimeout bounds the DHT lookup for a blob's holders; past it the
+// node goes on as if no peer had it.
+const findTimeout = 2 * time.Second
+
+// fleetContent is what this node offers its peers: what it holds, what
+// it is fetching, and, as the designated fetcher of a blob, upstream
+// fetches on the fleet's behalf.
+type fleetContent struct{ n *Node }
+
+func (c fleetContent) Open(ctx context.Context, from peer.ID, d digest.Digest, rule, repo string) (*p2p.Served, error) {
+	n := c.n
+	if br, err := n.store.OpenBlob(d); err == nil {
+		return &p2p.Served{Size: br.Size, Content: br.Content, Complete: true, Close: br.Close}, nil
+	}
+	src := func(context.Context) (io.ReadCloser, int64, error) { return nil, 0, p2p.ErrNotFound }
+	if rule != "" {
+		if !n.hasRule(rule) {
+			return nil, p2p.ErrNotFound
+		}
+		r := mirror(rule, repo)
+		src = n.upstreamSource(r, d, 0)
+		n.log.Debug("fetching for a peer as the designated fetcher", "peer", from, "digest", d, "repository", r.key)
+	}
+	// Without a rule this only follows a fetch already in flight.
+	br, err := n.store.Fetch(ctx, d, src)
+	if err != nil {
+		if errors.Is(err, p2p.ErrNotFound) {
+			return nil, p2p.ErrNotFound
+		}
+		return nil, err
+	}
+	_, complete := br.Content.(*os.File)
+	return &p2p.Served{Size: br.Size, Content: br.Content, Complete: complete, Close: br.Close}, nil
+}
+
+func (c fleetContent) Tag(ctx context.Context, from peer.ID, rule, repo, tag string) (digest.Digest, error) {
+	if !c.n.hasRule(rule) {
+		return "", p2p.ErrNotFound
+	}
+	d, _, err := c.n.store.Tag(mirror(rule, repo).key, tag)
+	if err != nil {
+		return "", p2p.ErrNotFound
+	}
+	return d, nil
+}
+
+// fleetReader reads a blob from peers and, if they all fail part way,
+// carries on from upstream at the byte where they stopped. It checks the
+// whole digest itself so that it knows which peers to penalise when the
+// bytes do not match.
+type fleetReader struct {
+	n    *Node
+	r    repository
+	d    digest.Digest
+	dl   *p2p.Download
+	cur  io.ReadCloser // dl, or upstream after a fallback
+	off  int64
+	hash digest.Digester
+}
+
+func (f *fleetReader) Read(p []byte) (int, error) {
+	n, err := f.cur.Read(p)
+	f.off += int64(n)
+	_, _ = f.hash.Hash().Write(p[:n])
+	if f.cur == io.ReadCloser(f.dl) {
+		f.n.metrics.fetchedBytes.WithLabelValues("peer").Add(float64(n))
+	}
+	switch {
+	case err == io.EOF:
+		if got := f.hash.Digest(); got != f.d {
+			for _, p := range f.dl.Sources() {
+				f.n.p2p.Penalise(p, fmt.Sprintf("blob %s did not match its digest", f.d))
+			}
+			return n, fmt.Errorf("blob from peers is %s, want %s", got, f.d)
+		}
+		return n, io.EOF
+	case err != nil && f.cur == io.ReadCloser(f.dl) && f.r.mirrored():
+		f.n.log.Info("peers failed part way; resuming from upstream", "digest", f.d, "offset", f.off, "err", err)
+		f.dl.Close()
+		body, _, uerr := f.n.upstreamSource(f.r, f.d, f.off)(context.Background())
+		if uerr != nil {
+			return n, fmt.Errorf("peers failed at byte %d (%v) and upstream too: %w", f.off, err, uerr)
+		}
+		f.cur = body
+		return n, nil
+	}
+	return n, err
+}
+
+func (f *fleetReader) Close() error {
+	f.dl.Close()
+	if f.cur != io.ReadCloser(f.dl) {
+		return f.cur.Close()
+	}
+	return nil
+}
+
+// blobSource is where a missing blob of r comes from: the fleet first,
+// then upstream.
+func (n *Node) blobSource(r repository, d digest.Digest) func(ctx context.Context) (io.ReadCloser, int64, error) {
+	return func(ctx context.Context) (io.ReadCloser, int64, error) {
+		if n.p2p != nil {
+			dl, err := n.p2p.Fetch(ctx, d, r.rule, r.path, findTimeout)
+			if err == nil {
+				n.log.Debug("fetching blob from peers", "digest", d, "size", dl.Size)
+				return &fleetReader{n: n, r: r, d: d, dl: dl, cur: dl, hash: d.Algorithm().Digester()}, dl.Size, nil
+			}
+			if !errors.Is(err, p2p.ErrNoPeer) {
+				n.log.Debug("no peer could supply the blob", "digest", d, "err", err)
+			}
+		}
+		if !r.mirrored() {
+			return nil, 0, errNoSource
+		}
+		return n.upstreamSource(r, d, 0)(ctx)
+	}
+}
+
+var errNoSource = errors.New("no peer holds the blob and it has no upstream")
+
+// upstreamSource opens blob d of r at upstream from byte offset on,
+// counting what arrives.
+func (n *Node) upstreamSource(r repository, d digest.Digest, offset int64) func(ctx context.Context) (io.ReadCloser, int64, error) {
+	return func(ctx context.Context) (io.ReadCloser, int64, error) {
+		body, size, err := n.upstream.BlobFrom(ctx, r.rule, r.path, d, offset)
+		if err != nil {
+			return nil, 0, err
+		}
+		n.log.Debug("fetching blob from upstream", "repository", r.key, "digest", d, "size", size, "offset", offset)
+		return countingReader{body, n.metrics.fetchedBytes.WithLabelValues("upstream")}, size, nil
+	}
+}
+
+// dnsPeers finds peers through a DNS name whose addresses are nodes (a
+// Kubernetes headless Service): each address is asked for its status,
+// which names its peer ID and p2p addresses.
+func (n *Node) dnsPeers(name string) func(ctx context.Context) ([]peer.AddrInfo, error) {
+	_, port, err := net.SplitHostPort(n.cfg.Listen)
+	if err != nil || port == "" {
+		port = "5000"
+	}
+	client := &http.Client{
+		Timeout: 5 * time.Second,
+		// The peer ID learnt here is checked by libp2p's handshake, so
+		// the status document need not be trusted.
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec
+	}
+	scheme := n.URLScheme()
+	return func(ctx context.Context) ([]peer.AddrInfo, error) {
+		ips, err := net.DefaultResolver.LookupHost(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("resolving %s: %w", name, err)
+		}
+		var (
+			mu    sync.Mutex
+			found []peer.AddrInfo
+			wg    sync.WaitGroup
+		)
+		for _, ip := range ips {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ai, err := peerStatus(ctx, client, scheme+"://"+net.JoinHostPort(ip, port)+"/shoal/v1/status")
+				if err != nil {
+					n.log.Debug("asking a discovered node for its peer ID", "ip", ip, "err", err)
+					return
+				}
+				mu.Lock()
+				found = append(found, ai...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return found, nil
+	}
+}
+
+func peerStatus(ctx context.Context, client *http.Client, url string) ([]peer.AddrInfo, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, errors.New(resp.Status)
+	}
+	var st Status
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
+		return nil, err
+	}
+	var out []peer.AddrInfo
+	for _, a := range st.P2PAddrs {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			continue
+		}
+		if ai, err := peer.AddrInfoFromP2pAddr(m); err == nil {
+			out = append(out, *ai)
+		}
+	}
+	return out, nil
+}
