@@ -38,8 +38,13 @@ type fetch struct {
 	// committed: the file has left tmp (renamed into place, or dropped
 	// because d was already stored); open the stored blob instead.
 	committed bool
-	done      bool  // verified and stored
-	err       error // why the fetch failed
+	// verified: every byte has arrived and matched the digest. Readers
+	// may finish then, without waiting for the fsync and rename that
+	// store the blob; a failure after this point loses only the cache
+	// entry, not what readers were given.
+	verified bool
+	done     bool  // verified and stored
+	err      error // why the fetch failed
 }
 
 func (f *fetch) markReady() { f.readyOnce.Do(func() { close(f.ready) }) }
@@ -260,6 +265,10 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, src So
 		s.failFetch(f, file, fmt.Errorf("%w: want %s, got %s", ErrDigestMismatch, f.d, got))
 		return
 	}
+	f.mu.Lock()
+	f.verified = true
+	f.cond.Broadcast()
+	f.mu.Unlock()
 	if err := file.Sync(); err != nil {
 		s.failFetch(f, file, fmt.Errorf("cache: fetch %s: %w", f.d, err))
 		return

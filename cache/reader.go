@@ -60,10 +60,15 @@ func (r *followReader) Read(p []byte) (int, error) {
 	}
 	f := r.f
 	f.mu.Lock()
-	for r.off >= f.written && !f.done && f.err == nil && !r.closed {
+	for r.off >= f.written && !f.done && !f.verified && f.err == nil && !r.closed {
 		f.cond.Wait()
 	}
 	written, ferr, closed := f.written, f.err, r.closed
+	if f.verified {
+		// What failed after verification (storing) does not touch the
+		// bytes this reader hands out: its descriptor still has them.
+		ferr = nil
+	}
 	if ferr != nil {
 		r.failed = ferr
 	}
