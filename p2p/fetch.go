@@ -15,9 +15,13 @@ import (
 
 // Tuning of fetches from peers.
 const (
-	// hedgeDelay is how long the first peer has to answer before a second
-	// one is asked too.
+	// hedgeDelay is how long the first holder has to answer before a
+	// second one is asked too.
 	hedgeDelay = 300 * time.Millisecond
+	// designatedDelay is how long a designated fetcher has to answer
+	// before the next closest peer is asked. It is long, and not a hedge:
+	// each peer asked may go upstream, and the answer waits for upstream's.
+	designatedDelay = 15 * time.Second
 	// maxProviders is how many advertising peers a fetch considers.
 	maxProviders = 8
 	// pieceWindow is how many pieces are in flight at once (and so the
@@ -163,9 +167,13 @@ func (h *Host) designated(ctx context.Context, d digest.Digest) ([]peer.ID, erro
 }
 
 // openHedged asks the candidates in turn, starting the next one whenever
-// the previous has not answered within hedgeDelay, and keeps the first
-// good answer.
+// the previous has failed or not answered within hedgeDelay (or, for a
+// designated fetcher, designatedDelay), and keeps the first good answer.
 func (dl *Download) openHedged(ctx context.Context, req Request) (*Stream, error) {
+	delay := hedgeDelay
+	if req.Rule != "" {
+		delay = designatedDelay
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	answers := make(chan openAnswer, len(dl.peers))
@@ -180,7 +188,7 @@ func (dl *Download) openHedged(ctx context.Context, req Request) (*Stream, error
 		}()
 	}
 	start()
-	timer := time.NewTimer(hedgeDelay)
+	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	var errs []error
 	var won *Stream
@@ -205,7 +213,7 @@ func (dl *Download) openHedged(ctx context.Context, req Request) (*Stream, error
 		case <-timer.C:
 			if won == nil && started < len(dl.peers) {
 				start()
-				timer.Reset(hedgeDelay)
+				timer.Reset(delay)
 			}
 		case <-ctx.Done():
 			if won == nil {

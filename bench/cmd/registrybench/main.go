@@ -48,6 +48,10 @@ type options struct {
 	coldIters  int
 	concurrent int
 	keep       bool
+	// rate, when positive, caps each upstream response at that many
+	// bytes per second (a proxy in front of docker-registry), for both
+	// the direct pulls and the node's, as a remote registry would.
+	rate int64
 }
 
 func main() {
@@ -59,6 +63,7 @@ func main() {
 	flag.IntVar(&o.coldIters, "cold-iterations", 5, "cold pulls through a fresh node, and direct pulls")
 	flag.IntVar(&o.concurrent, "concurrency", 3, "blob downloads in parallel during a pull (containerd's default is 3)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	flag.Int64Var(&o.rate, "upstream-rate", 0, "cap each upstream response at this many bytes/s for the cold pulls (0: raw loopback)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "registrybench:", err)
@@ -170,12 +175,23 @@ func run(o options) error {
 		logf("node stop: %v", err)
 	}
 
-	// Cold: a fresh node (empty store) per iteration, and direct pulls.
+	// Cold: a fresh node (empty store) per iteration, and direct pulls,
+	// both through the rate-capping proxy when there is one.
+	coldUpstream := up.URL()
+	if o.rate > 0 {
+		proxy, err := harness.StartProxy(up.URL())
+		if err != nil {
+			return err
+		}
+		defer proxy.Close()
+		proxy.BytesPerSec = o.rate
+		coldUpstream = proxy.URL()
+	}
 	coldDigest, _ := coldImg.Digest()
 	for i := 0; i < o.coldIters; i++ {
 		n, err := harness.StartNode(ctx, harness.NodeConfig{
 			Bin: o.shoal, DataDir: filepath.Join(work, fmt.Sprintf("cold-node-%d", i)), LogDir: work,
-			Upstreams: []string{"up=" + up.URL()},
+			Upstreams: []string{"up=" + coldUpstream},
 		})
 		if err != nil {
 			return err
@@ -193,7 +209,7 @@ func run(o options) error {
 		rep.memCold.RSS = max(rep.memCold.RSS, mem.RSS)
 		os.RemoveAll(filepath.Join(work, fmt.Sprintf("cold-node-%d", i)))
 
-		d, err = pull(ctx, up.URL(), "bench/cold", "v1", coldDigest.String(), o.concurrent)
+		d, err = pull(ctx, coldUpstream, "bench/cold", "v1", coldDigest.String(), o.concurrent)
 		if err != nil {
 			return fmt.Errorf("pull from docker-registry: %w", err)
 		}
@@ -323,7 +339,13 @@ func (r *report) print(w io.Writer) {
 	o := r.opts
 	fmt.Fprintf(w, "## registrybench %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(w, "%s\n\n", r.env)
-	fmt.Fprintf(w, "Blob %d MiB; cold image %d MiB in %d layers, %d downloads in parallel; all on loopback.\n\n", o.size/mib, o.size/mib, o.layers, o.concurrent)
+	fmt.Fprintf(w, "Blob %d MiB; cold image %d MiB in %d layers, %d downloads in parallel; all on loopback.\n", o.size/mib, o.size/mib, o.layers, o.concurrent)
+	if o.rate > 0 {
+		fmt.Fprintf(w, "Cold pulls: each upstream response capped at %.0f MB/s by a proxy, for the direct pulls and the node's alike.\n", float64(o.rate)/1e6)
+	} else {
+		fmt.Fprintln(w, "Cold pulls: raw loopback upstream (no cap).")
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| measure | shoal node | docker-registry 2.8 | node / registry |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: |")
 	wn, wu := median(r.warmNode), median(r.warmUp)
