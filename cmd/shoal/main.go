@@ -23,6 +23,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newNodeCommand(), newVersionCommand())
+	root.AddCommand(newNodeCommand(), newVersionCommand(), newContainerdConfigCommand())
 	return root
 }
