@@ -31,6 +31,7 @@ func (n *Node) adminRoutes(mux *http.ServeMux) {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(n.Status())
 	})
+	n.imageRoutes(mux)
 }
 
 // notReady lists why the node cannot serve yet; empty when it can.

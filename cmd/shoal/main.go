@@ -23,6 +23,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newNodeCommand(), newVersionCommand(), newContainerdConfigCommand())
+	root.AddCommand(newNodeCommand(), newVersionCommand(), newContainerdConfigCommand(), newImportCommand(), newExportCommand(), newPreloadCommand())
 	return root
 }

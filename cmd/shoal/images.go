@@ -1,0 +1,728 @@
+package main
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-dev/shoal/node"
+)
+
+const defaultNodeURL = "http://127.0.0.1:5000"
+
+// nodeEndpoint is the --node flag: the base URL of a running node.
+func nodeEndpoint(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSuffix(raw, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("--node %q: want the node's base URL, e.g. %s", raw, defaultNodeURL)
+	}
+	u.Path = ""
+	return u, nil
+}
+
+// interruptible is ctx ending on SIGINT or SIGTERM too.
+func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+}
+
+func newImportCommand() *cobra.Command {
+	var nodeURL, repo string
+	cmd := &cobra.Command{
+		Use:   "import [--node URL] [--repo NAME[:TAG]] FILE|DIR|-",
+		Short: "Load an OCI image layout or a docker save tarball into a node",
+		Long: `Load images into a node's store, where they are kept as local content (never
+evicted) and served to clients like any other image.
+
+FILE is a tar of an OCI image layout (as written by "shoal export", skopeo's
+oci-archive or "docker save" since Docker 25) or a "docker save" tarball,
+optionally gzip-compressed; DIR is an OCI image layout directory, tarred on
+the fly; - reads the archive from standard input.
+
+Each image goes to the repository its own name says: the RepoTags of a
+docker save tarball, or the io.containerd.image.name or
+org.opencontainers.image.ref.name annotation of an OCI layout. A name whose
+first component is one of the node's upstream rules (docker.io, ghcr.io…)
+lands in that mirror's namespace, so clients pulling through the mirror find
+it even when the upstream cannot be reached; any other name is a local
+repository. --repo puts every image in one repository instead (and with a
+tag, tags the one image the archive holds).
+
+Digests are checked on the node; an archive with any corrupt content is
+refused whole and nothing of it is tagged. Progress goes to standard error,
+one line per image imported ("REPO:TAG DIGEST") to standard output.`,
+		Example: `  shoal import alpine.tar
+  docker save myapp:1.0 | shoal import --repo myteam/myapp -
+  shoal import --node http://10.0.0.5:5000 ./layout-dir`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			base, err := nodeEndpoint(nodeURL)
+			if err != nil {
+				return err
+			}
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
+			return runImport(ctx, base, repo, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&nodeURL, "node", defaultNodeURL, "base URL of the node")
+	cmd.Flags().StringVar(&repo, "repo", "", "put every image in this repository (NAME, or NAME:TAG for an archive of one image), instead of the names in the archive")
+	return cmd
+}
+
+// importSource is the archive to send: its tar bytes, and how much input
+// there is to read, for progress.
+type importSource struct {
+	body  io.ReadCloser
+	total int64
+	read  *atomic.Int64
+}
+
+// openImportSource opens FILE (gunzipping it if needed), DIR (tarring it)
+// or - (standard input).
+func openImportSource(arg string, stdin io.Reader) (*importSource, error) {
+	read := new(atomic.Int64)
+	if arg == "-" {
+		src, err := maybeGunzip(&countingReader{r: stdin, n: read})
+		if err != nil {
+			return nil, err
+		}
+		return &importSource{body: io.NopCloser(src), total: -1, read: read}, nil
+	}
+	fi, err := os.Stat(arg)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return tarLayoutDir(arg, read)
+	}
+	f, err := os.Open(arg)
+	if err != nil {
+		return nil, err
+	}
+	src, err := maybeGunzip(&countingReader{r: f, n: read})
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", arg, err)
+	}
+	return &importSource{body: readCloser{src, f}, total: fi.Size(), read: read}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// maybeGunzip decompresses r if it starts with the gzip magic.
+func maybeGunzip(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	magic, _ := br.Peek(2)
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("looks gzip-compressed but is not: %w", err)
+		}
+		return zr, nil
+	}
+	return br, nil
+}
+
+// tarLayoutDir streams a tar of the OCI image layout in dir.
+func tarLayoutDir(dir string, read *atomic.Int64) (*importSource, error) {
+	if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
+		return nil, fmt.Errorf("%s is not an OCI image layout (it has no oci-layout file)", dir)
+	}
+	type file struct {
+		path, name string
+		size       int64
+	}
+	var files []file
+	var total int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := os.Stat(p) // follows links: a layout's blobs may be linked in
+		if err != nil || !fi.Mode().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, file{p, filepath.ToSlash(rel), fi.Size()})
+		total += fi.Size()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		for _, f := range files {
+			if err := tarFile(tw, f.path, f.name, f.size, read); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+		pw.CloseWithError(tw.Close())
+	}()
+	return &importSource{body: pr, total: total, read: read}, nil
+}
+
+func tarFile(tw *tar.Writer, path, name string, size int64, read *atomic.Int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	if _, err := io.CopyN(tw, &countingReader{r: f, n: read}, size); err != nil {
+		return fmt.Errorf("%s changed while it was read: %w", path, err)
+	}
+	return nil
+}
+
+// countingReader adds the bytes read through it to n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func runImport(ctx context.Context, base *url.URL, repo, arg string, stdout, stderr io.Writer) error {
+	src, err := openImportSource(arg, os.Stdin)
+	if err != nil {
+		return err
+	}
+	defer src.body.Close()
+	u := base.JoinPath("/shoal/v1/import")
+	if repo != "" {
+		u.RawQuery = url.Values{"repo": {repo}}.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), src.body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-tar")
+
+	start := time.Now()
+	upload := newProgress(stderr, "upload")
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				upload.Update("", src.read.Load(), src.total)
+			}
+		}
+	}()
+	resp, err := http.DefaultClient.Do(req)
+	close(done)
+	upload.Update("", src.read.Load(), src.total)
+	upload.Finish()
+	if err != nil {
+		return fmt.Errorf("sending %s to %s: %w", arg, base.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nodeError("import", resp)
+	}
+	prog := newProgress(stderr, "import")
+	final, err := followImageStream(resp.Body, prog, func(l node.ImageStreamLine) {
+		if l.Warning != "" {
+			fmt.Fprintln(stderr, "warning:", l.Warning)
+		}
+	})
+	prog.Finish()
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	for _, img := range final.Imported {
+		ref := img.Repo
+		if img.Tag != "" {
+			ref += ":" + img.Tag
+		}
+		fmt.Fprintf(stdout, "%s %s\n", ref, img.Digest)
+	}
+	fmt.Fprintf(stderr, "import: %d image(s) from %s in %s\n", len(final.Imported), arg, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// followImageStream reads a node's JSON-lines answer, showing progress and
+// passing other lines to onLine, and returns the final line; a final error
+// line is returned as an error.
+func followImageStream(body io.Reader, prog progress, onLine func(node.ImageStreamLine)) (node.ImageStreamLine, error) {
+	dec := json.NewDecoder(body)
+	for {
+		var l node.ImageStreamLine
+		if err := dec.Decode(&l); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("the node ended its answer before it finished (was it stopped?)")
+			}
+			return l, err
+		}
+		if l.Blob != "" {
+			prog.Update(l.Blob, l.Bytes, l.Total)
+		}
+		onLine(l)
+		if l.Final() {
+			if l.Imported == nil && l.Preloaded == nil {
+				return l, errors.New(l.Error)
+			}
+			return l, nil
+		}
+	}
+}
+
+// nodeError reads a node's OCI error answer.
+func nodeError(what string, resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e struct {
+		Errors []struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+			Detail  any    `json:"detail"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(body, &e) == nil && len(e.Errors) > 0 {
+		var msgs []string
+		for _, x := range e.Errors {
+			m := x.Message
+			if x.Detail != nil {
+				m += fmt.Sprintf(" (%v)", x.Detail)
+			}
+			msgs = append(msgs, m)
+		}
+		return fmt.Errorf("%s: the node refused: %s", what, strings.Join(msgs, "; "))
+	}
+	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+		return fmt.Errorf("%s: the node answered %s: is it a shoal node with %s support?", what, resp.Status, what)
+	}
+	return fmt.Errorf("%s: the node answered %s: %s", what, resp.Status, bytes.TrimSpace(body))
+}
+
+func newPreloadCommand() *cobra.Command {
+	var nodeURL string
+	cmd := &cobra.Command{
+		Use:   "preload [--node URL] REF...",
+		Short: "Fetch images into a node ahead of a rollout",
+		Long: `Make a node fetch images through its own mirror path, as a client's pull would:
+the manifest, every platform of a multi-arch index, and every config and
+layer. The node stores them, so later pulls (and, through the node, the
+fleet) are served without going upstream.
+
+REF is an image as the node serves it: RULE/REPOSITORY[:TAG|@DIGEST] where
+RULE is one of the node's upstream rules (docker.io/library/alpine:3.20,
+ghcr.io/org/image:1), or a name without a registry, which is read as a
+client's pull of it would be (a local repository, or the --default-upstream).
+A ref naming a registry the node has no rule for fails. The tag defaults to
+latest.
+
+Each ref preloaded is printed as "REF DIGEST" on standard output; progress and
+failures go to standard error. The exit status is non-zero if any ref failed.`,
+		Example: `  shoal preload docker.io/library/alpine:3.20 ghcr.io/org/app:1.4
+  shoal preload --node http://10.0.0.5:5000 docker.io/library/nginx@sha256:…`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			base, err := nodeEndpoint(nodeURL)
+			if err != nil {
+				return err
+			}
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
+			return runPreload(ctx, base, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&nodeURL, "node", defaultNodeURL, "base URL of the node")
+	return cmd
+}
+
+func runPreload(ctx context.Context, base *url.URL, refs []string, stdout, stderr io.Writer) error {
+	body, err := json.Marshal(node.PreloadRequest{Refs: refs})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base.JoinPath("/shoal/v1/preload").String(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("preload: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nodeError("preload", resp)
+	}
+	prog := newProgress(stderr, "preload")
+	final, err := followImageStream(resp.Body, prog, func(l node.ImageStreamLine) {
+		switch {
+		case l.Ref != "" && l.Error != "":
+			fmt.Fprintf(stderr, "preload: %s: %s\n", l.Ref, l.Error)
+		case l.Ref != "":
+			fmt.Fprintf(stdout, "%s %s\n", l.Ref, l.Digest)
+		case l.Warning != "":
+			fmt.Fprintln(stderr, "warning:", l.Warning)
+		}
+	})
+	prog.Finish()
+	if err != nil {
+		return fmt.Errorf("preload: %w", err)
+	}
+	if final.Error != "" {
+		return fmt.Errorf("preload: %s", final.Error)
+	}
+	fmt.Fprintf(stderr, "preload: %d image(s) in %s\n", len(final.Preloaded), time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+func newExportCommand() *cobra.Command {
+	var nodeURL, out string
+	cmd := &cobra.Command{
+		Use:   "export [--node URL] --out FILE REF...",
+		Short: "Write images from a node to an OCI image layout tar",
+		Long: `Pull images through a node's registry API and write them, whole, to one tar of
+an OCI image layout: multi-arch indexes with every platform, every config
+and layer (non-distributable layers excepted). Carry the file to another
+site and load it with "shoal import", which restores the same names.
+
+REF is an image as the node serves it: RULE/REPOSITORY[:TAG|@DIGEST] for a
+mirrored image (docker.io/library/alpine:3.20; the node fetches it if it
+does not hold it yet) or REPOSITORY[:TAG|@DIGEST] for a local one
+(myteam/app:1.0). The tag defaults to latest. Each image is annotated with
+org.opencontainers.image.ref.name = REF (and io.containerd.image.name when
+REF starts with a registry host), so "ctr images import" and
+"docker load" (Docker 25+) name it too.
+
+Every blob is checked against its digest while it is written. The file is
+written under a temporary name and renamed when complete; --out - writes the
+tar to standard output.`,
+		Example: `  shoal export --out images.tar docker.io/library/alpine:3.20 myteam/app:1.0
+  shoal export --node https://shoal.example:5000 --out - ghcr.io/org/tool:2 | gzip > tool.tar.gz`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			base, err := nodeEndpoint(nodeURL)
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				return errors.New("--out FILE is required (- for standard output)")
+			}
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
+			return runExport(ctx, base, out, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&nodeURL, "node", defaultNodeURL, "base URL of the node")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "the tar file to write (- for standard output)")
+	return cmd
+}
+
+// exportBlob is one file of the layout: a manifest (bytes) or a blob
+// pulled while it is written (layer).
+type exportBlob struct {
+	digest v1.Hash
+	size   int64
+	bytes  []byte
+	layer  v1.Layer
+}
+
+// exportPlan is everything an export writes.
+type exportPlan struct {
+	index []exportTop
+	blobs []exportBlob
+	seen  map[v1.Hash]bool
+	total int64
+}
+
+type exportTop struct {
+	desc v1.Descriptor
+}
+
+func (p *exportPlan) add(b exportBlob) {
+	if p.seen[b.digest] {
+		return
+	}
+	p.seen[b.digest] = true
+	p.blobs = append(p.blobs, b)
+	p.total += b.size
+}
+
+// exportAnnotationName is REF with its tag made explicit.
+func exportAnnotationName(ref name.Reference) string {
+	repo := ref.Context().RepositoryStr()
+	switch r := ref.(type) {
+	case name.Digest:
+		return repo + "@" + r.DigestStr()
+	case name.Tag:
+		return repo + ":" + r.TagStr()
+	}
+	return repo
+}
+
+func runExport(ctx context.Context, base *url.URL, out string, refs []string, stdout, stderr io.Writer) error {
+	var nameOpts []name.Option
+	if base.Scheme == "http" {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithUserAgent("shoal/" + shoalVersion())}
+	start := time.Now()
+	plan := &exportPlan{seen: map[v1.Hash]bool{}}
+	for _, r := range refs {
+		if strings.Contains(r, "://") {
+			return fmt.Errorf("%s: give the image as the node serves it (e.g. docker.io/library/alpine:3.20), not a URL", r)
+		}
+		ref, err := name.ParseReference(base.Host+"/"+r, nameOpts...)
+		if err != nil {
+			return fmt.Errorf("%s: not an image reference: %w", r, err)
+		}
+		desc, err := remote.Get(ref, opts...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r, err)
+		}
+		if err := plan.addManifest(desc, 0); err != nil {
+			return fmt.Errorf("%s: %w", r, err)
+		}
+		top := desc.Descriptor
+		annotation := exportAnnotationName(ref)
+		top.Annotations = map[string]string{"org.opencontainers.image.ref.name": annotation}
+		if first, _, ok := strings.Cut(annotation, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+			top.Annotations["io.containerd.image.name"] = annotation
+		}
+		plan.index = append(plan.index, exportTop{desc: top})
+	}
+
+	var w io.Writer = stdout
+	var f *os.File
+	if out != "-" {
+		tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".partial-*")
+		if err != nil {
+			return err
+		}
+		f = tmp
+		defer func() {
+			if f != nil {
+				f.Close()
+				os.Remove(f.Name())
+			}
+		}()
+		w = bufio.NewWriterSize(f, 1<<20)
+	}
+	prog := newProgress(stderr, "export")
+	err := plan.write(w, prog)
+	prog.Finish()
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if f != nil {
+		if err := w.(*bufio.Writer).Flush(); err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		if err := os.Rename(f.Name(), out); err != nil {
+			return err
+		}
+		f = nil
+	}
+	fmt.Fprintf(stderr, "export: %d image(s), %s, to %s in %s\n", len(plan.index), formatBytes(plan.total), out, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// addManifest plans desc's manifest and, recursively, what it references.
+func (p *exportPlan) addManifest(desc *remote.Descriptor, depth int) error {
+	if depth > 8 {
+		return errors.New("indexes nested too deep")
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return err
+		}
+		return p.addIndex(idx, desc.Digest, desc.Manifest, depth)
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return err
+	}
+	return p.addImage(img, desc.Digest, desc.Manifest)
+}
+
+func (p *exportPlan) addIndex(idx v1.ImageIndex, d v1.Hash, raw []byte, depth int) error {
+	if depth > 8 {
+		return errors.New("indexes nested too deep")
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	for _, c := range im.Manifests {
+		switch {
+		case c.MediaType.IsIndex():
+			child, err := idx.ImageIndex(c.Digest)
+			if err != nil {
+				return fmt.Errorf("index %s: %w", c.Digest, err)
+			}
+			craw, err := child.RawManifest()
+			if err != nil {
+				return err
+			}
+			if err := p.addIndex(child, c.Digest, craw, depth+1); err != nil {
+				return err
+			}
+		default:
+			child, err := idx.Image(c.Digest)
+			if err != nil {
+				return fmt.Errorf("manifest %s: %w", c.Digest, err)
+			}
+			craw, err := child.RawManifest()
+			if err != nil {
+				return fmt.Errorf("manifest %s: %w", c.Digest, err)
+			}
+			if err := p.addImage(child, c.Digest, craw); err != nil {
+				return fmt.Errorf("manifest %s: %w", c.Digest, err)
+			}
+		}
+	}
+	p.add(exportBlob{digest: d, size: int64(len(raw)), bytes: raw})
+	return nil
+}
+
+func (p *exportPlan) addImage(img v1.Image, d v1.Hash, raw []byte) error {
+	m, err := img.Manifest()
+	if err != nil {
+		return err
+	}
+	cfg, err := img.RawConfigFile()
+	if err != nil {
+		return fmt.Errorf("config %s: %w", m.Config.Digest, err)
+	}
+	p.add(exportBlob{digest: m.Config.Digest, size: int64(len(cfg)), bytes: cfg})
+	for _, l := range m.Layers {
+		if !l.MediaType.IsDistributable() || l.MediaType == types.DockerForeignLayer {
+			continue
+		}
+		layer, err := img.LayerByDigest(l.Digest)
+		if err != nil {
+			return fmt.Errorf("layer %s: %w", l.Digest, err)
+		}
+		p.add(exportBlob{digest: l.Digest, size: l.Size, layer: layer})
+	}
+	p.add(exportBlob{digest: d, size: int64(len(raw)), bytes: raw})
+	return nil
+}
+
+// write writes the layout tar: oci-layout and index.json first, so a
+// reader of the stream knows what follows, then every blob.
+func (p *exportPlan) write(w io.Writer, prog progress) error {
+	tw := tar.NewWriter(w)
+	file := func(name string, b []byte) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
+			return err
+		}
+		_, err := tw.Write(b)
+		return err
+	}
+	if err := file("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+		return err
+	}
+	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
+	for _, t := range p.index {
+		index.Manifests = append(index.Manifests, t.desc)
+	}
+	ib, err := json.Marshal(index)
+	if err != nil {
+		return err
+	}
+	if err := file("index.json", ib); err != nil {
+		return err
+	}
+	var done int64
+	for _, b := range p.blobs {
+		path := "blobs/" + b.digest.Algorithm + "/" + b.digest.Hex
+		if b.layer == nil {
+			if err := file(path, b.bytes); err != nil {
+				return err
+			}
+			done += b.size
+			prog.Update(b.digest.String(), done, p.total)
+			continue
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: path, Mode: 0o644, Size: b.size, Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
+			return err
+		}
+		rc, err := b.layer.Compressed()
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", b.digest, err)
+		}
+		base := done
+		read := new(atomic.Int64)
+		stop := make(chan struct{})
+		go func() {
+			t := time.NewTicker(200 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					prog.Update(b.digest.String(), base+read.Load(), p.total)
+				}
+			}
+		}()
+		n, err := io.Copy(tw, &countingReader{r: rc, n: read})
+		close(stop)
+		if cerr := rc.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil && n != b.size {
+			err = fmt.Errorf("got %d bytes, want %d", n, b.size)
+		}
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", b.digest, err)
+		}
+		done += b.size
+		prog.Update(b.digest.String(), done, p.total)
+	}
+	return tw.Close()
+}
