@@ -23,6 +23,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newNodeCommand(), newVersionCommand(), newContainerdConfigCommand(), newImportCommand(), newExportCommand(), newPreloadCommand())
+	root.AddCommand(newNodeCommand(), newVersionCommand(), newContainerdConfigCommand(), newImportCommand(), newExportCommand(), newPreloadCommand(), newPolicyCommand())
 	return root
 }
