@@ -2,54 +2,106 @@ package cache
 
 import (
 	"io"
+	"math/rand/v2"
 	"testing"
 )
 
 const benchBlobSize = 64 << 20
 
+// benchStores are the store variants every benchmark runs on.
+var benchStores = []struct {
+	name string
+	key  []byte
+}{
+	{"plain", nil},
+	{"encrypted", testKey(99)},
+}
+
 // BenchmarkFetch measures a cold fill of a 64 MiB blob from an in-memory
 // source, read to the end by the caller while it arrives.
 func BenchmarkFetch(b *testing.B) {
-	s := openTest(b, "", Options{})
-	body, d := content(benchBlobSize, 900)
-	b.SetBytes(benchBlobSize)
-	for b.Loop() {
-		r, err := s.Fetch(b.Context(), d, staticSource(body, nil))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if n, err := io.Copy(io.Discard, r.Content); err != nil || n != benchBlobSize {
-			b.Fatalf("read %d, %v", n, err)
-		}
-		r.Close()
-		b.StopTimer()
-		s.meta.Lock()
-		s.mu.Lock()
-		delete(s.blobs, d)
-		s.total -= benchBlobSize
-		s.mu.Unlock()
-		if err := s.dropBlobLocked(d); err != nil {
-			b.Fatal(err)
-		}
-		s.meta.Unlock()
-		b.StartTimer()
+	for _, v := range benchStores {
+		b.Run(v.name, func(b *testing.B) {
+			s := openTest(b, "", Options{EncryptionKey: v.key})
+			body, d := content(benchBlobSize, 900)
+			b.SetBytes(benchBlobSize)
+			for b.Loop() {
+				r, err := s.Fetch(b.Context(), d, staticSource(body, nil))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.Copy(io.Discard, r.Content); err != nil || n != benchBlobSize {
+					b.Fatalf("read %d, %v", n, err)
+				}
+				r.Close()
+				b.StopTimer()
+				s.meta.Lock()
+				s.mu.Lock()
+				delete(s.blobs, d)
+				s.total -= benchBlobSize
+				s.mu.Unlock()
+				if err := s.dropBlobLocked(d); err != nil {
+					b.Fatal(err)
+				}
+				s.meta.Unlock()
+				b.StartTimer()
+			}
+		})
 	}
 }
 
 // BenchmarkOpenBlob measures reading a stored 64 MiB blob.
 func BenchmarkOpenBlob(b *testing.B) {
-	s := openTest(b, "", Options{})
-	body, _ := content(benchBlobSize, 901)
-	d := putBlob(b, s, body)
-	b.SetBytes(benchBlobSize)
-	for b.Loop() {
-		r, err := s.OpenBlob(d)
-		if err != nil {
-			b.Fatal(err)
+	for _, v := range benchStores {
+		b.Run(v.name, func(b *testing.B) {
+			s := openTest(b, "", Options{EncryptionKey: v.key})
+			body, _ := content(benchBlobSize, 901)
+			d := putBlob(b, s, body)
+			b.SetBytes(benchBlobSize)
+			for b.Loop() {
+				r, err := s.OpenBlob(d)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.Copy(io.Discard, r.Content); err != nil || n != benchBlobSize {
+					b.Fatalf("read %d, %v", n, err)
+				}
+				r.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkRangeRead measures Range reads at random offsets of a stored
+// 64 MiB blob, opening the blob for each, as a Range request does.
+func BenchmarkRangeRead(b *testing.B) {
+	for _, v := range benchStores {
+		for _, size := range []struct {
+			name string
+			n    int64
+		}{{"4KiB", 4 << 10}, {"1MiB", 1 << 20}} {
+			b.Run(v.name+"/"+size.name, func(b *testing.B) {
+				s := openTest(b, "", Options{EncryptionKey: v.key})
+				body, _ := content(benchBlobSize, 902)
+				d := putBlob(b, s, body)
+				rng := rand.New(rand.NewPCG(3, 4))
+				buf := make([]byte, size.n)
+				b.SetBytes(size.n)
+				for b.Loop() {
+					off := rng.Int64N(benchBlobSize - size.n)
+					r, err := s.OpenBlob(d)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := r.Content.Seek(off, io.SeekStart); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.ReadFull(r.Content, buf); err != nil {
+						b.Fatal(err)
+					}
+					r.Close()
+				}
+			})
 		}
-		if n, err := io.Copy(io.Discard, r.Content); err != nil || n != benchBlobSize {
-			b.Fatalf("read %d, %v", n, err)
-		}
-		r.Close()
 	}
 }

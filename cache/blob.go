@@ -167,7 +167,20 @@ func (s *Store) writeVerified(d digest.Digest, r io.Reader, size int64) (string,
 	if size >= 0 {
 		src = io.LimitReader(r, size+1)
 	}
-	n, err := io.Copy(io.MultiWriter(f, h), src)
+	var w io.Writer = f
+	var sw *sealWriter
+	if s.enc != nil {
+		fc, err := s.enc.newFile()
+		if err != nil {
+			return fail(err)
+		}
+		if sw, err = newSealWriter(f, fc); err != nil {
+			return fail(fmt.Errorf("cache: %w", err))
+		}
+		w = sw
+	}
+	// The digest is of the plaintext, hashed before it is sealed.
+	n, err := io.Copy(io.MultiWriter(w, h), src)
 	if err != nil {
 		return fail(fmt.Errorf("cache: write %s: %w", d, err))
 	}
@@ -176,6 +189,11 @@ func (s *Store) writeVerified(d digest.Digest, r io.Reader, size int64) (string,
 	}
 	if got := digest.NewDigest(d.Algorithm(), h); got != d {
 		return fail(fmt.Errorf("%w: want %s, got %s", ErrDigestMismatch, d, got))
+	}
+	if sw != nil {
+		if err := sw.Close(); err != nil {
+			return fail(fmt.Errorf("cache: write %s: %w", d, err))
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return fail(fmt.Errorf("cache: %w", err))
@@ -264,15 +282,69 @@ func (s *Store) openStored(d digest.Digest, size int64) (*Reader, error) {
 		}
 		return nil, fmt.Errorf("cache: %w", err)
 	}
+	var content io.ReadSeeker = f
+	if s.enc != nil {
+		br, err := s.openSealed(f, size)
+		if err != nil {
+			_ = f.Close()
+			s.log.Error("cache: unreadable blob file", "digest", d, "err", err)
+			return nil, fmt.Errorf("cache: blob %s: %w", d, err)
+		}
+		content = br
+	}
 	return &Reader{
-		Size:    size,
-		Content: f,
+		Size:     size,
+		Content:  content,
+		complete: true,
 		close: func() error {
 			err := f.Close()
 			s.unpin(d)
 			return err
 		},
 	}, nil
+}
+
+// openSealed returns a plaintext reader of the complete encrypted blob
+// file f of size bytes.
+func (s *Store) openSealed(f *os.File, size int64) (*blobReader, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if want := sealedSize(size); fi.Size() != want {
+		return nil, fmt.Errorf("%w: file has %d bytes, want %d", ErrCorrupt, fi.Size(), want)
+	}
+	fc, err := s.enc.readFileCipher(f)
+	if err != nil {
+		return nil, err
+	}
+	return &blobReader{cr: newChunkReader(f, fc), size: size}, nil
+}
+
+// readBlobFile returns the content of the stored blob d of size bytes,
+// which the caller has pinned.
+func (s *Store) readBlobFile(d digest.Digest, size int64) ([]byte, error) {
+	if s.enc == nil {
+		return os.ReadFile(s.blobPath(d))
+	}
+	f, err := os.Open(s.blobPath(d))
+	if err != nil {
+		return nil, err
+	}
+	defer discard(f)
+	br, err := s.openSealed(f, size)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", d, err)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(br, b); err != nil {
+		return nil, fmt.Errorf("blob %s: %w", d, err)
+	}
+	// Reading on to the end checks the final record.
+	if _, err := br.Read(make([]byte, 1)); err != io.EOF {
+		return nil, fmt.Errorf("blob %s: %w", d, err)
+	}
+	return b, nil
 }
 
 func (s *Store) pin(d digest.Digest) {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha512"
 	"errors"
 	"io"
-	"os"
 	"testing"
 	"testing/iotest"
 
@@ -58,9 +57,7 @@ func TestPutBlob(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, ok := r.Content.(*os.File); !ok {
-					t.Fatalf("Content is %T, want *os.File", r.Content)
-				}
+				checkStoredContent(t, r)
 				got := readAll(t, r)
 				r.Close()
 				if digest.NewDigestFromBytes(tt.d.Algorithm(), hashOf(tt.d, got)) != tt.d {

@@ -24,6 +24,9 @@ type Source func(ctx context.Context) (body io.ReadCloser, size int64, err error
 type fetch struct {
 	d   digest.Digest
 	tmp string
+	// header is the encryption header of tmp in an encrypted store, from
+	// which followers make their own cipher.
+	header []byte
 
 	readyOnce sync.Once
 	// ready is closed when src has returned with a known size, or when the
@@ -31,9 +34,12 @@ type fetch struct {
 	// becomes known).
 	ready chan struct{}
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	size    int64 // -1 until known
+	mu   sync.Mutex
+	cond *sync.Cond
+	size int64 // -1 until known
+	// written is how many bytes followers may read: all that arrived, or
+	// in an encrypted store the whole chunks sealed so far and, once
+	// verified, all of them.
 	written int64
 	// committed: the file has left tmp (renamed into place, or dropped
 	// because d was already stored); open the stored blob instead.
@@ -45,6 +51,17 @@ type fetch struct {
 	verified bool
 	done     bool  // verified and stored
 	err      error // why the fetch failed
+}
+
+// releasable is how much of the blob followers may read: never the last
+// byte of a blob of known size before it is verified, so that a blob that
+// fails verification always breaks the response instead of ending it
+// cleanly with wrong bytes. Callers hold f.mu.
+func (f *fetch) releasable() int64 {
+	if f.verified || f.done || f.size < 0 || f.written < f.size {
+		return f.written
+	}
+	return f.size - 1
 }
 
 func (f *fetch) markReady() { f.readyOnce.Do(func() { close(f.ready) }) }
@@ -90,11 +107,23 @@ func (s *Store) Fetch(ctx context.Context, d digest.Digest, src Source) (*Reader
 			s.mu.Unlock()
 			return nil, fmt.Errorf("cache: %w", err)
 		}
+		var fc *fileCipher
+		if s.enc != nil {
+			if fc, err = s.enc.newFile(); err != nil {
+				s.mu.Unlock()
+				_ = file.Close()
+				_ = os.Remove(file.Name())
+				return nil, err
+			}
+		}
 		f = &fetch{d: d, tmp: file.Name(), size: -1, ready: make(chan struct{})}
+		if fc != nil {
+			f.header = fc.header[:]
+		}
 		f.cond = sync.NewCond(&f.mu)
 		s.inflight[d] = f
 		s.wg.Add(1)
-		go s.runFetch(ctx, f, file, src)
+		go s.runFetch(ctx, f, file, fc, src)
 	}
 	s.pins[d]++
 	s.mu.Unlock()
@@ -144,6 +173,14 @@ func (s *Store) follow(f *fetch) (*Reader, error) {
 	size := f.size
 	f.mu.Unlock()
 	fr := &followReader{f: f, file: file}
+	if s.enc != nil {
+		fc, err := s.enc.fileFromHeader(f.header)
+		if err != nil {
+			_ = file.Close()
+			return nil, err
+		}
+		fr.dec = newChunkReader(file, fc)
+	}
 	d := f.d
 	return &Reader{
 		Size:    size,
@@ -157,8 +194,9 @@ func (s *Store) follow(f *fetch) (*Reader, error) {
 	}, nil
 }
 
-// runFetch fills f from src and commits it, or fails it.
-func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, src Source) {
+// runFetch fills f from src and commits it, or fails it. fc seals the
+// file in an encrypted store; it is nil otherwise.
+func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fileCipher, src Source) {
 	defer s.wg.Done()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	defer cancel()
@@ -201,6 +239,19 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, src So
 		return fmt.Errorf("cache: fetch %s: %w", f.d, err)
 	}
 
+	var (
+		w  io.Writer = file
+		sw *sealWriter
+	)
+	if fc != nil {
+		var err error
+		if sw, err = newSealWriter(file, fc); err != nil {
+			s.failFetch(f, file, fmt.Errorf("cache: fetch %s: %w", f.d, err))
+			return
+		}
+		w = sw
+	}
+
 	b, size, err := src(ctx)
 	if err == nil && b == nil {
 		err = errors.New("source returned no body")
@@ -237,14 +288,18 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, src So
 				s.failFetch(f, file, fmt.Errorf("%w: %s: more than the declared %d bytes", ErrSizeMismatch, f.d, size))
 				return
 			}
-			if _, werr := file.Write(buf[:m]); werr != nil {
+			if _, werr := w.Write(buf[:m]); werr != nil {
 				s.failFetch(f, file, fmt.Errorf("cache: fetch %s: %w", f.d, werr))
 				return
 			}
 			h.Write(buf[:m])
 			n += int64(m)
+			readable := n
+			if sw != nil {
+				readable = sw.sealed
+			}
 			f.mu.Lock()
-			f.written = n
+			f.written = readable
 			f.cond.Broadcast()
 			f.mu.Unlock()
 		}
@@ -265,7 +320,14 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, src So
 		s.failFetch(f, file, fmt.Errorf("%w: want %s, got %s", ErrDigestMismatch, f.d, got))
 		return
 	}
+	if sw != nil {
+		if err := sw.Close(); err != nil {
+			s.failFetch(f, file, fmt.Errorf("cache: fetch %s: %w", f.d, err))
+			return
+		}
+	}
 	f.mu.Lock()
+	f.written = n
 	f.verified = true
 	f.cond.Broadcast()
 	f.mu.Unlock()

@@ -83,9 +83,7 @@ func TestFetchCoalesces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := r.Content.(*os.File); !ok {
-		t.Fatalf("stored Content is %T, want *os.File", r.Content)
-	}
+	checkStoredContent(t, r)
 	r.Close()
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("src called %d times, want 1", n)
@@ -314,9 +312,7 @@ func TestFetchUnknownSize(t *testing.T) {
 	if r.Size != int64(len(b)) {
 		t.Fatalf("Size = %d", r.Size)
 	}
-	if _, ok := r.Content.(*os.File); !ok {
-		t.Fatalf("Content is %T, want the stored file", r.Content)
-	}
+	checkStoredContent(t, r)
 	if got := readAll(t, r); !bytes.Equal(got, b) {
 		t.Fatal("content differs")
 	}

@@ -31,7 +31,7 @@ func openTest(t testing.TB, dir string, opts Options) *Store {
 	if opts.clock == nil {
 		opts.clock = (&testClock{}).now
 	}
-	s, err := Open(dir, opts)
+	s, err := Open(dir, testOptions(opts))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

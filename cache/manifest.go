@@ -119,11 +119,12 @@ func (s *Store) GetManifest(repo string, d digest.Digest) (ManifestRecord, []byt
 	}); err != nil {
 		return ManifestRecord{}, nil, err
 	}
-	if _, ok := s.pinStored(d); !ok {
+	size, ok := s.pinStored(d)
+	if !ok {
 		return ManifestRecord{}, nil, ErrNotFound
 	}
 	defer s.unpin(d)
-	body, err := os.ReadFile(s.blobPath(d))
+	body, err := s.readBlobFile(d, size)
 	if errors.Is(err, os.ErrNotExist) {
 		return ManifestRecord{}, nil, ErrNotFound
 	}

@@ -9,17 +9,21 @@ import (
 )
 
 // Reader reads one blob. Content is the *os.File itself when the blob is
-// complete, so net/http can send it with sendfile; while the blob is still
-// being fetched it is a reader whose Read blocks until the bytes have
-// arrived, and fails if the blob cannot be completed or verified.
+// complete and the store is not encrypted, so net/http can send it with
+// sendfile; in an encrypted store it decrypts the chunks it reads, and a
+// Read fails (never returns wrong bytes) if the file was altered. While
+// the blob is still being fetched Content is a reader whose Read blocks
+// until the bytes have arrived, and fails if the blob cannot be completed
+// or verified.
 type Reader struct {
 	Size    int64
 	Content io.ReadSeeker
 
-	close func() error
-	err   func() error
-	once  sync.Once
-	cerr  error
+	complete bool
+	close    func() error
+	err      func() error
+	once     sync.Once
+	cerr     error
 }
 
 // Close releases the reader and its pin on the blob. It is idempotent.
@@ -31,6 +35,10 @@ func (r *Reader) Close() error {
 	})
 	return r.cerr
 }
+
+// Complete reports whether the blob was complete and verified when the
+// reader was opened (it was not being fetched).
+func (r *Reader) Complete() bool { return r.complete }
 
 // Err reports why an in-flight blob could not be completed, once a Read
 // has failed; it is nil otherwise.
@@ -46,7 +54,9 @@ func (r *Reader) Err() error {
 type followReader struct {
 	f    *fetch
 	file *os.File
-	off  int64
+	// dec decrypts the file in an encrypted store; nil otherwise.
+	dec *chunkReader
+	off int64
 	// closed is guarded by f.mu so Close can wake a blocked Read.
 	closed bool
 	failed error
@@ -60,10 +70,10 @@ func (r *followReader) Read(p []byte) (int, error) {
 	}
 	f := r.f
 	f.mu.Lock()
-	for r.off >= f.written && !f.done && !f.verified && f.err == nil && !r.closed {
+	for r.off >= f.releasable() && !f.done && !f.verified && f.err == nil && !r.closed {
 		f.cond.Wait()
 	}
-	written, ferr, closed := f.written, f.err, r.closed
+	written, ferr, closed, verified := f.releasable(), f.err, r.closed, f.verified
 	if f.verified {
 		// What failed after verification (storing) does not touch the
 		// bytes this reader hands out: its descriptor still has them.
@@ -84,6 +94,16 @@ func (r *followReader) Read(p []byte) (int, error) {
 	}
 	if avail := written - r.off; int64(len(p)) > avail {
 		p = p[:avail]
+	}
+	if r.dec != nil {
+		// written counts whole sealed chunks until the fetch is verified,
+		// when the final, partial chunk has been sealed too.
+		n, err := r.dec.readAt(p, r.off, written, verified)
+		r.off += int64(n)
+		if err != nil {
+			return n, fmt.Errorf("cache: read %s: %w", f.d, err)
+		}
+		return n, nil
 	}
 	n, err := r.file.ReadAt(p, r.off)
 	r.off += int64(n)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -58,7 +59,16 @@ func (s *Store) recover() error {
 		if err != nil {
 			return err
 		}
-		onDisk[d] = info.Size()
+		size := info.Size()
+		if s.enc != nil {
+			// Records hold the plaintext size; a file no plaintext size
+			// fits is dropped (-1 matches no record and is not adopted).
+			var ok bool
+			if size, ok = plainSize(size); !ok {
+				size = -1
+			}
+		}
+		onDisk[d] = size
 		return nil
 	})
 	if err != nil {
@@ -84,6 +94,13 @@ func (s *Store) recover() error {
 	now := s.now().UnixNano()
 	for d, size := range onDisk {
 		if _, ok := s.blobs[d]; ok {
+			continue
+		}
+		if size < 0 {
+			s.log.Warn("cache: removing blob file of impossible size", "digest", d)
+			if err := os.Remove(s.blobPath(d)); err != nil {
+				return fmt.Errorf("cache: %w", err)
+			}
 			continue
 		}
 		if err := s.db.Update(func(txn *badger.Txn) error {

@@ -14,7 +14,7 @@ import (
 // what a reopened store shows.
 func TestReopen(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{})
+	s, err := Open(dir, testOptions(Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestReopen(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(ap), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(ap, adopt, 0o644); err != nil {
+	if err := os.WriteFile(ap, storedForm(t, adopt), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// A record whose file vanished (disk trouble).
@@ -134,7 +134,7 @@ func TestReopen(t *testing.T) {
 func TestAccessTimesPersist(t *testing.T) {
 	dir := t.TempDir()
 	clock := &testClock{}
-	s, err := Open(dir, Options{clock: clock.now})
+	s, err := Open(dir, testOptions(Options{clock: clock.now}))
 	if err != nil {
 		t.Fatal(err)
 	}

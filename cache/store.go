@@ -8,6 +8,11 @@
 //	tmp/                             blobs being written (cleared on Open)
 //	uploads/<id>                     OCI push sessions
 //	meta/                            badger
+//	encryption                       key check of an encrypted store
+//
+// With Options.EncryptionKey, badger encrypts the metadata and every file
+// under blobs/, tmp/ and uploads/ is sealed in authenticated chunks (see
+// crypt.go); sizes and digests are always those of the plaintext.
 //
 // A blob becomes visible only by an atomic rename after its digest has been
 // checked and its bytes fsynced, so a crash never leaves a partial or wrong
@@ -57,6 +62,12 @@ type Options struct {
 	// OnEvict is called after a blob has been removed from the store, by
 	// eviction or because nothing references it any more.
 	OnEvict func(d digest.Digest)
+	// EncryptionKey, when set, encrypts everything the store writes: it
+	// must be KeySize random bytes (see ParseKey). A store is created
+	// encrypted or not, and must always be opened the same way with the
+	// same key. Complete blobs are then no longer *os.File, so net/http
+	// cannot use sendfile for them.
+	EncryptionKey []byte
 
 	// Test hooks: a clock and the fetch idle timeout (zero: defaults).
 	clock       func() time.Time
@@ -80,6 +91,8 @@ type Store struct {
 	opts Options
 	log  *slog.Logger
 	db   *badger.DB
+	// enc is nil for a store without encryption.
+	enc *encryption
 
 	// ctx is cancelled by Close; it bounds fetches and background work.
 	ctx    context.Context
@@ -128,6 +141,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	var enc *encryption
+	if opts.EncryptionKey != nil {
+		var err error
+		if enc, err = newEncryption(opts.EncryptionKey); err != nil {
+			return nil, err
+		}
+	}
 	for _, sub := range []string{"blobs", "tmp", "uploads", "meta"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
@@ -135,6 +155,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if err := clearDir(filepath.Join(dir, "tmp")); err != nil {
 		return nil, fmt.Errorf("cache: clean tmp: %w", err)
+	}
+	if err := checkEncryption(dir, enc); err != nil {
+		return nil, err
 	}
 
 	bo := badger.DefaultOptions(filepath.Join(dir, "meta")).
@@ -153,8 +176,15 @@ func Open(dir string, opts Options) (*Store, error) {
 		// Every mutation runs under Store.meta, so badger's own conflict
 		// detection would only cost memory.
 		WithDetectConflicts(false)
+	if enc != nil {
+		// Encrypted tables need an index cache (badger panics without).
+		bo = bo.WithEncryptionKey(enc.badgerKey()).WithIndexCacheSize(16 << 20)
+	}
 	db, err := badger.Open(bo)
 	if err != nil {
+		if errors.Is(err, badger.ErrEncryptionKeyMismatch) {
+			return nil, fmt.Errorf("%w: metadata: %v", ErrEncryptionKey, err)
+		}
 		return nil, fmt.Errorf("cache: open metadata: %w", err)
 	}
 
@@ -171,6 +201,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts:        opts,
 		log:         log,
 		db:          db,
+		enc:         enc,
 		ctx:         ctx,
 		cancel:      cancel,
 		blobs:       make(map[digest.Digest]*blobInfo),

@@ -115,6 +115,13 @@ func (s *Store) NewUpload(repo string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("cache: %w", err)
 	}
+	if s.enc != nil {
+		if err := s.writeUploadHeader(f); err != nil {
+			_ = f.Close()
+			_ = os.Remove(s.uploadPath(id))
+			return "", fmt.Errorf("cache: %w", err)
+		}
+	}
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("cache: %w", err)
 	}
@@ -145,6 +152,9 @@ func (s *Store) UploadSize(repo, id string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cache: %w", err)
 	}
+	if s.enc != nil {
+		return sealedUploadSize(fi.Size())
+	}
 	return fi.Size(), nil
 }
 
@@ -157,6 +167,9 @@ func (s *Store) WriteUpload(repo, id string, offset int64, r io.Reader) (int64, 
 	defer unlock()
 	if _, err := s.uploadOf(repo, id); err != nil {
 		return 0, err
+	}
+	if s.enc != nil {
+		return s.writeSealedUpload(id, offset, r)
 	}
 	f, err := os.OpenFile(s.uploadPath(id), os.O_WRONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
@@ -208,10 +221,25 @@ func (s *Store) CommitUpload(repo, id string, d digest.Digest) (int64, error) {
 		return 0, fmt.Errorf("cache: %w", err)
 	}
 	h := d.Algorithm().Hash()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		_ = f.Close()
-		return 0, fmt.Errorf("cache: read upload %s: %w", id, err)
+	var n int64
+	if s.enc != nil {
+		var matched bool
+		n, matched, err = s.finishSealedUpload(f, h, func() bool { return digest.NewDigest(d.Algorithm(), h) == d })
+		if err != nil {
+			_ = f.Close()
+			if matched {
+				// The final record may be half written: the upload is
+				// no longer appendable.
+				s.removeUpload(id)
+			}
+			return 0, fmt.Errorf("cache: read upload %s: %w", id, err)
+		}
+	} else {
+		n, err = io.Copy(h, f)
+		if err != nil {
+			_ = f.Close()
+			return 0, fmt.Errorf("cache: read upload %s: %w", id, err)
+		}
 	}
 	if got := digest.NewDigest(d.Algorithm(), h); got != d {
 		_ = f.Close()
@@ -223,6 +251,9 @@ func (s *Store) CommitUpload(repo, id string, d digest.Digest) (int64, error) {
 		err = cerr
 	}
 	if err != nil {
+		if s.enc != nil {
+			s.removeUpload(id) // its final record may not be durable
+		}
 		return 0, fmt.Errorf("cache: %w", err)
 	}
 	isNew, freed, err := s.commitFile(p, d, n, func(mt *metaTxn) error {
@@ -312,4 +343,36 @@ func (s *Store) expireUploads() {
 		_ = os.Remove(s.uploadPath(e.Name()))
 		unlock()
 	}
+}
+
+// writeSealedUpload is WriteUpload in an encrypted store. The caller holds
+// the upload's lock.
+func (s *Store) writeSealedUpload(id string, offset int64, r io.Reader) (int64, error) {
+	f, err := os.OpenFile(s.uploadPath(id), os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, ErrUploadUnknown
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cache: %w", err)
+	}
+	defer discard(f)
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("cache: %w", err)
+	}
+	size, err := sealedUploadSize(fi.Size())
+	if err != nil {
+		return 0, fmt.Errorf("cache: upload %s: %w", id, err)
+	}
+	if offset >= 0 && offset != size {
+		return size, fmt.Errorf("%w: chunk starts at %d, upload holds %d bytes", ErrUploadOffset, offset, size)
+	}
+	_, after, err := s.appendSealedUpload(f, r)
+	if err != nil {
+		return after, fmt.Errorf("cache: upload %s: %w", id, err)
+	}
+	if err := f.Close(); err != nil {
+		return after, fmt.Errorf("cache: %w", err)
+	}
+	return after, nil
 }

@@ -134,7 +134,7 @@ func TestUploads(t *testing.T) {
 func TestUploadSurvivesReopen(t *testing.T) {
 	dir := t.TempDir()
 	b, d := content(10_000, 301)
-	s, err := Open(dir, Options{})
+	s, err := Open(dir, testOptions(Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestUploadExpiry(t *testing.T) {
 	dir := t.TempDir()
 	base := time.Unix(1_700_000_000, 0)
 	var now time.Time = base
-	s, err := Open(dir, Options{clock: func() time.Time { return now }})
+	s, err := Open(dir, testOptions(Options{clock: func() time.Time { return now }}))
 	if err != nil {
 		t.Fatal(err)
 	}
