@@ -29,6 +29,9 @@ const (
 	pieceWindow = 4
 	// pieceAttempts bounds how often one piece is asked for.
 	pieceAttempts = 4
+	// voteTimeout bounds how long other holders have to confirm the
+	// first holder's piece digests.
+	voteTimeout = 2 * time.Second
 )
 
 // Download is a blob arriving from peers. Reads deliver it in order;
@@ -337,37 +340,62 @@ func (dl *Download) agreePieces(ctx context.Context, first *Stream) ([]digest.Di
 	key := func(p []digest.Digest) string { return fmt.Sprint(p) }
 	votes := map[string][]peer.ID{key(first.Pieces): {first.Peer}}
 	lists := map[string][]digest.Digest{key(first.Pieces): first.Pieces}
-	asked := 0
+	// Ask up to two other holders at once, briefly: a holder that does
+	// not answer in time does not vote, and must not stall the fetch.
+	var others []peer.ID
 	for _, p := range dl.peers {
-		if p == first.Peer || asked == 2 {
-			continue
-		}
-		s, err := dl.h.Open(ctx, p, Request{Digest: dl.d, Length: 1})
-		if err != nil {
-			continue
-		}
-		s.Close()
-		asked++
-		if s.Size != first.Size {
-			dl.h.Penalise(p, "sent another size for "+dl.d.String())
-			continue
-		}
-		k := key(s.Pieces)
-		votes[k] = append(votes[k], p)
-		lists[k] = s.Pieces
-		if len(votes[k]) >= 2 {
-			for other, ps := range votes {
-				if other != k {
-					for _, liar := range ps {
-						dl.h.Penalise(liar, "sent piece digests the other holders contradict for "+dl.d.String())
-					}
-				}
-			}
-			return lists[k], k == key(first.Pieces)
+		if p != first.Peer && len(others) < 2 {
+			others = append(others, p)
 		}
 	}
+	vctx, cancel := context.WithTimeout(ctx, voteTimeout)
+	defer cancel()
+	type vote struct {
+		p    peer.ID
+		size int64
+		list []digest.Digest
+		ok   bool
+	}
+	ballots := make(chan vote, len(others))
+	for _, p := range others {
+		go func() {
+			s, err := dl.h.Open(vctx, p, Request{Digest: dl.d, Length: 1})
+			if err != nil {
+				ballots <- vote{p: p}
+				return
+			}
+			s.Close()
+			ballots <- vote{p: p, size: s.Size, list: s.Pieces, ok: true}
+		}()
+	}
+	for range others {
+		v := <-ballots
+		if !v.ok {
+			continue
+		}
+		if v.size != first.Size {
+			dl.h.Penalise(v.p, "sent another size for "+dl.d.String())
+			continue
+		}
+		k := key(v.list)
+		votes[k] = append(votes[k], v.p)
+		lists[k] = v.list
+	}
+	for k, ps := range votes {
+		if len(ps) < 2 {
+			continue
+		}
+		for other, liars := range votes {
+			if other != k {
+				for _, liar := range liars {
+					dl.h.Penalise(liar, "sent piece digests the other holders contradict for "+dl.d.String())
+				}
+			}
+		}
+		return lists[k], k == key(first.Pieces)
+	}
 	if len(votes) == 1 {
-		return first.Pieces, true // no one to contradict it
+		return first.Pieces, true // no one contradicts it
 	}
 	return nil, false
 }

@@ -19,6 +19,7 @@ import (
 	coreconnmgr "github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
@@ -48,10 +49,11 @@ type Config struct {
 	// SwarmKey is a libp2p pnet key file; only holders can connect. It
 	// rules QUIC out, since pnet protects TCP streams only.
 	SwarmKey string
-	// Gater, when set, decides which peers may connect.
+	// Gater, when set, is asked too whether a peer may connect, after
+	// the host's own membership check (see SetMembership).
 	Gater coreconnmgr.ConnectionGater
-	// RebootstrapInterval is how often a host with no peers tries its
-	// bootstrap peers again.
+	// RebootstrapInterval is how often a host redials the bootstrap peers
+	// it is not connected to (and, with none at all, every peer it knew).
 	RebootstrapInterval time.Duration
 	// OnPenalty is told of each peer penalised for sending wrong bytes.
 	OnPenalty func(peer.ID)
@@ -67,6 +69,9 @@ type Host struct {
 
 	pieces    *pieceCache
 	penalty   penalties
+	members   *Membership
+	policyMu  sync.Mutex
+	policy    *policyExchange // nil until ExchangePolicy
 	bootstrap []peer.AddrInfo
 	mdns      mdns.Service
 	cancel    context.CancelFunc
@@ -121,9 +126,12 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	} else {
 		opts = append(opts, libp2p.Transport(quic.NewTransport))
 	}
-	if cfg.Gater != nil {
-		opts = append(opts, libp2p.ConnectionGater(cfg.Gater))
+	self, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, err
 	}
+	members := &Membership{self: self, next: cfg.Gater}
+	opts = append(opts, libp2p.ConnectionGater(members))
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("starting the libp2p host: %w", err)
@@ -133,13 +141,16 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		dht.ProtocolPrefix(ProtocolPrefix),
 		dht.BootstrapPeers(bootstrap...),
 		dht.DisableValues(),
+		// Refresh often: fleets are small next to the public DHT, and a
+		// refresh is what rediscovers peers across a healed partition.
+		dht.RoutingTableRefreshPeriod(time.Minute),
 	)
 	if err != nil {
 		h.Close()
 		return nil, fmt.Errorf("starting the DHT: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	hst := &Host{host: h, dht: kad, log: cfg.Logger, cfg: cfg, bootstrap: bootstrap, cancel: cancel, pieces: newPieceCache(1024)}
+	hst := &Host{host: h, dht: kad, log: cfg.Logger, cfg: cfg, members: members, bootstrap: bootstrap, cancel: cancel, pieces: newPieceCache(1024)}
 	if cfg.MDNS {
 		hst.mdns = mdns.NewMdnsService(h, "shoal", mdnsNotifee{hst})
 		if err := hst.mdns.Start(); err != nil {
@@ -159,15 +170,53 @@ func (h *Host) keepJoined(ctx context.Context) {
 	t := time.NewTicker(h.cfg.RebootstrapInterval)
 	defer t.Stop()
 	h.join(ctx)
+	tick := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if len(h.host.Network().Peers()) == 0 {
-				h.join(ctx)
+			tick++
+			h.rejoin(ctx, tick)
+		}
+	}
+}
+
+// rejoin dials the bootstrap peers this host is not connected to, so a
+// healed partition joins back up; every sixth round (and whenever alone)
+// it asks discovery again, and when alone it also tries every peer it
+// has known.
+func (h *Host) rejoin(ctx context.Context, tick int) {
+	alone := len(h.host.Network().Peers()) == 0
+	var peers []peer.AddrInfo
+	for _, p := range h.bootstrap {
+		if h.host.Network().Connectedness(p.ID) != network.Connected {
+			peers = append(peers, p)
+		}
+	}
+	if h.cfg.Discover != nil && (alone || tick%6 == 0) {
+		found, err := h.cfg.Discover(ctx)
+		if err != nil {
+			h.log.Warn("discovering peers", "err", err)
+		}
+		for _, p := range found {
+			if h.host.Network().Connectedness(p.ID) != network.Connected {
+				peers = append(peers, p)
 			}
 		}
+	}
+	if alone {
+		for _, id := range h.host.Peerstore().PeersWithAddrs() {
+			if len(peers) >= 64 {
+				break
+			}
+			if id != h.host.ID() {
+				peers = append(peers, h.host.Peerstore().PeerInfo(id))
+			}
+		}
+	}
+	if len(peers) > 0 {
+		h.connectAll(ctx, peers)
 	}
 }
 
@@ -180,6 +229,12 @@ func (h *Host) join(ctx context.Context) {
 		}
 		peers = append(peers, found...)
 	}
+	h.connectAll(ctx, peers)
+}
+
+// connectAll dials peers at once and, when that leaves the host with
+// peers, refreshes the DHT through them.
+func (h *Host) connectAll(ctx context.Context, peers []peer.AddrInfo) {
 	var wg sync.WaitGroup
 	for _, p := range peers {
 		if p.ID == h.host.ID() {
@@ -233,6 +288,13 @@ func (h *Host) Listening() bool { return len(h.host.Addrs()) > 0 }
 // Close leaves the fleet.
 func (h *Host) Close() error {
 	h.cancel()
+	h.policyMu.Lock()
+	x := h.policy
+	h.policy = nil
+	h.policyMu.Unlock()
+	if x != nil {
+		x.close()
+	}
 	var errs []error
 	if h.mdns != nil {
 		errs = append(errs, h.mdns.Close())

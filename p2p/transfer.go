@@ -108,6 +108,11 @@ func (h *Host) ServeContent(c Content, sent func(int64)) {
 
 func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	from := s.Conn().RemotePeer()
+	if !h.Member(from) {
+		// The gater should have kept it out; this covers a connection
+		// made before the policy that removed the peer took effect.
+		return 0, writeHeader(s, Response{Error: errDenied})
+	}
 	_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var req Request
 	if err := readLine(bufio.NewReaderSize(s, 4096), &req); err != nil {
