@@ -43,6 +43,7 @@ func (n *Node) notReady() []string {
 	if len(n.cfg.P2PListen) > 0 && (n.p2p == nil || !n.p2p.Listening()) {
 		problems = append(problems, "p2p: not listening")
 	}
+	problems = append(problems, n.policyProblems()...)
 	return problems
 }
 
@@ -81,6 +82,7 @@ func (n *Node) Status() Status {
 		s.P2PAddrs = n.p2p.Addrs()
 		s.Peers = n.p2p.Peers()
 	}
+	s.Policy.Version = int64(n.policyVersion())
 	for _, r := range n.upstream.Rules() {
 		s.Upstream = append(s.Upstream, r.Name+"="+r.URL.String())
 	}

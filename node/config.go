@@ -36,11 +36,21 @@ type Config struct {
 
 	CacheMaxBytes    int64
 	MaxManifestBytes int64
+	// EncryptionKeyFile holds the key that encrypts the store at rest
+	// (see cache.ParseKey); "" for no encryption.
+	EncryptionKeyFile string
 
 	TLSCert, TLSKey string
 
 	PolicyRoots []string
 	Policy      string
+	// PolicyNetwork pins the policy network ("" = the first accepted
+	// policy's); PolicyGrace is how long cached content stays served after
+	// the policy expires (0 = DefaultPolicyGrace).
+	PolicyNetwork string
+	PolicyGrace   time.Duration
+	// clock replaces time.Now for the policy's expiry (tests).
+	clock func() time.Time
 
 	// ShutdownTimeout bounds how long requests in flight may take to
 	// finish after the node is told to stop.

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/shoal-dev/shoal/cache"
 	"github.com/shoal-dev/shoal/p2p"
 )
 
@@ -39,6 +39,9 @@ func (c fleetContent) Open(ctx context.Context, from peer.ID, d digest.Digest, r
 		if !n.hasRule(rule) {
 			return nil, p2p.ErrNotFound
 		}
+		if err := n.upstreamAllowed(rule); err != nil {
+			return nil, fmt.Errorf("%w: %w", p2p.ErrDenied, err)
+		}
 		r := mirror(rule, repo)
 		src = n.upstreamSource(r, d, 0)
 		n.log.Debug("fetching for a peer as the designated fetcher", "peer", from, "digest", d, "repository", r.key)
@@ -51,8 +54,7 @@ func (c fleetContent) Open(ctx context.Context, from peer.ID, d digest.Digest, r
 		}
 		return nil, err
 	}
-	_, complete := br.Content.(*os.File)
-	return &p2p.Served{Size: br.Size, Content: br.Content, Complete: complete, Close: br.Close}, nil
+	return &p2p.Served{Size: br.Size, Content: br.Content, Complete: br.Complete(), Close: br.Close}, nil
 }
 
 func (c fleetContent) Tag(ctx context.Context, from peer.ID, rule, repo, tag string) (digest.Digest, error) {
@@ -93,7 +95,7 @@ func (f *fleetReader) Read(p []byte) (int, error) {
 			for _, p := range f.dl.Sources() {
 				f.n.p2p.Penalise(p, fmt.Sprintf("blob %s did not match its digest", f.d))
 			}
-			return n, fmt.Errorf("blob from peers is %s, want %s", got, f.d)
+			return n, fmt.Errorf("%w: blob from peers is %s, want %s", cache.ErrDigestMismatch, got, f.d)
 		}
 		return n, io.EOF
 	case err != nil && f.cur == io.ReadCloser(f.dl) && f.r.mirrored():
@@ -144,6 +146,9 @@ var errNoSource = errors.New("no peer holds the blob and it has no upstream")
 // counting what arrives.
 func (n *Node) upstreamSource(r repository, d digest.Digest, offset int64) func(ctx context.Context) (io.ReadCloser, int64, error) {
 	return func(ctx context.Context) (io.ReadCloser, int64, error) {
+		if err := n.upstreamAllowed(r.rule); err != nil {
+			return nil, 0, err
+		}
 		body, size, err := n.upstream.BlobFrom(ctx, r.rule, r.path, d, offset)
 		if err != nil {
 			return nil, 0, err

@@ -58,6 +58,9 @@ func (n *Node) remoteManifest(ctx context.Context, r repository, ref string) (*o
 func (n *Node) resolveTag(ctx context.Context, r repository, tag string, cached digest.Digest) (*oci.Manifest, error) {
 	var upErr error
 	if r.mirrored() {
+		if err := n.upstreamAllowed(r.rule); err != nil {
+			return nil, err
+		}
 		desc, err := n.upstream.Resolve(ctx, r.rule, r.path, tag)
 		if err == nil {
 			m, err := n.ensureManifest(ctx, r, desc.Digest)
@@ -143,6 +146,9 @@ func (n *Node) fetchManifestOnce(ctx context.Context, r repository, d digest.Dig
 		if !r.mirrored() {
 			return nil, cache.ErrNotFound
 		}
+		if err := n.upstreamAllowed(r.rule); err != nil {
+			return nil, err
+		}
 		var got digest.Digest
 		mediaType, body, got, err = n.upstream.Manifest(ctx, r.rule, r.path, d.String())
 		if err != nil {
@@ -205,7 +211,8 @@ func (n *Node) remoteStatBlob(ctx context.Context, r repository, d digest.Digest
 	if size, err := n.store.StatBlob(d); err == nil {
 		return size, nil
 	}
-	if r.mirrored() {
+	// A denied upstream is skipped: peers may still hold the blob.
+	if r.mirrored() && n.upstreamAllowed(r.rule) == nil {
 		size, err := n.upstream.StatBlob(ctx, r.rule, r.path, d)
 		if err == nil || !upstream.IsUnavailable(err) {
 			return size, upstreamErr(err, blobUnknown(d))
@@ -241,6 +248,9 @@ func (n *Node) remoteBlob(ctx context.Context, r repository, d digest.Digest) (*
 // mirrorTags lists tags upstream, or the tags this node knows when
 // upstream cannot be reached.
 func (n *Node) mirrorTags(ctx context.Context, r repository) ([]string, error) {
+	if err := n.upstreamAllowed(r.rule); err != nil {
+		return nil, err
+	}
 	tags, err := n.upstream.Tags(ctx, r.rule, r.path)
 	if err == nil {
 		return tags, nil
@@ -257,6 +267,9 @@ func (n *Node) mirrorTags(ctx context.Context, r repository) ([]string, error) {
 // an upstream without the API, or one that cannot be reached, leaves the
 // referrers this node knows.
 func (n *Node) mirrorReferrers(ctx context.Context, r repository, d digest.Digest) ([]ocispec.Descriptor, error) {
+	if n.upstreamAllowed(r.rule) != nil {
+		return n.store.Referrers(r.key, d)
+	}
 	v, err, _ := n.flight.Do("referrers\x00"+r.key+"\x00"+d.String(), func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), upstreamTimeout)
 		defer cancel()

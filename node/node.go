@@ -43,6 +43,13 @@ type Node struct {
 
 	tagTTL          time.Duration
 	defaultUpstream string
+
+	pol    *nodePolicy  // policy.go
+	tokens *tokenIssuer // token.go
+
+	sigs signatureChecks // signatures.go
+
+	certs *certReloader // tls.go; nil without TLS
 }
 
 // New opens the node's store and prepares its endpoints. It does not
@@ -61,6 +68,9 @@ func New(cfg Config, version string) (*Node, error) {
 		return nil, errors.New("--tls-cert and --tls-key go together")
 	}
 	n := &Node{cfg: cfg, version: version, log: cfg.Logger, tagTTL: cfg.TagTTL}
+	if err := n.loadTLS(); err != nil {
+		return nil, err
+	}
 
 	up, err := newUpstreamClient(cfg, version)
 	if err != nil {
@@ -77,6 +87,12 @@ func New(cfg Config, version string) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
+	var encryptionKey []byte
+	if cfg.EncryptionKeyFile != "" {
+		if encryptionKey, err = cache.ReadKeyFile(cfg.EncryptionKeyFile); err != nil {
+			return nil, fmt.Errorf("--encryption-key: %w", err)
+		}
+	}
 	store, err := cache.Open(filepath.Join(cfg.DataDir, "store"), cache.Options{
 		MaxBytes: cfg.CacheMaxBytes,
 		Logger:   cfg.Logger.With("component", "cache"),
@@ -90,12 +106,17 @@ func New(cfg Config, version string) (*Node, error) {
 				a.Remove(d)
 			}
 		},
+		EncryptionKey: encryptionKey,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the store: %w", err)
 	}
 	n.store = store
 	n.metrics = newMetrics(store.Usage, n.peerCount)
+	if err := n.openPolicy(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if len(cfg.P2PListen) > 0 {
 		if err := n.joinFleet(); err != nil {
 			store.Close()
@@ -105,7 +126,10 @@ func New(cfg Config, version string) (*Node, error) {
 
 	mux := http.NewServeMux()
 	n.adminRoutes(mux)
+	n.policyRoutes(mux)
 	mux.Handle("/v2/", oci.NewHandler(registry{n}, oci.HandlerOptions{
+		Authorize:        n.authorize,
+		FilterCatalog:    n.filterCatalog,
 		MaxManifestBytes: cfg.MaxManifestBytes,
 		Logger:           cfg.Logger.With("component", "oci"),
 		Observe:          n.metrics.observe,
@@ -113,7 +137,7 @@ func New(cfg Config, version string) (*Node, error) {
 			n.metrics.servedBytes.WithLabelValues("client").Add(float64(b))
 		},
 	}))
-	n.handler = mux
+	n.handler = n.guardAdmin(mux)
 	return n, nil
 }
 
@@ -168,11 +192,9 @@ func (n *Node) Serve(ctx context.Context, l net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	if n.cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(n.cfg.TLSCert, n.cfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("loading the TLS key pair: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		stopWatch := n.certs.watch()
+		defer stopWatch()
+		srv.TLSConfig = n.withClientCerts(n.serverTLSConfig())
 		l = tls.NewListener(l, srv.TLSConfig)
 	}
 	errc := make(chan error, 1)
@@ -225,6 +247,11 @@ func (n *Node) joinFleet() error {
 		return fmt.Errorf("joining the fleet: %w", err)
 	}
 	n.p2p = h
+	if err := n.startPolicyFleet(); err != nil {
+		h.Close()
+		n.p2p = nil
+		return fmt.Errorf("joining the fleet: %w", err)
+	}
 	h.ServeContent(fleetContent{n}, func(b int64) {
 		n.metrics.servedBytes.WithLabelValues("peer").Add(float64(b))
 	})
@@ -245,6 +272,7 @@ func (n *Node) peerCount() int {
 // Close leaves the fleet and releases the store.
 func (n *Node) Close() error {
 	var errs []error
+	n.closePolicy()
 	if a := n.advertiser.Swap(nil); a != nil {
 		a.Close()
 	}

@@ -19,12 +19,18 @@ type registry struct{ n *Node }
 
 var _ oci.Registry = registry{}
 
-func (g registry) GetManifest(ctx context.Context, repo oci.Repo, ref string) (*oci.Manifest, error) {
+func (g registry) GetManifest(ctx context.Context, repo oci.Repo, ref string) (m *oci.Manifest, err error) {
 	r, err := g.n.repository(repo, false)
 	if err != nil {
 		return nil, err
 	}
+	// Images in repositories whose policy rule requires signatures are
+	// served only once a trusted signature is found.
+	defer func() { m, err = g.n.signatureGate(ctx, r, ref, m, err) }()
 	if r.mirrored() || g.n.fromFleet(r) {
+		if g.n.policyOffline() {
+			return g.n.cachedManifest(r, ref)
+		}
 		return g.n.remoteManifest(ctx, r, ref)
 	}
 	d, err := digest.Parse(ref)
@@ -110,6 +116,9 @@ func (g registry) Tags(ctx context.Context, repo oci.Repo) ([]string, error) {
 		return nil, err
 	}
 	if r.mirrored() {
+		if g.n.policyOffline() {
+			return g.n.cachedTags(r)
+		}
 		return g.n.mirrorTags(ctx, r)
 	}
 	tags, err := g.n.store.Tags(r.key)
@@ -122,6 +131,9 @@ func (g registry) Referrers(ctx context.Context, repo oci.Repo, d digest.Digest)
 		return nil, err
 	}
 	if r.mirrored() {
+		if g.n.policyOffline() {
+			return g.n.cachedReferrers(r, d)
+		}
 		return g.n.mirrorReferrers(ctx, r, d)
 	}
 	return g.n.store.Referrers(r.key, d)
@@ -135,6 +147,9 @@ func (g registry) StatBlob(ctx context.Context, repo oci.Repo, d digest.Digest) 
 		return 0, err
 	}
 	if r.mirrored() || g.n.fromFleet(r) {
+		if g.n.policyOffline() {
+			return g.n.cachedStatBlob(d)
+		}
 		return g.n.remoteStatBlob(ctx, r, d)
 	}
 	if !g.n.store.BlobLinked(r.key, d) {
@@ -150,6 +165,9 @@ func (g registry) GetBlob(ctx context.Context, repo oci.Repo, d digest.Digest) (
 		return nil, err
 	}
 	if r.mirrored() || g.n.fromFleet(r) {
+		if g.n.policyOffline() {
+			return g.n.cachedBlob(d)
+		}
 		return g.n.remoteBlob(ctx, r, d)
 	}
 	if !g.n.store.BlobLinked(r.key, d) {

@@ -35,6 +35,34 @@ type HandlerOptions struct {
 	// BytesServed, when set, is called after each blob GET with the number
 	// of body bytes written to the client.
 	BytesServed func(n int64)
+	// Authorize, when set, is asked before any route touches the Registry
+	// whether the caller may do action (ActionPull, ActionPush,
+	// ActionDelete, ActionList) on repo; repo.Name is "" for the catalog,
+	// and action is ActionBase for the /v2/ endpoint. An error is answered
+	// as is (an *Error in its chain sets code and status); an error that
+	// is also a Challenger sends WWW-Authenticate. Nil allows everything.
+	Authorize func(r *http.Request, repo Repo, action string) error
+	// FilterCatalog, when set, keeps only the catalog names the caller may
+	// see. It runs before pagination, so pages stay consistent.
+	FilterCatalog func(r *http.Request, names []string) []string
+}
+
+// The actions Authorize is asked about.
+const (
+	ActionPull   = "pull"
+	ActionPush   = "push"
+	ActionDelete = "delete"
+	ActionList   = "list"
+	// ActionBase is the /v2/ version check: an error asks the client to
+	// authenticate before it goes on.
+	ActionBase = ""
+)
+
+// Challenger is an error that asks the client to authenticate: each of
+// its challenges is sent as a WWW-Authenticate header.
+type Challenger interface {
+	error
+	Challenges() []string
 }
 
 // NewHandler serves the OCI distribution API (v1.1) under /v2/ from reg.
@@ -159,9 +187,49 @@ func (h *handler) dispatch(w *responseWriter, r *request, m methods) {
 		WriteError(w, ErrUnsupported.WithMessage("method %s not allowed here", truncate(r.Method, 32)))
 		return
 	}
+	if err := h.authorize(r); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	if err := f(w, r); err != nil {
 		h.fail(w, r, err)
 	}
+}
+
+// authorize asks opts.Authorize about what r is about to do, before any
+// handler reaches the Registry.
+func (h *handler) authorize(r *request) error {
+	if h.opts.Authorize == nil {
+		return nil
+	}
+	action := ActionPull
+	switch r.kind {
+	case routeBase:
+		action = ActionBase
+	case routeCatalog, routeTags:
+		action = ActionList
+	case routeUploadStart, routeUpload:
+		action = ActionPush
+	case routeManifest, routeBlob:
+		switch r.Method {
+		case http.MethodPut:
+			action = ActionPush
+		case http.MethodDelete:
+			action = ActionDelete
+		}
+	}
+	if err := h.opts.Authorize(r.Request, r.repo, action); err != nil {
+		return err
+	}
+	// A cross-repository mount reads the source repository.
+	if r.kind == routeUploadStart && r.Method == http.MethodPost && r.query.Has("mount") && r.query.Get("from") != "" {
+		from := Repo{Name: r.query.Get("from"), NS: r.repo.NS}
+		if err := ValidateName(from.Name); err != nil {
+			return err
+		}
+		return h.opts.Authorize(r.Request, from, ActionPull)
+	}
+	return nil
 }
 
 func (m methods) allow() string {
@@ -187,6 +255,12 @@ func (h *handler) fail(w *responseWriter, r *request, err error) {
 		// The response is under way (a handler bug): do not let the client
 		// take what it got as complete.
 		panic(http.ErrAbortHandler)
+	}
+	var c Challenger
+	if errors.As(err, &c) {
+		for _, v := range c.Challenges() {
+			w.Header().Add("WWW-Authenticate", v)
+		}
 	}
 	WriteError(w, err)
 }

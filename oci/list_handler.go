@@ -73,6 +73,9 @@ func (h *handler) catalog(w *responseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
+	if h.opts.FilterCatalog != nil {
+		all = h.opts.FilterCatalog(r.Request, all)
+	}
 	repos, next, err := page(all, r.query)
 	if err != nil {
 		return err

@@ -1,0 +1,127 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/p2p"
+	"github.com/shoal-dev/shoal/policy"
+)
+
+// The policy in the fleet: which peers belong (the p2p host's membership
+// follows the policy in force), and how a policy accepted on one node
+// reaches every other (gossip announcements plus fetch by digest, see
+// p2p.ExchangePolicy).
+
+// startPolicyFleet makes the p2p host follow the node's policy: its
+// membership, its announcements, and policies from peers offered to
+// applyPolicy. Called by joinFleet once the host exists.
+func (n *Node) startPolicyFleet() error {
+	if n.pol == nil || n.pol.store == nil {
+		// An open node takes no policy, so it neither fetches nor serves
+		// one, and every peer is a member.
+		return nil
+	}
+	var (
+		mu      sync.Mutex
+		version uint64
+	)
+	n.watchPolicy(func(p *policy.Policy) {
+		// Watchers are called in the order policies are accepted; the
+		// guard only makes that explicit.
+		mu.Lock()
+		defer mu.Unlock()
+		if p.Document.Version <= version {
+			return
+		}
+		version = p.Document.Version
+		n.p2p.SetMembership(membership(p))
+		if !p.PeerAllowed(n.p2p.ID().String()) {
+			n.log.Warn("this node is not a member of the fleet under the policy in force: its peers will refuse it", "peer_id", n.p2p.ID(), "policy_version", p.Document.Version)
+		}
+		n.p2p.AnnouncePolicy()
+	})
+	return n.p2p.ExchangePolicy(fleetPolicy{n})
+}
+
+// membership is p's decision on which peers belong, remembered per peer:
+// the host asks on every connection and every content stream.
+func membership(p *policy.Policy) func(peer.ID) bool {
+	if p.Document.Peers.AnyWithSwarmKey {
+		return nil // everyone who got through the swarm key is a member
+	}
+	var known sync.Map // peer.ID → bool
+	return func(id peer.ID) bool {
+		if v, ok := known.Load(id); ok {
+			return v.(bool)
+		}
+		ok := p.PeerAllowed(id.String())
+		known.Store(id, ok)
+		return ok
+	}
+}
+
+// fleetPolicy is the node's side of the policy exchange.
+type fleetPolicy struct{ n *Node }
+
+func (f fleetPolicy) HeldPolicy() (p2p.PolicyAnnouncement, []byte, bool) {
+	p := f.n.currentPolicy()
+	if p == nil {
+		return p2p.PolicyAnnouncement{}, nil, false
+	}
+	return p2p.PolicyAnnouncement{Version: p.Document.Version, Digest: p.Digest}, p.Envelope, true
+}
+
+// OfferPolicy applies an envelope a peer sent; applyPolicy verifies it.
+func (f fleetPolicy) OfferPolicy(_ context.Context, from peer.ID, a p2p.PolicyAnnouncement, envelope []byte) error {
+	env, err := policy.ParseEnvelope(envelope)
+	if err != nil {
+		return fmt.Errorf("%w: %w", p2p.ErrBadPolicy, err)
+	}
+	if got := digest.FromBytes(env.Payload); got != a.Digest {
+		return fmt.Errorf("%w: the envelope's payload is %s, announced as %s", p2p.ErrBadPolicy, got, a.Digest)
+	}
+	p, err := f.n.applyPolicy(envelope, from.String())
+	switch {
+	case err == nil, errors.Is(err, policy.ErrAlreadyHeld):
+		if p != nil && p.Document.Version != a.Version {
+			f.n.log.Warn("a peer announced a policy under another version than its own", "peer", from, "announced", a.Version, "version", p.Document.Version)
+		}
+		return nil
+	case errors.Is(err, policy.ErrRollback):
+		// A newer policy was accepted meanwhile: nothing wrong with this one.
+		return err
+	case errors.Is(err, policy.ErrSignature), errors.Is(err, policy.ErrNetwork), errors.Is(err, policy.ErrExpired),
+		errors.Is(err, policy.ErrInvalid), errors.Is(err, policy.ErrEquivocation):
+		return fmt.Errorf("%w: %w", p2p.ErrBadPolicy, err)
+	}
+	return err
+}
+
+// upstreamAllowed refuses upstream fetches through rule when the policy
+// in force does not list its registry, or has expired. Every call to
+// n.upstream goes through it first.
+func (n *Node) upstreamAllowed(rule string) error {
+	p := n.currentPolicy()
+	if p == nil {
+		return nil
+	}
+	r, ok := n.upstream.Rule(rule)
+	if !ok {
+		return nil // no such upstream: the caller finds nothing there anyway
+	}
+	if !p.UpstreamAllowed(r.URL.Host) {
+		return oci.ErrDenied.WithMessage("the access policy (version %d) does not allow upstream %s", p.Document.Version, r.URL.Host)
+	}
+	if p.Expired(n.now()) {
+		return oci.ErrDenied.WithMessage("the access policy (version %d) expired at %s: no upstream fetches (from %s) until a new one is applied",
+			p.Document.Version, p.Document.Expires.Format("2006-01-02T15:04:05Z07:00"), r.URL.Host)
+	}
+	return nil
+}
