@@ -16,7 +16,6 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/opencontainers/go-digest"
 
-	"github.com/shoal-dev/shoal/cache"
 	"github.com/shoal-dev/shoal/p2p"
 )
 
@@ -69,35 +68,36 @@ func (c fleetContent) Tag(ctx context.Context, from peer.ID, rule, repo, tag str
 }
 
 // fleetReader reads a blob from peers and, if they all fail part way,
-// carries on from upstream at the byte where they stopped. It checks the
-// whole digest itself so that it knows which peers to penalise when the
-// bytes do not match.
+// carries on from upstream at the byte where they stopped. The store
+// checks the whole digest as it writes the blob and tells the reader its
+// verdict (Verified), so the peers that sent a wrong blob are penalised
+// without hashing every byte a second time.
 type fleetReader struct {
-	n    *Node
-	r    repository
-	d    digest.Digest
-	dl   *p2p.Download
-	cur  io.ReadCloser // dl, or upstream after a fallback
-	off  int64
-	hash digest.Digester
+	n   *Node
+	r   repository
+	d   digest.Digest
+	dl  *p2p.Download
+	cur io.ReadCloser // dl, or upstream after a fallback
+	off int64
+}
+
+// Verified is the store's verdict on the whole blob.
+func (f *fleetReader) Verified(ok bool) {
+	if ok {
+		return
+	}
+	for _, p := range f.dl.Sources() {
+		f.n.p2p.Penalise(p, fmt.Sprintf("blob %s did not match its digest", f.d))
+	}
 }
 
 func (f *fleetReader) Read(p []byte) (int, error) {
 	n, err := f.cur.Read(p)
 	f.off += int64(n)
-	_, _ = f.hash.Hash().Write(p[:n])
 	if f.cur == io.ReadCloser(f.dl) {
 		f.n.metrics.fetchedBytes.WithLabelValues("peer").Add(float64(n))
 	}
 	switch {
-	case err == io.EOF:
-		if got := f.hash.Digest(); got != f.d {
-			for _, p := range f.dl.Sources() {
-				f.n.p2p.Penalise(p, fmt.Sprintf("blob %s did not match its digest", f.d))
-			}
-			return n, fmt.Errorf("%w: blob from peers is %s, want %s", cache.ErrDigestMismatch, got, f.d)
-		}
-		return n, io.EOF
 	case err != nil && f.cur == io.ReadCloser(f.dl) && f.r.mirrored():
 		f.n.log.Info("peers failed part way; resuming from upstream", "digest", f.d, "offset", f.off, "err", err)
 		f.dl.Close()
@@ -127,7 +127,7 @@ func (n *Node) blobSource(r repository, d digest.Digest) func(ctx context.Contex
 			dl, err := n.p2p.Fetch(ctx, d, r.rule, r.path, findTimeout)
 			if err == nil {
 				n.log.Debug("fetching blob from peers", "digest", d, "size", dl.Size)
-				return &fleetReader{n: n, r: r, d: d, dl: dl, cur: dl, hash: d.Algorithm().Digester()}, dl.Size, nil
+				return &fleetReader{n: n, r: r, d: d, dl: dl, cur: dl}, dl.Size, nil
 			}
 			if !errors.Is(err, p2p.ErrNoPeer) {
 				n.log.Debug("no peer could supply the blob", "digest", d, "err", err)

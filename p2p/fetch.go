@@ -377,6 +377,12 @@ func (dl *Download) agreePieces(ctx context.Context, first *Stream) ([]digest.Di
 			dl.h.Penalise(v.p, "sent another size for "+dl.d.String())
 			continue
 		}
+		if len(v.list) == 0 {
+			// It is still fetching the blob and has no pieces to vote
+			// with; counting empty lists would let two such holders
+			// outvote, and penalise, an honest one.
+			continue
+		}
 		k := key(v.list)
 		votes[k] = append(votes[k], v.p)
 		lists[k] = v.list
@@ -527,40 +533,76 @@ func (dl *Download) Close() error {
 }
 
 // Tag asks the connected peers which digest tag of rule/repo last
-// resolved to and returns the first answer.
+// resolved to and returns the first answer. A peer that has not answered
+// within a third of the timeout may sit behind a connection that died
+// silently (a partition that has since healed): its connections are
+// closed, it is dialled afresh and asked again.
 func (h *Host) Tag(ctx context.Context, rule, repo, tag string, timeout time.Duration) (digest.Digest, peer.ID, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	peers := h.host.Network().Peers()
 	type answer struct {
 		d digest.Digest
 		p peer.ID
 	}
-	answers := make(chan answer, len(peers))
-	for _, p := range peers {
-		if h.penalised(p) {
-			answers <- answer{}
-			continue
-		}
+	peers := h.host.Network().Peers()
+	// Room for every first ask and every retry, so no asker blocks once
+	// Tag has returned.
+	answers := make(chan answer, 2*len(peers)+1)
+	pending := map[peer.ID]bool{}
+	ask := func(p peer.ID, fresh bool) {
+		pending[p] = true
 		go func() {
+			if fresh {
+				_ = h.host.Network().ClosePeer(p)
+				cctx, ccancel := context.WithTimeout(ctx, timeout/2)
+				err := h.host.Connect(cctx, h.host.Peerstore().PeerInfo(p))
+				ccancel()
+				if err != nil {
+					answers <- answer{p: p}
+					return
+				}
+			}
 			s, err := h.Open(ctx, p, Request{Rule: rule, Repo: repo, Tag: tag})
 			if err != nil {
-				answers <- answer{}
+				answers <- answer{p: p}
 				return
 			}
 			s.Close()
 			if s.Digest.Validate() != nil {
-				answers <- answer{}
+				answers <- answer{p: p}
 				return
 			}
 			answers <- answer{s.Digest, p}
 		}()
 	}
-	for range peers {
+	for _, p := range peers {
+		if !h.penalised(p) {
+			ask(p, false)
+		}
+	}
+	if len(pending) == 0 {
+		return "", "", fmt.Errorf("%w: no peer to ask for tag %s", ErrNoPeer, tag)
+	}
+	retried := map[peer.ID]bool{}
+	stale := time.NewTimer(timeout / 3)
+	defer stale.Stop()
+	outstanding := len(pending)
+	for outstanding > 0 {
 		select {
 		case a := <-answers:
+			outstanding--
+			delete(pending, a.p)
 			if a.d != "" {
 				return a.d, a.p, nil
+			}
+		case <-stale.C:
+			for p := range pending {
+				if !retried[p] {
+					retried[p] = true
+					h.log.Debug("peer silent on a tag lookup; redialling it", "peer", p)
+					ask(p, true)
+					outstanding++
+				}
 			}
 		case <-ctx.Done():
 			return "", "", fmt.Errorf("%w: no peer resolved tag %s: %v", ErrNoPeer, tag, ctx.Err())

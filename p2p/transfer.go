@@ -22,6 +22,13 @@ import (
 // the end.
 const ContentProtocol = "/shoal/content/1.0.0"
 
+// maxUploads bounds the content streams a node serves at once; a peer
+// waits up to uploadWait for a slot before it is told to go elsewhere.
+const (
+	maxUploads = 16
+	uploadWait = 30 * time.Second
+)
+
 // maxHeaderLine bounds request and header lines, so a peer cannot make
 // the other side buffer without limit.
 const maxHeaderLine = 1 << 20
@@ -93,8 +100,19 @@ type Served struct {
 // ServeContent answers peers' content requests from c. sent is told how
 // many content bytes went out.
 func (h *Host) ServeContent(c Content, sent func(int64)) {
+	slots := make(chan struct{}, maxUploads)
 	h.host.SetStreamHandler(ContentProtocol, func(s network.Stream) {
 		defer s.Close()
+		// Each stream served holds its send buffers on the connection;
+		// bound how many run at once so a node fetching a blob for a
+		// large fleet does not grow with the fleet.
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-time.After(uploadWait):
+			_ = writeHeader(s, Response{Error: errUnavailable})
+			return
+		}
 		n, err := h.serveStream(c, s)
 		if n > 0 && sent != nil {
 			sent(n)
