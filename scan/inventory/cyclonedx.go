@@ -1,0 +1,141 @@
+package inventory
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+
+	cdx "github.com/CycloneDX/cyclonedx-go"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/scan"
+)
+
+// Property names carried by SBOM components, so the SBOM round-trips to an
+// Inventory.
+const (
+	propEcosystem = "shoal:ecosystem"
+	propSource    = "shoal:source"
+	propLocation  = "shoal:location"
+	propPlatform  = "shoal:platform"
+)
+
+// CycloneDX renders the inventory as a CycloneDX 1.5 JSON SBOM about the image digest.
+//
+// metadata.component is the image (type container, named by its digest);
+// the OS, when known, is an operating-system component; each Go binary is
+// an application component (named by its path) that depends on its modules;
+// every package is a library component with its purl and properties for
+// ecosystem, source and location. There is no timestamp or serial number:
+// the same inventory and digest always give the same bytes.
+func CycloneDX(inv *scan.Inventory, image digest.Digest) ([]byte, error) {
+	if inv == nil {
+		return nil, errors.New("inventory: CycloneDX of a nil inventory")
+	}
+	if err := image.Validate(); err != nil {
+		return nil, fmt.Errorf("inventory: image digest: %w", err)
+	}
+	imageRef := image.String()
+	meta := &cdx.Metadata{
+		Tools: &cdx.ToolsChoice{Components: &[]cdx.Component{{Type: cdx.ComponentTypeApplication, Name: "shoal"}}},
+		Component: &cdx.Component{
+			BOMRef: imageRef,
+			Type:   cdx.ComponentTypeContainer,
+			Name:   imageRef,
+		},
+	}
+	if inv.Platform != "" {
+		meta.Component.Properties = &[]cdx.Property{{Name: propPlatform, Value: inv.Platform}}
+	}
+
+	var components []cdx.Component
+	var topDeps []string
+	if inv.OS.ID != "" {
+		ref := "os:" + inv.OS.ID + "@" + inv.OS.VersionID
+		components = append(components, cdx.Component{
+			BOMRef:      ref,
+			Type:        cdx.ComponentTypeOS,
+			Name:        inv.OS.ID,
+			Version:     inv.OS.VersionID,
+			Description: inv.OS.PrettyName,
+		})
+		topDeps = append(topDeps, ref)
+	}
+
+	// Go binaries become applications, in path order.
+	appDeps := map[string][]string{}
+	var apps []string
+	for _, p := range inv.Packages {
+		if p.Location != "" {
+			if _, ok := appDeps[p.Location]; !ok {
+				apps = append(apps, p.Location)
+				appDeps[p.Location] = nil
+			}
+		}
+	}
+	slices.Sort(apps)
+	for _, loc := range apps {
+		ref := "file:" + loc
+		components = append(components, cdx.Component{
+			BOMRef:     ref,
+			Type:       cdx.ComponentTypeApplication,
+			Name:       loc,
+			Properties: &[]cdx.Property{{Name: propLocation, Value: loc}},
+		})
+		topDeps = append(topDeps, ref)
+	}
+
+	used := map[string]int{}
+	for _, p := range inv.Packages {
+		ref := p.PURL
+		if ref == "" {
+			ref = "pkg:" + p.Ecosystem + "/" + p.Name + "@" + p.Version
+		}
+		if p.Location != "" {
+			ref = "file:" + p.Location + ":" + ref
+		}
+		if n := used[ref]; n > 0 {
+			used[ref]++
+			ref = fmt.Sprintf("%s#%d", ref, n)
+		} else {
+			used[ref] = 1
+		}
+		props := []cdx.Property{{Name: propEcosystem, Value: p.Ecosystem}}
+		if p.Source != "" {
+			props = append(props, cdx.Property{Name: propSource, Value: p.Source})
+		}
+		if p.Location != "" {
+			props = append(props, cdx.Property{Name: propLocation, Value: p.Location})
+			appDeps[p.Location] = append(appDeps[p.Location], ref)
+		} else {
+			topDeps = append(topDeps, ref)
+		}
+		components = append(components, cdx.Component{
+			BOMRef:     ref,
+			Type:       cdx.ComponentTypeLibrary,
+			Name:       p.Name,
+			Version:    p.Version,
+			PackageURL: p.PURL,
+			Properties: &props,
+		})
+	}
+
+	deps := []cdx.Dependency{{Ref: imageRef, Dependencies: &topDeps}}
+	for _, loc := range apps {
+		d := appDeps[loc]
+		deps = append(deps, cdx.Dependency{Ref: "file:" + loc, Dependencies: &d})
+	}
+
+	bom := cdx.NewBOM()
+	bom.Metadata = meta
+	bom.Components = &components
+	bom.Dependencies = &deps
+	var buf bytes.Buffer
+	enc := cdx.NewBOMEncoder(&buf, cdx.BOMFileFormatJSON)
+	enc.SetPretty(true).SetEscapeHTML(false)
+	if err := enc.EncodeVersion(bom, cdx.SpecVersion1_5); err != nil {
+		return nil, fmt.Errorf("inventory: encode CycloneDX: %w", err)
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,164 @@
+// Package inventory lists the packages installed in a container image: dpkg
+// and apk databases and Go binaries, read from the image's layers as streams.
+package inventory
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/shoal-dev/shoal/scan"
+)
+
+// SBOMMediaType is the media type of the SBOM that CycloneDX renders.
+const SBOMMediaType = "application/vnd.cyclonedx+json"
+
+// Layer opens one layer's blob (compressed: gzip, zstd or none; detect by magic bytes).
+type Layer func() (io.ReadCloser, error)
+
+// Limits that bound the work and memory one Scan may use.
+const (
+	// maxMetadataFile caps a kept file (dpkg status, apk db, os-release).
+	// Real dpkg status files are a few MB; anything past this is refused
+	// rather than silently truncated, which would hide packages.
+	maxMetadataFile = 64 << 20
+	// maxGoBinary: larger executables are not inspected.
+	maxGoBinary = 512 << 20
+	// minGoBinary: no Go binary is this small; skipping tiny files avoids
+	// spooling scripts and stubs.
+	minGoBinary = 4 << 10
+)
+
+// Paths of the files that matter, relative to the image root.
+const (
+	dpkgStatusPath  = "var/lib/dpkg/status"
+	dpkgStatusDir   = "var/lib/dpkg/status.d"
+	apkInstalled    = "lib/apk/db/installed"
+	osReleasePath   = "etc/os-release"
+	osReleaseUsrLib = "usr/lib/os-release"
+)
+
+// Scan applies the layers in order, honouring whiteouts (.wh.<name>, .wh..wh..opq), and reads
+// var/lib/dpkg/status, var/lib/dpkg/status.d/*, lib/apk/db/installed, etc/os-release (usr/lib/os-release),
+// and every executable regular file that is a Go binary (debug/buildinfo: main module, deps with replacements, Go version → "stdlib").
+// It never extracts to disk; memory is bounded (it keeps only the files it needs, and reads Go binaries through a size cap, e.g. 512 MiB, via a temp file if needed).
+func Scan(ctx context.Context, platform string, layers []Layer) (*scan.Inventory, error) {
+	fs := newOverlay()
+	for i, open := range layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if open == nil {
+			return nil, fmt.Errorf("inventory: layer %d: nil opener", i)
+		}
+		if err := applyLayer(ctx, fs, i, open); err != nil {
+			return nil, fmt.Errorf("inventory: layer %d: %w", i, err)
+		}
+	}
+	return fs.inventory(platform)
+}
+
+func applyLayer(ctx context.Context, fs *overlay, index int, open Layer) (err error) {
+	rc, err := open()
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	defer func() {
+		if cerr := rc.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close: %w", cerr)
+		}
+	}()
+	r, closeDecoder, err := decompress(&ctxReader{ctx: ctx, r: rc})
+	if err != nil {
+		return err
+	}
+	defer closeDecoder()
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("tar: %w", err)
+		}
+		if err := fs.apply(index, hdr, tr); err != nil {
+			return fmt.Errorf("%s: %w", hdr.Name, err)
+		}
+	}
+}
+
+// inventory reads the packages out of the final file system state.
+func (o *overlay) inventory(platform string) (*scan.Inventory, error) {
+	inv := &scan.Inventory{Platform: platform}
+	if data, ok := o.file(osReleasePath); ok {
+		inv.OS = parseOSRelease(data)
+	} else if data, ok := o.file(osReleaseUsrLib); ok {
+		inv.OS = parseOSRelease(data)
+	}
+	var pkgs []scan.Package
+
+	if data, ok := o.file(dpkgStatusPath); ok {
+		pkgs = append(pkgs, dpkgPackages(parseDpkgStatus(data, true), inv.OS)...)
+	}
+	for _, data := range o.filesIn(dpkgStatusDir) {
+		pkgs = append(pkgs, dpkgPackages(parseDpkgStatus(data, false), inv.OS)...)
+	}
+	if data, ok := o.file(apkInstalled); ok {
+		pkgs = append(pkgs, apkPackages(parseApkInstalled(data), inv.OS)...)
+	}
+	for p, n := range o.nodes {
+		if n.kind != kindGoBinary {
+			continue
+		}
+		for _, gp := range n.goPkgs {
+			gp.Location = p
+			pkgs = append(pkgs, gp)
+		}
+	}
+	inv.Packages = sortPackages(pkgs)
+	return inv, nil
+}
+
+// sortPackages orders by Ecosystem, Name, Version, Location (then Source and
+// PURL so the order is total) and drops exact duplicates, such as a package
+// listed both in dpkg's status and in status.d.
+func sortPackages(pkgs []scan.Package) []scan.Package {
+	slices.SortFunc(pkgs, func(a, b scan.Package) int {
+		for _, c := range [...][2]string{
+			{a.Ecosystem, b.Ecosystem}, {a.Name, b.Name}, {a.Version, b.Version},
+			{a.Location, b.Location}, {a.Source, b.Source}, {a.PURL, b.PURL},
+		} {
+			if d := strings.Compare(c[0], c[1]); d != 0 {
+				return d
+			}
+		}
+		return 0
+	})
+	return slices.Compact(pkgs)
+}
+
+// ctxReader stops a layer read when the context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// cleanPath turns a tar entry name into a root-relative path ("" for the
+// root), so "./a/../b/" and "/b" both become "b" and nothing escapes the root.
+func cleanPath(name string) string {
+	p := path.Clean("/" + name)
+	return strings.TrimPrefix(p, "/")
+}

@@ -1,0 +1,93 @@
+package version
+
+import (
+	"errors"
+	"testing"
+)
+
+// checkOrder checks that cmp is a consistent order on the three inputs: no
+// error for valid versions and ErrInvalid otherwise, reflexivity,
+// antisymmetry, and transitivity over every arrangement of the triple.
+func checkOrder(t *testing.T, ecosystem string, cmp func(a, b string) (int, error), vs [3]string) {
+	t.Helper()
+	var valid []string
+	for _, v := range vs {
+		c, err := cmp(v, v)
+		if ok := Valid(ecosystem, v); ok != (err == nil) {
+			t.Fatalf("Valid(%q) = %v but compare error = %v", v, ok, err)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("compare(%q) error %v does not wrap ErrInvalid", v, err)
+			}
+			continue
+		}
+		if c != 0 {
+			t.Fatalf("compare(%q, %q) = %d, want 0", v, v, c)
+		}
+		valid = append(valid, v)
+	}
+	if len(valid) < 3 {
+		for _, a := range valid {
+			for _, b := range valid {
+				must(t, cmp, a, b)
+			}
+		}
+		return
+	}
+	perms := [][3]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}}
+	for _, p := range perms {
+		a, b, c := valid[p[0]], valid[p[1]], valid[p[2]]
+		ab, bc, ac := must(t, cmp, a, b), must(t, cmp, b, c), must(t, cmp, a, c)
+		if ab <= 0 && bc <= 0 {
+			want := 0
+			if ab < 0 || bc < 0 {
+				want = -1
+			}
+			if ac != want {
+				t.Fatalf("not transitive: cmp(%q,%q)=%d, cmp(%q,%q)=%d, cmp(%q,%q)=%d", a, b, ab, b, c, bc, a, c, ac)
+			}
+		}
+	}
+}
+
+// must compares two valid versions, checking antisymmetry and the result range.
+func must(t *testing.T, cmp func(a, b string) (int, error), a, b string) int {
+	t.Helper()
+	ab, err1 := cmp(a, b)
+	ba, err2 := cmp(b, a)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("compare(%q, %q): %v, %v", a, b, err1, err2)
+	}
+	if ab < -1 || ab > 1 || ab != -ba {
+		t.Fatalf("compare(%q, %q) = %d but compare(%q, %q) = %d", a, b, ab, b, a, ba)
+	}
+	return ab
+}
+
+func FuzzDebian(f *testing.F) {
+	f.Add("1.0~rc1", "1.0", "1:0.1")
+	f.Add("2.36-9+deb12u2", "2.36-9+deb12u3", "2.36-9+deb12u10")
+	f.Add("0foo.bar", "0foo1bar", "0foo~~")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "Debian", Debian, [3]string{a, b, c})
+	})
+}
+
+func FuzzAlpine(f *testing.F) {
+	f.Add("1.30.1-r1", "1.30.1", "1.31.0-r0")
+	f.Add("1.0_alpha_pre2", "1.0_p1", "1.0a-r1")
+	f.Add("1.05", "1.1", "1.0~abc1-r2")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "Alpine", Alpine, [3]string{a, b, c})
+	})
+}
+
+func FuzzGo(f *testing.F) {
+	f.Add("v0.3.5", "0.3.7", "go1.21rc1")
+	f.Add("v0.0.0-20200101000000-abcdefabcdef", "v2.0.0+incompatible", "1.21")
+	f.Add("go1.13beta1", "1.18.0-0", "v1.0.0-alpha.beta")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "Go", Go, [3]string{a, b, c})
+	})
+}
