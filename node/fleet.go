@@ -98,6 +98,8 @@ func (f *fleetReader) Read(p []byte) (int, error) {
 		f.n.metrics.fetchedBytes.WithLabelValues("peer").Add(float64(n))
 	}
 	switch {
+	case err == io.EOF:
+		return n, io.EOF
 	case err != nil && f.cur == io.ReadCloser(f.dl) && f.r.mirrored():
 		f.n.log.Info("peers failed part way; resuming from upstream", "digest", f.d, "offset", f.off, "err", err)
 		f.dl.Close()

@@ -1,0 +1,160 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/opencontainers/go-digest"
+)
+
+// countingUpstream is an in-process registry that counts blob body bytes
+// it sends.
+type countingUpstream struct {
+	*httptest.Server
+	blobBytes atomic.Int64
+}
+
+func newCountingUpstream(t *testing.T) *countingUpstream {
+	u := &countingUpstream{}
+	reg := ggcrregistry.New()
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			w = countingWriter{w, &u.blobBytes}
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// startFleetNode starts a node with p2p on loopback, joined through boot.
+func startFleetNode(t *testing.T, upstreamURL string, boot []string) (*Node, *httptest.Server) {
+	t.Helper()
+	n, err := New(Config{
+		DataDir:   filepath.Join(t.TempDir(), "data"),
+		Upstreams: []string{"up=" + upstreamURL},
+		TagTTL:    time.Minute,
+		P2PListen: []string{"/ip4/127.0.0.1/tcp/0"},
+		Bootstrap: boot,
+		P2PTags:   true,
+	}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(n.Handler())
+	t.Cleanup(func() { srv.Close(); n.Close() })
+	return n, srv
+}
+
+// TestPeerFetchLeavesUpstreamAlone pulls an image through one node, then
+// through another: the second must take every blob from its peer, not a
+// byte from upstream.
+func TestPeerFetchLeavesUpstreamAlone(t *testing.T) {
+	up := newCountingUpstream(t)
+	img, err := random.Image(3<<20, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(strings.TrimPrefix(up.URL, "http://") + "/app/img:v1")
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	a, srvA := startFleetNode(t, up.URL, nil)
+	b, srvB := startFleetNode(t, up.URL, a.p2p.Addrs())
+	deadline := time.Now().Add(10 * time.Second)
+	for a.p2p.Peers() == 0 || b.p2p.Peers() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("nodes did not connect")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	pull := func(srv *httptest.Server) {
+		t.Helper()
+		r, _ := name.ParseReference(strings.TrimPrefix(srv.URL, "http://")+"/up/app/img:v1", name.Insecure)
+		got, err := remote.Image(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers, err := got.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range layers {
+			rc, err := l.Compressed()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, rc); err != nil {
+				t.Fatal(err)
+			}
+			if err := rc.Close(); err != nil { // remote verifies the digest on Close
+				t.Fatal(err)
+			}
+		}
+	}
+	pull(srvA)
+	afterA := up.blobBytes.Load()
+	if afterA == 0 {
+		t.Fatal("the first pull took nothing from upstream")
+	}
+	// Let A advertise what it now holds.
+	d, _ := img.Digest()
+	for ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second); ; {
+		ps, _ := b.p2p.FindProviders(ctx, digest.Digest(d.String()), 1)
+		if len(ps) > 0 {
+			cancel()
+			break
+		}
+		if ctx.Err() != nil {
+			cancel()
+			break // designated fetches still keep upstream out of it
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pull(srvB)
+	if extra := up.blobBytes.Load() - afterA; extra != 0 {
+		t.Fatalf("the second pull took %d blob bytes from upstream, want 0 (its peer held everything)", extra)
+	}
+	if got := metricValue(t, b, `shoal_fetched_bytes_total{source="peer"}`); got <= 0 {
+		t.Fatalf("node B fetched %v bytes from peers", got)
+	}
+}
+
+func metricValue(t *testing.T, n *Node, series string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	n.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if strings.HasPrefix(line, series+" ") {
+			var v float64
+			fmt.Sscan(strings.TrimPrefix(line, series+" "), &v)
+			return v
+		}
+	}
+	t.Fatalf("no series %s in /metrics", series)
+	return 0
+}
