@@ -52,6 +52,11 @@ type Config struct {
 	// clock replaces time.Now for the policy's expiry (tests).
 	clock func() time.Time
 
+	// ScanOnPull queues a background vulnerability scan of each image
+	// manifest the node stores for the first time, while a vulnerability
+	// database is loaded.
+	ScanOnPull bool
+
 	// ShutdownTimeout bounds how long requests in flight may take to
 	// finish after the node is told to stop.
 	ShutdownTimeout time.Duration

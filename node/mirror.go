@@ -166,6 +166,7 @@ func (n *Node) fetchManifestOnce(ctx context.Context, r repository, d digest.Dig
 	if err := n.store.PutManifest(r.key, false, manifestRecord(d, int64(len(body)), info), body); err != nil {
 		return nil, err
 	}
+	n.manifestStored(r, d, info)
 	return &oci.Manifest{Digest: d, MediaType: info.MediaType, Bytes: body}, nil
 }
 

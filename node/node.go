@@ -50,6 +50,8 @@ type Node struct {
 	sigs signatureChecks // signatures.go
 
 	certs *certReloader // tls.go; nil without TLS
+
+	scans *scanState // scan.go
 }
 
 // New opens the node's store and prepares its endpoints. It does not
@@ -123,10 +125,15 @@ func New(cfg Config, version string) (*Node, error) {
 			return nil, err
 		}
 	}
+	if err := n.openScanning(); err != nil {
+		n.Close()
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	n.adminRoutes(mux)
 	n.policyRoutes(mux)
+	n.scanRoutes(mux)
 	mux.Handle("/v2/", oci.NewHandler(registry{n}, oci.HandlerOptions{
 		Authorize:        n.authorize,
 		FilterCatalog:    n.filterCatalog,
@@ -273,6 +280,7 @@ func (n *Node) peerCount() int {
 func (n *Node) Close() error {
 	var errs []error
 	n.closePolicy()
+	n.closeScanning()
 	if a := n.advertiser.Swap(nil); a != nil {
 		a.Close()
 	}

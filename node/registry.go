@@ -24,6 +24,9 @@ func (g registry) GetManifest(ctx context.Context, repo oci.Repo, ref string) (m
 	if err != nil {
 		return nil, err
 	}
+	// Images a scan gate refuses are not served (checked after the
+	// signature: deferred calls run last first).
+	defer func() { m, err = g.n.scanGate(ctx, r, ref, m, err) }()
 	// Images in repositories whose policy rule requires signatures are
 	// served only once a trusted signature is found.
 	defer func() { m, err = g.n.signatureGate(ctx, r, ref, m, err) }()
@@ -66,7 +69,11 @@ func (g registry) PutManifest(ctx context.Context, repo oci.Repo, tags []string,
 	if r.mirrored() {
 		return errMirrorReadOnly(r)
 	}
-	return g.n.store.PutManifest(r.key, true, manifestRecord(m.Digest, int64(len(m.Bytes)), info), m.Bytes, tags...)
+	if err := g.n.store.PutManifest(r.key, true, manifestRecord(m.Digest, int64(len(m.Bytes)), info), m.Bytes, tags...); err != nil {
+		return err
+	}
+	g.n.manifestStored(r, m.Digest, info)
+	return nil
 }
 
 // manifestRecord is what the store keeps about a manifest.

@@ -72,6 +72,7 @@ type Host struct {
 	members   *Membership
 	policyMu  sync.Mutex
 	policy    *policyExchange // nil until ExchangePolicy
+	gossip    sharedGossip    // scans.go
 	bootstrap []peer.AddrInfo
 	mdns      mdns.Service
 	cancel    context.CancelFunc
@@ -295,6 +296,7 @@ func (h *Host) Close() error {
 	if x != nil {
 		x.close()
 	}
+	h.closeGossip()
 	var errs []error
 	if h.mdns != nil {
 		errs = append(errs, h.mdns.Close())

@@ -150,15 +150,12 @@ type policyExchange struct {
 func (h *Host) ExchangePolicy(holder PolicyHolder) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	x := &policyExchange{h: h, holder: holder, kick: make(chan struct{}, 1), asking: map[peer.ID]bool{}, ctx: ctx, cancel: cancel}
-	ps, err := pubsub.NewGossipSub(ctx, h.host,
-		// Announcements are signed by their author's peer key (the
-		// default, strict signing), and only members take part.
-		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return h.Member(p) }),
-		pubsub.WithLogger(h.log.With("component", "gossipsub")),
-	)
+	// Announcements are signed by their author's peer key, and only
+	// members take part (see gossipSub).
+	ps, err := h.gossipSub()
 	if err != nil {
 		cancel()
-		return fmt.Errorf("starting gossipsub: %w", err)
+		return err
 	}
 	x.ps = ps
 	if err := ps.RegisterTopicValidator(PolicyTopic, x.validate, pubsub.WithValidatorTimeout(2*policyFetchTimeout)); err != nil {

@@ -86,6 +86,7 @@ a local repository that can be pushed to.`,
 	f.StringVar(&cfg.Policy, "policy", "", "a signed policy to start with (one older than the policy the data dir holds is logged and ignored)")
 	f.StringVar(&cfg.PolicyNetwork, "policy-network", "", "the policy network this node belongs to; policies for another are refused (default: the first accepted policy's)")
 	f.DurationVar(&cfg.PolicyGrace, "policy-grace", node.DefaultPolicyGrace, "how long after the policy expires cached content it allowed is still served; upstream fetches stop at expiry, and after the grace everything is refused")
+	f.BoolVar(&cfg.ScanOnPull, "scan-on-pull", true, "scan each image manifest the node stores for the first time (pulled or pushed) in the background, while a vulnerability database is loaded")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long requests in flight may take to finish after SIGTERM")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-dev/shoal/node"
+	"github.com/shoal-dev/shoal/scan"
+	"github.com/shoal-dev/shoal/scan/vulndb"
+)
+
+func newScanCommand() *cobra.Command {
+	var nodeURL, format string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "scan [--node URL] [--format table|json|sarif] REF",
+		Short: "Scan an image for known vulnerabilities, or import a vulnerability database",
+		Long: `Scan an image the node can serve against the node's vulnerability database
+and print the signed report's contents. REF names a repository as the node
+serves it, with a tag or digest: docker.io/library/alpine:3.20,
+myteam/app@sha256:…. An index is scanned per platform manifest.
+
+A trusted report the node already holds (its own, or a fleet peer's) is
+printed without scanning again while it is fresh and was made against the
+database in use; --force scans anyway.
+
+The node needs a database first: see "shoal scan db import". Formats:
+table (default), json (the report as the node returns it; for an index, an
+object whose "reports" lists one per platform) and sarif (SARIF 2.1.0, for
+code-scanning tools). See
+docs/scanning.md.`,
+		Example: `  shoal scan docker.io/library/alpine:3.10
+  shoal scan --format sarif myteam/app:1.4 > app.sarif`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			base, err := nodeEndpoint(nodeURL)
+			if err != nil {
+				return err
+			}
+			switch format {
+			case "table", "json", "sarif":
+			default:
+				return fmt.Errorf("--format %q: want table, json or sarif", format)
+			}
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
+			res, err := requestScan(ctx, base, args[0], force)
+			if err != nil {
+				return err
+			}
+			return printScan(cmd.OutOrStdout(), res, format)
+		},
+	}
+	cmd.Flags().StringVar(&nodeURL, "node", defaultNodeURL, "base URL of the node")
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or sarif")
+	cmd.Flags().BoolVar(&force, "force", false, "scan again even when a fresh trusted report is held")
+	cmd.AddCommand(newScanDBCommand())
+	return cmd
+}
+
+// requestScan asks the node to scan ref (POST /shoal/v1/scans).
+func requestScan(ctx context.Context, base *url.URL, ref string, force bool) (*node.ScanResult, error) {
+	u := *base
+	u.Path = "/shoal/v1/scans"
+	q := url.Values{"ref": {ref}}
+	if force {
+		q.Set("force", "1")
+	}
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("asking %s to scan %s: %w", base.Redacted(), ref, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, nodeError("scan", resp)
+	}
+	var res node.ScanResult
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&res); err != nil {
+		return nil, fmt.Errorf("scan: reading the node's answer: %w", err)
+	}
+	return &res, nil
+}
+
+func printScan(w io.Writer, res *node.ScanResult, format string) error {
+	reports := make([]*scan.Report, 0, len(res.Reports))
+	for _, r := range res.Reports {
+		reports = append(reports, r.Report)
+	}
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if len(res.Reports) == 1 {
+			return enc.Encode(res.Reports[0])
+		}
+		return enc.Encode(res)
+	case "sarif":
+		return scan.WriteSARIF(w, reports...)
+	}
+	for i, r := range res.Reports {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		if err := scan.WriteTable(w, r.Report); err != nil {
+			return err
+		}
+		if r.DBAge != "" {
+			fmt.Fprintf(w, "(database age %s)\n", r.DBAge)
+		}
+	}
+	return nil
+}
+
+func newScanDBCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "db",
+		Short: "Manage the node's vulnerability database",
+	}
+	cmd.AddCommand(newScanDBImportCommand())
+	return cmd
+}
+
+func newScanDBImportCommand() *cobra.Command {
+	var nodeURL string
+	cmd := &cobra.Command{
+		Use:   "import [--node URL] PATH…",
+		Short: "Import OSV records or Alpine secdb files into a node",
+		Long: `Read vulnerability records here, build the node's portable database from
+them and send it to the node, which checks it, stores it as an OCI artifact
+(shoal/vulndb:latest) signed with its key, loads it, and passes it on to its
+fleet peers that trust it.
+
+PATH is a directory of OSV JSON (walked), an osv.dev per-ecosystem all.zip,
+a .tar.gz of OSV JSON, a single .json record, or Alpine secdb YAML
+(v3.10/main.yaml form). Every import replaces the node's database: give all
+the sources at once. Nothing is fetched from the network.`,
+		Example: `  shoal scan db import ./alpine-secdb ./go-osv
+  shoal scan db import --node http://10.0.0.5:5000 Debian-all.zip`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			base, err := nodeEndpoint(nodeURL)
+			if err != nil {
+				return err
+			}
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
+			return runDBImport(ctx, base, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&nodeURL, "node", defaultNodeURL, "base URL of the node")
+	return cmd
+}
+
+func runDBImport(ctx context.Context, base *url.URL, paths []string, stdout, stderr io.Writer) error {
+	start := time.Now()
+	db, err := vulndb.Import(paths...)
+	if err != nil {
+		return err
+	}
+	if db.Records() == 0 {
+		return fmt.Errorf("no vulnerability records found in %v", paths)
+	}
+	for _, w := range db.Warnings() {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	fmt.Fprintf(stderr, "read %d records (newest modified %s) in %s\n", db.Records(), db.Updated().UTC().Format(time.RFC3339), time.Since(start).Round(10*time.Millisecond))
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(db.Encode(pw)) }()
+	u := *base
+	u.Path = "/shoal/v1/scan/db"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), pr)
+	if err != nil {
+		pr.Close()
+		return err
+	}
+	req.Header.Set("Content-Type", "application/vnd.shoal.vulndb.v1+gzip")
+	resp, err := http.DefaultClient.Do(req)
+	pr.Close()
+	if err != nil {
+		return fmt.Errorf("sending the database to %s: %w", base.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nodeError("scan db import", resp)
+	}
+	var st node.DBStatus
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
+		return fmt.Errorf("scan db import: reading the node's answer: %w", err)
+	}
+	fmt.Fprintf(stdout, "records %d\ndatabase %s\nupdated %s\nsigner %s\n", st.Records, st.Digest, st.Updated.Format(time.RFC3339), st.Signer)
+	return nil
+}
