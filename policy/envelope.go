@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/shoal-dev/shoal/dsse"
 	"io"
-	"strconv"
 )
 
 // PayloadType is the DSSE payload type of a Shoal policy document.
@@ -112,30 +112,12 @@ func decodeBase64(s string) ([]byte, error) {
 	return nil, errors.New("not base64")
 }
 
-// PAE is DSSE's pre-authentication encoding, the bytes a signature covers:
-// "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body, lengths in ASCII
-// decimal. It binds the payload type, so a signature over one kind of
-// document cannot be replayed as another.
-func PAE(payloadType string, payload []byte) []byte {
-	var b bytes.Buffer
-	b.Grow(len("DSSEv1") + len(payloadType) + len(payload) + 48)
-	b.WriteString("DSSEv1 ")
-	b.WriteString(strconv.Itoa(len(payloadType)))
-	b.WriteByte(' ')
-	b.WriteString(payloadType)
-	b.WriteByte(' ')
-	b.WriteString(strconv.Itoa(len(payload)))
-	b.WriteByte(' ')
-	b.Write(payload)
-	return b.Bytes()
-}
-
-// Sign adds a signature by priv over PAE(PayloadType, Payload), replacing
+// Sign adds a signature by priv over dsse.PAE(PayloadType, Payload), replacing
 // an earlier signature by the same key, so signing twice never adds a
 // second signature by one key.
 func (e *Envelope) Sign(priv ed25519.PrivateKey) {
 	id := KeyID(priv.Public().(ed25519.PublicKey))
-	sig := Signature{KeyID: id, Sig: ed25519.Sign(priv, PAE(e.PayloadType, e.Payload))}
+	sig := Signature{KeyID: id, Sig: ed25519.Sign(priv, dsse.PAE(e.PayloadType, e.Payload))}
 	for i := range e.Signatures {
 		if e.Signatures[i].KeyID == id {
 			e.Signatures[i] = sig

@@ -3,18 +3,19 @@ package policy
 import (
 	"bytes"
 	"crypto/ed25519"
+	"github.com/shoal-dev/shoal/dsse"
 	"strings"
 	"testing"
 )
 
 func TestPAE(t *testing.T) {
 	// The example from the DSSE spec (protocol.md).
-	got := PAE("http://example.com/HelloWorld", []byte("hello world"))
+	got := dsse.PAE("http://example.com/HelloWorld", []byte("hello world"))
 	want := "DSSEv1 29 http://example.com/HelloWorld 11 hello world"
 	if string(got) != want {
 		t.Fatalf("PAE = %q, want %q", got, want)
 	}
-	if got := PAE("", nil); string(got) != "DSSEv1 0  0 " {
+	if got := dsse.PAE("", nil); string(got) != "DSSEv1 0  0 " {
 		t.Fatalf("PAE of empties = %q", got)
 	}
 }
@@ -37,7 +38,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	}
 	for i, s := range got.Signatures {
 		k := map[string]ed25519.PublicKey{a.id: a.pub, b.id: b.pub}[s.KeyID]
-		if k == nil || !ed25519.Verify(k, PAE(PayloadType, got.Payload), s.Sig) {
+		if k == nil || !ed25519.Verify(k, dsse.PAE(PayloadType, got.Payload), s.Sig) {
 			t.Fatalf("signature %d does not verify after a round trip", i)
 		}
 	}

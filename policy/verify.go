@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/shoal-dev/shoal/dsse"
 	"strings"
 	"time"
 
@@ -149,7 +150,7 @@ func (v *Verifier) signers(env *Envelope) ([]string, []string) {
 	if len(roots) == 0 {
 		return nil, append(notes, "no root keys are configured")
 	}
-	msg := PAE(env.PayloadType, env.Payload)
+	msg := dsse.PAE(env.PayloadType, env.Payload)
 	seen := make(map[string]int)
 	var signers []string
 	for i, s := range env.Signatures {

@@ -1,12 +1,11 @@
 package scan
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"github.com/shoal-dev/shoal/dsse"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -130,20 +129,6 @@ type signature struct {
 	Sig   string `json:"sig"`
 }
 
-// pae is DSSE's pre-authentication encoding, what is actually signed.
-func pae(payloadType string, payload []byte) []byte {
-	var b bytes.Buffer
-	b.WriteString("DSSEv1 ")
-	b.WriteString(strconv.Itoa(len(payloadType)))
-	b.WriteByte(' ')
-	b.WriteString(payloadType)
-	b.WriteByte(' ')
-	b.WriteString(strconv.Itoa(len(payload)))
-	b.WriteByte(' ')
-	b.Write(payload)
-	return b.Bytes()
-}
-
 // SignReport signs r with key (the scanning node's libp2p ed25519 key)
 // and returns the DSSE envelope. r.Scanner must be the key's peer ID; it
 // is set to it when empty.
@@ -183,7 +168,7 @@ func SignReport(r *Report, key crypto.PrivKey) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	sig, err := key.Sign(pae(PayloadType, payload))
+	sig, err := key.Sign(dsse.PAE(PayloadType, payload))
 	if err != nil {
 		return nil, fmt.Errorf("scan: signing the report: %w", err)
 	}
@@ -221,7 +206,7 @@ func VerifyReport(b []byte) (*Report, peer.ID, error) {
 	if err != nil {
 		return nil, "", bad("payload: %v", err)
 	}
-	signed := pae(env.PayloadType, payload)
+	signed := dsse.PAE(env.PayloadType, payload)
 	var signer peer.ID
 	var why []string
 	for _, s := range env.Signatures {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/shoal-dev/shoal/dsse"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func testReport() *Report {
 // resign re-signs an envelope's (possibly altered) payload with key.
 func resign(t *testing.T, payload []byte, key crypto.PrivKey, keyID string) []byte {
 	t.Helper()
-	sig, err := key.Sign(pae(PayloadType, payload))
+	sig, err := key.Sign(dsse.PAE(PayloadType, payload))
 	if err != nil {
 		t.Fatal(err)
 	}

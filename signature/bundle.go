@@ -1,7 +1,6 @@
 package signature
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -10,8 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	dsseenc "github.com/shoal-dev/shoal/dsse"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -166,7 +165,7 @@ func (v *verification) checkDSSE(where string, env *dsse) (int, bool) {
 		v.fail(ReasonMalformed, where, "DSSE payload is not base64")
 		return 0, false
 	}
-	pae := preAuthEncoding(env.PayloadType, payload)
+	pae := dsseenc.PAE(env.PayloadType, payload)
 	key := -1
 	for _, s := range env.Signatures {
 		sig, err := decodeBase64(s.Sig)
@@ -261,20 +260,6 @@ func (v *verification) hasEd25519() bool {
 		}
 	}
 	return false
-}
-
-// preAuthEncoding is DSSE's PAE: what a DSSE signature is over.
-func preAuthEncoding(payloadType string, payload []byte) []byte {
-	var b bytes.Buffer
-	b.WriteString("DSSEv1 ")
-	b.WriteString(strconv.Itoa(len(payloadType)))
-	b.WriteByte(' ')
-	b.WriteString(payloadType)
-	b.WriteByte(' ')
-	b.WriteString(strconv.Itoa(len(payload)))
-	b.WriteByte(' ')
-	b.Write(payload)
-	return b.Bytes()
 }
 
 // decodeBase64 reads protobuf JSON bytes, which may be standard or URL

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	dsseenc "github.com/shoal-dev/shoal/dsse"
 	"io"
 	"strings"
 	"testing"
@@ -220,7 +221,7 @@ func (s *memSource) signBundle(t *testing.T, image digest.Digest, bs bundleSigna
 		}}
 	} else {
 		stmt := fmt.Appendf(nil, `{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"registry.example/signed/app","digest":{"sha256":%q}}],"predicateType":%q,"predicate":{}}`, names.Encoded(), predicate)
-		sig := bs.by.sign(preAuthEncoding(payloadTypeInToto, stmt))
+		sig := bs.by.sign(dsseenc.PAE(payloadTypeInToto, stmt))
 		content = map[string]any{"dsseEnvelope": map[string]any{
 			"payload":     base64.StdEncoding.EncodeToString(stmt),
 			"payloadType": payloadTypeInToto,
