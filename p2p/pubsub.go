@@ -71,11 +71,17 @@ func (a PolicyAnnouncement) validate() error {
 	return nil
 }
 
-// parseAnnouncement reads an announcement strictly: anything else on the
-// topic is malformed.
+// parseAnnouncement reads a policy announcement strictly: anything else
+// on the topic is malformed.
 func parseAnnouncement(b []byte) (PolicyAnnouncement, error) {
-	var a PolicyAnnouncement
-	if len(b) > maxAnnouncement {
+	return decodeAnnouncement[PolicyAnnouncement](b, maxAnnouncement)
+}
+
+// decodeAnnouncement reads one gossip announcement of at most max bytes:
+// one JSON value, no unknown fields, nothing after it, and valid.
+func decodeAnnouncement[T interface{ validate() error }](b []byte, max int) (T, error) {
+	var a T
+	if len(b) > max {
 		return a, fmt.Errorf("announcement of %d bytes", len(b))
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))

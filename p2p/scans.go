@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -88,19 +87,7 @@ func (a ScanAnnouncement) validate() error {
 }
 
 func parseScanAnnouncement(b []byte) (ScanAnnouncement, error) {
-	var a ScanAnnouncement
-	if len(b) > maxScanAnnouncement {
-		return a, fmt.Errorf("announcement of %d bytes", len(b))
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&a); err != nil {
-		return a, err
-	}
-	if dec.More() {
-		return a, errors.New("trailing data after the announcement")
-	}
-	return a, a.validate()
+	return decodeAnnouncement[ScanAnnouncement](b, maxScanAnnouncement)
 }
 
 // ScanHandler is the node's side of the scan exchange.
