@@ -116,8 +116,19 @@ func newFleet(t *testing.T, n int) []*testPeer {
 		t.Cleanup(func() { adv.Close(); h.Close() })
 		fleet = append(fleet, p)
 	}
-	// Everyone must know everyone before DHT queries are meaningful.
-	deadline := time.Now().Add(10 * time.Second)
+	// Everyone must know everyone before DHT queries are meaningful: dial
+	// the full mesh rather than wait for DHT refreshes, which a loaded
+	// machine can delay past any deadline.
+	for i, p := range fleet {
+		for _, q := range fleet[i+1:] {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := p.h.Connect(cctx, q.h.AddrInfo()); err != nil {
+				t.Logf("connecting %s to %s: %v", p.h.ID(), q.h.ID(), err)
+			}
+			cancel()
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
 	for _, p := range fleet {
 		for p.h.dht.RoutingTable().Size() < n-1 {
 			if time.Now().After(deadline) {
