@@ -61,8 +61,9 @@ type Download struct {
 	// Piece mode.
 	pieces  []digest.Digest
 	results []chan pieceResult
-	next    int // next piece to hand out
-	buf     []byte
+	next    int    // next piece to hand out
+	buf     []byte // what is left of the piece being handed out
+	held    []byte // that piece's whole buffer, to give back to the pool
 	started int
 }
 
@@ -419,9 +420,10 @@ func (dl *Download) startPieces(pieces []digest.Digest, first *Stream) {
 		return
 	}
 	go func() {
-		data, err := readPiece(first, dl.pieceLen(0))
+		data, err := dl.readPiece(first, dl.pieceLen(0))
 		first.Close()
 		if err == nil && digest.SHA256.FromBytes(data) != dl.pieces[0] {
+			dl.h.putPieceBuf(data)
 			dl.h.Penalise(first.Peer, fmt.Sprintf("piece 0 of %s did not match", dl.d))
 			err = errors.New("piece mismatch")
 		}
@@ -464,13 +466,14 @@ func (dl *Download) fetchPiece(i int) ([]byte, error) {
 			dl.fail(p)
 			continue
 		}
-		data, err := readPiece(s, dl.pieceLen(i))
+		data, err := dl.readPiece(s, dl.pieceLen(i))
 		s.Close()
 		if err != nil {
 			dl.fail(p)
 			continue
 		}
 		if digest.SHA256.FromBytes(data) != dl.pieces[i] {
+			dl.h.putPieceBuf(data)
 			dl.h.Penalise(p, fmt.Sprintf("piece %d of %s did not match", i, dl.d))
 			continue
 		}
@@ -482,14 +485,24 @@ func (dl *Download) fetchPiece(i int) ([]byte, error) {
 	return nil, fmt.Errorf("%w: piece %d of %s", ErrNoPeer, i, dl.d)
 }
 
-func readPiece(s *Stream, n int64) ([]byte, error) {
-	data := make([]byte, n)
+// readPiece reads one piece of n bytes into a buffer from the host's
+// pool; the reader gives it back once it has handed the piece on.
+func (dl *Download) readPiece(s *Stream, n int64) ([]byte, error) {
+	data := dl.h.pieceBuf()[:n]
 	_, err := io.ReadFull(s, data)
-	return data, err
+	if err != nil {
+		dl.h.putPieceBuf(data)
+		return nil, err
+	}
+	return data, nil
 }
 
 func (dl *Download) readPieces(p []byte) (int, error) {
 	if len(dl.buf) == 0 {
+		if dl.held != nil {
+			dl.h.putPieceBuf(dl.held)
+			dl.held = nil
+		}
 		if dl.next >= len(dl.pieces) {
 			return 0, io.EOF
 		}
@@ -502,7 +515,7 @@ func (dl *Download) readPieces(p []byte) (int, error) {
 		if r.err != nil {
 			return 0, r.err
 		}
-		dl.buf = r.data
+		dl.buf, dl.held = r.data, r.data
 		dl.next++
 		dl.fill()
 	}

@@ -74,3 +74,21 @@ func hashPieces(r io.Reader, size int64) ([]digest.Digest, error) {
 	}
 	return pieces, nil
 }
+
+// pieceBuf is a PieceSize buffer from the host's pool: a fetch from
+// several peers holds a few pieces at a time, and reusing their buffers
+// keeps a node's heap from growing with the bytes it moves.
+func (h *Host) pieceBuf() []byte {
+	if b, ok := h.piecePool.Get().(*[]byte); ok {
+		return (*b)[:PieceSize]
+	}
+	return make([]byte, PieceSize)
+}
+
+func (h *Host) putPieceBuf(b []byte) {
+	if cap(b) < PieceSize {
+		return
+	}
+	b = b[:PieceSize]
+	h.piecePool.Put(&b)
+}
