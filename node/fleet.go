@@ -33,34 +33,35 @@ func (c fleetContent) Open(ctx context.Context, from peer.ID, d digest.Digest, r
 	if br, err := n.store.OpenBlob(d); err == nil {
 		return &p2p.Served{Size: br.Size, Content: br.Content, Complete: true, Close: br.Close}, nil
 	}
-	src := func(context.Context) (io.ReadCloser, int64, error) { return nil, 0, p2p.ErrNotFound }
-	if rule != "" {
-		if !n.hasRule(rule) {
-			return nil, p2p.ErrNotFound
-		}
-		if err := n.upstreamAllowed(rule); err != nil {
-			return nil, fmt.Errorf("%w: %w", p2p.ErrDenied, err)
-		}
-		r := mirror(rule, repo)
-		src = n.upstreamSource(r, d, 0)
-		n.log.Debug("fetching for a peer as the designated fetcher", "peer", from, "digest", d, "repository", r.key)
+	// Without a rule a peer asks only for what this node holds. (Starting
+	// a store fetch whose source fails at once would let a local client
+	// of the same blob join it, and fail, in that instant.)
+	if rule == "" || !n.hasRule(rule) {
+		return nil, p2p.ErrNotFound
 	}
-	// Without a rule this only follows a fetch already in flight.
-	br, err := n.store.Fetch(ctx, d, src)
+	if err := n.upstreamAllowed(rule); err != nil {
+		return nil, fmt.Errorf("%w: %w", p2p.ErrDenied, err)
+	}
+	r := mirror(rule, repo)
+	n.log.Debug("fetching for a peer as the designated fetcher", "peer", from, "digest", d, "repository", r.key)
+	br, err := n.store.Fetch(ctx, d, n.upstreamSource(r, d, 0))
 	if err != nil {
-		if errors.Is(err, p2p.ErrNotFound) {
-			return nil, p2p.ErrNotFound
-		}
 		return nil, err
 	}
 	return &p2p.Served{Size: br.Size, Content: br.Content, Complete: br.Complete(), Close: br.Close}, nil
 }
 
 func (c fleetContent) Tag(ctx context.Context, from peer.ID, rule, repo, tag string) (digest.Digest, error) {
-	if !c.n.hasRule(rule) {
+	key := repo
+	switch {
+	case rule == "" && c.n.store.IsLocal(repo):
+		// A local repository pushed or imported here.
+	case rule != "" && c.n.hasRule(rule):
+		key = mirror(rule, repo).key
+	default:
 		return "", p2p.ErrNotFound
 	}
-	d, _, err := c.n.store.Tag(mirror(rule, repo).key, tag)
+	d, _, err := c.n.store.Tag(key, tag)
 	if err != nil {
 		return "", p2p.ErrNotFound
 	}
@@ -73,12 +74,18 @@ func (c fleetContent) Tag(ctx context.Context, from peer.ID, rule, repo, tag str
 // verdict (Verified), so the peers that sent a wrong blob are penalised
 // without hashing every byte a second time.
 type fleetReader struct {
+	// ctx is the store's fetch context: it ends when the fetch idles out
+	// or the store closes, and must end an upstream fallback too.
+	ctx context.Context
 	n   *Node
 	r   repository
 	d   digest.Digest
 	dl  *p2p.Download
-	cur io.ReadCloser // dl, or upstream after a fallback
 	off int64
+
+	mu     sync.Mutex    // guards cur and closed against Close
+	cur    io.ReadCloser // dl, or upstream after a fallback
+	closed bool
 }
 
 // Verified is the store's verdict on the whole blob.
@@ -92,20 +99,30 @@ func (f *fleetReader) Verified(ok bool) {
 }
 
 func (f *fleetReader) Read(p []byte) (int, error) {
-	n, err := f.cur.Read(p)
+	f.mu.Lock()
+	cur := f.cur
+	f.mu.Unlock()
+	n, err := cur.Read(p)
 	f.off += int64(n)
-	if f.cur == io.ReadCloser(f.dl) {
+	fromPeers := cur == io.ReadCloser(f.dl)
+	if fromPeers {
 		f.n.metrics.fetchedBytes.WithLabelValues("peer").Add(float64(n))
 	}
 	switch {
 	case err == io.EOF:
 		return n, io.EOF
-	case err != nil && f.cur == io.ReadCloser(f.dl) && f.r.mirrored():
+	case err != nil && fromPeers && f.r.mirrored() && f.ctx.Err() == nil:
 		f.n.log.Info("peers failed part way; resuming from upstream", "digest", f.d, "offset", f.off, "err", err)
 		f.dl.Close()
-		body, _, uerr := f.n.upstreamSource(f.r, f.d, f.off)(context.Background())
+		body, _, uerr := f.n.upstreamSource(f.r, f.d, f.off)(f.ctx)
 		if uerr != nil {
 			return n, fmt.Errorf("peers failed at byte %d (%v) and upstream too: %w", f.off, err, uerr)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.closed {
+			body.Close()
+			return n, net.ErrClosed
 		}
 		f.cur = body
 		return n, nil
@@ -114,6 +131,9 @@ func (f *fleetReader) Read(p []byte) (int, error) {
 }
 
 func (f *fleetReader) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
 	f.dl.Close()
 	if f.cur != io.ReadCloser(f.dl) {
 		return f.cur.Close()
@@ -129,7 +149,7 @@ func (n *Node) blobSource(r repository, d digest.Digest) func(ctx context.Contex
 			dl, err := n.p2p.Fetch(ctx, d, r.rule, r.path, findTimeout)
 			if err == nil {
 				n.log.Debug("fetching blob from peers", "digest", d, "size", dl.Size)
-				return &fleetReader{n: n, r: r, d: d, dl: dl, cur: dl}, dl.Size, nil
+				return &fleetReader{ctx: ctx, n: n, r: r, d: d, dl: dl, cur: dl}, dl.Size, nil
 			}
 			if !errors.Is(err, p2p.ErrNoPeer) {
 				n.log.Debug("no peer could supply the blob", "digest", d, "err", err)

@@ -158,3 +158,64 @@ func metricValue(t *testing.T, n *Node, series string) float64 {
 	t.Fatalf("no series %s in /metrics", series)
 	return 0
 }
+
+// TestLocalRepositoryByTagThroughAnotherNode pushes an image to one node's
+// local repository and pulls it by tag through another: the tag and the
+// content come from the fleet.
+func TestLocalRepositoryByTagThroughAnotherNode(t *testing.T) {
+	up := newCountingUpstream(t)
+	a, srvA := startFleetNode(t, up.URL, nil)
+	b, srvB := startFleetNode(t, up.URL, a.p2p.Addrs())
+	deadline := time.Now().Add(10 * time.Second)
+	for a.p2p.Peers() == 0 || b.p2p.Peers() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("nodes did not connect")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	img, err := random.Image(1<<20, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushRef, _ := name.ParseReference(strings.TrimPrefix(srvA.URL, "http://")+"/myteam/app:v1", name.Insecure)
+	if err := remote.Write(pushRef, img); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+	pullRef, _ := name.ParseReference(strings.TrimPrefix(srvB.URL, "http://")+"/myteam/app:v1", name.Insecure)
+	var got *remote.Descriptor
+	for end := time.Now().Add(15 * time.Second); ; {
+		// B may ask before A's content is advertised; a designated
+		// fetch does not apply to local repositories.
+		if got, err = remote.Get(pullRef); err == nil || time.Now().After(end) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("pull by tag through the other node: %v", err)
+	}
+	if got.Digest != want {
+		t.Fatalf("got %s, want %s", got.Digest, want)
+	}
+	pulled, err := got.Image()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := pulled.Layers()
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			t.Fatal(err)
+		}
+		if err := rc.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if up.blobBytes.Load() != 0 {
+		t.Fatal("a local repository's content came from upstream")
+	}
+}

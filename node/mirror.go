@@ -84,7 +84,9 @@ func (n *Node) resolveTag(ctx context.Context, r repository, tag string, cached 
 			return m, nil
 		}
 	}
-	if n.p2p != nil && n.cfg.P2PTags {
+	// Tags of a local repository held elsewhere in the fleet can only
+	// come from peers; --p2p-tags is about mirrored ones.
+	if n.p2p != nil && (n.cfg.P2PTags || !r.mirrored()) {
 		if d, err := n.peerTag(ctx, r, tag); err == nil {
 			m, err := n.ensureManifest(ctx, r, d)
 			if err != nil {
@@ -108,7 +110,12 @@ func (n *Node) resolveTag(ctx context.Context, r repository, tag string, cached 
 // peerTag asks the connected peers what tag of r last resolved to and
 // takes the first answer.
 func (n *Node) peerTag(ctx context.Context, r repository, tag string) (digest.Digest, error) {
-	d, from, err := n.p2p.Tag(ctx, r.rule, r.path, tag, 3*time.Second)
+	// A local repository is named by its key, with no rule.
+	path := r.path
+	if !r.mirrored() {
+		path = r.key
+	}
+	d, from, err := n.p2p.Tag(ctx, r.rule, path, tag, 3*time.Second)
 	if err != nil {
 		return "", err
 	}

@@ -374,8 +374,8 @@ func (dl *Download) agreePieces(ctx context.Context, first *Stream) ([]digest.Di
 		if !v.ok {
 			continue
 		}
-		if v.size != first.Size {
-			dl.h.Penalise(v.p, "sent another size for "+dl.d.String())
+		if v.size != first.Size || (len(v.list) > 0 && int64(len(v.list)) != (first.Size+PieceSize-1)/PieceSize) {
+			dl.h.Penalise(v.p, "sent another size or piece count for "+dl.d.String())
 			continue
 		}
 		if len(v.list) == 0 {
@@ -466,6 +466,11 @@ func (dl *Download) fetchPiece(i int) ([]byte, error) {
 			dl.fail(p)
 			continue
 		}
+		if s.Size != dl.Size {
+			s.Close()
+			dl.h.Penalise(p, "sent another size for "+dl.d.String())
+			continue
+		}
 		data, err := dl.readPiece(s, dl.pieceLen(i))
 		s.Close()
 		if err != nil {
@@ -537,11 +542,11 @@ func (dl *Download) Sources() []peer.ID {
 }
 
 // Close stops the download.
+// Close stops the download. Cancelling its context resets every stream
+// it has open (Open ties each stream to it), so the reader's own
+// goroutine is left to drop them: Close may run concurrently with Read.
 func (dl *Download) Close() error {
 	dl.cancel()
-	if dl.stream != nil {
-		dl.stream.Close()
-	}
 	return nil
 }
 
