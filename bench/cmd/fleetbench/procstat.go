@@ -11,32 +11,13 @@ import (
 	"github.com/shoal-dev/shoal/integration/harness"
 )
 
-// clockTicks is USER_HZ, which Linux fixes at 100 for /proc/<pid>/stat.
+// clockTicks is USER_HZ, which Linux fixes at 100 for /proc/stat.
 const clockTicks = 100
 
-// cpuSeconds is the user and system CPU time pid has used.
+// cpuSeconds is the user and system CPU time pid has used, in seconds.
 func cpuSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name may hold spaces; fields are counted after its ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no ')'", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-	}
-	ut, err1 := strconv.ParseFloat(f[11], 64)
-	st, err2 := strconv.ParseFloat(f[12], 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: utime %q stime %q", pid, f[11], f[12])
-	}
-	return (ut + st) / clockTicks, nil
+	d, err := harness.ProcCPU(pid)
+	return d.Seconds(), err
 }
 
 // rssSampler reads VmRSS of some processes every interval and keeps the

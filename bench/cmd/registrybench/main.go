@@ -25,7 +25,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -128,7 +127,7 @@ func run(o options) error {
 	runtime.GC()
 
 	rep := &report{opts: o}
-	rep.env = machine()
+	rep.env = harness.Machine() + "."
 
 	// Warm: one node, the blob cached by a first GET.
 	node, err := harness.StartNode(ctx, harness.NodeConfig{
@@ -365,27 +364,3 @@ func (r *report) print(w io.Writer) {
 }
 
 func mb(b int64) float64 { return float64(b) / mib }
-
-// machine describes the host: CPU count and model, memory, kernel, Go.
-func machine() string {
-	model := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	memTotal := ""
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "MemTotal:") {
-				memTotal = strings.TrimSpace(strings.TrimPrefix(l, "MemTotal:"))
-			}
-		}
-	}
-	kernel, _ := exec.Command("uname", "-r").Output()
-	return fmt.Sprintf("Machine: %d CPUs (nproc), %s, MemTotal %s, Linux %s, %s.",
-		runtime.NumCPU(), model, memTotal, strings.TrimSpace(string(kernel)), runtime.Version())
-}

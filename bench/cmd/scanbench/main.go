@@ -30,7 +30,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -212,7 +211,7 @@ func scanOnce(ctx context.Context, o options, work string, i int, img *builtImag
 	if err := resetPeakRSS(pid); err != nil {
 		return nil, fmt.Errorf("reset VmHWM: %w", err)
 	}
-	cpu0, err := procCPU(pid)
+	cpu0, err := harness.ProcCPU(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +220,7 @@ func scanOnce(ctx context.Context, o options, work string, i int, img *builtImag
 	t0 = time.Now()
 	res, err := postScan(ctx, node.URL(), "bench/scan:v1")
 	it.wall = time.Since(t0)
-	cpu1, cerr := procCPU(pid)
+	cpu1, cerr := harness.ProcCPU(pid)
 	it.rssSampled, it.samples = sampler.Stop()
 	after, merr := harness.ReadProcMem(pid)
 	if node.Exited() {
@@ -399,29 +398,10 @@ func (r *report) print(w io.Writer) {
 
 func mb(b int64) float64 { return float64(b) / mib }
 
-// machine describes the host: CPU count and model, memory, kernel, Go.
+// machine describes the host, and the gzip and tar the baseline runs.
 func machine() string {
-	model := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	memTotal := ""
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "MemTotal:") {
-				memTotal = strings.TrimSpace(strings.TrimPrefix(l, "MemTotal:"))
-			}
-		}
-	}
-	kernel, _ := exec.Command("uname", "-r").Output()
 	gz, _ := exec.Command("gzip", "--version").Output()
 	tr, _ := exec.Command("tar", "--version").Output()
 	first := func(b []byte) string { l, _, _ := strings.Cut(string(b), "\n"); return l }
-	return fmt.Sprintf("Machine: %d CPUs (nproc), %s, MemTotal %s, Linux %s, %s; %s, %s.",
-		runtime.NumCPU(), model, memTotal, strings.TrimSpace(string(kernel)), runtime.Version(), first(gz), first(tr))
+	return fmt.Sprintf("%s; %s, %s.", harness.Machine(), first(gz), first(tr))
 }
