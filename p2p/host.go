@@ -30,6 +30,10 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
+// fewPeers is the connection count below which a host redials every
+// peer it knows rather than wait for the DHT to bring them back.
+const fewPeers = 8
+
 // ProtocolPrefix keeps Shoal's DHT apart from the public IPFS one.
 const ProtocolPrefix = "/shoal"
 
@@ -88,7 +92,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if cfg.RebootstrapInterval <= 0 {
-		cfg.RebootstrapInterval = 10 * time.Second
+		cfg.RebootstrapInterval = 5 * time.Second
 	}
 	key, err := loadOrCreateKey(cfg.KeyFile)
 	if err != nil {
@@ -188,8 +192,8 @@ func (h *Host) keepJoined(ctx context.Context) {
 
 // rejoin dials the bootstrap peers this host is not connected to, so a
 // healed partition joins back up; every sixth round (and whenever alone)
-// it asks discovery again, and when alone it also tries every peer it
-// has known.
+// it asks discovery again, and with fewer than fewPeers connections it
+// also tries the peers it has known.
 func (h *Host) rejoin(ctx context.Context, tick int) {
 	alone := len(h.host.Network().Peers()) == 0
 	var peers []peer.AddrInfo
@@ -209,12 +213,21 @@ func (h *Host) rejoin(ctx context.Context, tick int) {
 			}
 		}
 	}
-	if alone {
+	// A node with few connections (a small fleet, or one side of a
+	// partition that has healed) also redials the peers it knows but is
+	// not connected to: nothing else would bring them back before the
+	// DHT's next refresh. libp2p's dial backoff keeps this cheap for
+	// peers that are really gone.
+	if connected := len(h.host.Network().Peers()); connected < fewPeers {
+		limit := 64
+		if !alone {
+			limit = len(peers) + 2*fewPeers
+		}
 		for _, id := range h.host.Peerstore().PeersWithAddrs() {
-			if len(peers) >= 64 {
+			if len(peers) >= limit {
 				break
 			}
-			if id != h.host.ID() {
+			if id != h.host.ID() && h.host.Network().Connectedness(id) != network.Connected && !h.penalised(id) {
 				peers = append(peers, h.host.Peerstore().PeerInfo(id))
 			}
 		}
@@ -247,7 +260,10 @@ func (h *Host) connectAll(ctx context.Context, peers []peer.AddrInfo) {
 		wg.Add(1)
 		go func(p peer.AddrInfo) {
 			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			// Past libp2p's dial backoff: a peer that was unreachable during
+			// a partition would otherwise stay undialled for minutes after
+			// it heals. The ticker already paces these dials.
+			cctx, cancel := context.WithTimeout(network.WithForceDirectDial(ctx, "rejoin"), 10*time.Second)
 			defer cancel()
 			if err := h.host.Connect(cctx, p); err != nil {
 				h.log.Debug("bootstrap peer unreachable", "peer", p.ID, "err", err)
