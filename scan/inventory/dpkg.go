@@ -29,14 +29,8 @@ func parseDpkgStatus(data []byte, requireInstalled bool) []dpkgEntry {
 		}
 		cur = dpkgEntry{}
 	}
-	for len(data) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
+	for line := range bytes.Lines(data) {
+		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
 		if len(bytes.TrimSpace(line)) == 0 {
 			flush()
 			continue
