@@ -17,6 +17,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/repository"
 )
 
 // tokenRegistry is a registry that wants a bearer token from its own /token
@@ -117,14 +119,14 @@ func TestBearerTokenFetchedOnce(t *testing.T) {
 	errs := make(chan error, 40)
 	for range 20 {
 		wg.Go(func() {
-			_, body, _, err := c.Manifest(ctx, "auth", "library/app", "v1")
+			_, body, _, err := c.Manifest(ctx, repository.Name{Rule: "auth", Path: "library/app"}, "v1")
 			if err == nil && string(body) != string(tr.manifest) {
 				err = errors.New("wrong body")
 			}
 			errs <- err
 		})
 		wg.Go(func() {
-			_, err := c.Resolve(ctx, "auth", "library/app", "v1")
+			_, err := c.Resolve(ctx, repository.Name{Rule: "auth", Path: "library/app"}, "v1")
 			errs <- err
 		})
 	}
@@ -143,7 +145,7 @@ func TestBearerTokenFetchedOnce(t *testing.T) {
 	// refreshes it once and the request still succeeds.
 	tr.generation.Add(1)
 	for range 5 {
-		if _, _, _, err := c.Manifest(ctx, "auth", "library/app", "v1"); err != nil {
+		if _, _, _, err := c.Manifest(ctx, repository.Name{Rule: "auth", Path: "library/app"}, "v1"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -171,7 +173,7 @@ func TestBearerTokenRefused(t *testing.T) {
 			rule := ruleFor(t, "auth", tr.srv)
 			rule.Auth = tt.kc
 			c := newTestClient(t, Options{Rules: []Rule{rule}})
-			_, _, _, err := c.Manifest(context.Background(), "auth", "library/app", "v1")
+			_, _, _, err := c.Manifest(context.Background(), repository.Name{Rule: "auth", Path: "library/app"}, "v1")
 			var se *StatusError
 			if !errors.As(err, &se) || se.Status != http.StatusUnauthorized || se.Code != "UNAUTHORIZED" {
 				t.Fatalf("err = %v, want a 401 StatusError", err)
@@ -205,7 +207,7 @@ func TestBlobRedirectDropsAuthorization(t *testing.T) {
 	rule.Auth = kc
 	c := newTestClient(t, Options{Rules: []Rule{rule}})
 
-	rc, _, err := c.Blob(context.Background(), "auth", "library/app", digest.FromString("blob"))
+	rc, _, err := c.Blob(context.Background(), repository.Name{Rule: "auth", Path: "library/app"}, digest.FromString("blob"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,20 +8,22 @@ import (
 	"net/http"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/repository"
 )
 
 // StatBlob reports the size of blob d in repo, as upstream's HEAD says it;
 // -1 when upstream sent no Content-Length.
-func (c *Client) StatBlob(ctx context.Context, ruleName, repo string, d digest.Digest) (int64, error) {
-	r, err := c.lookup(ruleName)
+func (c *Client) StatBlob(ctx context.Context, repo repository.Name, d digest.Digest) (int64, error) {
+	r, err := c.lookup(repo.Rule)
 	if err != nil {
 		return 0, err
 	}
 	if err := d.Validate(); err != nil {
 		return 0, fmt.Errorf("upstream: blob digest %q: %w", d, err)
 	}
-	what := "blob " + repo + "@" + d.String()
-	resp, err := c.do(ctx, r, repo, call{method: http.MethodHead, url: r.endpoint(repo, "blobs/"+d.String()), what: what})
+	what := "blob " + repo.Path + "@" + d.String()
+	resp, err := c.do(ctx, r, repo.Path, call{method: http.MethodHead, url: r.endpoint(repo.Path, "blobs/"+d.String()), what: what})
 	if err != nil {
 		return 0, err
 	}
@@ -36,27 +38,27 @@ func (c *Client) StatBlob(ctx context.Context, ruleName, repo string, d digest.D
 // checks the digest as it writes. size is the Content-Length, or -1. Redirects
 // (to object storage, typically) are followed without Authorization going to
 // another host. There is no timeout on the body beyond ctx.
-func (c *Client) Blob(ctx context.Context, ruleName, repo string, d digest.Digest) (body io.ReadCloser, size int64, err error) {
-	return c.BlobFrom(ctx, ruleName, repo, d, 0)
+func (c *Client) Blob(ctx context.Context, repo repository.Name, d digest.Digest) (body io.ReadCloser, size int64, err error) {
+	return c.BlobFrom(ctx, repo, d, 0)
 }
 
 // BlobFrom opens blob d from byte offset on, to resume a transfer that
 // broke elsewhere. size is still the whole blob's size (or -1). An
 // upstream that ignores Range is read past the offset.
-func (c *Client) BlobFrom(ctx context.Context, ruleName, repo string, d digest.Digest, offset int64) (body io.ReadCloser, size int64, err error) {
-	r, err := c.lookup(ruleName)
+func (c *Client) BlobFrom(ctx context.Context, repo repository.Name, d digest.Digest, offset int64) (body io.ReadCloser, size int64, err error) {
+	r, err := c.lookup(repo.Rule)
 	if err != nil {
 		return nil, 0, err
 	}
 	if err := d.Validate(); err != nil {
 		return nil, 0, fmt.Errorf("upstream: blob digest %q: %w", d, err)
 	}
-	what := "blob " + repo + "@" + d.String()
-	resp, err := c.do(ctx, r, repo, call{method: http.MethodGet, url: r.endpoint(repo, "blobs/"+d.String()), what: what, from: offset})
+	what := "blob " + repo.Path + "@" + d.String()
+	resp, err := c.do(ctx, r, repo.Path, call{method: http.MethodGet, url: r.endpoint(repo.Path, "blobs/"+d.String()), what: what, from: offset})
 	var se *StatusError
 	if offset > 0 && errors.As(err, &se) && se.Status == http.StatusRequestedRangeNotSatisfiable {
 		// Some registries take only closed ranges: read from the start.
-		resp, err = c.do(ctx, r, repo, call{method: http.MethodGet, url: r.endpoint(repo, "blobs/"+d.String()), what: what})
+		resp, err = c.do(ctx, r, repo.Path, call{method: http.MethodGet, url: r.endpoint(repo.Path, "blobs/"+d.String()), what: what})
 	}
 	if err != nil {
 		return nil, 0, err

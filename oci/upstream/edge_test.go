@@ -15,6 +15,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/shoal-dev/shoal/repository"
 )
 
 func TestUnavailable(t *testing.T) {
@@ -58,7 +60,7 @@ func TestUnavailable(t *testing.T) {
 			}))
 			defer srv.Close()
 			c := newTestClient(t, Options{Rules: []Rule{ruleFor(t, "u", srv)}})
-			_, _, _, err := c.Manifest(context.Background(), "u", "library/app", "v1")
+			_, _, _, err := c.Manifest(context.Background(), repository.Name{Rule: "u", Path: "library/app"}, "v1")
 			if got := attempts.Load(); got != tt.wantAttempts {
 				t.Errorf("attempts = %d, want %d", got, tt.wantAttempts)
 			}
@@ -86,12 +88,13 @@ func TestUnreachable(t *testing.T) {
 
 	c := newTestClient(t, Options{Rules: []Rule{rule}})
 	ctx := context.Background()
+	gone := repository.Name{Rule: "gone", Path: "r"}
 	calls := map[string]func() error{
-		"Resolve":  func() error { _, err := c.Resolve(ctx, "gone", "r", "t"); return err },
-		"Manifest": func() error { _, _, _, err := c.Manifest(ctx, "gone", "r", "t"); return err },
-		"StatBlob": func() error { _, err := c.StatBlob(ctx, "gone", "r", digest.FromString("x")); return err },
-		"Blob":     func() error { _, _, err := c.Blob(ctx, "gone", "r", digest.FromString("x")); return err },
-		"Tags":     func() error { _, err := c.Tags(ctx, "gone", "r"); return err },
+		"Resolve":  func() error { _, err := c.Resolve(ctx, gone, "t"); return err },
+		"Manifest": func() error { _, _, _, err := c.Manifest(ctx, gone, "t"); return err },
+		"StatBlob": func() error { _, err := c.StatBlob(ctx, gone, digest.FromString("x")); return err },
+		"Blob":     func() error { _, _, err := c.Blob(ctx, gone, digest.FromString("x")); return err },
+		"Tags":     func() error { _, err := c.Tags(ctx, gone); return err },
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {
@@ -103,7 +106,7 @@ func TestUnreachable(t *testing.T) {
 
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := c.Resolve(cctx, "gone", "r", "t"); !errors.Is(err, context.Canceled) || IsUnavailable(err) {
+	if _, err := c.Resolve(cctx, gone, "t"); !errors.Is(err, context.Canceled) || IsUnavailable(err) {
 		t.Errorf("cancelled Resolve = %v, want context.Canceled and not unavailable", err)
 	}
 }
@@ -144,7 +147,7 @@ func TestResolveHeadFallback(t *testing.T) {
 			}))
 			defer srv.Close()
 			c := newTestClient(t, Options{Rules: []Rule{ruleFor(t, "u", srv)}})
-			got, err := c.Resolve(context.Background(), "u", "library/app", "latest")
+			got, err := c.Resolve(context.Background(), repository.Name{Rule: "u", Path: "library/app"}, "latest")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +211,7 @@ func TestManifestVerification(t *testing.T) {
 			}))
 			defer srv.Close()
 			c := newTestClient(t, Options{Rules: []Rule{ruleFor(t, "u", srv)}})
-			mt, body, d, err := c.Manifest(context.Background(), "u", "library/app", tt.ref)
+			mt, body, d, err := c.Manifest(context.Background(), repository.Name{Rule: "u", Path: "library/app"}, tt.ref)
 			if tt.wantErr {
 				if err == nil {
 					t.Fatal("want an error")
@@ -235,7 +238,7 @@ func TestStatusErrors(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := newTestClient(t, Options{Rules: []Rule{ruleFor(t, "u", srv)}})
-	_, err := c.Tags(context.Background(), "u", "library/app")
+	_, err := c.Tags(context.Background(), repository.Name{Rule: "u", Path: "library/app"})
 	var se *StatusError
 	if !errors.As(err, &se) || se.Status != 403 || se.Code != "DENIED" || se.Message != "no pulls for you" {
 		t.Errorf("err = %v, want 403 DENIED StatusError", err)
@@ -298,7 +301,7 @@ func TestTagsPagination(t *testing.T) {
 			}))
 			defer srv.Close()
 			c := newTestClient(t, Options{Rules: []Rule{ruleFor(t, "u", srv)}})
-			tags, err := c.Tags(context.Background(), "u", "library/app")
+			tags, err := c.Tags(context.Background(), repository.Name{Rule: "u", Path: "library/app"})
 			if requests.Load() > maxPages {
 				t.Errorf("%d page requests, over the bound %d", requests.Load(), maxPages)
 			}
@@ -322,7 +325,7 @@ func TestReferrersNotFound(t *testing.T) {
 	srv := httptest.NewServer(pingOK(http.NotFound))
 	defer srv.Close()
 	c := newTestClient(t, Options{Rules: []Rule{ruleFor(t, "u", srv)}})
-	if _, err := c.Referrers(context.Background(), "u", "library/app", digest.FromString("x")); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Referrers(context.Background(), repository.Name{Rule: "u", Path: "library/app"}, digest.FromString("x")); !errors.Is(err, ErrNotFound) {
 		t.Errorf("err = %v, want ErrNotFound", err)
 	}
 }
@@ -391,7 +394,7 @@ func TestHTTPSUpstream(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := newTestClient(t, Options{Rules: []Rule{ruleFor(t, "tls", srv)}, Transport: srv.Client().Transport, UserAgent: "shoal-test"})
-	d, err := c.Resolve(context.Background(), "tls", "library/app", "v1")
+	d, err := c.Resolve(context.Background(), repository.Name{Rule: "tls", Path: "library/app"}, "v1")
 	if err != nil {
 		t.Fatal(err)
 	}

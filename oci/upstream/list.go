@@ -11,6 +11,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/shoal-dev/shoal/repository"
 )
 
 const (
@@ -24,13 +26,13 @@ const (
 
 // Tags lists repo's tags upstream, following Link pagination up to a bound,
 // sorted and without duplicates.
-func (c *Client) Tags(ctx context.Context, ruleName, repo string) ([]string, error) {
-	r, err := c.lookup(ruleName)
+func (c *Client) Tags(ctx context.Context, repo repository.Name) ([]string, error) {
+	r, err := c.lookup(repo.Rule)
 	if err != nil {
 		return nil, err
 	}
 	var tags []string
-	err = c.pages(ctx, r, repo, r.endpoint(repo, "tags/list"), "application/json", "tags of "+repo, func(body []byte) (int, error) {
+	err = c.pages(ctx, r, repo.Path, r.endpoint(repo.Path, "tags/list"), "application/json", "tags of "+repo.Path, func(body []byte) (int, error) {
 		var page struct {
 			Tags []string `json:"tags"`
 		}
@@ -50,8 +52,8 @@ func (c *Client) Tags(ctx context.Context, ruleName, repo string) ([]string, err
 // Referrers lists the manifests whose subject is d in repo, through the
 // referrers API. ErrNotFound means upstream answered 404 — it has no such API
 // or nothing there — and the caller should fall back to the tag schema.
-func (c *Client) Referrers(ctx context.Context, ruleName, repo string, d digest.Digest) ([]ocispec.Descriptor, error) {
-	r, err := c.lookup(ruleName)
+func (c *Client) Referrers(ctx context.Context, repo repository.Name, d digest.Digest) ([]ocispec.Descriptor, error) {
+	r, err := c.lookup(repo.Rule)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +61,7 @@ func (c *Client) Referrers(ctx context.Context, ruleName, repo string, d digest.
 		return nil, fmt.Errorf("upstream: referrers subject %q: %w", d, err)
 	}
 	out := []ocispec.Descriptor{}
-	err = c.pages(ctx, r, repo, r.endpoint(repo, "referrers/"+d.String()), ocispec.MediaTypeImageIndex, "referrers of "+repo+"@"+d.String(), func(body []byte) (int, error) {
+	err = c.pages(ctx, r, repo.Path, r.endpoint(repo.Path, "referrers/"+d.String()), ocispec.MediaTypeImageIndex, "referrers of "+repo.Path+"@"+d.String(), func(body []byte) (int, error) {
 		var idx ocispec.Index
 		if err := json.Unmarshal(body, &idx); err != nil {
 			return 0, err

@@ -15,6 +15,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/shoal-dev/shoal/repository"
 )
 
 // maxManifestBytes is the largest manifest accepted from an upstream.
@@ -39,13 +41,13 @@ var manifestAccept = joinAccept(
 // Resolve asks upstream which manifest tag names now: a HEAD with the full
 // Accept list, falling back to a GET of the manifest when the HEAD does not
 // say the digest, media type and size.
-func (c *Client) Resolve(ctx context.Context, ruleName, repo, tag string) (ocispec.Descriptor, error) {
-	r, err := c.lookup(ruleName)
+func (c *Client) Resolve(ctx context.Context, repo repository.Name, tag string) (ocispec.Descriptor, error) {
+	r, err := c.lookup(repo.Rule)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	cl := call{method: http.MethodHead, url: r.endpoint(repo, "manifests/"+tag), accept: manifestAccept, what: "manifest " + repo + ":" + tag}
-	resp, err := c.do(ctx, r, repo, cl)
+	cl := call{method: http.MethodHead, url: r.endpoint(repo.Path, "manifests/"+tag), accept: manifestAccept, what: "manifest " + repo.Path + ":" + tag}
+	resp, err := c.do(ctx, r, repo.Path, cl)
 	if err != nil {
 		var se *StatusError
 		if !errors.As(err, &se) || (se.Status != http.StatusMethodNotAllowed && se.Status != http.StatusNotImplemented) {
@@ -60,7 +62,7 @@ func (c *Client) Resolve(ctx context.Context, ruleName, repo, tag string) (ocisp
 		}
 		c.log.Debug("upstream HEAD incomplete, falling back to GET", "rule", r.Name, "what", cl.what)
 	}
-	mt, body, d, err := c.Manifest(ctx, ruleName, repo, tag)
+	mt, body, d, err := c.Manifest(ctx, repo, tag)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -72,8 +74,8 @@ func (c *Client) Resolve(ctx context.Context, ruleName, repo, tag string) (ocisp
 // for a tag the returned digest is the body's sha256, checked against the
 // upstream's Docker-Content-Digest when it sent one. Bodies over 4 MiB are
 // refused.
-func (c *Client) Manifest(ctx context.Context, ruleName, repo, ref string) (mediaType string, body []byte, d digest.Digest, err error) {
-	r, err := c.lookup(ruleName)
+func (c *Client) Manifest(ctx context.Context, repo repository.Name, ref string) (mediaType string, body []byte, d digest.Digest, err error) {
+	r, err := c.lookup(repo.Rule)
 	if err != nil {
 		return "", nil, "", err
 	}
@@ -87,8 +89,8 @@ func (c *Client) Manifest(ctx context.Context, ruleName, repo, ref string) (medi
 	if isDigest {
 		sep = "@"
 	}
-	what := "manifest " + repo + sep + ref
-	resp, err := c.do(ctx, r, repo, call{method: http.MethodGet, url: r.endpoint(repo, "manifests/"+ref), accept: manifestAccept, what: what})
+	what := "manifest " + repo.Path + sep + ref
+	resp, err := c.do(ctx, r, repo.Path, call{method: http.MethodGet, url: r.endpoint(repo.Path, "manifests/"+ref), accept: manifestAccept, what: what})
 	if err != nil {
 		return "", nil, "", err
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/repository"
 )
 
 // fixture is an in-process ggcr registry holding an image, a multi-arch index
@@ -127,7 +129,7 @@ func TestRegistryResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := f.c.Resolve(ctx, "test", "library/app", tt.tag)
+			got, err := f.c.Resolve(ctx, repository.Name{Rule: "test", Path: "library/app"}, tt.tag)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,10 +138,10 @@ func TestRegistryResolve(t *testing.T) {
 			}
 		})
 	}
-	if _, err := f.c.Resolve(ctx, "test", "library/app", "nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := f.c.Resolve(ctx, repository.Name{Rule: "test", Path: "library/app"}, "nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Resolve(missing) = %v, want ErrNotFound", err)
 	}
-	if _, err := f.c.Resolve(ctx, "nosuchrule", "library/app", "v1"); err == nil {
+	if _, err := f.c.Resolve(ctx, repository.Name{Rule: "nosuchrule", Path: "library/app"}, "v1"); err == nil {
 		t.Error("Resolve with an unknown rule succeeded")
 	}
 }
@@ -164,7 +166,7 @@ func TestRegistryManifest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mt, body, d, err := f.c.Manifest(ctx, "test", "library/app", tt.ref)
+			mt, body, d, err := f.c.Manifest(ctx, repository.Name{Rule: "test", Path: "library/app"}, tt.ref)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tt.wantErr)
@@ -189,15 +191,15 @@ func TestRegistryBlobs(t *testing.T) {
 	want := digest.Digest(ld.String())
 	missing := digest.FromString("missing")
 
-	size, err := f.c.StatBlob(ctx, "test", "library/app", want)
+	size, err := f.c.StatBlob(ctx, repository.Name{Rule: "test", Path: "library/app"}, want)
 	if err != nil || size != lsize {
 		t.Fatalf("StatBlob = %d, %v; want %d", size, err, lsize)
 	}
-	if _, err := f.c.StatBlob(ctx, "test", "library/app", missing); !errors.Is(err, ErrNotFound) {
+	if _, err := f.c.StatBlob(ctx, repository.Name{Rule: "test", Path: "library/app"}, missing); !errors.Is(err, ErrNotFound) {
 		t.Errorf("StatBlob(missing) = %v, want ErrNotFound", err)
 	}
 
-	rc, n, err := f.c.Blob(ctx, "test", "library/app", want)
+	rc, n, err := f.c.Blob(ctx, repository.Name{Rule: "test", Path: "library/app"}, want)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,10 +211,10 @@ func TestRegistryBlobs(t *testing.T) {
 	if n != lsize || digest.FromBytes(b) != want {
 		t.Errorf("Blob: size %d digest %s, want %d %s", n, digest.FromBytes(b), lsize, want)
 	}
-	if _, _, err := f.c.Blob(ctx, "test", "library/app", missing); !errors.Is(err, ErrNotFound) {
+	if _, _, err := f.c.Blob(ctx, repository.Name{Rule: "test", Path: "library/app"}, missing); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Blob(missing) = %v, want ErrNotFound", err)
 	}
-	if _, _, err := f.c.Blob(ctx, "test", "library/app", "sha256:short"); err == nil {
+	if _, _, err := f.c.Blob(ctx, repository.Name{Rule: "test", Path: "library/app"}, "sha256:short"); err == nil {
 		t.Error("Blob with an invalid digest succeeded")
 	}
 }
@@ -220,18 +222,18 @@ func TestRegistryBlobs(t *testing.T) {
 func TestRegistryTagsAndReferrers(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	tags, err := f.c.Tags(ctx, "test", "library/app")
+	tags, err := f.c.Tags(ctx, repository.Name{Rule: "test", Path: "library/app"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := strings.Join(tags, ","), "a,b,c,multi,sig,v1"; got != want {
 		t.Errorf("Tags = %s, want %s", got, want)
 	}
-	if _, err := f.c.Tags(ctx, "test", "library/none"); !errors.Is(err, ErrNotFound) {
+	if _, err := f.c.Tags(ctx, repository.Name{Rule: "test", Path: "library/none"}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Tags(missing repo) = %v, want ErrNotFound", err)
 	}
 
-	refs, err := f.c.Referrers(ctx, "test", "library/app", digest.Digest(f.imgDesc.Digest.String()))
+	refs, err := f.c.Referrers(ctx, repository.Name{Rule: "test", Path: "library/app"}, digest.Digest(f.imgDesc.Digest.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,14 +248,14 @@ func TestRegistryBlobFrom(t *testing.T) {
 	ld, _ := f.layer.Digest()
 	lsize, _ := f.layer.Size()
 	d := digest.Digest(ld.String())
-	rc, _, err := f.c.Blob(ctx, "test", "library/app", d)
+	rc, _, err := f.c.Blob(ctx, repository.Name{Rule: "test", Path: "library/app"}, d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	whole, _ := io.ReadAll(rc)
 	rc.Close()
 	for _, off := range []int64{0, 1, lsize / 2, lsize - 1} {
-		rc, size, err := f.c.BlobFrom(ctx, "test", "library/app", d, off)
+		rc, size, err := f.c.BlobFrom(ctx, repository.Name{Rule: "test", Path: "library/app"}, d, off)
 		if err != nil {
 			t.Fatalf("offset %d: %v", off, err)
 		}
