@@ -11,6 +11,8 @@ import (
 	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/repository"
 )
 
 // Tuning of fetches from peers.
@@ -76,11 +78,12 @@ type pieceResult struct {
 var ErrNoPeer = errors.New("p2p: no peer has the content")
 
 // Fetch opens content d from whichever peers have it. When none
-// advertises it and rule is set, the peer designated for d (the one whose
-// ID is closest to d's key) is asked to fetch it from upstream and pass
-// it on as it arrives; ErrNoPeer means this node is that peer itself, or
-// no peer could help, and should go upstream itself.
-func (h *Host) Fetch(ctx context.Context, d digest.Digest, rule, repo string, findTimeout time.Duration) (*Download, error) {
+// advertises it and repo is mirrored from a rule, the peer designated
+// for d (the one whose ID is closest to d's key) is asked to fetch it
+// from upstream and pass it on as it arrives; ErrNoPeer means this node
+// is that peer itself, or no peer could help, and should go upstream
+// itself. With a zero (or local) repo only holders are asked.
+func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name, findTimeout time.Duration) (*Download, error) {
 	if h.Peers() == 0 {
 		return nil, ErrNoPeer
 	}
@@ -96,7 +99,7 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, rule, repo string, fi
 	}
 	req := Request{Digest: d}
 	if len(candidates) == 0 {
-		if rule == "" {
+		if !repo.Mirrored() {
 			return nil, ErrNoPeer
 		}
 		designated, err := h.designated(ctx, d)
@@ -104,7 +107,7 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, rule, repo string, fi
 			return nil, ErrNoPeer
 		}
 		candidates = designated
-		req.Rule, req.Repo = rule, repo
+		req.Rule, req.Repo = repo.Rule, repo.Path
 	}
 	dctx, dcancel := context.WithCancel(context.WithoutCancel(ctx))
 	dl := &Download{h: h, d: d, ctx: dctx, cancel: dcancel, peers: candidates, failed: map[peer.ID]bool{}, sources: map[peer.ID]bool{}}
@@ -550,12 +553,12 @@ func (dl *Download) Close() error {
 	return nil
 }
 
-// Tag asks the connected peers which digest tag of rule/repo last
+// Tag asks the connected peers which digest tag of repo last
 // resolved to and returns the first answer. A peer that has not answered
 // within a third of the timeout may sit behind a connection that died
 // silently (a partition that has since healed): its connections are
 // closed, it is dialled afresh and asked again.
-func (h *Host) Tag(ctx context.Context, rule, repo, tag string, timeout time.Duration) (digest.Digest, peer.ID, error) {
+func (h *Host) Tag(ctx context.Context, repo repository.Name, tag string, timeout time.Duration) (digest.Digest, peer.ID, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	type answer struct {
@@ -580,7 +583,7 @@ func (h *Host) Tag(ctx context.Context, rule, repo, tag string, timeout time.Dur
 					return
 				}
 			}
-			s, err := h.Open(ctx, p, Request{Rule: rule, Repo: repo, Tag: tag})
+			s, err := h.Open(ctx, p, Request{Rule: repo.Rule, Repo: repo.Path, Tag: tag})
 			if err != nil {
 				answers <- answer{p: p}
 				return

@@ -15,6 +15,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/repository"
 )
 
 // memContent is a Content backed by a map, with switches for faults.
@@ -25,8 +27,10 @@ type memContent struct {
 	corrupt bool // flip a byte of everything served
 	// upstream, when set, is what Open fetches on a peer's behalf.
 	upstream map[digest.Digest][]byte
-	fetches  atomic.Int32
-	opens    atomic.Int32
+	// fetchedFor is the repository of the last upstream fetch.
+	fetchedFor repository.Name
+	fetches    atomic.Int32
+	opens      atomic.Int32
 }
 
 func newMemContent() *memContent {
@@ -41,13 +45,14 @@ func (m *memContent) put(b []byte) digest.Digest {
 	return d
 }
 
-func (m *memContent) Open(ctx context.Context, from peer.ID, d digest.Digest, rule, repo string) (*Served, error) {
+func (m *memContent) Open(ctx context.Context, from peer.ID, d digest.Digest, repo repository.Name) (*Served, error) {
 	m.opens.Add(1)
 	m.mu.Lock()
 	b, ok := m.blobs[d]
-	if !ok && rule != "" && m.upstream != nil {
+	if !ok && repo.Mirrored() && m.upstream != nil {
 		if b, ok = m.upstream[d]; ok {
 			m.fetches.Add(1)
+			m.fetchedFor = repo
 			m.blobs[d] = b
 		}
 	}
@@ -63,10 +68,10 @@ func (m *memContent) Open(ctx context.Context, from peer.ID, d digest.Digest, ru
 	return &Served{Size: int64(len(b)), MediaType: "application/octet-stream", Content: bytes.NewReader(b), Complete: !corrupt || true, Close: func() error { return nil }}, nil
 }
 
-func (m *memContent) Tag(ctx context.Context, from peer.ID, rule, repo, tag string) (digest.Digest, error) {
+func (m *memContent) Tag(ctx context.Context, from peer.ID, repo repository.Name, tag string) (digest.Digest, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	d, ok := m.tags[rule+"/"+repo+":"+tag]
+	d, ok := m.tags[repo.Key()+":"+tag]
 	if !ok {
 		return "", ErrNotFound
 	}
@@ -204,7 +209,7 @@ func TestFetchFromPeers(t *testing.T) {
 				p.content.corrupt = i < tt.corrupt
 				provideNow(t, p, asker, d)
 			}
-			dl, err := asker.h.Fetch(context.Background(), d, "", "", 5*time.Second)
+			dl, err := asker.h.Fetch(context.Background(), d, repository.Name{}, 5*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,7 +247,7 @@ func TestFetchNoProviderAsksDesignatedPeer(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dl, err := p.h.Fetch(context.Background(), d, "up", "repo", 3*time.Second)
+			dl, err := p.h.Fetch(context.Background(), d, repository.Mirror("up", "repo"), 3*time.Second)
 			if errors.Is(err, ErrNoPeer) {
 				selfFetch.Add(1) // this node is the designated fetcher
 				return
@@ -268,6 +273,13 @@ func TestFetchNoProviderAsksDesignatedPeer(t *testing.T) {
 	if upstreamFetches != 1 {
 		t.Errorf("%d upstream fetches by designated peers, want 1", upstreamFetches)
 	}
+	for _, p := range fleet {
+		p.content.mu.Lock()
+		if p.content.fetches.Load() > 0 && p.content.fetchedFor != repository.Mirror("up", "repo") {
+			t.Errorf("designated peer fetched for %+v, want up/repo", p.content.fetchedFor)
+		}
+		p.content.mu.Unlock()
+	}
 	for _, b := range got {
 		if !bytes.Equal(b, blob) {
 			t.Fatal("wrong bytes from the designated peer")
@@ -284,7 +296,7 @@ func TestFetchResumesWhenPeerDies(t *testing.T) {
 		d = p.content.put(blob)
 		provideNow(t, p, asker, d)
 	}
-	dl, err := asker.h.Fetch(context.Background(), d, "", "", 5*time.Second)
+	dl, err := asker.h.Fetch(context.Background(), d, repository.Name{}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,6 +321,45 @@ func TestFetchResumesWhenPeerDies(t *testing.T) {
 	}
 	if digest.FromBytes(append(head, rest...)) != d {
 		t.Fatal("resumed download does not match its digest")
+	}
+}
+
+// TestTagFromPeers checks that a repository's rule and path reach the
+// peer's Content as they were asked for, mirrored or local.
+func TestTagFromPeers(t *testing.T) {
+	fleet := newFleet(t, 2)
+	asker, holder := fleet[0], fleet[1]
+	mirrored := digest.FromString("mirrored")
+	local := digest.FromString("local")
+	holder.content.mu.Lock()
+	holder.content.tags["up/library/app:v1"] = mirrored
+	holder.content.tags["team/app:v1"] = local
+	holder.content.mu.Unlock()
+	tests := []struct {
+		name string
+		repo repository.Name
+		want digest.Digest
+	}{
+		{name: "mirrored", repo: repository.Mirror("up", "library/app"), want: mirrored},
+		{name: "local", repo: repository.Local("team/app"), want: local},
+		{name: "unknown", repo: repository.Mirror("up", "library/other")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, from, err := asker.h.Tag(context.Background(), tt.repo, "v1", 10*time.Second)
+			if tt.want == "" {
+				if !errors.Is(err, ErrNoPeer) {
+					t.Fatalf("Tag = %s, %v; want ErrNoPeer", d, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d != tt.want || from != holder.h.ID() {
+				t.Fatalf("Tag = %s from %s, want %s from %s", d, from, tt.want, holder.h.ID())
+			}
+		})
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/repository"
 )
 
 // ContentProtocol carries content between nodes over libp2p streams,
@@ -41,7 +43,9 @@ type Request struct {
 	Length int64 `json:"length,omitempty"`
 	// Rule and Repo say where the asker would fetch the blob from
 	// upstream. A peer that does not hold the blob may fetch it there on
-	// the asker's behalf, so that a fleet fetches each blob once.
+	// the asker's behalf, so that a fleet fetches each blob once. They
+	// are a repository.Name spelled out on the wire (Rule "" for a
+	// local repository); Host and Content convert at this edge.
 	Rule string `json:"rule,omitempty"`
 	Repo string `json:"repo,omitempty"`
 	// Tag, with Rule and Repo and no Digest, asks for the last digest the
@@ -79,11 +83,13 @@ var ErrDenied = errors.New("p2p: denied")
 
 // Content is what a node offers its peers.
 type Content interface {
-	// Open opens content d, complete or still arriving. With rule and
-	// repo set, the node may fetch d from upstream on the peer's behalf.
-	Open(ctx context.Context, from peer.ID, d digest.Digest, rule, repo string) (*Served, error)
-	// Tag is the last digest the node resolved for tag.
-	Tag(ctx context.Context, from peer.ID, rule, repo, tag string) (digest.Digest, error)
+	// Open opens content d, complete or still arriving. With repo
+	// mirrored from a rule, the node may fetch d from upstream on the
+	// peer's behalf; with a zero repo (or a local one) it serves only
+	// what it holds.
+	Open(ctx context.Context, from peer.ID, d digest.Digest, repo repository.Name) (*Served, error)
+	// Tag is the last digest the node resolved for tag of repo.
+	Tag(ctx context.Context, from peer.ID, repo repository.Name, tag string) (digest.Digest, error)
 }
 
 // Served is content opened for a peer.
@@ -139,12 +145,13 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	_ = s.SetReadDeadline(time.Time{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	repo := repository.Name{Rule: req.Rule, Path: req.Repo}
 
 	if req.Digest == "" && req.Tag != "" {
 		if !validTag(req.Tag) {
 			return 0, writeHeader(s, Response{Error: errBadRequest})
 		}
-		d, err := c.Tag(ctx, from, req.Rule, req.Repo, req.Tag)
+		d, err := c.Tag(ctx, from, repo, req.Tag)
 		if err != nil {
 			return 0, writeHeader(s, Response{Error: errorCode(err)})
 		}
@@ -153,7 +160,7 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	if req.Digest.Validate() != nil || req.Offset < 0 {
 		return 0, writeHeader(s, Response{Error: errBadRequest})
 	}
-	served, err := c.Open(ctx, from, req.Digest, req.Rule, req.Repo)
+	served, err := c.Open(ctx, from, req.Digest, repo)
 	if err != nil {
 		return 0, writeHeader(s, Response{Error: errorCode(err)})
 	}
