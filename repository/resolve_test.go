@@ -93,3 +93,30 @@ func TestForStoreAndForPull(t *testing.T) {
 		})
 	}
 }
+
+// Names in archives and on command lines land where a client's request
+// for them would.
+func TestForStoreKeys(t *testing.T) {
+	r := testResolver()
+	for _, tt := range []struct {
+		in, want string
+		err      bool
+	}{
+		{in: "docker.io/library/alpine", want: "docker.io/library/alpine"},
+		{in: "docker.io/alpine", want: "docker.io/library/alpine"},
+		{in: "index.docker.io/alpine", want: "docker.io/library/alpine"},
+		{in: "registry-1.docker.io/bitnami/redis", want: "docker.io/bitnami/redis"},
+		{in: "ghcr.io/org/img", want: "ghcr.io/org/img"},
+		{in: "alpine", want: "alpine"},
+		{in: "myteam/app", want: "myteam/app"},
+		{in: "registry.example.com/team/app", want: "registry.example.com/team/app"},
+		{in: "localhost:5000/team/app", err: true},
+		{in: "Upper/case", err: true},
+		{in: "ghcr.io/Bad", err: true},
+	} {
+		got, err := r.ForStore(tt.in)
+		if (err != nil) != tt.err || got.Key() != tt.want {
+			t.Errorf("ForStore(%q) = %q, %v; want %q (error %v)", tt.in, got.Key(), err, tt.want, tt.err)
+		}
+	}
+}
