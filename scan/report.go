@@ -69,16 +69,9 @@ func (r *Report) Worst() (f Finding, ok bool) {
 func (r *Report) Counts() map[Severity]int {
 	out := map[Severity]int{}
 	for _, f := range r.Findings {
-		out[normalSeverity(f.Severity)]++
+		out[f.Severity.Normal()]++
 	}
 	return out
-}
-
-func normalSeverity(s Severity) Severity {
-	if s.Rank() == 0 {
-		return SeverityUnknown
-	}
-	return s
 }
 
 // statement is an in-toto Statement v1 with cosign's vuln predicate.

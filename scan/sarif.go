@@ -116,7 +116,7 @@ func sarifRunOf(r *Report) sarifRun {
 			}
 			run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sarifRule{
 				ID: f.ID, ShortDescription: sarifText{desc}, HelpURI: "https://osv.dev/vulnerability/" + f.ID,
-				Properties: map[string]string{"severity": string(normalSeverity(f.Severity))},
+				Properties: map[string]string{"severity": string(f.Severity.Normal())},
 			})
 		}
 		msg := fmt.Sprintf("%s %s is installed in %s; %s affects it", f.Package, f.Installed, r.Image, f.ID)
@@ -130,7 +130,7 @@ func sarifRunOf(r *Report) sarifRun {
 		}
 		run.Results = append(run.Results, sarifResult{
 			RuleID: f.ID, Level: sarifLevel(f.Severity), Message: sarifText{msg}, Locations: []sarifLocation{loc},
-			Props: map[string]string{"severity": string(normalSeverity(f.Severity)), "installed": f.Installed, "fixed": f.Fixed},
+			Props: map[string]string{"severity": string(f.Severity.Normal()), "installed": f.Installed, "fixed": f.Fixed},
 		})
 	}
 	return run
@@ -183,7 +183,7 @@ func WriteTable(w io.Writer, r *Report) error {
 		if len(summary) > 60 {
 			summary = summary[:57] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", normalSeverity(f.Severity), f.ID, pkg, f.Installed, fixed, summary)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity.Normal(), f.ID, pkg, f.Installed, fixed, summary)
 	}
 	return tw.Flush()
 }

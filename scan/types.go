@@ -83,3 +83,19 @@ type Finding struct {
 	Summary   string
 	Location  string
 }
+
+// Normal is s, or UNKNOWN for a severity this package does not rank
+// (empty, or a word no database should use).
+func (s Severity) Normal() Severity {
+	if s.Rank() == 0 {
+		return SeverityUnknown
+	}
+	return s
+}
+
+// IsImageConfig says whether a config media type (or a manifest's
+// artifactType) is a container image's: what scanning reads and the
+// gates apply to.
+func IsImageConfig(mediaType string) bool {
+	return mediaType == "application/vnd.oci.image.config.v1+json" || mediaType == "application/vnd.docker.container.image.v1+json"
+}
