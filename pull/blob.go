@@ -1,0 +1,206 @@
+package pull
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/oci/upstream"
+	"github.com/shoal-dev/shoal/repository"
+)
+
+// StatBlob sizes blob d of repo. A local repository pushed here answers
+// for the blobs linked into it.
+func (p *Puller) StatBlob(ctx context.Context, repo repository.Name, d digest.Digest) (int64, error) {
+	if p.Remote(repo) {
+		return p.remoteStatBlob(ctx, repo, d)
+	}
+	if !p.cfg.Store.BlobLinked(repo.Key(), d) {
+		return 0, blobUnknown(d)
+	}
+	size, err := p.cfg.Store.StatBlob(d)
+	return size, storeErr(err, blobUnknown(d))
+}
+
+// Blob opens blob d of repo: from the store, or streamed from peers or
+// upstream while the store writes and verifies it. Concurrent requests
+// share one transfer.
+func (p *Puller) Blob(ctx context.Context, repo repository.Name, d digest.Digest) (*oci.Blob, error) {
+	if p.Remote(repo) {
+		return p.remoteBlob(ctx, repo, d)
+	}
+	if !p.cfg.Store.BlobLinked(repo.Key(), d) {
+		return nil, blobUnknown(d)
+	}
+	b, err := p.cfg.Store.OpenBlob(d)
+	return b, storeErr(err, blobUnknown(d))
+}
+
+// remoteStatBlob sizes a blob this node may not hold.
+func (p *Puller) remoteStatBlob(ctx context.Context, repo repository.Name, d digest.Digest) (int64, error) {
+	// Blobs are content addressed and verified: whichever repository
+	// brought one in, it is the same bytes.
+	if size, err := p.cfg.Store.StatBlob(d); err == nil {
+		return size, nil
+	}
+	// A denied upstream is skipped: peers may still hold the blob.
+	if repo.Mirrored() && p.cfg.UpstreamAllowed(repo.Rule) == nil {
+		size, err := p.cfg.Upstream.StatBlob(ctx, repo, d)
+		if err == nil || !upstream.IsUnavailable(err) {
+			return size, upstreamErr(err, blobUnknown(d))
+		}
+	}
+	// Upstream down, or a local repository: a peer may hold it.
+	if p.cfg.Peers != nil {
+		if dl, err := p.cfg.Peers.Fetch(ctx, d, repository.Name{}, FindTimeout); err == nil {
+			dl.Close()
+			return dl.Size(), nil
+		}
+	}
+	return 0, blobUnknown(d)
+}
+
+func (p *Puller) remoteBlob(ctx context.Context, repo repository.Name, d digest.Digest) (*oci.Blob, error) {
+	if b, err := p.cfg.Store.OpenBlob(d); err == nil {
+		return b, nil
+	}
+	b, _, err := p.cfg.Store.Fetch(ctx, d, p.blobSource(repo, d))
+	if err != nil {
+		if errors.Is(err, errNoSource) {
+			return nil, blobUnknown(d)
+		}
+		return nil, upstreamErr(err, blobUnknown(d))
+	}
+	return b, nil
+}
+
+var errNoSource = errors.New("no peer holds the blob and it has no upstream")
+
+// blobSource is where a missing blob of repo comes from: the fleet
+// first, then upstream.
+func (p *Puller) blobSource(repo repository.Name, d digest.Digest) BlobSource {
+	return func(ctx context.Context) (io.ReadCloser, int64, error) {
+		if p.cfg.Peers != nil {
+			dl, err := p.cfg.Peers.Fetch(ctx, d, repo, FindTimeout)
+			if err == nil {
+				p.log.Debug("fetching blob from peers", "digest", d, "size", dl.Size())
+				return &fleetReader{ctx: ctx, p: p, repo: repo, d: d, dl: dl, cur: dl}, dl.Size(), nil
+			}
+			if !errors.Is(err, ErrNotFound) {
+				p.log.Debug("no peer could supply the blob", "digest", d, "err", err)
+			}
+		}
+		if !repo.Mirrored() {
+			return nil, 0, errNoSource
+		}
+		return p.upstreamSource(repo, d, 0)(ctx)
+	}
+}
+
+// upstreamSource opens blob d of repo at upstream from byte offset on,
+// counting what arrives.
+func (p *Puller) upstreamSource(repo repository.Name, d digest.Digest, offset int64) BlobSource {
+	return func(ctx context.Context) (io.ReadCloser, int64, error) {
+		if err := p.cfg.UpstreamAllowed(repo.Rule); err != nil {
+			return nil, 0, err
+		}
+		body, size, err := p.cfg.Upstream.BlobFrom(ctx, repo, d, offset)
+		if err != nil {
+			return nil, 0, err
+		}
+		p.log.Debug("fetching blob from upstream", "repository", repo, "digest", d, "size", size, "offset", offset)
+		return countingReader{body, p.metrics, "upstream"}, size, nil
+	}
+}
+
+// countingReader counts the bytes read through it as fetched from
+// source.
+type countingReader struct {
+	io.ReadCloser
+	m      *metrics
+	source string
+}
+
+func (r countingReader) Read(b []byte) (int, error) {
+	n, err := r.ReadCloser.Read(b)
+	r.m.fetched(r.source, n)
+	return n, err
+}
+
+// fleetReader reads a blob from peers and, if they all fail part way,
+// carries on from upstream at the byte where they stopped. The store
+// checks the whole digest as it writes the blob and tells the reader its
+// verdict (Verified), so the peers that sent a wrong blob are penalised
+// without hashing every byte a second time.
+type fleetReader struct {
+	// ctx is the store's fetch context: it ends when the fetch idles out
+	// or the store closes, and must end an upstream fallback too.
+	ctx  context.Context
+	p    *Puller
+	repo repository.Name
+	d    digest.Digest
+	dl   Download
+	off  int64
+
+	mu     sync.Mutex    // guards cur and closed against Close
+	cur    io.ReadCloser // dl, or upstream after a fallback
+	closed bool
+}
+
+var _ Verifier = (*fleetReader)(nil)
+
+// Verified is the store's verdict on the whole blob.
+func (f *fleetReader) Verified(ok bool) {
+	if !ok {
+		f.dl.Blame(fmt.Sprintf("blob %s did not match its digest", f.d))
+	}
+}
+
+func (f *fleetReader) Read(b []byte) (int, error) {
+	f.mu.Lock()
+	cur := f.cur
+	f.mu.Unlock()
+	n, err := cur.Read(b)
+	f.off += int64(n)
+	fromPeers := cur == io.ReadCloser(f.dl)
+	if fromPeers {
+		f.p.metrics.fetched("peer", n)
+	}
+	switch {
+	case err == io.EOF:
+		return n, io.EOF
+	case err != nil && fromPeers && f.repo.Mirrored() && f.ctx.Err() == nil:
+		f.p.log.Info("peers failed part way; resuming from upstream", "digest", f.d, "offset", f.off, "err", err)
+		f.dl.Close()
+		body, _, uerr := f.p.upstreamSource(f.repo, f.d, f.off)(f.ctx)
+		if uerr != nil {
+			return n, fmt.Errorf("peers failed at byte %d (%v) and upstream too: %w", f.off, err, uerr)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.closed {
+			body.Close()
+			return n, net.ErrClosed
+		}
+		f.cur = body
+		return n, nil
+	}
+	return n, err
+}
+
+func (f *fleetReader) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	f.dl.Close()
+	if f.cur != io.ReadCloser(f.dl) {
+		return f.cur.Close()
+	}
+	return nil
+}

@@ -1,0 +1,33 @@
+package pull
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/repository"
+)
+
+// Peers is the rest of the fleet.
+type Peers interface {
+	// Fetch opens blob or manifest d from the peers that hold it, found
+	// within find. With a mirrored repo, a peer designated for d may
+	// fetch it from that repository's upstream for the fleet; with a
+	// zero repo only holders answer.
+	Fetch(ctx context.Context, d digest.Digest, repo repository.Name, find time.Duration) (Download, error)
+	// Tag asks the connected peers what tag of repo last resolved to, and
+	// names the peer that answered.
+	Tag(ctx context.Context, repo repository.Name, tag string, timeout time.Duration) (digest.Digest, string, error)
+}
+
+// Download is content arriving from peers.
+type Download interface {
+	io.ReadCloser
+	Size() int64
+	MediaType() string
+	// Blame penalises the peers that sent it: it did not match its
+	// digest.
+	Blame(why string)
+}

@@ -1,0 +1,62 @@
+package pull
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/repository"
+)
+
+// ErrDenied is a peer's request this node may not serve: the access
+// policy refuses the upstream it would fetch from.
+var ErrDenied = errors.New("denied")
+
+// HasRule says whether this node mirrors through an upstream rule of
+// that name; a peer's request naming another rule gets only what this
+// node holds.
+type HasRule func(rule string) bool
+
+// ForPeer opens blob d for a peer: what this node holds or is fetching,
+// and, when the peer names a mirrored repository this node mirrors too,
+// an upstream fetch on the fleet's behalf (this node is the blob's
+// designated fetcher). complete says whether the blob is whole here, so
+// that piece digests can be offered.
+func (p *Puller) ForPeer(ctx context.Context, d digest.Digest, repo repository.Name, hasRule HasRule) (b *oci.Blob, complete bool, err error) {
+	if b, err := p.cfg.Store.OpenBlob(d); err == nil {
+		return b, true, nil
+	}
+	// Without a rule a peer asks only for what this node holds. (Starting
+	// a store fetch whose source fails at once would let a local client
+	// of the same blob join it, and fail, in that instant.)
+	if !repo.Mirrored() || !hasRule(repo.Rule) {
+		return nil, false, ErrNotFound
+	}
+	if err := p.cfg.UpstreamAllowed(repo.Rule); err != nil {
+		return nil, false, fmt.Errorf("%w: %w", ErrDenied, err)
+	}
+	repo = repository.Mirror(repo.Rule, repo.Path)
+	p.log.Debug("fetching for a peer as the designated fetcher", "digest", d, "repository", repo)
+	return p.cfg.Store.Fetch(ctx, d, p.upstreamSource(repo, d, 0))
+}
+
+// TagForPeer is the last digest this node resolved for tag of repo: a
+// local repository pushed or imported here, or a mirrored one of a rule
+// this node has.
+func (p *Puller) TagForPeer(repo repository.Name, tag string, hasRule HasRule) (digest.Digest, error) {
+	switch {
+	case !repo.Mirrored() && p.cfg.Store.IsLocal(repo.Key()):
+	case repo.Mirrored() && hasRule(repo.Rule):
+		repo = repository.Mirror(repo.Rule, repo.Path)
+	default:
+		return "", ErrNotFound
+	}
+	d, _, err := p.cfg.Store.Tag(repo.Key(), tag)
+	if err != nil {
+		return "", ErrNotFound
+	}
+	return d, nil
+}

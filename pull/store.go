@@ -1,0 +1,61 @@
+package pull
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/shoal-dev/shoal/oci"
+)
+
+// Store is what the pull path needs of the content store. Repositories
+// are named by their key (repository.Name.Key). Not-found answers match
+// ErrNotFound.
+type Store interface {
+	Manifest(repo string, d digest.Digest) (*oci.Manifest, error)
+	// PutManifest stores m in repo as fetched (not local) content.
+	PutManifest(repo string, m *oci.Manifest, info *oci.ManifestInfo) error
+	// Tag is the digest tag last resolved to and when that was checked.
+	Tag(repo, tag string) (digest.Digest, time.Time, error)
+	SetTag(repo, tag string, d digest.Digest, checked time.Time) error
+	Tags(repo string) ([]string, error)
+	Referrers(repo string, subject digest.Digest) ([]ocispec.Descriptor, error)
+	PutReferrers(repo string, subject digest.Digest, descs []ocispec.Descriptor) error
+
+	// IsLocal says whether repo was pushed or imported here.
+	IsLocal(repo string) bool
+	// BlobLinked says whether local repository repo holds blob d.
+	BlobLinked(repo string, d digest.Digest) bool
+	StatBlob(d digest.Digest) (int64, error)
+	// OpenBlob opens a blob that is whole in the store.
+	OpenBlob(d digest.Digest) (*oci.Blob, error)
+	// Fetch reads blob d, filling the store from src unless it is stored
+	// or already being fetched; concurrent callers share one transfer and
+	// read while it arrives. complete says whether the blob was whole in
+	// the store when it was opened. A blob that does not match d fails
+	// the reads with an error matching ErrDigestMismatch.
+	Fetch(ctx context.Context, d digest.Digest, src BlobSource) (b *oci.Blob, complete bool, err error)
+}
+
+// BlobSource opens a blob's content from elsewhere: its body and its
+// declared size (-1 if unknown). It is called with a context of the
+// store's, which ends when the transfer stalls or the store closes.
+type BlobSource func(ctx context.Context) (body io.ReadCloser, size int64, err error)
+
+// Verifier is a body a BlobSource returns that wants to hear the store's
+// verdict on the whole blob, to blame its senders when it is wrong.
+type Verifier interface {
+	Verified(ok bool)
+}
+
+var (
+	// ErrNotFound is what the store, peers and sources answer for
+	// content they do not have.
+	ErrNotFound = errors.New("not found")
+	// ErrDigestMismatch is content that did not match its digest.
+	ErrDigestMismatch = errors.New("content did not match its digest")
+)
