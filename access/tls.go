@@ -1,8 +1,7 @@
-package node
+package access
 
 import (
 	"crypto/tls"
-	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -21,10 +20,10 @@ const certPollInterval = 5 * time.Second
 // are added by withClientCerts in auth.go); a config derived from it by
 // Clone, or returned from GetConfigForClient, keeps GetCertificate and so
 // keeps following reloads. It must only be called when TLS is configured.
-func (n *Node) serverTLSConfig() *tls.Config {
+func (c *Control) serverTLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
-		GetCertificate: n.certs.getCertificate,
+		GetCertificate: c.certs.getCertificate,
 	}
 }
 
@@ -142,15 +141,20 @@ func (c *certReloader) watch() (stop func()) {
 	}
 }
 
-// loadTLS loads --tls-cert and --tls-key, if given, for serverTLSConfig.
-func (n *Node) loadTLS() error {
-	if n.cfg.TLSCert == "" {
-		return nil
+// TLS says whether the node serves HTTPS.
+func (c *Control) TLS() bool { return c.certs != nil }
+
+// ServerTLSConfig is the registry endpoint's TLS configuration: the
+// current key pair (reloaded when its files change) and client
+// certificates checked against the policy in force at each handshake.
+// Only valid when TLS says so.
+func (c *Control) ServerTLSConfig() *tls.Config { return c.withClientCerts(c.serverTLSConfig()) }
+
+// WatchCerts reloads the key pair when its files change, until stop is
+// called.
+func (c *Control) WatchCerts() (stop func()) {
+	if c.certs == nil {
+		return func() {}
 	}
-	c, err := newCertReloader(n.cfg.TLSCert, n.cfg.TLSKey, n.log)
-	if err != nil {
-		return fmt.Errorf("loading the TLS key pair: %w", err)
-	}
-	n.certs = c
-	return nil
+	return c.certs.watch()
 }

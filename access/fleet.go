@@ -1,4 +1,4 @@
-package node
+package access
 
 import (
 	"context"
@@ -19,11 +19,19 @@ import (
 // reaches every other (gossip announcements plus fetch by digest, see
 // p2p.ExchangePolicy).
 
-// startPolicyFleet makes the p2p host follow the node's policy: its
-// membership, its announcements, and policies from peers offered to
-// applyPolicy. Called by joinFleet once the host exists.
-func (n *Node) startPolicyFleet() error {
-	if n.pol == nil || n.pol.store == nil {
+// Fleet is what the policy needs of the p2p host (p2p.Host).
+type Fleet interface {
+	ID() peer.ID
+	SetMembership(allowed func(peer.ID) bool)
+	AnnouncePolicy()
+	ExchangePolicy(holder p2p.PolicyHolder) error
+}
+
+// JoinFleet makes the p2p host follow the node's policy: its membership,
+// its announcements, and policies from peers offered to Apply. Called
+// once the host exists.
+func (c *Control) JoinFleet(h Fleet) error {
+	if c.store == nil {
 		// An open node takes no policy, so it neither fetches nor serves
 		// one, and every peer is a member.
 		return nil
@@ -32,7 +40,7 @@ func (n *Node) startPolicyFleet() error {
 		mu      sync.Mutex
 		version uint64
 	)
-	n.watchPolicy(func(p *policy.Policy) {
+	c.Watch(func(p *policy.Policy) {
 		// Watchers are called in the order policies are accepted; the
 		// guard only makes that explicit.
 		mu.Lock()
@@ -41,13 +49,13 @@ func (n *Node) startPolicyFleet() error {
 			return
 		}
 		version = p.Document.Version
-		n.p2p.SetMembership(membership(p))
-		if !p.PeerAllowed(n.p2p.ID().String()) {
-			n.log.Warn("this node is not a member of the fleet under the policy in force: its peers will refuse it", "peer_id", n.p2p.ID(), "policy_version", p.Document.Version)
+		h.SetMembership(membership(p))
+		if !p.PeerAllowed(h.ID().String()) {
+			c.log.Warn("this node is not a member of the fleet under the policy in force: its peers will refuse it", "peer_id", h.ID(), "policy_version", p.Document.Version)
 		}
-		n.p2p.AnnouncePolicy()
+		h.AnnouncePolicy()
 	})
-	return n.p2p.ExchangePolicy(fleetPolicy{n})
+	return h.ExchangePolicy(fleetPolicy{c})
 }
 
 // membership is p's decision on which peers belong, remembered per peer:
@@ -68,10 +76,10 @@ func membership(p *policy.Policy) func(peer.ID) bool {
 }
 
 // fleetPolicy is the node's side of the policy exchange.
-type fleetPolicy struct{ n *Node }
+type fleetPolicy struct{ c *Control }
 
 func (f fleetPolicy) HeldPolicy() (p2p.PolicyAnnouncement, []byte, bool) {
-	p := f.n.currentPolicy()
+	p := f.c.Current()
 	if p == nil {
 		return p2p.PolicyAnnouncement{}, nil, false
 	}
@@ -87,11 +95,11 @@ func (f fleetPolicy) OfferPolicy(_ context.Context, from peer.ID, a p2p.PolicyAn
 	if got := digest.FromBytes(env.Payload); got != a.Digest {
 		return fmt.Errorf("%w: the envelope's payload is %s, announced as %s", p2p.ErrBadPolicy, got, a.Digest)
 	}
-	p, err := f.n.applyPolicy(envelope, from.String())
+	p, err := f.c.Apply(envelope, from.String())
 	switch {
 	case err == nil, errors.Is(err, policy.ErrAlreadyHeld):
 		if p != nil && p.Document.Version != a.Version {
-			f.n.log.Warn("a peer announced a policy under another version than its own", "peer", from, "announced", a.Version, "version", p.Document.Version)
+			f.c.log.Warn("a peer announced a policy under another version than its own", "peer", from, "announced", a.Version, "version", p.Document.Version)
 		}
 		return nil
 	case errors.Is(err, policy.ErrRollback):
@@ -104,24 +112,24 @@ func (f fleetPolicy) OfferPolicy(_ context.Context, from peer.ID, a p2p.PolicyAn
 	return err
 }
 
-// upstreamAllowed refuses upstream fetches through rule when the policy
+// UpstreamAllowed refuses upstream fetches through rule when the policy
 // in force does not list its registry, or has expired. Every call to
-// n.upstream goes through it first.
-func (n *Node) upstreamAllowed(rule string) error {
-	p := n.currentPolicy()
+// the upstream goes through it first.
+func (c *Control) UpstreamAllowed(rule string) error {
+	p := c.Current()
 	if p == nil {
 		return nil
 	}
-	r, ok := n.upstream.Rule(rule)
+	host, ok := c.cfg.UpstreamHost(rule)
 	if !ok {
 		return nil // no such upstream: the caller finds nothing there anyway
 	}
-	if !p.UpstreamAllowed(r.URL.Host) {
-		return oci.ErrDenied.WithMessage("the access policy (version %d) does not allow upstream %s", p.Document.Version, r.URL.Host)
+	if !p.UpstreamAllowed(host) {
+		return oci.ErrDenied.WithMessage("the access policy (version %d) does not allow upstream %s", p.Document.Version, host)
 	}
-	if p.Expired(n.now()) {
+	if p.Expired(c.now()) {
 		return oci.ErrDenied.WithMessage("the access policy (version %d) expired at %s: no upstream fetches (from %s) until a new one is applied",
-			p.Document.Version, p.Document.Expires.Format("2006-01-02T15:04:05Z07:00"), r.URL.Host)
+			p.Document.Version, p.Document.Expires.Format("2006-01-02T15:04:05Z07:00"), host)
 	}
 	return nil
 }

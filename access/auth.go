@@ -1,4 +1,4 @@
-package node
+package access
 
 import (
 	"crypto/sha256"
@@ -48,10 +48,10 @@ var _ oci.Challenger = (*authError)(nil)
 // credentials (wrong password, a token that does not verify) is refused
 // outright rather than treated as anonymous, so the client hears that its
 // credentials are wrong.
-func (n *Node) identify(r *http.Request, p *policy.Policy) (client, error) {
+func (a *Control) identify(r *http.Request, p *policy.Policy) (client, error) {
 	c := client{loopback: isLoopback(r.RemoteAddr)}
 	caller := policy.Caller{Loopback: c.loopback}
-	if subjects := n.certSubjects(r, p); len(subjects) > 0 {
+	if subjects := a.certSubjects(r, p); len(subjects) > 0 {
 		caller.CertSubjects = subjects
 		c.subject = "cert:" + subjects[0]
 		c.credentialed = true
@@ -71,7 +71,7 @@ func (n *Node) identify(r *http.Request, p *policy.Policy) (client, error) {
 			caller.Identities = append(caller.Identities, ids...)
 			c.subject, c.credentialed = user, true
 		case "bearer":
-			claims, err := n.tokens.verify(strings.TrimSpace(cred), serviceName(r), n.now(), 0)
+			claims, err := a.tokens.verify(strings.TrimSpace(cred), serviceName(r), a.now(), 0)
 			if err != nil {
 				return c, err
 			}
@@ -87,28 +87,28 @@ func (n *Node) identify(r *http.Request, p *policy.Policy) (client, error) {
 	return c, nil
 }
 
-// authorize is the oci handler's Authorize hook: with no policy every
+// Authorize is the oci handler's Authorize hook: with no policy every
 // request goes through; with one, the caller's identities must be allowed
 // action on the repository's canonical name (the one policies name:
 // docker.io/library/alpine however the client spelled it).
-func (n *Node) authorize(r *http.Request, repo oci.Repo, action string) error {
-	p := n.currentPolicy()
+func (a *Control) Authorize(r *http.Request, repo oci.Repo, action string) error {
+	p := a.Current()
 	if p == nil {
 		return nil
 	}
-	c, err := n.identify(r, p)
+	c, err := a.identify(r, p)
 	if err != nil {
-		n.denied(r, c, action, repo.Name, err.Error())
-		return n.unauthorized(r, repo.Name, action, "authentication failed: "+err.Error())
+		a.denied(r, c, action, repo.Name, err.Error())
+		return a.unauthorized(r, repo.Name, action, "authentication failed: "+err.Error())
 	}
-	now := n.now()
+	now := a.now()
 	if p.Expired(now) {
-		if over := n.graceOver(p, now); over {
-			n.denied(r, c, action, repo.Name, "policy expired and its grace period is over")
+		if over := a.graceOver(p, now); over {
+			a.denied(r, c, action, repo.Name, "policy expired and its grace period is over")
 			return oci.ErrDenied.WithMessage("policy expired: this node refuses every request until a new policy is applied")
 		}
 		if action == oci.ActionPush || action == oci.ActionDelete {
-			n.denied(r, c, action, repo.Name, "policy expired")
+			a.denied(r, c, action, repo.Name, "policy expired")
 			return oci.ErrDenied.WithMessage("policy expired: %s on %s refused; only cached content is served until a new policy is applied", action, repo.Name)
 		}
 	}
@@ -118,13 +118,13 @@ func (n *Node) authorize(r *http.Request, repo oci.Repo, action string) error {
 		if mayDoAnything(p, c.identities) {
 			return nil
 		}
-		n.denied(r, c, action, repo.Name, "no rule allows this caller anything")
+		a.denied(r, c, action, repo.Name, "no rule allows this caller anything")
 		if !c.credentialed {
-			return n.unauthorized(r, "", action, "authentication required")
+			return a.unauthorized(r, "", action, "authentication required")
 		}
 		return oci.ErrDenied.WithMessage("no access to this registry for %s", c.subject)
 	}
-	name, err := n.canonicalName(repo, action)
+	name, err := a.canonicalName(repo, action)
 	if err != nil {
 		return err
 	}
@@ -132,21 +132,21 @@ func (n *Node) authorize(r *http.Request, repo oci.Repo, action string) error {
 	if d.Allowed {
 		return nil
 	}
-	n.denied(r, c, action, name, d.Reason)
+	a.denied(r, c, action, name, d.Reason)
 	if !c.credentialed {
-		return n.unauthorized(r, repo.Name, action, fmt.Sprintf("authentication required to %s %s", action, name))
+		return a.unauthorized(r, repo.Name, action, fmt.Sprintf("authentication required to %s %s", action, name))
 	}
 	return oci.ErrDenied.WithMessage("%s on %s denied for %s", action, name, c.subject)
 }
 
-// filterCatalog is the oci handler's FilterCatalog hook: the caller sees
+// FilterCatalog is the oci handler's FilterCatalog hook: the caller sees
 // the repositories it may pull or list.
-func (n *Node) filterCatalog(r *http.Request, names []string) []string {
-	p := n.currentPolicy()
+func (a *Control) FilterCatalog(r *http.Request, names []string) []string {
+	p := a.Current()
 	if p == nil {
 		return names
 	}
-	c, err := n.identify(r, p)
+	c, err := a.identify(r, p)
 	if err != nil {
 		return nil
 	}
@@ -159,14 +159,13 @@ func (n *Node) filterCatalog(r *http.Request, names []string) []string {
 	return out
 }
 
-// canonicalName is the name a policy uses for repo: the store key (see
-// Node.repository).
-func (n *Node) canonicalName(repo oci.Repo, action string) (string, error) {
-	r, err := n.repository(repo, action == oci.ActionPush || action == oci.ActionDelete)
+// canonicalName is the name a policy uses for repo: its key.
+func (a *Control) canonicalName(repo oci.Repo, action string) (string, error) {
+	r, err := a.cfg.Resolve(repo, action == oci.ActionPush || action == oci.ActionDelete)
 	if err != nil {
 		return "", err
 	}
-	return r.key, nil
+	return r.Key(), nil
 }
 
 // mayDoAnything says whether some allow rule names one of identities.
@@ -186,8 +185,8 @@ func mayDoAnything(p *policy.Policy, identities []string) bool {
 
 // unauthorized is a 401 that starts the token flow for repo (the name as
 // the client sent it, so its token cache keys match).
-func (n *Node) unauthorized(r *http.Request, repo, action, msg string) error {
-	bearer := fmt.Sprintf(`Bearer realm="%s",service="%s"`, n.tokenRealm(r), serviceName(r))
+func (a *Control) unauthorized(r *http.Request, repo, action, msg string) error {
+	bearer := fmt.Sprintf(`Bearer realm="%s",service="%s"`, a.tokenRealm(r), serviceName(r))
 	if repo != "" && action != oci.ActionBase {
 		bearer += fmt.Sprintf(`,scope="repository:%s:%s"`, repo, scopeActions(action))
 	}
@@ -210,13 +209,13 @@ func scopeActions(action string) string {
 }
 
 // denied counts and logs a refusal.
-func (n *Node) denied(r *http.Request, c client, action, repo, reason string) {
+func (a *Control) denied(r *http.Request, c client, action, repo, reason string) {
 	label := action
 	if label == oci.ActionBase {
 		label = "base"
 	}
-	n.pol.deniedTotal.WithLabelValues(label).Inc()
-	n.log.Warn("access denied",
+	a.deniedTotal.WithLabelValues(label).Inc()
+	a.log.Warn("access denied",
 		"action", label, "repository", repo,
 		"subject", c.subject, "identities", c.identities,
 		"remote_addr", r.RemoteAddr, "reason", reason)
@@ -224,7 +223,7 @@ func (n *Node) denied(r *http.Request, c client, action, repo, reason string) {
 
 // tokenRealm is the URL of this node's token endpoint as the client
 // reaches the node.
-func (n *Node) tokenRealm(r *http.Request) string {
+func (a *Control) tokenRealm(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -246,13 +245,13 @@ func isLoopback(remoteAddr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// handleToken is GET /v2/token: the docker token endpoint. Basic
+// HandleToken is GET /v2/token: the docker token endpoint. Basic
 // credentials are checked against the policy; without them the token
 // carries no identities (the caller stays anonymous). scope is accepted
 // but does not limit the token: every request is decided against the
 // current policy.
-func (n *Node) handleToken(w http.ResponseWriter, r *http.Request) {
-	p := n.currentPolicy()
+func (a *Control) HandleToken(w http.ResponseWriter, r *http.Request) {
+	p := a.Current()
 	q := r.URL.Query()
 	service := q.Get("service")
 	if service == "" {
@@ -268,7 +267,7 @@ func (n *Node) handleToken(w http.ResponseWriter, r *http.Request) {
 		} else {
 			got, ok := p.Authenticate(user, pass)
 			if !ok {
-				n.denied(r, client{subject: user, loopback: isLoopback(r.RemoteAddr)}, "token", q.Get("scope"), "invalid username or password")
+				a.denied(r, client{subject: user, loopback: isLoopback(r.RemoteAddr)}, "token", q.Get("scope"), "invalid username or password")
 				w.Header().Add("WWW-Authenticate", `Basic realm="shoal"`)
 				oci.WriteError(w, oci.ErrUnauthorized.WithMessage("invalid username or password for %q", user))
 				return
@@ -284,14 +283,14 @@ func (n *Node) handleToken(w http.ResponseWriter, r *http.Request) {
 		oci.WriteError(w, oci.ErrDenied.WithMessage("account %q does not match the credentials given", acct))
 		return
 	}
-	now := n.now()
-	tok, err := n.tokens.issue(subject, ids, service, now)
+	now := a.now()
+	tok, err := a.tokens.issue(subject, ids, service, now)
 	if err != nil {
-		n.log.Error("issuing a token", "err", err)
+		a.log.Error("issuing a token", "err", err)
 		oci.WriteError(w, err)
 		return
 	}
-	n.log.Debug("token issued", "subject", subject, "identities", ids, "service", service, "scope", q["scope"], "remote_addr", r.RemoteAddr)
+	a.log.Debug("token issued", "subject", subject, "identities", ids, "service", service, "scope", q["scope"], "remote_addr", r.RemoteAddr)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(struct {
@@ -336,19 +335,19 @@ func (c *clientCAs) poolFor(p *policy.Policy) *x509.CertPool {
 // current policy's client CAs and returns its CN and SANs. It checks on
 // every request (with a cache), so a connection made under an older
 // policy gets no identity the new one does not grant.
-func (n *Node) certSubjects(r *http.Request, p *policy.Policy) []string {
+func (a *Control) certSubjects(r *http.Request, p *policy.Policy) []string {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return nil
 	}
-	pool := n.pol.cas.poolFor(p)
+	pool := a.cas.poolFor(p)
 	if pool == nil {
 		return nil
 	}
 	leaf := r.TLS.PeerCertificates[0]
 	fp := sha256.Sum256(leaf.Raw)
-	n.pol.cas.mu.Lock()
-	subjects, ok := n.pol.cas.verified[fp]
-	n.pol.cas.mu.Unlock()
+	a.cas.mu.Lock()
+	subjects, ok := a.cas.verified[fp]
+	a.cas.mu.Unlock()
 	if ok && time.Now().Before(leaf.NotAfter) {
 		return subjects
 	}
@@ -361,18 +360,18 @@ func (n *Node) certSubjects(r *http.Request, p *policy.Policy) []string {
 		Intermediates: inter,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}); err != nil {
-		n.log.Warn("client certificate not trusted by the policy", "subject", leaf.Subject.String(), "remote_addr", r.RemoteAddr, "err", err)
+		a.log.Warn("client certificate not trusted by the policy", "subject", leaf.Subject.String(), "remote_addr", r.RemoteAddr, "err", err)
 		return nil
 	}
 	subjects = certNames(leaf)
-	n.pol.cas.mu.Lock()
-	if n.pol.cas.pool == pool {
-		if len(n.pol.cas.verified) >= maxVerifiedCerts {
-			clear(n.pol.cas.verified)
+	a.cas.mu.Lock()
+	if a.cas.pool == pool {
+		if len(a.cas.verified) >= maxVerifiedCerts {
+			clear(a.cas.verified)
 		}
-		n.pol.cas.verified[fp] = subjects
+		a.cas.verified[fp] = subjects
 	}
-	n.pol.cas.mu.Unlock()
+	a.cas.mu.Unlock()
 	return subjects
 }
 
@@ -397,7 +396,7 @@ func certNames(c *x509.Certificate) []string {
 // and verify them, at handshake, against the client CAs of the policy in
 // force at that moment, so a new policy's CAs apply without a restart.
 // With no client CAs a presented certificate is accepted and ignored.
-func (n *Node) withClientCerts(base *tls.Config) *tls.Config {
+func (a *Control) withClientCerts(base *tls.Config) *tls.Config {
 	cfg := base.Clone()
 	prev := cfg.GetConfigForClient
 	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -413,7 +412,7 @@ func (n *Node) withClientCerts(base *tls.Config) *tls.Config {
 		}
 		c = c.Clone()
 		c.GetConfigForClient = nil
-		if pool := n.pol.cas.poolFor(n.currentPolicy()); pool != nil {
+		if pool := a.cas.poolFor(a.Current()); pool != nil {
 			c.ClientCAs = pool
 			c.ClientAuth = tls.VerifyClientCertIfGiven
 		} else {
