@@ -1,4 +1,4 @@
-package node
+package scanning
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/p2p"
+	"github.com/shoal-dev/shoal/repository"
 	"github.com/shoal-dev/shoal/scan"
 )
 
@@ -31,11 +32,10 @@ const (
 )
 
 // startScanFleet joins the scan exchange and re-announces the database.
-func (n *Node) startScanFleet() error {
-	if err := n.p2p.ExchangeScans(fleetScans{n}); err != nil {
+func (s *Service) startScanFleet() error {
+	if err := s.fleet.ExchangeScans(fleetScans{s}); err != nil {
 		return fmt.Errorf("joining the fleet's scan exchange: %w", err)
 	}
-	s := n.scans
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -46,7 +46,7 @@ func (n *Node) startScanFleet() error {
 			case <-s.ctx.Done():
 				return
 			case <-t.C:
-				n.announceDB()
+				s.announceDB()
 			}
 		}
 	}()
@@ -57,11 +57,10 @@ func (n *Node) startScanFleet() error {
 // once, since gossipsub can drop a message published while its mesh is
 // still forming, and a peer that holds the report already only compares
 // a digest.
-func (n *Node) announceReport(h *heldReport) {
-	if n.p2p == nil {
+func (s *Service) announceReport(h *heldReport) {
+	if s.fleet == nil {
 		return
 	}
-	s := n.scans
 	a := p2p.ScanAnnouncement{Kind: p2p.AnnounceReport, Digest: h.digest, Size: int64(len(h.envelope)), Signer: h.signer.String(),
 		Image: h.report.Image, Repo: h.repo, DB: h.report.DB}
 	s.wg.Add(1)
@@ -74,52 +73,52 @@ func (n *Node) announceReport(h *heldReport) {
 				return
 			case <-time.After(time.Until(start.Add(at))):
 			}
-			if err := n.p2p.AnnounceScan(s.ctx, a); err != nil {
-				n.log.Debug("announcing a scan report", "image", h.report.Image, "err", err)
+			if err := s.fleet.AnnounceScan(s.ctx, a); err != nil {
+				s.log.Debug("announcing a scan report", "image", h.report.Image, "err", err)
 			}
 		}
 	}()
 }
 
 // announceDB tells the fleet of the database in use.
-func (n *Node) announceDB() {
-	db := n.currentDB()
-	if n.p2p == nil || db == nil {
+func (s *Service) announceDB() {
+	db := s.currentDB()
+	if s.fleet == nil || db == nil {
 		return
 	}
 	a := p2p.ScanAnnouncement{Kind: p2p.AnnounceDB, Digest: db.layer, Size: db.size, Signer: db.signer, Signature: db.signature, Updated: db.db.Updated().UTC()}
-	if err := n.p2p.AnnounceScan(n.scans.ctx, a); err != nil {
-		n.log.Debug("announcing the vulnerability database", "digest", db.layer, "err", err)
+	if err := s.fleet.AnnounceScan(s.ctx, a); err != nil {
+		s.log.Debug("announcing the vulnerability database", "digest", db.layer, "err", err)
 	}
 }
 
 // fleetScans is the node's side of the scan exchange.
-type fleetScans struct{ n *Node }
+type fleetScans struct{ s *Service }
 
 func (f fleetScans) ScanAnnounced(ctx context.Context, a p2p.ScanAnnouncement, sources []peer.ID) {
 	var err error
 	switch a.Kind {
 	case p2p.AnnounceReport:
-		err = f.n.takeReport(ctx, a, sources)
+		err = f.s.takeReport(ctx, a, sources)
 	case p2p.AnnounceDB:
-		err = f.n.takeDB(ctx, a, sources)
+		err = f.s.takeDB(ctx, a, sources)
 	}
 	if err != nil {
-		f.n.log.Info("an announced scan "+a.Kind+" was not taken", "digest", a.Digest, "signer", a.Signer, "from", sources[0], "err", err)
+		f.s.log.Info("an announced scan "+a.Kind+" was not taken", "digest", a.Digest, "signer", a.Signer, "from", sources[0], "err", err)
 	}
 }
 
 // takeReport fetches, verifies and keeps an announced report, if its
 // signer is trusted and it is newer than the one held.
-func (n *Node) takeReport(ctx context.Context, a p2p.ScanAnnouncement, sources []peer.ID) error {
+func (s *Service) takeReport(ctx context.Context, a p2p.ScanAnnouncement, sources []peer.ID) error {
 	signer, err := peer.Decode(a.Signer)
 	if err != nil {
 		return err
 	}
-	if old := n.heldReport(a.Image); old != nil && old.digest == a.Digest {
+	if old := s.heldReport(a.Image); old != nil && old.digest == a.Digest {
 		return nil
 	}
-	if !n.scannerTrusted(signer) {
+	if !s.scannerTrusted(signer) {
 		return fmt.Errorf("signer %s is not a trusted scanner", signer)
 	}
 	if a.Size > scan.MaxEnvelope {
@@ -127,7 +126,7 @@ func (n *Node) takeReport(ctx context.Context, a p2p.ScanAnnouncement, sources [
 	}
 	ctx, cancel := context.WithTimeout(ctx, scanFetchTimeout)
 	defer cancel()
-	rc, _, err := n.p2p.FetchFrom(ctx, a.Digest, sources, scan.MaxEnvelope)
+	rc, _, err := s.fleet.FetchFrom(ctx, a.Digest, sources, scan.MaxEnvelope)
 	if err != nil {
 		return err
 	}
@@ -138,18 +137,18 @@ func (n *Node) takeReport(ctx context.Context, a p2p.ScanAnnouncement, sources [
 	}
 	if a.Digest.Algorithm().FromBytes(env) != a.Digest {
 		for _, p := range sources[:1] {
-			n.p2p.Penalise(p, "scan report "+a.Digest.String()+" did not match its digest")
+			s.fleet.Penalise(p, "scan report "+a.Digest.String()+" did not match its digest")
 		}
 		return fmt.Errorf("the report did not match %s", a.Digest)
 	}
-	return n.offerReport(env, a.Repo, a.Image)
+	return s.offerReport(env, a.Repo, a.Image)
 }
 
 // offerReport verifies a signed report from outside this node and, when
 // its signer is trusted and it is fresh, stores it as a referrer of its
 // image in repo (when given) and holds it. image, when set, is the image
 // the sender said it is about.
-func (n *Node) offerReport(env []byte, repo string, image digest.Digest) error {
+func (s *Service) offerReport(env []byte, repo string, image digest.Digest) error {
 	r, signer, err := scan.VerifyReport(env)
 	if err != nil {
 		return err
@@ -158,64 +157,64 @@ func (n *Node) offerReport(env []byte, repo string, image digest.Digest) error {
 		return fmt.Errorf("announced for %s, but the report is about %s", image, r.Image)
 	}
 	h := &heldReport{report: r, envelope: env, digest: digest.FromBytes(env), signer: signer, repo: repo, received: time.Now().UTC()}
-	if ok, why := n.reportTrusted(h); !ok {
+	if ok, why := s.reportTrusted(h); !ok {
 		return fmt.Errorf("report not trusted: %s", why)
 	}
 	if repo != "" && oci.ValidateName(repo) == nil {
 		subject := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: r.Image}
-		if rec, body, err := n.store.GetManifest(repo, r.Image); err == nil {
+		if rec, body, err := s.store.GetManifest(repo, r.Image); err == nil {
 			subject.MediaType, subject.Size = rec.MediaType, int64(len(body))
 		}
-		if err := n.storeReport(repository{key: repo}, subject, h); err != nil {
-			n.log.Warn("storing a peer's scan report", "image", r.Image, "err", err)
+		if err := s.storeReport(repository.Local(repo), subject, h); err != nil {
+			s.log.Warn("storing a peer's scan report", "image", r.Image, "err", err)
 		}
 	}
-	if n.holdReport(h) {
-		n.log.Info("took a peer's scan report", "image", r.Image, "scanner", signer, "findings", len(r.Findings), "db", r.DB)
+	if s.holdReport(h) {
+		s.log.Info("took a peer's scan report", "image", r.Image, "scanner", signer, "findings", len(r.Findings), "db", r.DB)
 	}
 	return nil
 }
 
 // takeDB fetches, verifies and loads an announced database, if its
 // signer is trusted and it is newer than the one in use.
-func (n *Node) takeDB(ctx context.Context, a p2p.ScanAnnouncement, sources []peer.ID) error {
-	if !n.scans.engine.ready() {
+func (s *Service) takeDB(ctx context.Context, a p2p.ScanAnnouncement, sources []peer.ID) error {
+	if !s.engine.ready() {
 		return errNoScanEngine
 	}
-	if cur := n.currentDB(); cur != nil && (cur.layer == a.Digest || !a.Updated.After(cur.db.Updated())) {
+	if cur := s.currentDB(); cur != nil && (cur.layer == a.Digest || !a.Updated.After(cur.db.Updated())) {
 		return nil
 	}
 	signer, err := verifyDBSignature(a.Signer, a.Signature, a.Digest)
 	if err != nil {
 		return err
 	}
-	if !n.dbSignerTrusted(signer) {
+	if !s.dbSignerTrusted(signer) {
 		return fmt.Errorf("signer %s is not trusted to sign vulnerability databases", signer)
 	}
 	if a.Size > maxVulnDB {
 		return fmt.Errorf("a database of %d bytes", a.Size)
 	}
-	v, err, _ := n.flight.Do("vulndb\x00"+a.Digest.String(), func() (any, error) {
-		if _, err := n.store.StatBlob(a.Digest); err != nil {
+	v, err, _ := s.flight.Do("vulndb\x00"+a.Digest.String(), func() (any, error) {
+		if _, err := s.store.StatBlob(a.Digest); err != nil {
 			fctx, cancel := context.WithTimeout(ctx, dbFetchTimeout)
 			defer cancel()
-			rc, _, err := n.p2p.FetchFrom(fctx, a.Digest, sources, maxVulnDB)
+			rc, _, err := s.fleet.FetchFrom(fctx, a.Digest, sources, maxVulnDB)
 			if err != nil {
 				return nil, err
 			}
 			defer rc.Close()
 			// The store checks the digest before keeping it.
-			if _, err := n.store.PutBlob(a.Digest, io.LimitReader(rc, maxVulnDB)); err != nil {
+			if _, err := s.store.PutBlob(a.Digest, io.LimitReader(rc, maxVulnDB)); err != nil {
 				return nil, err
 			}
 		}
-		db, err := n.decodeStoredDB(a.Digest)
+		db, err := s.decodeStoredDB(a.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("the announced database does not decode: %w", err)
 		}
-		size, _ := n.store.StatBlob(a.Digest)
+		size, _ := s.store.StatBlob(a.Digest)
 		h := &heldDB{db: db, layer: a.Digest, size: size, signer: a.Signer, signature: a.Signature}
-		if err := n.storeDB(h, nil); err != nil {
+		if err := s.storeDB(h, nil); err != nil {
 			return nil, err
 		}
 		return h, nil
@@ -224,9 +223,9 @@ func (n *Node) takeDB(ctx context.Context, a p2p.ScanAnnouncement, sources []pee
 		return err
 	}
 	h := v.(*heldDB)
-	if cur := n.currentDB(); cur != nil && !h.db.Updated().After(cur.db.Updated()) {
+	if cur := s.currentDB(); cur != nil && !h.db.Updated().After(cur.db.Updated()) {
 		return nil
 	}
-	n.setDB(h)
+	s.setDB(h)
 	return nil
 }

@@ -1,4 +1,4 @@
-package node
+package scanning
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +19,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 
+	"github.com/shoal-dev/shoal/cache"
+	"github.com/shoal-dev/shoal/p2p"
 	"github.com/shoal-dev/shoal/policy"
+	"github.com/shoal-dev/shoal/pull"
+	"github.com/shoal-dev/shoal/repository"
 	"github.com/shoal-dev/shoal/scan"
 )
 
@@ -105,8 +111,73 @@ type heldReport struct {
 	received time.Time
 }
 
-// scanState is the node's scanning state; nil fields mean "not set up".
-type scanState struct {
+// Store is what scanning needs of the content store (cache.Store).
+type Store interface {
+	PutBlob(d digest.Digest, r io.Reader) (int64, error)
+	StatBlob(d digest.Digest) (int64, error)
+	OpenBlob(d digest.Digest) (*cache.Reader, error)
+	LinkBlob(repo string, local bool, d digest.Digest) error
+	PutManifest(repo string, local bool, rec cache.ManifestRecord, body []byte, tags ...string) error
+	GetManifest(repo string, d digest.Digest) (cache.ManifestRecord, []byte, error)
+	Tag(repo, tag string) (digest.Digest, time.Time, error)
+	IsLocal(repo string) bool
+}
+
+// Fleet is what scanning needs of the p2p host (p2p.Host): who is
+// designated to scan an image, who holds it, and the exchange of signed
+// reports and databases.
+type Fleet interface {
+	Designated(ctx context.Context, d digest.Digest) ([]peer.ID, error)
+	FindProviders(ctx context.Context, d digest.Digest, max int) ([]peer.AddrInfo, error)
+	ExchangeScans(handler p2p.ScanHandler) error
+	AnnounceScan(ctx context.Context, a p2p.ScanAnnouncement) error
+	FetchFrom(ctx context.Context, d digest.Digest, peers []peer.ID, max int64) (io.ReadCloser, int64, error)
+	Penalise(p peer.ID, why string)
+	Member(p peer.ID) bool
+}
+
+// Config is what the scanning service is made of.
+type Config struct {
+	// DataDir holds the held reports (<DataDir>/scans) and, without a
+	// Key, the signing key.
+	DataDir string
+	// Key signs reports and databases: the node's peer key in a fleet;
+	// nil to use (or create) <DataDir>/scan.key.
+	Key   crypto.PrivKey
+	Store Store
+	// Content reads images to scan: the node's content source without
+	// the signature and scan gates.
+	Content pull.Source
+	// Names maps the refs given to POST /shoal/v1/scans.
+	Names repository.Resolver
+	// Fleet is nil when the node runs alone.
+	Fleet Fleet
+	// Policy is the access policy in force (nil: an open node); Now the
+	// time it is judged at.
+	Policy func() *policy.Policy
+	Now    func() time.Time
+	// OnPull queues a background scan of each image manifest stored for
+	// the first time, while a database is loaded.
+	OnPull bool
+	// Version is the node's, written into reports.
+	Version string
+	Metrics prometheus.Registerer
+	Logger  *slog.Logger
+	// engine replaces the real scanner (tests).
+	engine *scanEngine
+}
+
+// Service is the node's scanning: the vulnerability database it holds,
+// the signed reports it holds (its own and trusted peers'), the
+// background scan queue, the fleet exchange, and the metrics.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	store  Store
+	fleet  Fleet
+	now    func() time.Time
+	flight singleflight.Group
+
 	engine scanEngine
 	key    crypto.PrivKey
 	id     peer.ID
@@ -131,65 +202,82 @@ type scanState struct {
 }
 
 type scanJob struct {
-	repo   repository
+	repo   repository.Name
 	digest digest.Digest
 }
 
-// openScanning sets the scanning service up: the signing key, the held
-// reports and database, the metrics, the worker and, in a fleet, the
-// exchange of reports and databases. Called by New after joinFleet.
-func (n *Node) openScanning() error {
-	s := &scanState{
+// Open sets the scanning service up: the signing key, the held reports
+// and database, the metrics, the worker and, in a fleet, the exchange of
+// reports and databases.
+func Open(cfg Config) (*Service, error) {
+	s := &Service{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		store:   cfg.Store,
+		fleet:   cfg.Fleet,
+		now:     cfg.Now,
 		engine:  defaultScanEngine(),
-		dir:     filepath.Join(n.cfg.DataDir, scanReportsDir),
-		onPull:  n.cfg.ScanOnPull,
+		key:     cfg.Key,
+		dir:     filepath.Join(cfg.DataDir, scanReportsDir),
+		onPull:  cfg.OnPull,
 		reports: map[digest.Digest]*heldReport{},
 		queued:  map[digest.Digest]bool{},
 		failed:  map[digest.Digest]time.Time{},
 		waiters: map[digest.Digest][]chan struct{}{},
 		queue:   make(chan scanJob, scanQueueLength),
 	}
+	if cfg.engine != nil {
+		s.engine = *cfg.engine
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.cfg.Policy == nil {
+		s.cfg.Policy = func() *policy.Policy { return nil }
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	if n.p2p != nil {
-		s.key = n.p2p.PrivKey()
-	} else {
-		k, err := loadOrCreateScanKey(filepath.Join(n.cfg.DataDir, scanKeyFile))
+	if s.key == nil {
+		k, err := loadOrCreateScanKey(filepath.Join(cfg.DataDir, scanKeyFile))
 		if err != nil {
 			s.cancel()
-			return fmt.Errorf("the scan signing key: %w", err)
+			return nil, fmt.Errorf("the scan signing key: %w", err)
 		}
 		s.key = k
 	}
 	id, err := peer.IDFromPrivateKey(s.key)
 	if err != nil {
 		s.cancel()
-		return fmt.Errorf("the scan signing key: %w", err)
+		return nil, fmt.Errorf("the scan signing key: %w", err)
 	}
 	s.id = id
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		s.cancel()
-		return err
+		return nil, err
 	}
-	n.scans = s
-	n.registerScanMetrics()
-	n.loadHeldReports()
-	if err := n.loadStoredDB(); err != nil {
-		n.log.Warn("the stored vulnerability database could not be loaded; import one again", "err", err)
+	if err := s.registerScanMetrics(); err != nil {
+		s.cancel()
+		return nil, err
+	}
+	s.loadHeldReports()
+	if err := s.loadStoredDB(); err != nil {
+		s.log.Warn("the stored vulnerability database could not be loaded; import one again", "err", err)
 	}
 	s.wg.Add(1)
-	go n.scanWorker()
-	if n.p2p != nil {
-		if err := n.startScanFleet(); err != nil {
-			n.closeScanning()
-			return err
+	go s.scanWorker()
+	if s.fleet != nil {
+		if err := s.startScanFleet(); err != nil {
+			s.Close()
+			return nil, err
 		}
 	}
-	return nil
+	return s, nil
 }
 
-// closeScanning stops the worker and the fleet exchange's announcer.
-func (n *Node) closeScanning() {
-	s := n.scans
+// Close stops the worker and the fleet exchange's announcer.
+func (s *Service) Close() {
 	if s == nil {
 		return
 	}
@@ -219,8 +307,7 @@ func loadOrCreateScanKey(path string) (crypto.PrivKey, error) {
 	return k, os.Rename(tmp, path)
 }
 
-func (n *Node) registerScanMetrics() {
-	s := n.scans
+func (s *Service) registerScanMetrics() error {
 	s.scansTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shoal_scans_total",
 		Help: "Image scans this node ran, by result: clean, vulnerable (at least one finding) or failed.",
@@ -228,18 +315,24 @@ func (n *Node) registerScanMetrics() {
 	for _, r := range []string{"clean", "vulnerable", "failed"} {
 		s.scansTotal.WithLabelValues(r)
 	}
-	n.metrics.registry.MustRegister(s.scansTotal, newScanGauges(n))
+	if s.cfg.Metrics == nil {
+		return nil
+	}
+	if err := s.cfg.Metrics.Register(s.scansTotal); err != nil {
+		return err
+	}
+	return s.cfg.Metrics.Register(newScanGauges(s))
 }
 
 // scanGauges computes the gauges over held reports and the database.
 type scanGauges struct {
-	n                  *Node
+	s                  *Service
 	worstSeverity, age *prometheus.Desc
 }
 
-func newScanGauges(n *Node) scanGauges {
+func newScanGauges(s *Service) scanGauges {
 	return scanGauges{
-		n: n,
+		s: s,
 		worstSeverity: prometheus.NewDesc("shoal_images_by_worst_severity",
 			"Images (platform manifests) with a trusted report, by the severity of their worst finding (none: no findings).", []string{"severity"}, nil),
 		age: prometheus.NewDesc("shoal_vulndb_age_seconds",
@@ -253,7 +346,7 @@ func (g scanGauges) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (g scanGauges) Collect(ch chan<- prometheus.Metric) {
-	s := g.n.scans
+	s := g.s
 	counts := map[string]int{"none": 0, "unknown": 0, "low": 0, "medium": 0, "high": 0, "critical": 0}
 	s.mu.Lock()
 	held := make([]*heldReport, 0, len(s.reports))
@@ -263,7 +356,7 @@ func (g scanGauges) Collect(ch chan<- prometheus.Metric) {
 	db := s.db
 	s.mu.Unlock()
 	for _, h := range held {
-		if ok, _ := g.n.reportTrusted(h); !ok {
+		if ok, _ := g.s.reportTrusted(h); !ok {
 			continue
 		}
 		f, found := h.report.Worst()
@@ -271,7 +364,7 @@ func (g scanGauges) Collect(ch chan<- prometheus.Metric) {
 			counts["none"]++
 			continue
 		}
-		counts[strings.ToLower(string(severityOf(f)))]++
+		counts[strings.ToLower(string(f.Severity.Normal()))]++
 	}
 	for sev, c := range counts {
 		ch <- prometheus.MustNewConstMetric(g.worstSeverity, prometheus.GaugeValue, float64(c), sev)
@@ -281,16 +374,8 @@ func (g scanGauges) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func severityOf(f scan.Finding) scan.Severity {
-	if f.Severity.Rank() == 0 {
-		return scan.SeverityUnknown
-	}
-	return f.Severity
-}
-
 // currentDB is the database in use, or nil.
-func (n *Node) currentDB() *heldDB {
-	s := n.scans
+func (s *Service) currentDB() *heldDB {
 	if s == nil {
 		return nil
 	}
@@ -302,8 +387,8 @@ func (n *Node) currentDB() *heldDB {
 // --- trust ---
 
 // scanningPolicy is the policy's scanning section, or nil.
-func (n *Node) scanningPolicy() *policy.Scanning {
-	p := n.currentPolicy()
+func (s *Service) scanningPolicy() *policy.Scanning {
+	p := s.cfg.Policy()
 	if p == nil || p.Document == nil {
 		return nil
 	}
@@ -311,8 +396,8 @@ func (n *Node) scanningPolicy() *policy.Scanning {
 }
 
 // maxReportAge is the policy's max_report_age, or the default.
-func (n *Node) maxReportAge() time.Duration {
-	if sp := n.scanningPolicy(); sp != nil && sp.MaxReportAge != "" {
+func (s *Service) maxReportAge() time.Duration {
+	if sp := s.scanningPolicy(); sp != nil && sp.MaxReportAge != "" {
 		if d, err := time.ParseDuration(sp.MaxReportAge); err == nil && d > 0 {
 			return d
 		}
@@ -322,20 +407,20 @@ func (n *Node) maxReportAge() time.Duration {
 
 // member says whether id belongs to the fleet: this node, or a peer the
 // membership admits.
-func (n *Node) member(id peer.ID) bool {
-	if n.scans != nil && id == n.scans.id {
+func (s *Service) member(id peer.ID) bool {
+	if s != nil && id == s.id {
 		return true
 	}
-	return n.p2p != nil && n.p2p.Member(id)
+	return s.fleet != nil && s.fleet.Member(id)
 }
 
 // scannerTrusted says whether reports signed by id count. With a policy
 // that lists scanners, only those; otherwise (an open node, or a policy
 // without scanners) any fleet member.
-func (n *Node) scannerTrusted(id peer.ID) bool {
-	sp := n.scanningPolicy()
+func (s *Service) scannerTrusted(id peer.ID) bool {
+	sp := s.scanningPolicy()
 	if sp == nil || len(sp.Scanners) == 0 {
-		return n.member(id)
+		return s.member(id)
 	}
 	return keyListed(id, sp.Scanners)
 }
@@ -343,10 +428,10 @@ func (n *Node) scannerTrusted(id peer.ID) bool {
 // dbSignerTrusted says whether databases signed by id may be loaded:
 // with a policy naming database keys or scanners, only those; otherwise
 // any fleet member.
-func (n *Node) dbSignerTrusted(id peer.ID) bool {
-	sp := n.scanningPolicy()
+func (s *Service) dbSignerTrusted(id peer.ID) bool {
+	sp := s.scanningPolicy()
 	if sp == nil || (len(sp.Scanners) == 0 && len(sp.DatabaseKeys) == 0) {
-		return n.member(id)
+		return s.member(id)
 	}
 	return keyListed(id, sp.Scanners) || keyListed(id, sp.DatabaseKeys)
 }
@@ -378,19 +463,18 @@ func keyListed(id peer.ID, entries []string) bool {
 
 // reportTrusted says whether h counts now: its signer is trusted and it
 // is fresh enough.
-func (n *Node) reportTrusted(h *heldReport) (bool, string) {
-	if !n.scannerTrusted(h.signer) {
+func (s *Service) reportTrusted(h *heldReport) (bool, string) {
+	if !s.scannerTrusted(h.signer) {
 		return false, fmt.Sprintf("signer %s is not a trusted scanner", h.signer)
 	}
-	if age := n.now().Sub(h.report.Finished); age > n.maxReportAge() {
-		return false, fmt.Sprintf("the report is %s old, more than %s", age.Round(time.Second), n.maxReportAge())
+	if age := s.now().Sub(h.report.Finished); age > s.maxReportAge() {
+		return false, fmt.Sprintf("the report is %s old, more than %s", age.Round(time.Second), s.maxReportAge())
 	}
 	return true, ""
 }
 
 // trustedReport is the held report on image d if it counts now.
-func (n *Node) trustedReport(d digest.Digest) *heldReport {
-	s := n.scans
+func (s *Service) trustedReport(d digest.Digest) *heldReport {
 	if s == nil {
 		return nil
 	}
@@ -400,7 +484,7 @@ func (n *Node) trustedReport(d digest.Digest) *heldReport {
 	if h == nil {
 		return nil
 	}
-	if ok, _ := n.reportTrusted(h); !ok {
+	if ok, _ := s.reportTrusted(h); !ok {
 		return nil
 	}
 	return h
@@ -417,8 +501,7 @@ type heldFile struct {
 
 // holdReport keeps h as image's report if it is newer than the one held,
 // and wakes anyone waiting for it. It reports whether h was taken.
-func (n *Node) holdReport(h *heldReport) bool {
-	s := n.scans
+func (s *Service) holdReport(h *heldReport) bool {
 	img := h.report.Image
 	s.mu.Lock()
 	if old := s.reports[img]; old != nil && !h.report.Finished.After(old.report.Finished) {
@@ -427,7 +510,7 @@ func (n *Node) holdReport(h *heldReport) bool {
 	}
 	if len(s.reports) >= maxHeldReports {
 		s.mu.Unlock()
-		n.log.Warn("too many scan reports held; not keeping another", "image", img)
+		s.log.Warn("too many scan reports held; not keeping another", "image", img)
 		return false
 	}
 	s.reports[img] = h
@@ -445,14 +528,13 @@ func (n *Node) holdReport(h *heldReport) bool {
 		}
 	}
 	if err != nil {
-		n.log.Warn("keeping a scan report on disk", "image", img, "err", err)
+		s.log.Warn("keeping a scan report on disk", "image", img, "err", err)
 	}
 	return true
 }
 
 // loadHeldReports reads the reports kept on disk, verifying each again.
-func (n *Node) loadHeldReports() {
-	s := n.scans
+func (s *Service) loadHeldReports() {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		return
@@ -470,12 +552,12 @@ func (n *Node) loadHeldReports() {
 		}
 		var f heldFile
 		if err := json.Unmarshal(b, &f); err != nil {
-			n.log.Warn("an unreadable held scan report; ignoring it", "file", e.Name(), "err", err)
+			s.log.Warn("an unreadable held scan report; ignoring it", "file", e.Name(), "err", err)
 			continue
 		}
 		r, signer, err := scan.VerifyReport(f.Envelope)
 		if err != nil {
-			n.log.Warn("a held scan report does not verify; ignoring it", "file", e.Name(), "err", err)
+			s.log.Warn("a held scan report does not verify; ignoring it", "file", e.Name(), "err", err)
 			continue
 		}
 		s.reports[r.Image] = &heldReport{report: r, envelope: f.Envelope, digest: digest.FromBytes(f.Envelope), signer: signer, repo: f.Repo, received: f.Received}
@@ -483,8 +565,7 @@ func (n *Node) loadHeldReports() {
 }
 
 // waitForReport returns a channel closed when a report on d is held.
-func (n *Node) waitForReport(d digest.Digest) <-chan struct{} {
-	s := n.scans
+func (s *Service) waitForReport(d digest.Digest) <-chan struct{} {
 	ch := make(chan struct{})
 	s.mu.Lock()
 	s.waiters[d] = append(s.waiters[d], ch)
@@ -493,8 +574,7 @@ func (n *Node) waitForReport(d digest.Digest) <-chan struct{} {
 }
 
 // stopWaiting drops a waiter that gave up.
-func (n *Node) stopWaiting(d digest.Digest, ch <-chan struct{}) {
-	s := n.scans
+func (s *Service) stopWaiting(d digest.Digest, ch <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ws := s.waiters[d]
@@ -540,10 +620,9 @@ func verifyDBSignature(signer string, sig string, layer digest.Digest) (peer.ID,
 }
 
 // setDB puts db in use.
-func (n *Node) setDB(h *heldDB) {
-	s := n.scans
+func (s *Service) setDB(h *heldDB) {
 	s.mu.Lock()
 	s.db = h
 	s.mu.Unlock()
-	n.log.Info("vulnerability database loaded", "digest", h.layer, "records", h.db.Records(), "updated", h.db.Updated(), "signer", h.signer)
+	s.log.Info("vulnerability database loaded", "digest", h.layer, "records", h.db.Records(), "updated", h.db.Updated(), "signer", h.signer)
 }

@@ -1,4 +1,4 @@
-package node
+package scanning
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/shoal-dev/shoal/cache"
 	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/repository"
 )
 
 // The vulnerability database is kept as an OCI artifact in the local
@@ -38,12 +40,11 @@ func emptyDescriptor() ocispec.Descriptor {
 // importDB takes an encoded database in (PUT /shoal/v1/scan/db): it must
 // decode; the node stores it, signs its digest, loads it and announces it
 // to the fleet.
-func (n *Node) importDB(body io.Reader) (*heldDB, error) {
-	s := n.scans
+func (s *Service) importDB(body io.Reader) (*heldDB, error) {
 	if !s.engine.ready() {
 		return nil, errNoScanEngine
 	}
-	f, err := n.importTempFile("vulndb-*.gz")
+	f, err := s.tempFile("vulndb-*.gz")
 	if err != nil {
 		return nil, err
 	}
@@ -75,23 +76,23 @@ func (n *Node) importDB(body io.Reader) (*heldDB, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	if err := n.storeDB(held, f); err != nil {
+	if err := s.storeDB(held, f); err != nil {
 		return nil, err
 	}
-	n.setDB(held)
-	n.announceDB()
+	s.setDB(held)
+	s.announceDB()
 	return held, nil
 }
 
 // storeDB stores the encoded database from content as the artifact
 // shoal/vulndb:latest.
-func (n *Node) storeDB(h *heldDB, content io.Reader) error {
+func (s *Service) storeDB(h *heldDB, content io.Reader) error {
 	if content != nil {
-		if _, err := n.store.PutBlob(h.layer, content); err != nil {
+		if _, err := s.store.PutBlob(h.layer, content); err != nil {
 			return fmt.Errorf("storing the database: %w", err)
 		}
 	}
-	if _, err := n.store.PutBlob(emptyDescriptor().Digest, bytes.NewReader(emptyJSON)); err != nil {
+	if _, err := s.store.PutBlob(emptyDescriptor().Digest, bytes.NewReader(emptyJSON)); err != nil {
 		return err
 	}
 	m := ocispec.Manifest{
@@ -108,11 +109,11 @@ func (n *Node) storeDB(h *heldDB, content io.Reader) error {
 			ocispec.AnnotationCreated: time.Now().UTC().Format(time.RFC3339),
 		},
 	}
-	return n.putArtifact(repository{key: vulnDBRepo}, true, m, vulnDBTag)
+	return s.putArtifact(repository.Local(vulnDBRepo), true, m, vulnDBTag)
 }
 
 // putArtifact stores manifest m (whose blobs are stored) in r.
-func (n *Node) putArtifact(r repository, local bool, m ocispec.Manifest, tags ...string) error {
+func (s *Service) putArtifact(r repository.Name, local bool, m ocispec.Manifest, tags ...string) error {
 	body, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -123,27 +124,26 @@ func (n *Node) putArtifact(r repository, local bool, m ocispec.Manifest, tags ..
 	}
 	d := digest.FromBytes(body)
 	for _, b := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
-		if err := n.store.LinkBlob(r.key, local, b.Digest); err != nil {
-			return fmt.Errorf("linking %s into %s: %w", b.Digest, r.key, err)
+		if err := s.store.LinkBlob(r.Key(), local, b.Digest); err != nil {
+			return fmt.Errorf("linking %s into %s: %w", b.Digest, r.Key(), err)
 		}
 	}
-	return n.store.PutManifest(r.key, local, manifestRecord(d, int64(len(body)), info), body, tags...)
+	return s.store.PutManifest(r.Key(), local, cache.RecordFor(d, int64(len(body)), info), body, tags...)
 }
 
 // loadStoredDB loads shoal/vulndb:latest, if the store holds one.
-func (n *Node) loadStoredDB() error {
-	s := n.scans
+func (s *Service) loadStoredDB() error {
 	if !s.engine.ready() {
 		return nil
 	}
-	d, _, err := n.store.Tag(vulnDBRepo, vulnDBTag)
+	d, _, err := s.store.Tag(vulnDBRepo, vulnDBTag)
 	if errors.Is(err, cache.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	_, body, err := n.store.GetManifest(vulnDBRepo, d)
+	_, body, err := s.store.GetManifest(vulnDBRepo, d)
 	if err != nil {
 		return err
 	}
@@ -159,19 +159,33 @@ func (n *Node) loadStoredDB() error {
 	if _, err := verifyDBSignature(signer, sig, layer.Digest); err != nil {
 		return err
 	}
-	db, err := n.decodeStoredDB(layer.Digest)
+	db, err := s.decodeStoredDB(layer.Digest)
 	if err != nil {
 		return err
 	}
-	n.setDB(&heldDB{db: db, layer: layer.Digest, size: layer.Size, signer: signer, signature: sig})
+	s.setDB(&heldDB{db: db, layer: layer.Digest, size: layer.Size, signer: signer, signature: sig})
 	return nil
 }
 
-func (n *Node) decodeStoredDB(d digest.Digest) (vulnDatabase, error) {
-	br, err := n.store.OpenBlob(d)
+func (s *Service) decodeStoredDB(d digest.Digest) (vulnDatabase, error) {
+	br, err := s.store.OpenBlob(d)
 	if err != nil {
 		return nil, err
 	}
 	defer br.Close()
-	return n.scans.engine.decode(br.Content)
+	return s.engine.decode(br.Content)
+}
+
+// tempFile is a temporary file under the data dir that is already
+// unlinked, so it disappears when closed, even after a crash.
+func (s *Service) tempFile(pattern string) (*os.File, error) {
+	f, err := os.CreateTemp(s.dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

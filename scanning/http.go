@@ -1,4 +1,4 @@
-package node
+package scanning
 
 import (
 	"context"
@@ -10,21 +10,17 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/repository"
 	"github.com/shoal-dev/shoal/scan"
 )
 
-// scanRoutes adds the scanning endpoints:
+// The scanning endpoints (the node's wiring mounts them, the writing
+// ones behind its admin guard):
 //
 //	PUT  /shoal/v1/scan/db             an encoded database to load (shoal scan db import)
 //	GET  /shoal/v1/scan/db             the database in use
 //	GET  /shoal/v1/scans/<digest>      the trusted report on an image digest
 //	POST /shoal/v1/scans?ref=REF       scan REF now (or return a fresh report)
-func (n *Node) scanRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("PUT /shoal/v1/scan/db", n.handlePutDB)
-	mux.HandleFunc("GET /shoal/v1/scan/db", n.handleGetDB)
-	mux.HandleFunc("GET /shoal/v1/scans/{digest}", n.handleGetScan)
-	mux.HandleFunc("POST /shoal/v1/scans", n.handlePostScan)
-}
 
 // DBStatus describes the database in use.
 type DBStatus struct {
@@ -52,9 +48,9 @@ type ReportView struct {
 	Trusted  bool   `json:"trusted"`
 }
 
-func (n *Node) reportView(h *heldReport) ReportView {
-	age := n.now().Sub(h.report.DBUpdated)
-	ok, _ := n.reportTrusted(h)
+func (s *Service) reportView(h *heldReport) ReportView {
+	age := s.now().Sub(h.report.DBUpdated)
+	ok, _ := s.reportTrusted(h)
 	return ReportView{Report: h.report, DBAge: age.Round(time.Second).String(), DBAgeSeconds: age.Seconds(), Envelope: h.digest.String(), Trusted: ok}
 }
 
@@ -73,22 +69,9 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = enc.Encode(v)
 }
 
-// adminOnly refuses non-loopback callers of a writing scan endpoint while
-// a policy is in force.
-func (n *Node) adminOnly(w http.ResponseWriter, r *http.Request) bool {
-	if n.currentPolicy() != nil && !isLoopback(r.RemoteAddr) {
-		n.denied(r, client{}, "push", r.URL.Path, "admin endpoint from a non-loopback address")
-		oci.WriteError(w, oci.ErrDenied.WithMessage("%s is only open to loopback callers while a policy is in force", r.URL.Path))
-		return false
-	}
-	return true
-}
-
-func (n *Node) handlePutDB(w http.ResponseWriter, r *http.Request) {
-	if !n.adminOnly(w, r) {
-		return
-	}
-	h, err := n.importDB(r.Body)
+// HandlePutDB serves PUT /shoal/v1/scan/db.
+func (s *Service) HandlePutDB(w http.ResponseWriter, r *http.Request) {
+	h, err := s.importDB(r.Body)
 	if err != nil {
 		if errors.Is(err, errNoScanEngine) {
 			oci.WriteError(w, oci.ErrUnsupported.WithMessage("%v", err))
@@ -100,8 +83,9 @@ func (n *Node) handlePutDB(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, dbStatus(h))
 }
 
-func (n *Node) handleGetDB(w http.ResponseWriter, r *http.Request) {
-	h := n.currentDB()
+// HandleGetDB serves GET /shoal/v1/scan/db.
+func (s *Service) HandleGetDB(w http.ResponseWriter, r *http.Request) {
+	h := s.currentDB()
 	if h == nil {
 		oci.WriteError(w, &oci.Error{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: errNoDB.Error()})
 		return
@@ -109,69 +93,60 @@ func (n *Node) handleGetDB(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, dbStatus(h))
 }
 
-func (n *Node) handleGetScan(w http.ResponseWriter, r *http.Request) {
+// HandleGetScan serves GET /shoal/v1/scans/{digest}.
+func (s *Service) HandleGetScan(w http.ResponseWriter, r *http.Request) {
 	d, err := oci.ParseDigest(r.PathValue("digest"))
 	if err != nil {
 		oci.WriteError(w, oci.ErrDigestInvalid.WithMessage("%q is not a digest", r.PathValue("digest")))
 		return
 	}
-	h := n.heldReport(d)
+	h := s.heldReport(d)
 	if h == nil {
 		oci.WriteError(w, &oci.Error{Status: http.StatusNotFound, Code: "NOT_FOUND",
 			Message: "no report on " + d.String() + " (reports are per platform manifest; POST /shoal/v1/scans?ref= scans one)"})
 		return
 	}
-	writeJSON(w, n.reportView(h))
+	writeJSON(w, s.reportView(h))
 }
 
 // heldReport is the report held on d, trusted or not.
-func (n *Node) heldReport(d digest.Digest) *heldReport {
-	s := n.scans
+func (s *Service) heldReport(d digest.Digest) *heldReport {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.reports[d]
 }
 
-func (n *Node) handlePostScan(w http.ResponseWriter, r *http.Request) {
-	if !n.adminOnly(w, r) {
-		return
-	}
+// HandlePostScan serves POST /shoal/v1/scans.
+func (s *Service) HandlePostScan(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	raw := q.Get("ref")
-	ref, err := parseImageRef(raw)
+	ref, err := repository.ParseReference(raw)
 	if err != nil {
 		oci.WriteError(w, oci.ErrNameInvalid.WithMessage("ref: %v", err))
 		return
 	}
-	repo, err := n.pullRepository(ref.name)
+	repo, err := s.cfg.Names.ForPull(ref.Name)
 	if err != nil {
 		oci.WriteError(w, oci.ErrNameInvalid.WithMessage("ref %s: %v", raw, err))
 		return
 	}
-	target := ref.tag
-	if ref.digest != "" {
-		target = ref.digest.String()
-	}
-	if target == "" {
-		target = "latest"
-	}
-	ctx, cancel := context.WithTimeout(scanContext(r.Context()), onDemandScanTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), onDemandScanTimeout)
 	defer cancel()
-	if !n.scans.engine.ready() {
+	if !s.engine.ready() {
 		oci.WriteError(w, oci.ErrUnsupported.WithMessage("%v", errNoScanEngine))
 		return
 	}
-	m, err := registry{n}.GetManifest(ctx, repo, target)
+	sr, err := s.cfg.Names.Resolve(repo, false)
 	if err != nil {
 		oci.WriteError(w, err)
 		return
 	}
-	sr, err := n.repository(repo, false)
+	m, err := s.cfg.Content.Manifest(ctx, sr, ref.Target())
 	if err != nil {
 		oci.WriteError(w, err)
 		return
 	}
-	held, err := n.scanManifest(ctx, sr, m, q.Get("force") == "1" || q.Get("force") == "true")
+	held, err := s.scanManifest(ctx, sr, m, q.Get("force") == "1" || q.Get("force") == "true")
 	if err != nil {
 		if errors.Is(err, errNoDB) {
 			oci.WriteError(w, &oci.Error{Status: http.StatusConflict, Code: "UNSUPPORTED", Message: err.Error()})
@@ -187,7 +162,7 @@ func (n *Node) handlePostScan(w http.ResponseWriter, r *http.Request) {
 	}
 	res := ScanResult{Ref: raw, Digest: m.Digest.String(), Reports: []ReportView{}}
 	for _, h := range held {
-		res.Reports = append(res.Reports, n.reportView(h))
+		res.Reports = append(res.Reports, s.reportView(h))
 	}
 	writeJSON(w, res)
 }
