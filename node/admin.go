@@ -3,35 +3,30 @@ package node
 import (
 	"encoding/json"
 	"net/http"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// adminRoutes adds the contract's admin endpoints to mux.
-func (n *Node) adminRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if problems := n.notReady(); len(problems) > 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			for _, p := range problems {
-				_, _ = w.Write([]byte(p + "\n"))
-			}
-			return
+func (n *Node) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (n *Node) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if problems := n.notReady(); len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		for _, p := range problems {
+			_, _ = w.Write([]byte(p + "\n"))
 		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /shoal/v1/status", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(n.Status())
-	})
-	n.imageRoutes(mux)
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(n.Status())
 }
 
 // notReady lists why the node cannot serve yet; empty when it can.
@@ -43,7 +38,7 @@ func (n *Node) notReady() []string {
 	if len(n.cfg.P2PListen) > 0 && (n.p2p == nil || !n.p2p.Listening()) {
 		problems = append(problems, "p2p: not listening")
 	}
-	problems = append(problems, n.policyProblems()...)
+	problems = append(problems, n.access.Problems()...)
 	return problems
 }
 
@@ -82,7 +77,7 @@ func (n *Node) Status() Status {
 		s.P2PAddrs = n.p2p.Addrs()
 		s.Peers = n.p2p.Peers()
 	}
-	s.Policy.Version = int64(n.policyVersion())
+	s.Policy.Version = int64(n.access.Version())
 	for _, r := range n.upstream.Rules() {
 		s.Upstream = append(s.Upstream, r.Name+"="+r.URL.String())
 	}

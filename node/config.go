@@ -1,29 +1,31 @@
 package node
 
 import (
-	"fmt"
+	"crypto/ed25519"
 	"log/slog"
-	"net/url"
-	"strings"
 	"time"
+
+	"github.com/shoal-dev/shoal/access"
+	"github.com/shoal-dev/shoal/oci/upstream"
 )
 
-// Config is everything a node is started with. cmd/shoal fills it from
-// flags, the environment and a YAML file.
+// DefaultPolicyGrace is how long after its policy expires a node still
+// serves cached content the policy allowed.
+const DefaultPolicyGrace = access.DefaultPolicyGrace
+
+// Config is everything a node is started with, already parsed: cmd/shoal
+// fills it from flags, the environment and a YAML file, and reads the
+// files they name.
 type Config struct {
 	Listen  string
 	DataDir string
 
-	// Upstreams are the mirroring rules, in the form NAME=URL.
-	Upstreams       []string
+	// Upstreams are the mirroring rules, with their credentials.
+	Upstreams []upstream.Rule
+	// DefaultUpstream names the rule reads of unknown repositories go to
+	// ("" for none).
 	DefaultUpstream string
-	// UpstreamAuth maps a rule name to a docker config.json with its
-	// credentials, in the form NAME=FILE.
-	UpstreamAuth []string
-	// DockerConfig is read for credentials of rules without UpstreamAuth,
-	// when it exists ("" to skip).
-	DockerConfig string
-	TagTTL       time.Duration
+	TagTTL          time.Duration
 
 	P2PListen    []string
 	Bootstrap    []string
@@ -36,14 +38,19 @@ type Config struct {
 
 	CacheMaxBytes    int64
 	MaxManifestBytes int64
-	// EncryptionKeyFile holds the key that encrypts the store at rest
-	// (see cache.ParseKey); "" for no encryption.
-	EncryptionKeyFile string
+	// EncryptionKey encrypts the store at rest (see cache.ParseKey); nil
+	// for no encryption.
+	EncryptionKey []byte
 
+	// TLSCert and TLSKey are the files of the HTTPS key pair ("" for plain
+	// HTTP); they are reloaded when they change.
 	TLSCert, TLSKey string
 
-	PolicyRoots []string
-	Policy      string
+	// PolicyRoots are the keys trusted to sign policies; with none the
+	// node is open.
+	PolicyRoots []ed25519.PublicKey
+	// Policy is a signed policy envelope to start with (nil for none).
+	Policy []byte
 	// PolicyNetwork pins the policy network ("" = the first accepted
 	// policy's); PolicyGrace is how long cached content stays served after
 	// the policy expires (0 = DefaultPolicyGrace).
@@ -62,49 +69,4 @@ type Config struct {
 	ShutdownTimeout time.Duration
 
 	Logger *slog.Logger
-}
-
-// upstreamRule is one parsed --upstream value.
-type upstreamRule struct {
-	name string
-	url  *url.URL
-}
-
-func parseUpstreams(values []string) ([]upstreamRule, error) {
-	seen := map[string]bool{}
-	var rules []upstreamRule
-	for _, v := range values {
-		name, raw, ok := strings.Cut(v, "=")
-		name = strings.TrimSpace(name)
-		raw = strings.TrimSpace(raw)
-		if !ok || name == "" || raw == "" {
-			return nil, fmt.Errorf("upstream %q: want NAME=URL", v)
-		}
-		if strings.ContainsAny(name, "/ ") {
-			return nil, fmt.Errorf("upstream %q: the name may not contain '/' or spaces", v)
-		}
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("upstream %q: want an http or https URL", v)
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("upstream %q: rule %s is given twice", v, name)
-		}
-		seen[name] = true
-		u.Path = strings.TrimSuffix(u.Path, "/")
-		rules = append(rules, upstreamRule{name: name, url: u})
-	}
-	return rules, nil
-}
-
-func parsePairs(flag string, values []string) (map[string]string, error) {
-	m := map[string]string{}
-	for _, v := range values {
-		k, val, ok := strings.Cut(v, "=")
-		if !ok || k == "" || val == "" {
-			return nil, fmt.Errorf("%s %q: want NAME=VALUE", flag, v)
-		}
-		m[k] = val
-	}
-	return m, nil
 }

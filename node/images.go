@@ -19,6 +19,7 @@ import (
 
 	"github.com/shoal-dev/shoal/cache"
 	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/repository"
 )
 
 // imageRoutes adds the endpoints that move images in: POST
@@ -33,7 +34,7 @@ func (n *Node) imageRoutes(mux *http.ServeMux) {
 // importTarget is one place an imported image goes: a repository and a
 // tag ("" to store it by digest only).
 type importTarget struct {
-	repo  repository
+	repo  repository.Name
 	tag   string
 	image *importImage
 }
@@ -54,7 +55,7 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
 			err = errors.New("?repo= takes NAME or NAME:TAG, not a digest")
 		}
 		if err == nil {
-			_, err = n.storeRepository(ref.name)
+			_, err = n.names.ForStore(ref.name)
 		}
 		if err != nil {
 			oci.WriteError(w, oci.ErrNameInvalid.WithMessage("repo %q: %v", q, err))
@@ -195,11 +196,11 @@ func (n *Node) importTargets(plan *importPlan, override *imageRef) ([]importTarg
 	seen := map[place]*importImage{}
 	var targets []importTarget
 	add := func(img *importImage, name, tag string) error {
-		repo, err := n.storeRepository(name)
+		repo, err := n.names.ForStore(name)
 		if err != nil {
 			return oci.ErrNameInvalid.WithMessage("%s: %v", img.label, err)
 		}
-		p := place{key: repo.key, tag: tag}
+		p := place{key: repo.Key(), tag: tag}
 		if tag == "" {
 			p.img = img
 		}
@@ -207,7 +208,7 @@ func (n *Node) importTargets(plan *importPlan, override *imageRef) ([]importTarg
 			if other == img || (other.top != nil && img.top != nil && other.top.digest == img.top.digest) {
 				return nil
 			}
-			return oci.ErrNameInvalid.WithMessage("%s:%s is given to two different images (%s and %s)", repo.key, tag, other.label, img.label)
+			return oci.ErrNameInvalid.WithMessage("%s:%s is given to two different images (%s and %s)", repo.Key(), tag, other.label, img.label)
 		}
 		seen[p] = img
 		targets = append(targets, importTarget{repo: repo, tag: tag, image: img})
@@ -298,7 +299,7 @@ func (n *Node) runImport(ctx context.Context, s *imageStream, ix *archiveIndex, 
 	}
 	imported := make([]ImportedImage, 0, len(targets))
 	for _, t := range targets {
-		imported = append(imported, ImportedImage{Repo: t.repo.key, Tag: t.tag, Digest: t.image.top.digest.String()})
+		imported = append(imported, ImportedImage{Repo: t.repo.Key(), Tag: t.tag, Digest: t.image.top.digest.String()})
 	}
 	return imported, nil
 }
@@ -432,7 +433,7 @@ func (t *importTxn) commit(ctx context.Context, targets []importTarget) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := t.putTree(tg.repo.key, tg.image.top, true); err != nil {
+		if err := t.putTree(tg.repo.Key(), tg.image.top, true); err != nil {
 			return err
 		}
 	}
@@ -447,7 +448,7 @@ func (t *importTxn) commit(ctx context.Context, targets []importTarget) error {
 	var order []top
 	tags := map[top][]string{}
 	for _, tg := range targets {
-		k := top{tg.repo.key, tg.image.top}
+		k := top{tg.repo.Key(), tg.image.top}
 		if _, ok := tags[k]; !ok {
 			order = append(order, k)
 			tags[k] = nil
@@ -504,7 +505,7 @@ func (t *importTxn) putManifest(key string, m *importManifest, tags ...string) e
 	}
 	_, _, err := t.n.store.GetManifest(key, m.digest)
 	isNew := errors.Is(err, cache.ErrNotFound)
-	if err := t.n.store.PutManifest(key, true, manifestRecord(m.digest, int64(len(m.body)), m.info), m.body, tags...); err != nil {
+	if err := t.n.store.PutManifest(key, true, cache.RecordFor(m.digest, int64(len(m.body)), m.info), m.body, tags...); err != nil {
 		return fmt.Errorf("storing manifest %s in %s: %w", m.digest, key, err)
 	}
 	if isNew && !t.done[done] {

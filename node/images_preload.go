@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/registry"
 )
 
 const (
@@ -93,7 +94,7 @@ func (n *Node) preload(ctx context.Context, s *imageStream, raw string) (Preload
 	if err != nil {
 		return PreloadedImage{}, err
 	}
-	repo, err := n.pullRepository(ref.name)
+	repo, err := n.names.ForPull(ref.name)
 	if err != nil {
 		return PreloadedImage{}, err
 	}
@@ -104,7 +105,7 @@ func (n *Node) preload(ctx context.Context, s *imageStream, raw string) (Preload
 	case reference == "":
 		reference = "latest"
 	}
-	reg := registry{n}
+	reg := n.registry
 	m, err := reg.GetManifest(ctx, repo, reference)
 	if err != nil {
 		return PreloadedImage{}, err
@@ -123,8 +124,8 @@ func (n *Node) preload(ctx context.Context, s *imageStream, raw string) (Preload
 		return PreloadedImage{}, err
 	}
 	key := repo.Name
-	if r, err := n.repository(repo, false); err == nil {
-		key = r.key
+	if r, err := n.names.Resolve(repo, false); err == nil {
+		key = r.Key()
 	}
 	return PreloadedImage{Ref: raw, Repo: key, Digest: m.Digest.String()}, nil
 }
@@ -132,7 +133,7 @@ func (n *Node) preload(ctx context.Context, s *imageStream, raw string) (Preload
 // preloadWalk fetches the content of one image.
 type preloadWalk struct {
 	n    *Node
-	reg  registry
+	reg  *registry.Registry
 	repo oci.Repo
 	s    *imageStream
 	mu   sync.Mutex

@@ -310,7 +310,7 @@ func checkImage(t *testing.T, tn *imageTestNode, ref string, want v1.Image, want
 }
 
 func TestImport(t *testing.T) {
-	tn := newImageTestNode(t, Config{Upstreams: []string{"docker.io=http://127.0.0.1:1"}, TagTTL: time.Minute})
+	tn := newImageTestNode(t, Config{Upstreams: rules(t, "docker.io=http://127.0.0.1:1"), TagTTL: time.Minute})
 
 	img := randomImage(t)
 	idx := randomIndex(t)
@@ -594,7 +594,7 @@ func TestImportFailureKeepsExistingTags(t *testing.T) {
 // Docker Hub name is what a containerd client (?ns=docker.io) gets while
 // upstream cannot be reached.
 func TestImportServedToMirrorClients(t *testing.T) {
-	tn := newImageTestNode(t, Config{Upstreams: []string{"docker.io=http://127.0.0.1:1"}})
+	tn := newImageTestNode(t, Config{Upstreams: rules(t, "docker.io=http://127.0.0.1:1")})
 	img := randomImage(t)
 	_, _, lines := tn.post(t, "/shoal/v1/import", bytes.NewReader(tarDir(t, ociLayoutDir(t, layoutEntry{img: img, annotations: map[string]string{"org.opencontainers.image.ref.name": "docker.io/library/x:1"}}), "")))
 	if e := lines[len(lines)-1].Error; e != "" {
@@ -656,7 +656,7 @@ func TestPreload(t *testing.T) {
 	push("library/alpine:3.20", func(r name.Reference) error { return remote.Write(r, img) })
 	push("team/multi:1", func(r name.Reference) error { return remote.WriteIndex(r, idx) })
 
-	tn := newImageTestNode(t, Config{Upstreams: []string{"docker.io=" + up.URL}, TagTTL: time.Hour})
+	tn := newImageTestNode(t, Config{Upstreams: rules(t, "docker.io=" + up.URL), TagTTL: time.Hour})
 	req, _ := json.Marshal(PreloadRequest{Refs: []string{
 		"docker.io/library/alpine:3.20",
 		"docker.io/team/multi:1",
@@ -736,35 +736,6 @@ func TestParseImageRef(t *testing.T) {
 		got, err := parseImageRef(tt.in)
 		if (err != nil) != tt.err || (!tt.err && got != tt.want) {
 			t.Errorf("parseImageRef(%q) = %+v, %v; want %+v (error %v)", tt.in, got, err, tt.want, tt.err)
-		}
-	}
-}
-
-func TestStoreRepository(t *testing.T) {
-	n, err := New(Config{DataDir: t.TempDir(), Upstreams: []string{"docker.io=https://registry-1.docker.io", "ghcr.io=https://ghcr.io"}}, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	for _, tt := range []struct {
-		in, want string
-		err      bool
-	}{
-		{in: "docker.io/library/alpine", want: "docker.io/library/alpine"},
-		{in: "docker.io/alpine", want: "docker.io/library/alpine"},
-		{in: "index.docker.io/alpine", want: "docker.io/library/alpine"},
-		{in: "registry-1.docker.io/bitnami/redis", want: "docker.io/bitnami/redis"},
-		{in: "ghcr.io/org/img", want: "ghcr.io/org/img"},
-		{in: "alpine", want: "alpine"},
-		{in: "myteam/app", want: "myteam/app"},
-		{in: "registry.example.com/team/app", want: "registry.example.com/team/app"},
-		{in: "localhost:5000/team/app", err: true},
-		{in: "Upper/case", err: true},
-		{in: "ghcr.io/Bad", err: true},
-	} {
-		got, err := n.storeRepository(tt.in)
-		if (err != nil) != tt.err || got.key != tt.want {
-			t.Errorf("storeRepository(%q) = %q, %v; want %q (error %v)", tt.in, got.key, err, tt.want, tt.err)
 		}
 	}
 }

@@ -11,23 +11,16 @@ import (
 // metrics are the node's Prometheus series, on a registry of its own so
 // that several nodes can live in one process (tests do).
 type metrics struct {
-	registry     *prometheus.Registry
-	fetchedBytes *prometheus.CounterVec
-	servedBytes  *prometheus.CounterVec
-	requests     *prometheus.CounterVec
-	latency      *prometheus.HistogramVec
-	staleTags    prometheus.Counter
-	peerTags     prometheus.Counter
-	penalties    prometheus.Counter
+	registry    *prometheus.Registry
+	servedBytes *prometheus.CounterVec
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	penalties   prometheus.Counter
 }
 
 func newMetrics(cacheUsage func() (int64, int), peers func() int) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
-		fetchedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shoal_fetched_bytes_total",
-			Help: "Content bytes this node brought in, by where they came from.",
-		}, []string{"source"}),
 		servedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "shoal_served_bytes_total",
 			Help: "Blob bytes this node sent out, by whom to.",
@@ -41,26 +34,16 @@ func newMetrics(cacheUsage func() (int64, int), peers func() int) *metrics {
 			Help:    "Registry API request latency, by route and method (blob bodies included).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
 		}, []string{"route", "method"}),
-		staleTags: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "shoal_stale_tags_served_total",
-			Help: "Tags answered with their last known digest because upstream could not be reached.",
-		}),
-		peerTags: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "shoal_peer_tag_resolutions_total",
-			Help: "Tags resolved by asking peers, because upstream could not be reached or the repository is another node's.",
-		}),
 		penalties: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_peer_penalties_total",
 			Help: "Peers penalised for sending content that did not match its digest.",
 		}),
 	}
 	// Pre-create the contract's series so they read 0 rather than missing.
-	m.fetchedBytes.WithLabelValues("peer")
-	m.fetchedBytes.WithLabelValues("upstream")
 	m.servedBytes.WithLabelValues("client")
 	m.servedBytes.WithLabelValues("peer")
 	m.registry.MustRegister(
-		m.fetchedBytes, m.servedBytes, m.requests, m.latency, m.staleTags, m.peerTags, m.penalties,
+		m.servedBytes, m.requests, m.latency, m.penalties,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "shoal_peers", Help: "Peers connected now.",
 		}, func() float64 { return float64(peers()) }),

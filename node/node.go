@@ -1,5 +1,8 @@
-// Package node wires the store, the upstream client and the OCI handlers
-// into one running registry node.
+// Package node wires the parts of a shoal node together and runs it: the
+// store, the upstream client, the fleet, access control, the pull path
+// and its gates, scanning, and the HTTP routes. It decides nothing about
+// content or access itself: each rule lives in the package named for it
+// (see docs/architecture.md).
 package node
 
 import (
@@ -16,15 +19,20 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
-	"golang.org/x/sync/singleflight"
 
+	"github.com/shoal-dev/shoal/access"
 	"github.com/shoal-dev/shoal/cache"
+	"github.com/shoal-dev/shoal/gate"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/oci/upstream"
 	"github.com/shoal-dev/shoal/p2p"
+	"github.com/shoal-dev/shoal/policy"
+	"github.com/shoal-dev/shoal/pull"
+	"github.com/shoal-dev/shoal/registry"
+	"github.com/shoal-dev/shoal/repository"
+	"github.com/shoal-dev/shoal/scanning"
 )
 
 // Node is one running shoal node.
@@ -34,24 +42,21 @@ type Node struct {
 	log      *slog.Logger
 	store    *cache.Store
 	upstream *upstream.Client
+	names    repository.Resolver
 	metrics  *metrics
-	flight   singleflight.Group
-	handler  http.Handler
-	// p2p is nil when the node runs alone (no --p2p-listen).
+	// p2p is nil when the node runs alone (no p2p listen address).
 	p2p        *p2p.Host
 	advertiser atomic.Pointer[p2p.Advertiser]
 
-	tagTTL          time.Duration
-	defaultUpstream string
+	access *access.Control
+	puller *pull.Puller
+	// ungated is the content source the node's own readers use;
+	// registry serves clients through the gates.
+	ungated  pull.Source
+	registry *registry.Registry
+	scans    *scanning.Service
 
-	pol    *nodePolicy  // policy.go
-	tokens *tokenIssuer // token.go
-
-	sigs signatureChecks // signatures.go
-
-	certs *certReloader // tls.go; nil without TLS
-
-	scans *scanState // scan.go
+	handler http.Handler
 }
 
 // New opens the node's store and prepares its endpoints. It does not
@@ -66,34 +71,28 @@ func New(cfg Config, version string) (*Node, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
-	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return nil, errors.New("--tls-cert and --tls-key go together")
-	}
-	n := &Node{cfg: cfg, version: version, log: cfg.Logger, tagTTL: cfg.TagTTL}
-	if err := n.loadTLS(); err != nil {
+	n := &Node{cfg: cfg, version: version, log: cfg.Logger}
+	if err := n.open(); err != nil {
+		n.Close()
 		return nil, err
 	}
+	return n, nil
+}
 
-	up, err := newUpstreamClient(cfg, version)
+func (n *Node) open() error {
+	cfg := n.cfg
+	up, err := upstream.New(upstream.Options{Rules: cfg.Upstreams, Logger: cfg.Logger.With("component", "upstream"), UserAgent: "shoal/" + n.version})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	n.upstream = up
 	if cfg.DefaultUpstream != "" {
 		if _, ok := up.Rule(cfg.DefaultUpstream); !ok {
-			return nil, fmt.Errorf("--default-upstream %s: no --upstream rule has that name", cfg.DefaultUpstream)
+			return fmt.Errorf("default upstream %s: no upstream rule has that name", cfg.DefaultUpstream)
 		}
-		n.defaultUpstream = cfg.DefaultUpstream
 	}
-
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, err
-	}
-	var encryptionKey []byte
-	if cfg.EncryptionKeyFile != "" {
-		if encryptionKey, err = cache.ReadKeyFile(cfg.EncryptionKeyFile); err != nil {
-			return nil, fmt.Errorf("--encryption-key: %w", err)
-		}
+		return err
 	}
 	store, err := cache.Open(filepath.Join(cfg.DataDir, "store"), cache.Options{
 		MaxBytes: cfg.CacheMaxBytes,
@@ -108,80 +107,101 @@ func New(cfg Config, version string) (*Node, error) {
 				a.Remove(d)
 			}
 		},
-		EncryptionKey: encryptionKey,
+		EncryptionKey: cfg.EncryptionKey,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("opening the store: %w", err)
+		return fmt.Errorf("opening the store: %w", err)
 	}
 	n.store = store
+	n.names = repository.Resolver{HasRule: n.hasRule, Default: cfg.DefaultUpstream, IsLocal: store.IsLocal}
 	n.metrics = newMetrics(store.Usage, n.peerCount)
-	if err := n.openPolicy(); err != nil {
-		n.Close()
-		return nil, err
+
+	n.access, err = access.Open(access.Config{
+		DataDir: cfg.DataDir, Roots: cfg.PolicyRoots, Policy: cfg.Policy, Network: cfg.PolicyNetwork,
+		Grace: cfg.PolicyGrace, Now: cfg.clock, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
+		Resolve: n.names.Resolve,
+		UpstreamHost: func(rule string) (string, bool) {
+			r, ok := up.Rule(rule)
+			if !ok {
+				return "", false
+			}
+			return r.URL.Host, true
+		},
+		Metrics: n.metrics.registry,
+		Logger:  cfg.Logger,
+	})
+	if err != nil {
+		return err
 	}
 	if len(cfg.P2PListen) > 0 {
 		if err := n.joinFleet(); err != nil {
-			store.Close()
-			return nil, err
+			return err
 		}
 	}
-	if err := n.openScanning(); err != nil {
-		n.Close()
-		return nil, err
-	}
-
-	mux := http.NewServeMux()
-	n.adminRoutes(mux)
-	n.policyRoutes(mux)
-	n.scanRoutes(mux)
-	mux.Handle("/v2/", oci.NewHandler(registry{n}, oci.HandlerOptions{
-		Authorize:        n.authorize,
-		FilterCatalog:    n.filterCatalog,
-		MaxManifestBytes: cfg.MaxManifestBytes,
-		Logger:           cfg.Logger.With("component", "oci"),
-		Observe:          n.metrics.observe,
-		BytesServed: func(b int64) {
-			n.metrics.servedBytes.WithLabelValues("client").Add(float64(b))
-		},
-	}))
-	n.handler = n.guardAdmin(mux)
-	return n, nil
+	return n.composeContent()
 }
 
-func newUpstreamClient(cfg Config, version string) (*upstream.Client, error) {
-	rules, err := parseUpstreams(cfg.Upstreams)
+// composeContent builds what the node serves:
+//
+//	clients:        registry → Scans → Signatures → Offline → Puller
+//	its own reads:  signature checks, scanning → Offline → Puller
+//	peers:          Puller.ForPeer (p2p content protocol)
+func (n *Node) composeContent() error {
+	cfg := n.cfg
+	var peers pull.Peers
+	if n.p2p != nil {
+		peers = fleetPeers{n.p2p}
+	}
+	sv := storeView{n.store}
+	var err error
+	n.puller, err = pull.New(pull.Config{
+		Store: sv, Peers: peers, Upstream: n.upstream,
+		UpstreamAllowed:  n.access.UpstreamAllowed,
+		TagTTL:           cfg.TagTTL,
+		PeerTags:         cfg.P2PTags,
+		MaxManifestBytes: cfg.MaxManifestBytes,
+		ManifestStored:   n.manifestStored,
+		Metrics:          n.metrics.registry,
+		Logger:           cfg.Logger.With("component", "pull"),
+	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	authFiles, err := parsePairs("--upstream-auth", cfg.UpstreamAuth)
+	n.ungated = gate.Offline{Next: n.puller, Store: sv, Remote: n.puller.Remote, Expired: n.access.Offline}
+
+	scfg := scanning.Config{
+		DataDir: cfg.DataDir, Store: n.store, Content: n.ungated, Names: n.names,
+		Policy: n.access.Current, Now: n.access.Now, OnPull: cfg.ScanOnPull, Version: n.version,
+		Metrics: n.metrics.registry, Logger: cfg.Logger.With("component", "scan"),
+	}
+	if n.p2p != nil {
+		scfg.Key, scfg.Fleet = n.p2p.PrivKey(), n.p2p
+	}
+	if n.scans, err = scanning.Open(scfg); err != nil {
+		return err
+	}
+
+	rules := func(repo string) []policy.SignatureRule { return n.access.Current().SignatureRules(repo) }
+	sigs, err := gate.NewSignatures(n.ungated, n.ungated, rules, n.metrics.registry, cfg.Logger)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var fallback authn.Keychain
-	if cfg.DockerConfig != "" {
-		if _, err := os.Stat(cfg.DockerConfig); err == nil {
-			if fallback, err = upstream.KeychainFromFile(cfg.DockerConfig); err != nil {
-				return nil, fmt.Errorf("reading %s: %w", cfg.DockerConfig, err)
-			}
-		}
+	served := gate.Scans{Source: sigs, Gates: n.scans.Gates, Reports: n.scans, Now: n.access.Now, Log: cfg.Logger}
+	n.registry = &registry.Registry{Names: n.names, Content: served, Store: n.store, ManifestStored: n.manifestStored}
+	n.handler = n.routes()
+	return nil
+}
+
+// manifestStored passes a newly stored manifest on to scanning.
+func (n *Node) manifestStored(repo repository.Name, d digest.Digest, info *oci.ManifestInfo) {
+	if n.scans != nil {
+		n.scans.ManifestStored(repo, d, info)
 	}
-	opts := upstream.Options{Logger: cfg.Logger.With("component", "upstream"), UserAgent: "shoal/" + version}
-	for _, r := range rules {
-		rule := upstream.Rule{Name: r.name, URL: r.url, Auth: fallback}
-		if file, ok := authFiles[r.name]; ok {
-			kc, err := upstream.KeychainFromFile(file)
-			if err != nil {
-				return nil, fmt.Errorf("--upstream-auth %s: %w", r.name, err)
-			}
-			rule.Auth = kc
-			delete(authFiles, r.name)
-		}
-		opts.Rules = append(opts.Rules, rule)
-	}
-	for name := range authFiles {
-		return nil, fmt.Errorf("--upstream-auth %s: no --upstream rule has that name", name)
-	}
-	return upstream.New(opts)
+}
+
+func (n *Node) hasRule(name string) bool {
+	_, ok := n.upstream.Rule(name)
+	return ok
 }
 
 // Handler is the node's whole HTTP surface: the registry API and the
@@ -198,15 +218,15 @@ func (n *Node) Serve(ctx context.Context, l net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	if n.cfg.TLSCert != "" {
-		stopWatch := n.certs.watch()
+	if n.access.TLS() {
+		stopWatch := n.access.WatchCerts()
 		defer stopWatch()
-		srv.TLSConfig = n.withClientCerts(n.serverTLSConfig())
+		srv.TLSConfig = n.access.ServerTLSConfig()
 		l = tls.NewListener(l, srv.TLSConfig)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	n.log.Info("serving", "addr", l.Addr().String(), "tls", n.cfg.TLSCert != "", "data_dir", n.cfg.DataDir)
+	n.log.Info("serving", "addr", l.Addr().String(), "tls", n.access.TLS(), "data_dir", n.cfg.DataDir)
 
 	var err error
 	select {
@@ -254,12 +274,10 @@ func (n *Node) joinFleet() error {
 		return fmt.Errorf("joining the fleet: %w", err)
 	}
 	n.p2p = h
-	if err := n.startPolicyFleet(); err != nil {
-		h.Close()
-		n.p2p = nil
+	if err := n.access.JoinFleet(h); err != nil {
 		return fmt.Errorf("joining the fleet: %w", err)
 	}
-	h.ServeContent(fleetContent{n}, func(b int64) {
+	h.ServeContent(peerContent{n}, func(b int64) {
 		n.metrics.servedBytes.WithLabelValues("peer").Add(float64(b))
 	})
 	n.advertiser.Store(h.Advertise(func(fn func(digest.Digest) bool) error {
@@ -279,8 +297,12 @@ func (n *Node) peerCount() int {
 // Close leaves the fleet and releases the store.
 func (n *Node) Close() error {
 	var errs []error
-	n.closePolicy()
-	n.closeScanning()
+	if n.access != nil {
+		n.access.Close()
+	}
+	if n.scans != nil {
+		n.scans.Close()
+	}
 	if a := n.advertiser.Swap(nil); a != nil {
 		a.Close()
 	}

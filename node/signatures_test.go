@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -31,26 +30,6 @@ import (
 	"github.com/shoal-dev/shoal/policy"
 	"github.com/shoal-dev/shoal/signature"
 )
-
-// signedRegistry is registry with the signature hook GetManifest calls
-// once its manifest is resolved, whether or not registry.go has the hook
-// yet: the inner call is told to skip it, so each request is checked once.
-type signedRegistry struct{ registry }
-
-func (g signedRegistry) GetManifest(ctx context.Context, repo oci.Repo, ref string) (*oci.Manifest, error) {
-	r, err := g.n.repository(repo, false)
-	if err != nil {
-		return nil, err
-	}
-	m, err := g.registry.GetManifest(context.WithValue(ctx, verifyingSignatures{}, true), repo, ref)
-	if err != nil {
-		return nil, err
-	}
-	if err := g.n.checkSignatures(ctx, r, ref, m); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
 
 // sigTestNode is a node under a policy with signature rules, serving the
 // registry API over loopback.
@@ -124,14 +103,14 @@ func newSigTestNode(t *testing.T, rules []policy.SignatureRule) *sigTestNode {
 	if err := os.WriteFile(envFile, env.Marshal(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(Config{DataDir: filepath.Join(dir, "data"), PolicyRoots: []string{filepath.Join(dir, "policy.pub")}, Policy: envFile}, "test")
+	n, err := New(Config{DataDir: filepath.Join(dir, "data"), PolicyRoots: rootKeys(t, filepath.Join(dir, "policy.pub")), Policy: readFile(t, envFile)}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.currentPolicy() == nil {
+	if n.access.Current() == nil {
 		t.Fatal("the policy was not applied")
 	}
-	srv := httptest.NewServer(oci.NewHandler(signedRegistry{registry{n}}, oci.HandlerOptions{Authorize: n.authorize}))
+	srv := httptest.NewServer(n.Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		n.Close()
@@ -322,28 +301,6 @@ func TestSignatureRules(t *testing.T) {
 	}
 	if got := signatureFailures(t, tn.n, "enforce"); got != 3 {
 		t.Errorf("enforce failures = %v, want 3", got)
-	}
-}
-
-// A refusal is remembered briefly: signing the image takes effect once it
-// expires.
-func TestSignatureVerdictCache(t *testing.T) {
-	ec := newTestECDSASigner(t)
-	tn := newSigTestNode(t, []policy.SignatureRule{{Repositories: []string{"signed/**"}, Mode: "enforce", Keys: []string{ec.pem(t)}}})
-	clock := time.Now()
-	tn.n.sigs.now = func() time.Time { return clock }
-
-	d := tn.pushImage(t, "signed/app", "v1")
-	if status, _ := tn.pull(t, "signed/app", "v1"); status != 403 {
-		t.Fatalf("unsigned: status %d", status)
-	}
-	tn.signTag(t, "signed/app", d.Digest, ec)
-	if status, _ := tn.pull(t, "signed/app", "v1"); status != 403 {
-		t.Fatalf("signed, within the negative TTL: status %d, want the cached refusal", status)
-	}
-	clock = clock.Add(signatureUnverifiedTTL + time.Second)
-	if status, e := tn.pull(t, "signed/app", "v1"); status != 200 {
-		t.Fatalf("signed, after the negative TTL: status %d (%v)", status, e)
 	}
 }
 

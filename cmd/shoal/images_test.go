@@ -106,7 +106,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	source := testNode(t, node.Config{Upstreams: []string{"docker.io=" + up.URL}, TagTTL: time.Minute})
+	source := testNode(t, node.Config{Upstreams: rules(t, "docker.io=" + up.URL), TagTTL: time.Minute})
 	if err := remote.Write(testRef(t, source, "myteam/app:1.0"), app); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Run(src.name, func(t *testing.T) {
 			// The upstream rule points nowhere: the images must come from
 			// the import.
-			site := testNode(t, node.Config{Upstreams: []string{"docker.io=http://127.0.0.1:1"}, TagTTL: time.Hour})
+			site := testNode(t, node.Config{Upstreams: rules(t, "docker.io=http://127.0.0.1:1"), TagTTL: time.Hour})
 			var stdout, stderr bytes.Buffer
 			if err := runImport(ctx, site, "", src.arg, &stdout, &stderr); err != nil {
 				if strings.Contains(err.Error(), "404") {

@@ -18,6 +18,7 @@ import (
 func newNodeCommand() *cobra.Command {
 	var (
 		cfg        node.Config
+		nf         nodeFiles
 		configFile string
 		maxBytes   byteSize
 		logLevel   string
@@ -50,8 +51,11 @@ a local repository that can be pushed to.`,
 			cfg.CacheMaxBytes = int64(maxBytes)
 			if !cmd.Flags().Changed("upstream-auth") {
 				if home, err := os.UserHomeDir(); err == nil {
-					cfg.DockerConfig = filepath.Join(home, ".docker", "config.json")
+					nf.dockerConfig = filepath.Join(home, ".docker", "config.json")
 				}
+			}
+			if err := nf.apply(&cfg); err != nil {
+				return err
 			}
 			n, err := node.New(cfg, shoalVersion())
 			if err != nil {
@@ -67,9 +71,9 @@ a local repository that can be pushed to.`,
 	f.StringVar(&configFile, "config", "", "a YAML file of flag values (key = flag name)")
 	f.StringVar(&cfg.Listen, "listen", ":5000", "address of the OCI registry endpoint and the admin endpoints")
 	f.StringVar(&cfg.DataDir, "data-dir", "./shoal-data", "directory for everything the node keeps: blobs, metadata, its peer key")
-	f.StringArrayVar(&cfg.Upstreams, "upstream", []string{"docker.io=https://registry-1.docker.io"}, "an upstream rule NAME=URL: repositories under NAME/, and requests with ?ns=NAME, are mirrored from URL (repeatable; giving any replaces the default)")
+	f.StringArrayVar(&nf.upstreams, "upstream", []string{"docker.io=https://registry-1.docker.io"}, "an upstream rule NAME=URL: repositories under NAME/, and requests with ?ns=NAME, are mirrored from URL (repeatable; giving any replaces the default)")
 	f.StringVar(&cfg.DefaultUpstream, "default-upstream", "", "the rule for reads that carry no ns and no rule prefix and name no local repository (a docker daemon's registry-mirrors)")
-	f.StringArrayVar(&cfg.UpstreamAuth, "upstream-auth", nil, "NAME=FILE: credentials for an upstream rule, in docker config.json form (repeatable; default: ~/.docker/config.json where present)")
+	f.StringArrayVar(&nf.upstreamAuth, "upstream-auth", nil, "NAME=FILE: credentials for an upstream rule, in docker config.json form (repeatable; default: ~/.docker/config.json where present)")
 	f.DurationVar(&cfg.TagTTL, "tag-ttl", time.Minute, "how long a tag resolved upstream is trusted before it is checked again")
 	f.StringArrayVar(&cfg.P2PListen, "p2p-listen", []string{"/ip4/0.0.0.0/tcp/5001"}, "multiaddr the libp2p host listens on (repeatable)")
 	f.StringArrayVar(&cfg.Bootstrap, "bootstrap", nil, "a peer multiaddr ending in /p2p/<peer id> to join through (repeatable)")
@@ -79,11 +83,11 @@ a local repository that can be pushed to.`,
 	f.BoolVar(&cfg.P2PTags, "p2p-tags", true, "when upstream cannot be reached, ask peers for the last digest of a tag")
 	f.Var(&maxBytes, "cache-max-bytes", "the store's size limit (e.g. 50GiB); least recently used mirrored content is evicted past it; 0 means no limit")
 	f.Int64Var(&cfg.MaxManifestBytes, "max-manifest-bytes", 4<<20, "the largest manifest accepted from a client or an upstream")
-	f.StringVar(&cfg.EncryptionKeyFile, "encryption-key", "", "a file of 32 random bytes (raw, hex or base64; e.g. head -c 32 /dev/urandom) that encrypts the store at rest; a store is created encrypted or not and always needs the same key")
+	f.StringVar(&nf.encryptionKey, "encryption-key", "", "a file of 32 random bytes (raw, hex or base64; e.g. head -c 32 /dev/urandom) that encrypts the store at rest; a store is created encrypted or not and always needs the same key")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate file (PEM) to serve HTTPS")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "private key file (PEM) for --tls-cert")
-	f.StringArrayVar(&cfg.PolicyRoots, "policy-root", nil, "a public key trusted to sign access policies (repeatable); with none the node is open")
-	f.StringVar(&cfg.Policy, "policy", "", "a signed policy to start with (one older than the policy the data dir holds is logged and ignored)")
+	f.StringArrayVar(&nf.policyRoots, "policy-root", nil, "a public key trusted to sign access policies (repeatable); with none the node is open")
+	f.StringVar(&nf.policy, "policy", "", "a signed policy to start with (one older than the policy the data dir holds is logged and ignored)")
 	f.StringVar(&cfg.PolicyNetwork, "policy-network", "", "the policy network this node belongs to; policies for another are refused (default: the first accepted policy's)")
 	f.DurationVar(&cfg.PolicyGrace, "policy-grace", node.DefaultPolicyGrace, "how long after the policy expires cached content it allowed is still served; upstream fetches stop at expiry, and after the grace everything is refused")
 	f.BoolVar(&cfg.ScanOnPull, "scan-on-pull", true, "scan each image manifest the node stores for the first time (pulled or pushed) in the background, while a vulnerability database is loaded")

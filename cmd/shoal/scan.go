@@ -11,9 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/scan"
 	"github.com/shoal-dev/shoal/scan/vulndb"
+	"github.com/shoal-dev/shoal/scanning"
 )
 
 func newScanCommand() *cobra.Command {
@@ -66,7 +66,7 @@ docs/scanning.md.`,
 }
 
 // requestScan asks the node to scan ref (POST /shoal/v1/scans).
-func requestScan(ctx context.Context, base *url.URL, ref string, force bool) (*node.ScanResult, error) {
+func requestScan(ctx context.Context, base *url.URL, ref string, force bool) (*scanning.ScanResult, error) {
 	u := *base
 	u.Path = "/shoal/v1/scans"
 	q := url.Values{"ref": {ref}}
@@ -86,14 +86,14 @@ func requestScan(ctx context.Context, base *url.URL, ref string, force bool) (*n
 	if resp.StatusCode != http.StatusOK {
 		return nil, nodeError("scan", resp)
 	}
-	var res node.ScanResult
+	var res scanning.ScanResult
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&res); err != nil {
 		return nil, fmt.Errorf("scan: reading the node's answer: %w", err)
 	}
 	return &res, nil
 }
 
-func printScan(w io.Writer, res *node.ScanResult, format string) error {
+func printScan(w io.Writer, res *scanning.ScanResult, format string) error {
 	reports := make([]*scan.Report, 0, len(res.Reports))
 	for _, r := range res.Reports {
 		reports = append(reports, r.Report)
@@ -195,7 +195,7 @@ func runDBImport(ctx context.Context, base *url.URL, paths []string, stdout, std
 	if resp.StatusCode != http.StatusOK {
 		return nodeError("scan db import", resp)
 	}
-	var st node.DBStatus
+	var st scanning.DBStatus
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
 		return fmt.Errorf("scan db import: reading the node's answer: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/shoal-dev/shoal/node"
+	"github.com/shoal-dev/shoal/scanning"
 )
 
 func TestScanCommands(t *testing.T) {
@@ -66,7 +67,7 @@ func TestScanCommands(t *testing.T) {
 				t.Errorf("table:\n%s", out.String())
 			}
 		case "json":
-			var v node.ReportView
+			var v scanning.ReportView
 			if err := json.Unmarshal(out.Bytes(), &v); err != nil || v.Image.String() != d.String() {
 				t.Errorf("json: %v\n%s", err, out.String())
 			}

@@ -1,0 +1,81 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/p2p"
+	"github.com/shoal-dev/shoal/pull"
+	"github.com/shoal-dev/shoal/repository"
+)
+
+// fleetPeers is the p2p host as the pull path's Peers.
+type fleetPeers struct{ h *p2p.Host }
+
+func peersErr(err error) error {
+	if errors.Is(err, p2p.ErrNoPeer) || errors.Is(err, p2p.ErrNotFound) {
+		return fmt.Errorf("%w: %w", pull.ErrNotFound, err)
+	}
+	return err
+}
+
+func (f fleetPeers) Fetch(ctx context.Context, d digest.Digest, repo repository.Name, find time.Duration) (pull.Download, error) {
+	dl, err := f.h.Fetch(ctx, d, repo, find)
+	if err != nil {
+		return nil, peersErr(err)
+	}
+	return download{dl, f.h, d}, nil
+}
+
+func (f fleetPeers) Tag(ctx context.Context, repo repository.Name, tag string, timeout time.Duration) (digest.Digest, string, error) {
+	d, from, err := f.h.Tag(ctx, repo, tag, timeout)
+	if err != nil {
+		return "", "", peersErr(err)
+	}
+	return d, from.String(), nil
+}
+
+// download is a p2p download as a pull.Download.
+type download struct {
+	*p2p.Download
+	h *p2p.Host
+	d digest.Digest
+}
+
+func (d download) Size() int64       { return d.Download.Size }
+func (d download) MediaType() string { return d.Download.MediaType }
+func (d download) Blame(why string) {
+	for _, p := range d.Sources() {
+		d.h.Penalise(p, why)
+	}
+}
+
+// peerContent is what this node offers its peers (p2p.Content): the
+// pull path's ForPeer and TagForPeer.
+type peerContent struct{ n *Node }
+
+func (c peerContent) Open(ctx context.Context, from peer.ID, d digest.Digest, repo repository.Name) (*p2p.Served, error) {
+	b, complete, err := c.n.puller.ForPeer(ctx, d, repo, c.n.hasRule)
+	switch {
+	case errors.Is(err, pull.ErrNotFound):
+		return nil, p2p.ErrNotFound
+	case errors.Is(err, pull.ErrDenied):
+		return nil, fmt.Errorf("%w: %w", p2p.ErrDenied, err)
+	case err != nil:
+		return nil, err
+	}
+	return &p2p.Served{Size: b.Size, Content: b.Content, Complete: complete, Close: b.Close}, nil
+}
+
+func (c peerContent) Tag(ctx context.Context, from peer.ID, repo repository.Name, tag string) (digest.Digest, error) {
+	d, err := c.n.puller.TagForPeer(repo, tag, c.n.hasRule)
+	if err != nil {
+		return "", p2p.ErrNotFound
+	}
+	return d, nil
+}

@@ -1,0 +1,44 @@
+package node
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/shoal-dev/shoal/oci"
+)
+
+// routes is the node's whole HTTP surface. The admin endpoints that
+// write the store without going through the registry API are behind
+// access control's one admin guard.
+func (n *Node) routes() http.Handler {
+	admin := n.access.AdminOnly
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", n.handleHealthz)
+	mux.HandleFunc("GET /readyz", n.handleReadyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /shoal/v1/status", n.handleStatus)
+
+	mux.Handle("POST /shoal/v1/import", admin(http.HandlerFunc(n.handleImport)))
+	mux.Handle("POST /shoal/v1/preload", admin(http.HandlerFunc(n.handlePreload)))
+
+	mux.HandleFunc("PUT /shoal/v1/policy", n.access.HandlePutPolicy)
+	mux.HandleFunc("GET /v2/token", n.access.HandleToken)
+
+	mux.Handle("PUT /shoal/v1/scan/db", admin(http.HandlerFunc(n.scans.HandlePutDB)))
+	mux.HandleFunc("GET /shoal/v1/scan/db", n.scans.HandleGetDB)
+	mux.HandleFunc("GET /shoal/v1/scans/{digest}", n.scans.HandleGetScan)
+	mux.Handle("POST /shoal/v1/scans", admin(http.HandlerFunc(n.scans.HandlePostScan)))
+
+	mux.Handle("/v2/", oci.NewHandler(n.registry, oci.HandlerOptions{
+		Authorize:        n.access.Authorize,
+		FilterCatalog:    n.access.FilterCatalog,
+		MaxManifestBytes: n.cfg.MaxManifestBytes,
+		Logger:           n.cfg.Logger.With("component", "oci"),
+		Observe:          n.metrics.observe,
+		BytesServed: func(b int64) {
+			n.metrics.servedBytes.WithLabelValues("client").Add(float64(b))
+		},
+	}))
+	return mux
+}
