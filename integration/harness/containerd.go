@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/shoal-dev/shoal/containerd/hosts"
 )
 
 // Containerd is a private containerd with its own root, state and socket,
@@ -76,12 +78,19 @@ func (c *Containerd) Ctr(ctx context.Context, args ...string) (string, error) {
 }
 
 // WriteHostsTOML writes dir/<host>/hosts.toml sending pulls and resolves for
-// host to the mirror URL first, falling back to server.
+// host to the mirror URL first, falling back to server. It uses the
+// generator `shoal containerd-config` ships, so the tests pull with the
+// files users get.
 func WriteHostsTOML(dir, host, server, mirror string) error {
-	d := filepath.Join(dir, host)
-	if err := os.MkdirAll(d, 0o755); err != nil {
+	files, err := hosts.Config{
+		Registries:   []string{host},
+		Mirror:       mirror,
+		Capabilities: []string{"pull", "resolve"},
+		Servers:      map[string]string{host: server},
+	}.Files()
+	if err != nil {
 		return err
 	}
-	body := fmt.Sprintf("server = %q\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", server, mirror)
-	return os.WriteFile(filepath.Join(d, "hosts.toml"), []byte(body), 0o644)
+	_, err = hosts.WriteFiles(dir, files)
+	return err
 }
