@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,8 +12,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/shoal-dev/shoal/adminapi"
+	"github.com/shoal-dev/shoal/node"
 )
 
 // testClient is an admin API client of the node at base.
@@ -152,5 +160,33 @@ func TestPreload(t *testing.T) {
 	}
 	if strings.Contains(stderr, "image(s) in") {
 		t.Errorf("a failed preload printed a summary:\n%s", stderr)
+	}
+}
+
+// TestPreloadFromNode preloads through a real node: a ref its upstream
+// has, and one it has not.
+func TestPreloadFromNode(t *testing.T) {
+	up := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(up.Close)
+	upURL, _ := url.Parse(up.URL)
+	img, _ := random.Image(4096, 2)
+	if err := remote.Write(testRef(t, upURL, "library/alpine:3.20"), img); err != nil {
+		t.Fatal(err)
+	}
+	site := testNode(t, node.Config{Upstreams: []string{"docker.io=" + up.URL}, TagTTL: time.Minute})
+	var stdout, stderr bytes.Buffer
+	err := runPreload(context.Background(), testClient(t, site), []string{"docker.io/library/alpine:3.20", "docker.io/library/nope:1"}, &stdout, &stderr)
+	if err == nil || !strings.HasPrefix(err.Error(), "preload: ") {
+		t.Fatalf("err = %v, want the node's summary of the failed ref", err)
+	}
+	if want := "docker.io/library/alpine:3.20 " + hashOf(t, img) + "\n"; stdout.String() != want {
+		t.Errorf("stdout %q, want %q", stdout.String(), want)
+	}
+	if !strings.Contains(stderr.String(), "preload: docker.io/library/nope:1: ") {
+		t.Errorf("stderr does not name the failed ref:\n%s", stderr.String())
+	}
+	got, err := remote.Image(testRef(t, site, "docker.io/library/alpine:3.20"))
+	if err != nil || hashOf(t, got) != hashOf(t, img) {
+		t.Fatalf("the node does not serve the preloaded image: %v", err)
 	}
 }
