@@ -1,12 +1,10 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/integration/harness"
 	"github.com/shoal-dev/shoal/policy"
 )
@@ -68,7 +67,7 @@ func TestFleetPolicy(t *testing.T) {
 		peerIDs = append(peerIDs, st.PeerID)
 	}
 	for i, n := range nodes {
-		waitNode(t, ctx, n, fmt.Sprintf("node %d sees all 3 peers", i), func(st policyNodeStatus) bool { return st.Peers >= 3 })
+		waitNode(t, ctx, n, fmt.Sprintf("node %d sees all 3 peers", i), func(st adminapi.Status) bool { return st.Peers >= 3 })
 	}
 
 	// Policy 1: every node belongs; anyone may pull, except secret/**.
@@ -79,7 +78,7 @@ func TestFleetPolicy(t *testing.T) {
 	}
 	start := time.Now()
 	for i, n := range nodes {
-		waitNodeWithin(t, ctx, n, start, fmt.Sprintf("node %d reports policy version 1", i), func(st policyNodeStatus) bool { return st.Policy.Version == 1 })
+		waitNodeWithin(t, ctx, n, start, fmt.Sprintf("node %d reports policy version 1", i), func(st adminapi.Status) bool { return st.Policy.Version == 1 })
 		// And enforces it: the deny rule holds on every node.
 		waitWithin(t, ctx, start, fmt.Sprintf("node %d denies secret/app", i), func() error {
 			r := getManifest(t, ctx, n.URL(), "up/secret/app", "v1")
@@ -97,11 +96,11 @@ func TestFleetPolicy(t *testing.T) {
 	putPolicy(t, ctx, nodes[1].URL(), signed)
 	start = time.Now()
 	for i, n := range nodes[:3] {
-		waitNodeWithin(t, ctx, n, start, fmt.Sprintf("node %d reports policy version 2 with 2 peers", i), func(st policyNodeStatus) bool {
+		waitNodeWithin(t, ctx, n, start, fmt.Sprintf("node %d reports policy version 2 with 2 peers", i), func(st adminapi.Status) bool {
 			return st.Policy.Version == 2 && st.Peers == 2
 		})
 	}
-	waitNodeWithin(t, ctx, nodes[3], start, "the removed node has no peers", func(st policyNodeStatus) bool { return st.Peers == 0 })
+	waitNodeWithin(t, ctx, nodes[3], start, "the removed node has no peers", func(st adminapi.Status) bool { return st.Peers == 0 })
 	t.Logf("policy 2 in force and node 3 cut off after %v", time.Since(start).Round(time.Millisecond))
 
 	// The fleet holds an image: node 0 pulls it (after node 3 left, so
@@ -152,45 +151,30 @@ func putPolicy(t *testing.T, ctx context.Context, base, file string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+"/shoal/v1/policy", bytes.NewReader(body))
+	c, err := adminapi.New(base, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	defer c.CloseIdleConnections()
+	if _, err := c.PutPolicy(ctx, body); err != nil {
+		t.Fatalf("PUT /shoal/v1/policy: %v", err)
+	}
+}
+
+func readNodeStatus(ctx context.Context, n *harness.Node) (adminapi.Status, error) {
+	c, err := adminapi.New(n.URL(), nil)
 	if err != nil {
-		t.Fatal(err)
+		return adminapi.Status{}, err
 	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT /shoal/v1/policy: %s: %s", resp.Status, answer)
-	}
-}
-
-// policyNodeStatus is the part of /shoal/v1/status this test reads.
-type policyNodeStatus struct {
-	PeerID   string   `json:"peer_id"`
-	P2PAddrs []string `json:"p2p_addrs"`
-	Peers    int      `json:"peers"`
-	Policy   struct {
-		Version uint64 `json:"version"`
-	} `json:"policy"`
-}
-
-func readNodeStatus(ctx context.Context, n *harness.Node) (policyNodeStatus, error) {
-	var st policyNodeStatus
-	r, err := do(ctx, http.MethodGet, n.URL()+"/shoal/v1/status")
+	defer c.CloseIdleConnections()
+	st, err := c.Status(ctx)
 	if err != nil {
-		return st, err
+		return adminapi.Status{}, err
 	}
-	if r.Status != http.StatusOK {
-		return st, fmt.Errorf("/shoal/v1/status: %s", r)
-	}
-	return st, json.Unmarshal(r.Body, &st)
+	return *st, nil
 }
 
-func nodeStatus(t *testing.T, ctx context.Context, n *harness.Node) policyNodeStatus {
+func nodeStatus(t *testing.T, ctx context.Context, n *harness.Node) adminapi.Status {
 	t.Helper()
 	st, err := readNodeStatus(ctx, n)
 	if err != nil {
@@ -200,14 +184,14 @@ func nodeStatus(t *testing.T, ctx context.Context, n *harness.Node) policyNodeSt
 }
 
 // waitNode waits up to 30 s for n's status to satisfy cond.
-func waitNode(t *testing.T, ctx context.Context, n *harness.Node, what string, cond func(policyNodeStatus) bool) {
+func waitNode(t *testing.T, ctx context.Context, n *harness.Node, what string, cond func(adminapi.Status) bool) {
 	t.Helper()
 	waitNodeWithin(t, ctx, n, time.Now().Add(30*time.Second-policyConverge), what, cond)
 }
 
 // waitNodeWithin waits until policyConverge after start for n's status
 // to satisfy cond.
-func waitNodeWithin(t *testing.T, ctx context.Context, n *harness.Node, start time.Time, what string, cond func(policyNodeStatus) bool) {
+func waitNodeWithin(t *testing.T, ctx context.Context, n *harness.Node, start time.Time, what string, cond func(adminapi.Status) bool) {
 	t.Helper()
 	waitWithin(t, ctx, start, what, func() error {
 		st, err := readNodeStatus(ctx, n)

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
 
@@ -72,32 +72,21 @@ func alpineBusyboxImage(t *testing.T, version string) v1.Image {
 	return img
 }
 
-// scanReport is the part of GET /shoal/v1/scans/<digest> the test reads.
-type scanReport struct {
-	Image    string `json:"image"`
-	Scanner  string `json:"scanner"`
-	DB       string `json:"db"`
-	DBAge    string `json:"db_age"`
-	Trusted  bool   `json:"trusted"`
-	Findings []struct {
-		ID      string
-		Package string
-	} `json:"findings"`
-}
-
-func getScan(ctx context.Context, base, d string) (*scanReport, error) {
-	r, err := do(ctx, http.MethodGet, base+"/shoal/v1/scans/"+d)
+// getScan is the report the node at base holds on digest d.
+func getScan(ctx context.Context, base, d string) (*adminapi.ReportView, error) {
+	c, err := adminapi.New(base, nil)
 	if err != nil {
 		return nil, err
 	}
-	if r.Status != http.StatusOK {
-		return nil, fmt.Errorf("GET /shoal/v1/scans/%s: %d %s", d, r.Status, r.Body)
+	defer c.CloseIdleConnections()
+	rep, err := c.Report(ctx, d)
+	if err != nil {
+		return nil, fmt.Errorf("GET /shoal/v1/scans/%s: %w", d, err)
 	}
-	var rep scanReport
-	if err := json.Unmarshal(r.Body, &rep); err != nil {
-		return nil, err
+	if rep.Report == nil {
+		return nil, fmt.Errorf("GET /shoal/v1/scans/%s: no report in the answer", d)
 	}
-	return &rep, nil
+	return rep, nil
 }
 
 func scansTotal(t *testing.T, ctx context.Context, n *harness.Node) float64 {
@@ -175,7 +164,7 @@ func TestFleetScan(t *testing.T) {
 		nodes = append(nodes, n)
 	}
 	for i, n := range nodes {
-		waitNode(t, ctx, n, fmt.Sprintf("node %d sees all 4 peers", i), func(st policyNodeStatus) bool { return st.Peers >= 4 })
+		waitNode(t, ctx, n, fmt.Sprintf("node %d sees all 4 peers", i), func(st adminapi.Status) bool { return st.Peers >= 4 })
 	}
 
 	out, err := exec.CommandContext(ctx, shoalBin, "scan", "db", "import", "--node", nodes[0].URL(), secdb).CombinedOutput()
@@ -191,14 +180,13 @@ func TestFleetScan(t *testing.T) {
 	start := time.Now()
 	for i, n := range nodes[1:] {
 		waitScan(t, ctx, start, fmt.Sprintf("node %d loads the database", i+1), func() error {
-			r, err := do(ctx, http.MethodGet, n.URL()+"/shoal/v1/scan/db")
+			c, err := adminapi.New(n.URL(), nil)
 			if err != nil {
 				return err
 			}
-			if r.Status != http.StatusOK {
-				return fmt.Errorf("GET /shoal/v1/scan/db: %d", r.Status)
-			}
-			return nil
+			defer c.CloseIdleConnections()
+			_, err = c.DB(ctx)
+			return err
 		})
 	}
 
@@ -210,7 +198,7 @@ func TestFleetScan(t *testing.T) {
 		mustGetBlob(t, ctx, nodes[0].URL(), "up/fleet/alpine", b)
 	}
 	start = time.Now()
-	var first *scanReport
+	var first *adminapi.ReportView
 	waitScan(t, ctx, start, "node 0 reports on the image", func() error {
 		rep, err := getScan(ctx, nodes[0].URL(), md.String())
 		first = rep
@@ -221,7 +209,7 @@ func TestFleetScan(t *testing.T) {
 		found = found || (f.ID == "CVE-2019-5747" && f.Package == "busybox")
 	}
 	if !found || !first.Trusted {
-		t.Fatalf("node 0's report lacks CVE-2019-5747 on busybox: %+v", first)
+		t.Fatalf("node 0's report lacks CVE-2019-5747 on busybox: %+v (trusted %v)", first.Report, first.Trusted)
 	}
 
 	t.Logf("node 0 reported after %v", time.Since(start).Round(time.Millisecond))
@@ -235,7 +223,7 @@ func TestFleetScan(t *testing.T) {
 				return err
 			}
 			if rep.Scanner != first.Scanner || rep.DB != first.DB || len(rep.Findings) != len(first.Findings) || !rep.Trusted {
-				return fmt.Errorf("node %d serves another report: %+v, want %+v", i+1, rep, first)
+				return fmt.Errorf("node %d serves another report: %+v (trusted %v), want %+v", i+1, rep.Report, rep.Trusted, first.Report)
 			}
 			return nil
 		})

@@ -3,14 +3,12 @@ package main
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -27,20 +25,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/spf13/cobra"
 
-	"github.com/shoal-dev/shoal/node"
+	"github.com/shoal-dev/shoal/adminapi"
 )
-
-const defaultNodeURL = "http://127.0.0.1:5000"
-
-// nodeEndpoint is the --node flag: the base URL of a running node.
-func nodeEndpoint(raw string) (*url.URL, error) {
-	u, err := url.Parse(strings.TrimSuffix(raw, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		return nil, fmt.Errorf("--node %q: want the node's base URL, e.g. %s", raw, defaultNodeURL)
-	}
-	u.Path = ""
-	return u, nil
-}
 
 // interruptible is ctx ending on SIGINT or SIGTERM too.
 func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -77,13 +63,13 @@ one line per image imported ("REPO:TAG DIGEST") to standard output.`,
   shoal import --node http://10.0.0.5:5000 ./layout-dir`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			base, err := nodeEndpoint(nodeURL)
+			api, err := nodeClient(nodeURL)
 			if err != nil {
 				return err
 			}
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
-			return runImport(ctx, base, repo, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runImport(ctx, api, repo, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&nodeURL, "node", defaultNodeURL, "base URL of the node")
@@ -219,21 +205,12 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func runImport(ctx context.Context, base *url.URL, repo, arg string, stdout, stderr io.Writer) error {
+func runImport(ctx context.Context, api *adminapi.Client, repo, arg string, stdout, stderr io.Writer) error {
 	src, err := openImportSource(arg, os.Stdin)
 	if err != nil {
 		return err
 	}
 	defer src.body.Close()
-	u := base.JoinPath("/shoal/v1/import")
-	if repo != "" {
-		u.RawQuery = url.Values{"repo": {repo}}.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), src.body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-tar")
 
 	start := time.Now()
 	upload := newProgress(stderr, "upload")
@@ -250,24 +227,34 @@ func runImport(ctx context.Context, base *url.URL, repo, arg string, stdout, std
 			}
 		}
 	}()
-	resp, err := http.DefaultClient.Do(req)
-	close(done)
-	upload.Update("", src.read.Load(), src.total)
-	upload.Finish()
-	if err != nil {
-		return fmt.Errorf("sending %s to %s: %w", arg, base.Redacted(), err)
+	uploaded := func() {
+		close(done)
+		upload.Update("", src.read.Load(), src.total)
+		upload.Finish()
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nodeError("import", resp)
-	}
-	prog := newProgress(stderr, "import")
-	final, err := followImageStream(resp.Body, prog, func(l node.ImageStreamLine) {
+	// The node answers once it has the whole archive: its first line ends
+	// the upload.
+	var prog progress
+	final, err := api.Import(ctx, src.body, repo, func(l adminapi.ImageStreamLine) {
+		if prog == nil {
+			uploaded()
+			prog = newProgress(stderr, "import")
+		}
+		if l.Blob != "" {
+			prog.Update(l.Blob, l.Bytes, l.Total)
+		}
 		if l.Warning != "" {
 			fmt.Fprintln(stderr, "warning:", l.Warning)
 		}
 	})
-	prog.Finish()
+	if prog == nil {
+		uploaded()
+		if notSent(err) {
+			return fmt.Errorf("sending %s to %s: %w", arg, api.BaseURL().Redacted(), err)
+		}
+	} else {
+		prog.Finish()
+	}
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
@@ -280,59 +267,6 @@ func runImport(ctx context.Context, base *url.URL, repo, arg string, stdout, std
 	}
 	fmt.Fprintf(stderr, "import: %d image(s) from %s in %s\n", len(final.Imported), arg, time.Since(start).Round(100*time.Millisecond))
 	return nil
-}
-
-// followImageStream reads a node's JSON-lines answer, showing progress and
-// passing other lines to onLine, and returns the final line; a final error
-// line is returned as an error.
-func followImageStream(body io.Reader, prog progress, onLine func(node.ImageStreamLine)) (node.ImageStreamLine, error) {
-	dec := json.NewDecoder(body)
-	for {
-		var l node.ImageStreamLine
-		if err := dec.Decode(&l); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = errors.New("the node ended its answer before it finished (was it stopped?)")
-			}
-			return l, err
-		}
-		if l.Blob != "" {
-			prog.Update(l.Blob, l.Bytes, l.Total)
-		}
-		onLine(l)
-		if l.Final() {
-			if l.Imported == nil && l.Preloaded == nil {
-				return l, errors.New(l.Error)
-			}
-			return l, nil
-		}
-	}
-}
-
-// nodeError reads a node's OCI error answer.
-func nodeError(what string, resp *http.Response) error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var e struct {
-		Errors []struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-			Detail  any    `json:"detail"`
-		} `json:"errors"`
-	}
-	if json.Unmarshal(body, &e) == nil && len(e.Errors) > 0 {
-		var msgs []string
-		for _, x := range e.Errors {
-			m := x.Message
-			if x.Detail != nil {
-				m += fmt.Sprintf(" (%v)", x.Detail)
-			}
-			msgs = append(msgs, m)
-		}
-		return fmt.Errorf("%s: the node refused: %s", what, strings.Join(msgs, "; "))
-	}
-	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
-		return fmt.Errorf("%s: the node answered %s: is it a shoal node with %s support?", what, resp.Status, what)
-	}
-	return fmt.Errorf("%s: the node answered %s: %s", what, resp.Status, bytes.TrimSpace(body))
 }
 
 func newPreloadCommand() *cobra.Command {
@@ -358,40 +292,29 @@ failures go to standard error. The exit status is non-zero if any ref failed.`,
   shoal preload --node http://10.0.0.5:5000 docker.io/library/nginx@sha256:…`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			base, err := nodeEndpoint(nodeURL)
+			api, err := nodeClient(nodeURL)
 			if err != nil {
 				return err
 			}
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
-			return runPreload(ctx, base, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runPreload(ctx, api, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&nodeURL, "node", defaultNodeURL, "base URL of the node")
 	return cmd
 }
 
-func runPreload(ctx context.Context, base *url.URL, refs []string, stdout, stderr io.Writer) error {
-	body, err := json.Marshal(node.PreloadRequest{Refs: refs})
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base.JoinPath("/shoal/v1/preload").String(), bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
+func runPreload(ctx context.Context, api *adminapi.Client, refs []string, stdout, stderr io.Writer) error {
 	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("preload: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nodeError("preload", resp)
-	}
-	prog := newProgress(stderr, "preload")
-	final, err := followImageStream(resp.Body, prog, func(l node.ImageStreamLine) {
+	var prog progress
+	final, err := api.Preload(ctx, refs, func(l adminapi.ImageStreamLine) {
+		if prog == nil {
+			prog = newProgress(stderr, "preload")
+		}
+		if l.Blob != "" {
+			prog.Update(l.Blob, l.Bytes, l.Total)
+		}
 		switch {
 		case l.Ref != "" && l.Error != "":
 			fmt.Fprintf(stderr, "preload: %s: %s\n", l.Ref, l.Error)
@@ -401,12 +324,11 @@ func runPreload(ctx context.Context, base *url.URL, refs []string, stdout, stder
 			fmt.Fprintln(stderr, "warning:", l.Warning)
 		}
 	})
-	prog.Finish()
+	if prog != nil {
+		prog.Finish()
+	}
 	if err != nil {
 		return fmt.Errorf("preload: %w", err)
-	}
-	if final.Error != "" {
-		return fmt.Errorf("preload: %s", final.Error)
 	}
 	fmt.Fprintf(stderr, "preload: %d image(s) in %s\n", len(final.Preloaded), time.Since(start).Round(100*time.Millisecond))
 	return nil

@@ -149,7 +149,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 			// the import.
 			site := testNode(t, node.Config{Upstreams: rules(t, "docker.io=http://127.0.0.1:1"), TagTTL: time.Hour})
 			var stdout, stderr bytes.Buffer
-			if err := runImport(ctx, site, "", src.arg, &stdout, &stderr); err != nil {
+			if err := runImport(ctx, testClient(t, site), "", src.arg, &stdout, &stderr); err != nil {
 				if strings.Contains(err.Error(), "404") {
 					t.Fatalf("import: %v: register the image routes (n.imageRoutes(mux)) in node/admin.go", err)
 				}
@@ -203,7 +203,7 @@ func TestImportErrors(t *testing.T) {
 		{"file that is no archive", notImage, "the node refused"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := runImport(context.Background(), site, "", tt.arg, io.Discard, io.Discard)
+			err := runImport(context.Background(), testClient(t, site), "", tt.arg, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}

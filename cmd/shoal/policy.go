@@ -5,12 +5,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -216,6 +215,10 @@ for themselves. Prints the node's answer ({"version":N,"digest":"sha256:…"});
 exits 1 with the node's reason when it refuses.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			api, err := nodeClient(nodeURL)
+			if err != nil {
+				return err
+			}
 			b, err := readPolicyFile(args[0])
 			if err != nil {
 				return err
@@ -226,40 +229,21 @@ exits 1 with the node's reason when it refuses.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			answer, err := putPolicy(ctx, nodeURL, b)
+			answer, err := api.PutPolicy(ctx, b)
+			if err != nil {
+				return fmt.Errorf("policy apply: %w", err)
+			}
+			out, err := json.Marshal(answer)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), string(answer))
+			fmt.Fprintln(cmd.OutOrStdout(), string(out))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&nodeURL, "node", defaultNodeURL, "base URL of the node")
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait for the node")
 	return cmd
-}
-
-// putPolicy sends the envelope to the node and returns its JSON answer.
-func putPolicy(ctx context.Context, nodeURL string, envelope []byte) ([]byte, error) {
-	url := strings.TrimRight(nodeURL, "/") + "/shoal/v1/policy"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(envelope))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("policy apply: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, nodeError("policy apply", resp)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("policy apply: reading the node's answer: %w", err)
-	}
-	return bytes.TrimSpace(body), nil
 }
 
 func newPolicyHashPasswordCommand() *cobra.Command {

@@ -5,15 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/scan"
 	"github.com/shoal-dev/shoal/scan/vulndb"
-	"github.com/shoal-dev/shoal/scanning"
 )
 
 func newScanCommand() *cobra.Command {
@@ -40,7 +38,7 @@ docs/scanning.md.`,
   shoal scan --format sarif myteam/app:1.4 > app.sarif`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			base, err := nodeEndpoint(nodeURL)
+			api, err := nodeClient(nodeURL)
 			if err != nil {
 				return err
 			}
@@ -51,7 +49,7 @@ docs/scanning.md.`,
 			}
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
-			res, err := requestScan(ctx, base, args[0], force)
+			res, err := requestScan(ctx, api, args[0], force)
 			if err != nil {
 				return err
 			}
@@ -66,34 +64,18 @@ docs/scanning.md.`,
 }
 
 // requestScan asks the node to scan ref (POST /shoal/v1/scans).
-func requestScan(ctx context.Context, base *url.URL, ref string, force bool) (*scanning.ScanResult, error) {
-	u := *base
-	u.Path = "/shoal/v1/scans"
-	q := url.Values{"ref": {ref}}
-	if force {
-		q.Set("force", "1")
+func requestScan(ctx context.Context, api *adminapi.Client, ref string, force bool) (*adminapi.ScanResult, error) {
+	res, err := api.Scan(ctx, ref, force)
+	switch {
+	case notSent(err):
+		return nil, fmt.Errorf("asking %s to scan %s: %w", api.BaseURL().Redacted(), ref, err)
+	case err != nil:
+		return nil, fmt.Errorf("scan: %w", err)
 	}
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("asking %s to scan %s: %w", base.Redacted(), ref, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, nodeError("scan", resp)
-	}
-	var res scanning.ScanResult
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&res); err != nil {
-		return nil, fmt.Errorf("scan: reading the node's answer: %w", err)
-	}
-	return &res, nil
+	return res, nil
 }
 
-func printScan(w io.Writer, res *scanning.ScanResult, format string) error {
+func printScan(w io.Writer, res *adminapi.ScanResult, format string) error {
 	reports := make([]*scan.Report, 0, len(res.Reports))
 	for _, r := range res.Reports {
 		reports = append(reports, r.Report)
@@ -150,20 +132,20 @@ the sources at once. Nothing is fetched from the network.`,
   shoal scan db import --node http://10.0.0.5:5000 Debian-all.zip`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			base, err := nodeEndpoint(nodeURL)
+			api, err := nodeClient(nodeURL)
 			if err != nil {
 				return err
 			}
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
-			return runDBImport(ctx, base, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runDBImport(ctx, api, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&nodeURL, "node", defaultNodeURL, "base URL of the node")
 	return cmd
 }
 
-func runDBImport(ctx context.Context, base *url.URL, paths []string, stdout, stderr io.Writer) error {
+func runDBImport(ctx context.Context, api *adminapi.Client, paths []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	db, err := vulndb.Import(paths...)
 	if err != nil {
@@ -178,26 +160,13 @@ func runDBImport(ctx context.Context, base *url.URL, paths []string, stdout, std
 	fmt.Fprintf(stderr, "read %d records (newest modified %s) in %s\n", db.Records(), db.Updated().UTC().Format(time.RFC3339), time.Since(start).Round(10*time.Millisecond))
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(db.Encode(pw)) }()
-	u := *base
-	u.Path = "/shoal/v1/scan/db"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), pr)
-	if err != nil {
-		pr.Close()
-		return err
-	}
-	req.Header.Set("Content-Type", "application/vnd.shoal.vulndb.v1+gzip")
-	resp, err := http.DefaultClient.Do(req)
+	st, err := api.ImportDB(ctx, pr)
 	pr.Close()
-	if err != nil {
-		return fmt.Errorf("sending the database to %s: %w", base.Redacted(), err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nodeError("scan db import", resp)
-	}
-	var st scanning.DBStatus
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
-		return fmt.Errorf("scan db import: reading the node's answer: %w", err)
+	switch {
+	case notSent(err):
+		return fmt.Errorf("sending the database to %s: %w", api.BaseURL().Redacted(), err)
+	case err != nil:
+		return fmt.Errorf("scan db import: %w", err)
 	}
 	fmt.Fprintf(stdout, "records %d\ndatabase %s\nupdated %s\nsigner %s\n", st.Records, st.Digest, st.Updated.Format(time.RFC3339), st.Signer)
 	return nil

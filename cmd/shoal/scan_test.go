@@ -12,12 +12,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/node"
-	"github.com/shoal-dev/shoal/scanning"
 )
 
 func TestScanCommands(t *testing.T) {
 	base := testNode(t, node.Config{})
+	api := testClient(t, base)
 	ctx := context.Background()
 
 	// Before any database: the node's refusal is passed on.
@@ -32,23 +33,23 @@ func TestScanCommands(t *testing.T) {
 	if err := remote.Write(ref, img); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := requestScan(ctx, base, "team/app:1", false); err == nil || !strings.Contains(err.Error(), "no vulnerability database") {
+	if _, err := requestScan(ctx, api, "team/app:1", false); err == nil || !strings.Contains(err.Error(), "no vulnerability database") {
 		t.Fatalf("scan without a database: %v", err)
 	}
 
 	var stdout, stderr bytes.Buffer
 	secdb := filepath.Join("..", "..", "node", "testdata", "vulndata", "alpine-secdb")
-	if err := runDBImport(ctx, base, []string{secdb}, &stdout, &stderr); err != nil {
+	if err := runDBImport(ctx, api, []string{secdb}, &stdout, &stderr); err != nil {
 		t.Fatalf("db import: %v\n%s", err, stderr.String())
 	}
 	if !strings.Contains(stdout.String(), "database sha256:") || !strings.Contains(stdout.String(), "records ") {
 		t.Errorf("db import printed %q", stdout.String())
 	}
-	if err := runDBImport(ctx, base, []string{t.TempDir()}, &stdout, &stderr); err == nil {
+	if err := runDBImport(ctx, api, []string{t.TempDir()}, &stdout, &stderr); err == nil {
 		t.Error("importing an empty directory succeeded")
 	}
 
-	res, err := requestScan(ctx, base, "team/app:1", false)
+	res, err := requestScan(ctx, api, "team/app:1", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestScanCommands(t *testing.T) {
 				t.Errorf("table:\n%s", out.String())
 			}
 		case "json":
-			var v scanning.ReportView
+			var v adminapi.ReportView
 			if err := json.Unmarshal(out.Bytes(), &v); err != nil || v.Image.String() != d.String() {
 				t.Errorf("json: %v\n%s", err, out.String())
 			}

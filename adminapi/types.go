@@ -1,0 +1,144 @@
+package adminapi
+
+import (
+	"time"
+
+	"github.com/shoal-dev/shoal/scan"
+)
+
+// Status is the node's GET /shoal/v1/status document: what the node is and
+// holds.
+type Status struct {
+	// Version is the node's Shoal version.
+	Version string `json:"version"`
+	// PeerID is the node's libp2p peer ID; empty without a p2p host.
+	PeerID string `json:"peer_id"`
+	// P2PAddrs are full multiaddrs ending in /p2p/<peer id>, usable as
+	// another node's --bootstrap.
+	P2PAddrs []string `json:"p2p_addrs"`
+	// Peers is how many peers the node is connected to.
+	Peers int `json:"peers"`
+	// Cache is the node's content store.
+	Cache CacheStatus `json:"cache"`
+	// Policy is the signed policy in force.
+	Policy PolicyStatus `json:"policy"`
+	// Upstream lists the node's upstream rules as NAME=URL.
+	Upstream []string `json:"upstreams"`
+}
+
+// CacheStatus is the content store part of Status.
+type CacheStatus struct {
+	// Bytes is the size of the blobs held.
+	Bytes int64 `json:"bytes"`
+	// Blobs is how many blobs are held.
+	Blobs int `json:"blobs"`
+	// MaxBytes is the store's size limit, 0 for none.
+	MaxBytes int64 `json:"max_bytes"`
+}
+
+// PolicyStatus is the policy part of Status.
+type PolicyStatus struct {
+	// Version is the version of the policy in force, 0 when there is
+	// none.
+	Version int64 `json:"version"`
+}
+
+// PolicyApplied answers PUT /shoal/v1/policy: the policy the node now
+// holds (the one sent, or the same one when it held it already).
+type PolicyApplied struct {
+	// Version is the policy document's version.
+	Version uint64 `json:"version"`
+	// Digest is the digest of the signed envelope, "sha256:…".
+	Digest string `json:"digest"`
+}
+
+// PreloadRequest is the body of POST /shoal/v1/preload.
+type PreloadRequest struct {
+	// Refs are the images to fetch, as the node serves them
+	// (docker.io/library/alpine:3.20, myteam/app@sha256:…).
+	Refs []string `json:"refs"`
+}
+
+// ImageStreamLine is one line of the JSON stream that POST
+// /shoal/v1/import and /shoal/v1/preload answer with. Each line has one
+// of these shapes:
+//
+//	{"blob":"sha256:…","bytes":N,"total":M}   progress: N of M bytes of the whole operation
+//	{"warning":"…"}                          something skipped
+//	{"ref":"…","digest":"sha256:…"}           preload: one ref done
+//	{"ref":"…","error":"…"}                  preload: one ref failed
+//	{"imported":[{"repo","tag","digest"}]}   import: the last line on success
+//	{"preloaded":[{"ref","repo","digest"}]}  preload: the last line ("error" is set too when a ref failed)
+//	{"error":"…"}                            the last line when the operation failed
+type ImageStreamLine struct {
+	Blob      string           `json:"blob,omitempty"`
+	Bytes     int64            `json:"bytes,omitempty"`
+	Total     int64            `json:"total,omitempty"`
+	Warning   string           `json:"warning,omitempty"`
+	Ref       string           `json:"ref,omitempty"`
+	Digest    string           `json:"digest,omitempty"`
+	Imported  []ImportedImage  `json:"imported,omitempty"`
+	Preloaded []PreloadedImage `json:"preloaded,omitempty"`
+	Error     string           `json:"error,omitempty"`
+}
+
+// Final reports whether the line ends the stream.
+func (l ImageStreamLine) Final() bool {
+	return l.Imported != nil || l.Preloaded != nil || (l.Error != "" && l.Ref == "")
+}
+
+// ImportedImage is an image an import stored: pull it as REPO:TAG (or
+// REPO@DIGEST when Tag is empty).
+type ImportedImage struct {
+	Repo   string `json:"repo"`
+	Tag    string `json:"tag"`
+	Digest string `json:"digest"`
+}
+
+// PreloadedImage is a ref a preload fetched.
+type PreloadedImage struct {
+	Ref    string `json:"ref"`
+	Repo   string `json:"repo"`
+	Digest string `json:"digest"`
+}
+
+// ScanResult answers POST /shoal/v1/scans: the image the ref resolved to
+// and a report per platform manifest.
+type ScanResult struct {
+	// Ref is the ref as asked.
+	Ref string `json:"ref"`
+	// Digest is the manifest (or index) the ref resolved to.
+	Digest string `json:"digest"`
+	// Reports has one report per platform manifest.
+	Reports []ReportView `json:"reports"`
+}
+
+// ReportView is a report as the scan endpoints return it
+// (GET /shoal/v1/scans/<digest>, and each of a ScanResult's reports).
+type ReportView struct {
+	*scan.Report
+	// DBAge is how old the database was when the report is served: now
+	// minus its newest record's modification time.
+	DBAge        string  `json:"db_age"`
+	DBAgeSeconds float64 `json:"db_age_seconds"`
+	// Envelope is the digest of the signed report (a DSSE envelope),
+	// stored as a referrer of the image.
+	Envelope string `json:"envelope"`
+	// Trusted says the node trusts the report's signer.
+	Trusted bool `json:"trusted"`
+}
+
+// DBStatus describes the vulnerability database in use: the answer of GET
+// and PUT /shoal/v1/scan/db.
+type DBStatus struct {
+	// Digest is the encoded database's digest.
+	Digest string `json:"digest"`
+	// Records is how many vulnerability records it holds.
+	Records int `json:"records"`
+	// Updated is its newest record's modification time.
+	Updated time.Time `json:"updated"`
+	// Signer is the peer ID of the node that signed it.
+	Signer string `json:"signer"`
+	// Size is the encoded database's size in bytes.
+	Size int64 `json:"size"`
+}
