@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/policy"
 	"github.com/shoal-dev/shoal/repository"
@@ -337,10 +338,7 @@ func (c *Control) HandlePutPolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(struct {
-		Version uint64 `json:"version"`
-		Digest  string `json:"digest"`
-	}{p.Document.Version, p.Digest.String()})
+	_ = json.NewEncoder(w).Encode(adminapi.PolicyApplied{Version: p.Document.Version, Digest: p.Digest.String()})
 }
 
 // AdminOnly keeps an admin endpoint that writes the store without going

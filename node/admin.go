@@ -3,6 +3,8 @@ package node
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/shoal-dev/shoal/adminapi"
 )
 
 func (n *Node) handleHealthz(w http.ResponseWriter, r *http.Request) {
@@ -42,34 +44,13 @@ func (n *Node) notReady() []string {
 	return problems
 }
 
-// Status is the node's /shoal/v1/status document.
-type Status struct {
-	Version  string       `json:"version"`
-	PeerID   string       `json:"peer_id"`
-	P2PAddrs []string     `json:"p2p_addrs"`
-	Peers    int          `json:"peers"`
-	Cache    CacheStatus  `json:"cache"`
-	Policy   PolicyStatus `json:"policy"`
-	Upstream []string     `json:"upstreams"`
-}
-
-type CacheStatus struct {
-	Bytes    int64 `json:"bytes"`
-	Blobs    int   `json:"blobs"`
-	MaxBytes int64 `json:"max_bytes"`
-}
-
-type PolicyStatus struct {
-	Version int64 `json:"version"`
-}
-
 // Status reports what the node is and holds.
-func (n *Node) Status() Status {
+func (n *Node) Status() adminapi.Status {
 	bytes, blobs := n.store.Usage()
-	s := Status{
+	s := adminapi.Status{
 		Version:  n.version,
 		P2PAddrs: []string{},
-		Cache:    CacheStatus{Bytes: bytes, Blobs: blobs, MaxBytes: n.cfg.CacheMaxBytes},
+		Cache:    adminapi.CacheStatus{Bytes: bytes, Blobs: blobs, MaxBytes: n.cfg.CacheMaxBytes},
 		Upstream: []string{},
 	}
 	if n.p2p != nil {

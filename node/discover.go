@@ -3,10 +3,7 @@ package node
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -14,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/shoal-dev/shoal/adminapi"
 )
 
 // dnsPeers finds peers through a DNS name whose addresses are nodes (a
@@ -45,7 +43,7 @@ func (n *Node) dnsPeers(name string) func(ctx context.Context) ([]peer.AddrInfo,
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ai, err := peerStatus(ctx, client, scheme+"://"+net.JoinHostPort(ip, port)+"/shoal/v1/status")
+				ai, err := peerStatus(ctx, client, scheme+"://"+net.JoinHostPort(ip, port))
 				if err != nil {
 					n.log.Debug("asking a discovered node for its peer ID", "ip", ip, "err", err)
 					return
@@ -60,21 +58,13 @@ func (n *Node) dnsPeers(name string) func(ctx context.Context) ([]peer.AddrInfo,
 	}
 }
 
-func peerStatus(ctx context.Context, client *http.Client, url string) ([]peer.AddrInfo, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func peerStatus(ctx context.Context, client *http.Client, base string) ([]peer.AddrInfo, error) {
+	c, err := adminapi.New(base, client)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := client.Do(req)
+	st, err := c.Status(ctx)
 	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, errors.New(resp.Status)
-	}
-	var st Status
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
 		return nil, err
 	}
 	var out []peer.AddrInfo

@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/cache"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/repository"
@@ -269,7 +270,7 @@ func (n *Node) importTargets(plan *importPlan, override *imageRef) ([]importTarg
 }
 
 // runImport stores the plan's blobs, then its manifests, then its tags.
-func (n *Node) runImport(ctx context.Context, s *imageStream, ix *archiveIndex, plan *importPlan, targets []importTarget) ([]ImportedImage, error) {
+func (n *Node) runImport(ctx context.Context, s *imageStream, ix *archiveIndex, plan *importPlan, targets []importTarget) ([]adminapi.ImportedImage, error) {
 	for _, b := range plan.blobs {
 		s.grow(b.entry.size)
 	}
@@ -297,9 +298,9 @@ func (n *Node) runImport(ctx context.Context, s *imageStream, ix *archiveIndex, 
 		txn.rollback()
 		return nil, err
 	}
-	imported := make([]ImportedImage, 0, len(targets))
+	imported := make([]adminapi.ImportedImage, 0, len(targets))
 	for _, t := range targets {
-		imported = append(imported, ImportedImage{Repo: t.repo.Key(), Tag: t.tag, Digest: t.image.top.digest.String()})
+		imported = append(imported, adminapi.ImportedImage{Repo: t.repo.Key(), Tag: t.tag, Digest: t.image.top.digest.String()})
 	}
 	return imported, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/registry"
 )
@@ -25,17 +26,12 @@ const (
 	preloadConcurrency = 3
 )
 
-// PreloadRequest is the body of POST /shoal/v1/preload.
-type PreloadRequest struct {
-	Refs []string `json:"refs"`
-}
-
 // handlePreload fetches each ref's manifests and blobs through the node's
 // own registry, as a client's pull would, so that caching, coalescing and
 // peers apply. A ref that fails does not stop the others; the last line
 // says how many failed.
 func (n *Node) handlePreload(w http.ResponseWriter, r *http.Request) {
-	var req PreloadRequest
+	var req adminapi.PreloadRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPreloadRequestBytes))
 	if err := dec.Decode(&req); err != nil {
 		oci.WriteError(w, &oci.Error{Status: http.StatusBadRequest, Code: "UNSUPPORTED", Message: "the body must be JSON: {\"refs\":[\"docker.io/library/alpine:3.20\", …]}", Detail: err.Error()})
@@ -53,7 +49,7 @@ func (n *Node) handlePreload(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	start := time.Now()
 	s := startImageStream(w)
-	done := []PreloadedImage{}
+	done := []adminapi.PreloadedImage{}
 	failed := 0
 	for _, ref := range req.Refs {
 		img, err := n.preload(ctx, s, ref)
@@ -89,14 +85,14 @@ func describeImageError(err error) string {
 
 // preload pulls one ref through the node's registry: its manifest, every
 // child of an index, and every config and layer, read to the end.
-func (n *Node) preload(ctx context.Context, s *imageStream, raw string) (PreloadedImage, error) {
+func (n *Node) preload(ctx context.Context, s *imageStream, raw string) (adminapi.PreloadedImage, error) {
 	ref, err := parseImageRef(raw)
 	if err != nil {
-		return PreloadedImage{}, err
+		return adminapi.PreloadedImage{}, err
 	}
 	repo, err := n.names.ForPull(ref.name)
 	if err != nil {
-		return PreloadedImage{}, err
+		return adminapi.PreloadedImage{}, err
 	}
 	reference := ref.tag
 	switch {
@@ -108,26 +104,26 @@ func (n *Node) preload(ctx context.Context, s *imageStream, raw string) (Preload
 	reg := n.registry
 	m, err := reg.GetManifest(ctx, repo, reference)
 	if err != nil {
-		return PreloadedImage{}, err
+		return adminapi.PreloadedImage{}, err
 	}
 	if ref.digest != "" && m.Digest != ref.digest {
-		return PreloadedImage{}, fmt.Errorf("asked for %s, got manifest %s", ref.digest, m.Digest)
+		return adminapi.PreloadedImage{}, fmt.Errorf("asked for %s, got manifest %s", ref.digest, m.Digest)
 	}
 	p := &preloadWalk{n: n, reg: reg, repo: repo, s: s, seen: map[digest.Digest]bool{}}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(preloadConcurrency)
 	if err := p.manifest(gctx, g, m, 0); err != nil {
 		_ = g.Wait()
-		return PreloadedImage{}, err
+		return adminapi.PreloadedImage{}, err
 	}
 	if err := g.Wait(); err != nil {
-		return PreloadedImage{}, err
+		return adminapi.PreloadedImage{}, err
 	}
 	key := repo.Name
 	if r, err := n.names.Resolve(repo, false); err == nil {
 		key = r.Key()
 	}
-	return PreloadedImage{Ref: raw, Repo: key, Digest: m.Digest.String()}, nil
+	return adminapi.PreloadedImage{Ref: raw, Repo: key, Digest: m.Digest.String()}, nil
 }
 
 // preloadWalk fetches the content of one image.

@@ -7,52 +7,14 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/shoal-dev/shoal/adminapi"
 )
 
-// ImageStreamLine is one line of the JSON stream that POST
-// /shoal/v1/import and /shoal/v1/preload answer with. Each line has one
-// of these shapes:
-//
-//	{"blob":"sha256:…","bytes":N,"total":M}   progress: N of M bytes of the whole operation
-//	{"warning":"…"}                          something skipped
-//	{"ref":"…","digest":"sha256:…"}           preload: one ref done
-//	{"ref":"…","error":"…"}                  preload: one ref failed
-//	{"imported":[{"repo","tag","digest"}]}   import: the last line on success
-//	{"preloaded":[{"ref","repo","digest"}]}  preload: the last line ("error" is set too when a ref failed)
-//	{"error":"…"}                            the last line when the operation failed
-type ImageStreamLine struct {
-	Blob      string           `json:"blob,omitempty"`
-	Bytes     int64            `json:"bytes,omitempty"`
-	Total     int64            `json:"total,omitempty"`
-	Warning   string           `json:"warning,omitempty"`
-	Ref       string           `json:"ref,omitempty"`
-	Digest    string           `json:"digest,omitempty"`
-	Imported  []ImportedImage  `json:"imported,omitempty"`
-	Preloaded []PreloadedImage `json:"preloaded,omitempty"`
-	Error     string           `json:"error,omitempty"`
-}
-
-// Final reports whether the line ends the stream.
-func (l ImageStreamLine) Final() bool {
-	return l.Imported != nil || l.Preloaded != nil || (l.Error != "" && l.Ref == "")
-}
-
-// ImportedImage is an image an import stored: pull it as REPO:TAG (or
-// REPO@DIGEST when Tag is empty).
-type ImportedImage struct {
-	Repo   string `json:"repo"`
-	Tag    string `json:"tag"`
-	Digest string `json:"digest"`
-}
-
-// PreloadedImage is a ref a preload fetched.
-type PreloadedImage struct {
-	Ref    string `json:"ref"`
-	Repo   string `json:"repo"`
-	Digest string `json:"digest"`
-}
-
-// The exact shapes the node writes.
+// The lines of the JSON stream that POST /shoal/v1/import and
+// /shoal/v1/preload answer with are described by adminapi.ImageStreamLine;
+// these are the exact shapes the node writes (adminapi's type, with its
+// omitempty fields, would drop an empty final list).
 type (
 	progressLine struct {
 		Blob  string `json:"blob"`
@@ -68,11 +30,11 @@ type (
 		Error  string `json:"error,omitempty"`
 	}
 	importedLine struct {
-		Imported []ImportedImage `json:"imported"`
+		Imported []adminapi.ImportedImage `json:"imported"`
 	}
 	preloadedLine struct {
-		Preloaded []PreloadedImage `json:"preloaded"`
-		Error     string           `json:"error,omitempty"`
+		Preloaded []adminapi.PreloadedImage `json:"preloaded"`
+		Error     string                    `json:"error,omitempty"`
 	}
 	errorLine struct {
 		Error string `json:"error"`

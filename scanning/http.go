@@ -9,9 +9,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/repository"
-	"github.com/shoal-dev/shoal/scan"
 )
 
 // The scanning endpoints (the node's wiring mounts them, the writing
@@ -22,44 +22,14 @@ import (
 //	GET  /shoal/v1/scans/<digest>      the trusted report on an image digest
 //	POST /shoal/v1/scans?ref=REF       scan REF now (or return a fresh report)
 
-// DBStatus describes the database in use.
-type DBStatus struct {
-	Digest  string    `json:"digest"`
-	Records int       `json:"records"`
-	Updated time.Time `json:"updated"`
-	Signer  string    `json:"signer"`
-	Size    int64     `json:"size"`
+func dbStatus(h *heldDB) adminapi.DBStatus {
+	return adminapi.DBStatus{Digest: h.layer.String(), Records: h.db.Records(), Updated: h.db.Updated().UTC(), Signer: h.signer, Size: h.size}
 }
 
-func dbStatus(h *heldDB) DBStatus {
-	return DBStatus{Digest: h.layer.String(), Records: h.db.Records(), Updated: h.db.Updated().UTC(), Signer: h.signer, Size: h.size}
-}
-
-// ReportView is a report as the endpoints return it.
-type ReportView struct {
-	*scan.Report
-	// DBAge is how old the database was when the report is served: now
-	// minus its newest record's modification time.
-	DBAge        string  `json:"db_age"`
-	DBAgeSeconds float64 `json:"db_age_seconds"`
-	// Envelope is the digest of the signed report (a DSSE envelope),
-	// stored as a referrer of the image.
-	Envelope string `json:"envelope"`
-	Trusted  bool   `json:"trusted"`
-}
-
-func (s *Service) reportView(h *heldReport) ReportView {
+func (s *Service) reportView(h *heldReport) adminapi.ReportView {
 	age := s.now().Sub(h.report.DBUpdated)
 	ok, _ := s.reportTrusted(h)
-	return ReportView{Report: h.report, DBAge: age.Round(time.Second).String(), DBAgeSeconds: age.Seconds(), Envelope: h.digest.String(), Trusted: ok}
-}
-
-// ScanResult answers POST /shoal/v1/scans: the image the ref resolved to
-// and a report per platform manifest.
-type ScanResult struct {
-	Ref     string       `json:"ref"`
-	Digest  string       `json:"digest"`
-	Reports []ReportView `json:"reports"`
+	return adminapi.ReportView{Report: h.report, DBAge: age.Round(time.Second).String(), DBAgeSeconds: age.Seconds(), Envelope: h.digest.String(), Trusted: ok}
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -160,7 +130,7 @@ func (s *Service) HandlePostScan(w http.ResponseWriter, r *http.Request) {
 		oci.WriteError(w, &oci.Error{Status: http.StatusInternalServerError, Code: "UNKNOWN", Message: "scan failed", Detail: err.Error()})
 		return
 	}
-	res := ScanResult{Ref: raw, Digest: m.Digest.String(), Reports: []ReportView{}}
+	res := adminapi.ScanResult{Ref: raw, Digest: m.Digest.String(), Reports: []adminapi.ReportView{}}
 	for _, h := range held {
 		res.Reports = append(res.Reports, s.reportView(h))
 	}

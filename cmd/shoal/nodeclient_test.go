@@ -173,7 +173,7 @@ func TestPreloadFromNode(t *testing.T) {
 	if err := remote.Write(testRef(t, upURL, "library/alpine:3.20"), img); err != nil {
 		t.Fatal(err)
 	}
-	site := testNode(t, node.Config{Upstreams: []string{"docker.io=" + up.URL}, TagTTL: time.Minute})
+	site := testNode(t, node.Config{Upstreams: rules(t, "docker.io="+up.URL), TagTTL: time.Minute})
 	var stdout, stderr bytes.Buffer
 	err := runPreload(context.Background(), testClient(t, site), []string{"docker.io/library/alpine:3.20", "docker.io/library/nope:1"}, &stdout, &stderr)
 	if err == nil || !strings.HasPrefix(err.Error(), "preload: ") {
