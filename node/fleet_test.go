@@ -55,7 +55,7 @@ func startFleetNode(t *testing.T, upstreamURL string, boot []string) (*Node, *ht
 	t.Helper()
 	n, err := New(Config{
 		DataDir:   filepath.Join(t.TempDir(), "data"),
-		Upstreams: rules(t, "up=" + upstreamURL),
+		Upstreams: rules(t, "up="+upstreamURL),
 		TagTTL:    time.Minute,
 		P2PListen: []string{"/ip4/127.0.0.1/tcp/0"},
 		Bootstrap: boot,

@@ -31,6 +31,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/cache"
 	"github.com/shoal-dev/shoal/oci"
 )
@@ -64,7 +65,7 @@ func newImageTestNode(t *testing.T, cfg Config) *imageTestNode {
 
 // post sends body to path and returns the status, the OCI error code (for
 // an error answer) and the JSON lines of a stream.
-func (tn *imageTestNode) post(t *testing.T, path string, body io.Reader) (int, string, []ImageStreamLine) {
+func (tn *imageTestNode) post(t *testing.T, path string, body io.Reader) (int, string, []adminapi.ImageStreamLine) {
 	t.Helper()
 	resp, err := http.Post(tn.srv.URL+path, "application/x-tar", body)
 	if err != nil {
@@ -80,10 +81,10 @@ func (tn *imageTestNode) post(t *testing.T, path string, body io.Reader) (int, s
 		}
 		return resp.StatusCode, e.Errors[0].Code, nil
 	}
-	var lines []ImageStreamLine
+	var lines []adminapi.ImageStreamLine
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		var l ImageStreamLine
+		var l adminapi.ImageStreamLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			t.Fatalf("line %q: %v", sc.Text(), err)
 		}
@@ -327,15 +328,15 @@ func TestImport(t *testing.T) {
 		wantError string
 		// noTags are repositories that must hold no tag afterwards
 		noTags []string
-		check  func(t *testing.T, imported []ImportedImage)
+		check  func(t *testing.T, imported []adminapi.ImportedImage)
 	}{
 		{
 			name: "OCI layout with a full ref.name",
 			body: func(t *testing.T) []byte {
 				return tarDir(t, ociLayoutDir(t, layoutEntry{img: img, annotations: map[string]string{"org.opencontainers.image.ref.name": "myteam/app:1.0"}}), "")
 			},
-			check: func(t *testing.T, imported []ImportedImage) {
-				wantImported(t, imported, ImportedImage{Repo: "myteam/app", Tag: "1.0", Digest: digestOf(t, img)})
+			check: func(t *testing.T, imported []adminapi.ImportedImage) {
+				wantImported(t, imported, adminapi.ImportedImage{Repo: "myteam/app", Tag: "1.0", Digest: digestOf(t, img)})
 				checkImage(t, tn, "myteam/app:1.0", img, digestOf(t, img))
 			},
 		},
@@ -345,8 +346,8 @@ func TestImport(t *testing.T) {
 				dir := ociLayoutDir(t, layoutEntry{idx: idx, annotations: map[string]string{"io.containerd.image.name": "myteam/multi:2", "org.opencontainers.image.ref.name": "2"}})
 				return gzipBytes(t, tarDir(t, dir, "multi/"))
 			},
-			check: func(t *testing.T, imported []ImportedImage) {
-				wantImported(t, imported, ImportedImage{Repo: "myteam/multi", Tag: "2", Digest: digestOf(t, idx)})
+			check: func(t *testing.T, imported []adminapi.ImportedImage) {
+				wantImported(t, imported, adminapi.ImportedImage{Repo: "myteam/multi", Tag: "2", Digest: digestOf(t, idx)})
 				got, err := remote.Index(tn.ref(t, "myteam/multi:2"))
 				if err != nil {
 					t.Fatal(err)
@@ -365,8 +366,8 @@ func TestImport(t *testing.T) {
 			body: func(t *testing.T) []byte {
 				return tarDir(t, ociLayoutDir(t, layoutEntry{img: img}), "")
 			},
-			check: func(t *testing.T, imported []ImportedImage) {
-				wantImported(t, imported, ImportedImage{Repo: "team/renamed", Tag: "7", Digest: digestOf(t, img)})
+			check: func(t *testing.T, imported []adminapi.ImportedImage) {
+				wantImported(t, imported, adminapi.ImportedImage{Repo: "team/renamed", Tag: "7", Digest: digestOf(t, img)})
 				checkImage(t, tn, "team/renamed:7", img, digestOf(t, img))
 			},
 		},
@@ -376,8 +377,8 @@ func TestImport(t *testing.T) {
 			body: func(t *testing.T) []byte {
 				return tarDir(t, ociLayoutDir(t, layoutEntry{img: img, annotations: map[string]string{"org.opencontainers.image.ref.name": "v3"}}), "")
 			},
-			check: func(t *testing.T, imported []ImportedImage) {
-				wantImported(t, imported, ImportedImage{Repo: "team/tagged", Tag: "v3", Digest: digestOf(t, img)})
+			check: func(t *testing.T, imported []adminapi.ImportedImage) {
+				wantImported(t, imported, adminapi.ImportedImage{Repo: "team/tagged", Tag: "v3", Digest: digestOf(t, img)})
 			},
 		},
 		{
@@ -390,7 +391,7 @@ func TestImport(t *testing.T) {
 				}
 				return buf.Bytes()
 			},
-			check: func(t *testing.T, imported []ImportedImage) {
+			check: func(t *testing.T, imported []adminapi.ImportedImage) {
 				if len(imported) != 1 || imported[0].Repo != "myteam/saved" || imported[0].Tag != "v1" {
 					t.Fatalf("imported %+v", imported)
 				}
@@ -411,7 +412,7 @@ func TestImport(t *testing.T) {
 			body: func(t *testing.T) []byte {
 				return dockerSave(t, savedImg, []string{"myteam/plain:1", "myteam/plain:latest"}, -1)
 			},
-			check: func(t *testing.T, imported []ImportedImage) {
+			check: func(t *testing.T, imported []adminapi.ImportedImage) {
 				if len(imported) != 2 || imported[0].Digest != imported[1].Digest {
 					t.Fatalf("imported %+v", imported)
 				}
@@ -424,8 +425,8 @@ func TestImport(t *testing.T) {
 			body: func(t *testing.T) []byte {
 				return tarDir(t, ociLayoutDir(t, layoutEntry{img: img, annotations: map[string]string{"org.opencontainers.image.ref.name": "index.docker.io/x:1"}}), "")
 			},
-			check: func(t *testing.T, imported []ImportedImage) {
-				wantImported(t, imported, ImportedImage{Repo: "docker.io/library/x", Tag: "1", Digest: digestOf(t, img)})
+			check: func(t *testing.T, imported []adminapi.ImportedImage) {
+				wantImported(t, imported, adminapi.ImportedImage{Repo: "docker.io/library/x", Tag: "1", Digest: digestOf(t, img)})
 			},
 		},
 		{
@@ -544,7 +545,7 @@ func TestImport(t *testing.T) {
 	}
 }
 
-func wantImported(t *testing.T, got []ImportedImage, want ...ImportedImage) {
+func wantImported(t *testing.T, got []adminapi.ImportedImage, want ...adminapi.ImportedImage) {
 	t.Helper()
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("imported %+v, want %+v", got, want)
@@ -552,7 +553,7 @@ func wantImported(t *testing.T, got []ImportedImage, want ...ImportedImage) {
 }
 
 // checkProgress checks that progress lines count up to their total.
-func checkProgress(t *testing.T, lines []ImageStreamLine) {
+func checkProgress(t *testing.T, lines []adminapi.ImageStreamLine) {
 	t.Helper()
 	var last int64
 	for _, l := range lines {
@@ -656,8 +657,8 @@ func TestPreload(t *testing.T) {
 	push("library/alpine:3.20", func(r name.Reference) error { return remote.Write(r, img) })
 	push("team/multi:1", func(r name.Reference) error { return remote.WriteIndex(r, idx) })
 
-	tn := newImageTestNode(t, Config{Upstreams: rules(t, "docker.io=" + up.URL), TagTTL: time.Hour})
-	req, _ := json.Marshal(PreloadRequest{Refs: []string{
+	tn := newImageTestNode(t, Config{Upstreams: rules(t, "docker.io="+up.URL), TagTTL: time.Hour})
+	req, _ := json.Marshal(adminapi.PreloadRequest{Refs: []string{
 		"docker.io/library/alpine:3.20",
 		"docker.io/team/multi:1",
 		"quay.io/org/img:1",
@@ -665,7 +666,7 @@ func TestPreload(t *testing.T) {
 	}})
 	_, _, lines := tn.post(t, "/shoal/v1/preload", bytes.NewReader(req))
 	checkProgress(t, lines)
-	results := map[string]ImageStreamLine{}
+	results := map[string]adminapi.ImageStreamLine{}
 	for _, l := range lines {
 		if l.Ref != "" {
 			results[l.Ref] = l
