@@ -100,6 +100,12 @@ func Open(cfg Config) (*Control, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	if c.cfg.Resolve == nil {
+		c.cfg.Resolve = func(repo oci.Repo, _ bool) (repository.Name, error) { return repository.Local(repo.Name), nil }
+	}
+	if c.cfg.UpstreamHost == nil {
+		c.cfg.UpstreamHost = func(string) (string, bool) { return "", false }
+	}
 	if err := c.open(); err != nil {
 		c.Close()
 		return nil, err
@@ -108,8 +114,8 @@ func Open(cfg Config) (*Control, error) {
 }
 
 func (c *Control) open() error {
-	if (c.cfg.TLSCert == "") != (c.cfg.TLSKey == "") {
-		return errors.New("a TLS certificate and its key go together")
+	if err := CheckKeyPair(c.cfg.TLSCert, c.cfg.TLSKey); err != nil {
+		return err
 	}
 	if c.cfg.TLSCert != "" {
 		certs, err := newCertReloader(c.cfg.TLSCert, c.cfg.TLSKey, c.log)

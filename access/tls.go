@@ -2,6 +2,8 @@ package access
 
 import (
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -157,4 +159,20 @@ func (c *Control) WatchCerts() (stop func()) {
 		return func() {}
 	}
 	return c.certs.watch()
+}
+
+// CheckKeyPair fails unless certFile and keyFile are both empty or name a
+// key pair that loads, so that a node can refuse to start before it
+// touches its data dir.
+func CheckKeyPair(certFile, keyFile string) error {
+	if (certFile == "") != (keyFile == "") {
+		return errors.New("a TLS certificate and its key go together")
+	}
+	if certFile == "" {
+		return nil
+	}
+	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+		return fmt.Errorf("loading the TLS key pair: %w", err)
+	}
+	return nil
 }

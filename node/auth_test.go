@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -107,9 +106,9 @@ func newAuthTestNode(t *testing.T, withRoot bool) *authTestNode {
 	t.Helper()
 	tn := &authTestNode{kit: newPolicyKit(t)}
 	tn.clock.Store(time.Now().Truncate(time.Second).UnixNano())
-	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data"), Upstreams: []string{"docker.io=http://127.0.0.1:1"}, PolicyGrace: time.Hour, clock: tn.now}
+	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data"), Upstreams: rules(t, "docker.io=http://127.0.0.1:1"), PolicyGrace: time.Hour, clock: tn.now}
 	if withRoot {
-		cfg.PolicyRoots = []string{tn.kit.rootPEM}
+		cfg.PolicyRoots = rootKeys(t, tn.kit.rootPEM)
 	}
 	n, err := New(cfg, "test")
 	if err != nil {
@@ -214,7 +213,7 @@ func TestOpenNodeAllowsEverything(t *testing.T) {
 	}
 	// An open node takes no policy.
 	w := tn.do(t, req{method: http.MethodPut, path: "/shoal/v1/policy", body: tn.kit.sign(t, testDoc(t, 1, tn.now()))})
-	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "policy-root") {
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "no policy root") {
 		t.Errorf("PUT policy on an open node: %d %s", w.Code, w.Body.String())
 	}
 	if v := tn.n.Status().Policy.Version; v != 0 {
@@ -369,7 +368,7 @@ func TestPutPolicy(t *testing.T) {
 	wrongNet.Network = "elsewhere"
 
 	var seen []uint64
-	tn.n.watchPolicy(func(p *policy.Policy) { seen = append(seen, p.Document.Version) })
+	tn.n.access.Watch(func(p *policy.Policy) { seen = append(seen, p.Document.Version) })
 	tests := []struct {
 		name    string
 		body    []byte
@@ -410,7 +409,7 @@ func TestPutPolicy(t *testing.T) {
 	}
 	// Watching later hears the held policy at once.
 	var late []uint64
-	tn.n.watchPolicy(func(p *policy.Policy) { late = append(late, p.Document.Version) })
+	tn.n.access.Watch(func(p *policy.Policy) { late = append(late, p.Document.Version) })
 	if fmt.Sprint(late) != "[2]" {
 		t.Errorf("late watcher saw %v", late)
 	}
@@ -431,7 +430,7 @@ func TestPolicyFileAtStart(t *testing.T) {
 	v3f := write("v3", kit.sign(t, testDoc(t, 3, now)))
 	data := filepath.Join(t.TempDir(), "data")
 	start := func(file string) (*Node, error) {
-		return New(Config{DataDir: data, PolicyRoots: []string{kit.rootPEM}, Policy: file, Upstreams: []string{"docker.io=http://127.0.0.1:1"}}, "test")
+		return New(Config{DataDir: data, PolicyRoots: rootKeys(t, kit.rootPEM), Policy: readFile(t, file), Upstreams: rules(t, "docker.io=http://127.0.0.1:1")}, "test")
 	}
 	n, err := start(v3f)
 	if err != nil {
@@ -443,14 +442,14 @@ func TestPolicyFileAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("older --policy: %v", err)
 	}
-	if v := n.policyVersion(); v != 3 {
+	if v := n.access.Version(); v != 3 {
 		t.Errorf("version %d after restart with an older file, want 3", v)
 	}
 	n.Close()
-	if _, err := New(Config{DataDir: t.TempDir(), Policy: v1f}, "test"); err == nil {
+	if _, err := New(Config{DataDir: t.TempDir(), Policy: readFile(t, v1f)}, "test"); err == nil {
 		t.Error("--policy without --policy-root accepted")
 	}
-	if _, err := New(Config{DataDir: t.TempDir(), PolicyRoots: []string{kit.rootPEM}, PolicyNetwork: "other", Policy: v1f}, "test"); err == nil {
+	if _, err := New(Config{DataDir: t.TempDir(), PolicyRoots: rootKeys(t, kit.rootPEM), PolicyNetwork: "other", Policy: readFile(t, v1f)}, "test"); err == nil {
 		t.Error("a policy for another --policy-network accepted")
 	}
 }
@@ -507,54 +506,4 @@ func TestExpiredPolicy(t *testing.T) {
 			t.Errorf("/readyz after a new policy: %d %s", w.Code, w.Body.String())
 		}
 	})
-}
-
-func TestTokenRoundTrip(t *testing.T) {
-	_, priv, _ := ed25519.GenerateKey(nil)
-	iss := newTokenIssuer(priv, "shoal")
-	now := time.Unix(1_800_000_000, 0)
-	tok, err := iss.issue("alice", []string{"alice"}, "svc", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name string
-		tok  string
-		aud  string
-		at   time.Time
-		ok   bool
-	}{
-		{"good", tok, "svc", now.Add(time.Minute), true},
-		{"expired", tok, "svc", now.Add(tokenTTL + time.Second), false},
-		{"not yet", tok, "svc", now.Add(-time.Minute), false},
-		{"audience", tok, "other", now, false},
-		{"forged", forge(tok), "svc", now, false},
-		{"alg none", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + strings.Split(tok, ".")[1] + ".", "svc", now, false},
-		{"garbage", "a.b", "svc", now, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := iss.verify(tt.tok, tt.aud, tt.at, 0)
-			if (err == nil) != tt.ok {
-				t.Fatalf("verify: %v, want ok=%v", err, tt.ok)
-			}
-			if tt.ok && (c.Subject != "alice" || c.Identities[0] != "alice") {
-				t.Errorf("claims %+v", c)
-			}
-		})
-	}
-	// The key persists across restarts.
-	path := filepath.Join(t.TempDir(), tokenKeyFile)
-	k1, err := loadTokenKey(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, err := loadTokenKey(path)
-	if err != nil || !k1.Equal(k2) {
-		t.Fatalf("token key not kept: %v", err)
-	}
-	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
-		t.Errorf("token key mode %v", st.Mode().Perm())
-	}
-	_ = io.Discard
 }

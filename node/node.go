@@ -91,6 +91,11 @@ func (n *Node) open() error {
 			return fmt.Errorf("default upstream %s: no upstream rule has that name", cfg.DefaultUpstream)
 		}
 	}
+	// A key pair that does not load is refused before the data dir is
+	// touched.
+	if err := access.CheckKeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
