@@ -3,9 +3,9 @@
 // "shoal export" write them) and "docker save" tarballs.
 //
 // What an archive holds is described by Contents, Image, Manifest and
-// Blob; Read reads an archive into them. The package knows nothing of
-// registries or stores: a caller reads Contents and stores what it lists
-// its own way.
+// Blob. Read reads an archive into them; Writer writes an OCI image
+// layout tar. The package knows nothing of registries or stores: a caller
+// reads Contents and stores what it lists its own way.
 package archive
 
 import (

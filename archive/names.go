@@ -1,6 +1,8 @@
 package archive
 
 import (
+	"strings"
+
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/shoal-dev/shoal/oci"
@@ -9,6 +11,19 @@ import (
 // containerdNameAnnotation is where containerd and Docker ≥ 25 put an
 // image's full name in an OCI layout's index.json.
 const containerdNameAnnotation = "io.containerd.image.name"
+
+// NameAnnotations are the annotations that name an image in an OCI
+// layout's index.json: org.opencontainers.image.ref.name, which Read,
+// skopeo and docker load read, and, when name starts with a registry host,
+// io.containerd.image.name, which "ctr images import" reads and which
+// holds only full references.
+func NameAnnotations(name string) map[string]string {
+	a := map[string]string{ocispec.AnnotationRefName: name}
+	if first, _, ok := strings.Cut(name, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		a[containerdNameAnnotation] = name
+	}
+	return a
+}
 
 // imageNames reads the names an index.json entry's annotations give an
 // image: full references, and bare tags. An
