@@ -3,7 +3,6 @@ package node
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -14,10 +13,11 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/shoal-dev/shoal/adminapi"
+	"github.com/shoal-dev/shoal/archive"
 	"github.com/shoal-dev/shoal/cache"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/repository"
@@ -32,22 +32,38 @@ func (n *Node) imageRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /shoal/v1/preload", n.handlePreload)
 }
 
+// maxIndexDepth is how deeply nested indexes preload follows.
+const maxIndexDepth = 8
+
+// platformSuffix names a platform in messages: " (linux/arm64/v8)".
+func platformSuffix(p *ocispec.Platform) string {
+	if p == nil {
+		return ""
+	}
+	s := " (" + p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s + ")"
+}
+
 // importTarget is one place an imported image goes: a repository and a
 // tag ("" to store it by digest only).
 type importTarget struct {
 	repo  repository.Name
 	tag   string
-	image *importImage
+	image *archive.Image
 }
 
 // handleImport stores the images of an OCI image layout tar or a docker
 // save tarball. The body is spooled to a file first, since both formats
-// need random access. Problems with the request or the archive's metadata
-// are answered as OCI errors; once blobs are being written the answer is
-// a JSON-lines stream of progress ending in the images imported or an
-// error. Tags are set only after every blob and manifest is stored; on any
-// failure what this import recorded is removed again, so nothing
-// half-imported stays tagged.
+// need random access; package archive reads it and says what to store.
+// Problems with the request or the archive's metadata are answered as OCI
+// errors; once blobs are being written the answer is a JSON-lines stream
+// of progress ending in the images imported or an error. Tags are set
+// only after every blob and manifest is stored; on any failure what this
+// import recorded is removed again, so nothing half-imported stays
+// tagged.
 func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
 	var override *imageRef
 	if q := r.URL.Query().Get("repo"); q != "" {
@@ -65,27 +81,18 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
 		override = &ref
 	}
 
-	spool, err := n.spoolImport(r.Body)
+	spool, size, err := n.spoolImport(r.Body)
 	if err != nil {
 		oci.WriteError(w, err)
 		return
 	}
 	defer spool.Close()
-	ix, err := indexArchive(spool)
+	contents, err := archive.Read(spool, size, n.cfg.MaxManifestBytes)
 	if err != nil {
-		oci.WriteError(w, errArchiveUnsupported.With(err.Error()))
+		oci.WriteError(w, archiveError(err))
 		return
 	}
-	maxManifest := n.cfg.MaxManifestBytes
-	if maxManifest <= 0 {
-		maxManifest = oci.DefaultMaxManifestBytes
-	}
-	plan, err := readImageArchive(ix, maxManifest)
-	if err != nil {
-		oci.WriteError(w, err)
-		return
-	}
-	targets, err := n.importTargets(plan, override)
+	targets, err := n.importTargets(contents, override)
 	if err != nil {
 		oci.WriteError(w, err)
 		return
@@ -94,16 +101,16 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	start := time.Now()
 	s := startImageStream(w)
-	for _, warning := range plan.warnings {
+	for _, warning := range contents.Warnings {
 		s.send(warningLine{Warning: warning})
 	}
-	imported, err := n.runImport(ctx, s, ix, plan, targets)
+	imported, err := n.runImport(ctx, s, contents, targets)
 	if err != nil {
-		n.log.Warn("import failed", "format", plan.format, "err", err)
+		n.log.Warn("import failed", "format", contents.Format, "err", err)
 		s.send(errorLine{Error: err.Error()})
 		return
 	}
-	n.log.Info("imported images", "format", plan.format, "images", len(imported), "blobs", len(plan.blobs), "duration", time.Since(start))
+	n.log.Info("imported images", "format", contents.Format, "images", len(imported), "blobs", len(contents.Blobs), "duration", time.Since(start))
 	s.send(importedLine{Imported: imported})
 }
 
@@ -132,11 +139,11 @@ func (n *Node) importTempFile(pattern string) (*os.File, error) {
 }
 
 // spoolImport copies the request body to a temporary file, gunzipping it
-// if it is gzip-compressed.
-func (n *Node) spoolImport(body io.Reader) (*os.File, error) {
+// if it is gzip-compressed, and returns the file and its size.
+func (n *Node) spoolImport(body io.Reader) (*os.File, int64, error) {
 	f, err := n.importTempFile("upload-*.tar")
 	if err != nil {
-		return nil, fmt.Errorf("spooling the archive: %w", err)
+		return nil, 0, fmt.Errorf("spooling the archive: %w", err)
 	}
 	br := bufio.NewReaderSize(body, 1<<16)
 	var src io.Reader = br
@@ -144,7 +151,7 @@ func (n *Node) spoolImport(body io.Reader) (*os.File, error) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			f.Close()
-			return nil, oci.ErrBlobUploadInvalid.WithMessage("the body looks gzip-compressed but is not: %v", err)
+			return nil, 0, oci.ErrBlobUploadInvalid.WithMessage("the body looks gzip-compressed but is not: %v", err)
 		}
 		defer zr.Close()
 		src = zr
@@ -154,15 +161,15 @@ func (n *Node) spoolImport(body io.Reader) (*os.File, error) {
 	switch {
 	case rr.err != nil:
 		f.Close()
-		return nil, oci.ErrBlobUploadInvalid.WithMessage("reading the archive: %v", rr.err)
+		return nil, 0, oci.ErrBlobUploadInvalid.WithMessage("reading the archive: %v", rr.err)
 	case err != nil:
 		f.Close()
-		return nil, fmt.Errorf("spooling the archive: %w", err)
+		return nil, 0, fmt.Errorf("spooling the archive: %w", err)
 	case copied == 0:
 		f.Close()
-		return nil, errArchiveUnsupported.WithMessage("the body is empty: send a tar of an OCI image layout or a docker save tarball")
+		return nil, 0, errArchiveUnsupported.WithMessage("the body is empty: send a tar of an OCI image layout or a docker save tarball")
 	}
-	return f, nil
+	return f, copied, nil
 }
 
 // readErrReader remembers a read error, to tell the client's failures
@@ -180,50 +187,50 @@ func (r *readErrReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// importTargets decides where each image of the plan goes. ?repo= (the
+// importTargets decides where each image of the archive goes. ?repo= (the
 // override) replaces the names in the archive; a tag in it applies to the
 // single image the archive holds. Otherwise each image goes where its own
 // names say, mapped as a client's request would be.
-func (n *Node) importTargets(plan *importPlan, override *imageRef) ([]importTarget, error) {
-	if override != nil && override.tag != "" && len(plan.images) > 1 {
-		return nil, oci.ErrNameInvalid.WithMessage("?repo=%s names one tag, but the archive holds %d images: give ?repo= a name without a tag", override, len(plan.images))
+func (n *Node) importTargets(contents *archive.Contents, override *imageRef) ([]importTarget, error) {
+	if override != nil && override.tag != "" && len(contents.Images) > 1 {
+		return nil, oci.ErrNameInvalid.WithMessage("?repo=%s names one tag, but the archive holds %d images: give ?repo= a name without a tag", override, len(contents.Images))
 	}
 	// A place is a repository and tag; untagged images are told apart by
 	// the image itself.
 	type place struct {
 		key, tag string
-		img      *importImage
+		img      *archive.Image
 	}
-	seen := map[place]*importImage{}
+	seen := map[place]*archive.Image{}
 	var targets []importTarget
-	add := func(img *importImage, name, tag string) error {
+	add := func(img *archive.Image, name, tag string) error {
 		repo, err := n.names.ForStore(name)
 		if err != nil {
-			return oci.ErrNameInvalid.WithMessage("%s: %v", img.label, err)
+			return oci.ErrNameInvalid.WithMessage("%s: %v", img.Label, err)
 		}
 		p := place{key: repo.Key(), tag: tag}
 		if tag == "" {
 			p.img = img
 		}
 		if other, ok := seen[p]; ok {
-			if other == img || (other.top != nil && img.top != nil && other.top.digest == img.top.digest) {
+			if other == img || (other.Manifest != nil && img.Manifest != nil && other.Manifest.Digest == img.Manifest.Digest) {
 				return nil
 			}
-			return oci.ErrNameInvalid.WithMessage("%s:%s is given to two different images (%s and %s)", repo.Key(), tag, other.label, img.label)
+			return oci.ErrNameInvalid.WithMessage("%s:%s is given to two different images (%s and %s)", repo.Key(), tag, other.Label, img.Label)
 		}
 		seen[p] = img
 		targets = append(targets, importTarget{repo: repo, tag: tag, image: img})
 		return nil
 	}
-	for _, img := range plan.images {
+	for _, img := range contents.Images {
 		var refs []imageRef
-		for _, s := range img.refs {
+		for _, s := range img.Refs {
 			ref, err := parseImageRef(s)
 			if err != nil {
 				if override != nil {
 					continue // the name is replaced anyway
 				}
-				return nil, oci.ErrNameInvalid.WithMessage("%s: the name %q in the archive is not an image reference (%v): pass ?repo=NAME", img.label, s, err)
+				return nil, oci.ErrNameInvalid.WithMessage("%s: the name %q in the archive is not an image reference (%v): pass ?repo=NAME", img.Label, s, err)
 			}
 			if ref.tag == "" && ref.digest == "" {
 				ref.tag = "latest"
@@ -241,7 +248,7 @@ func (n *Node) importTargets(plan *importPlan, override *imageRef) ([]importTarg
 						tags = append(tags, ref.tag)
 					}
 				}
-				for _, t := range img.tags {
+				for _, t := range img.Tags {
 					if !slices.Contains(tags, t) {
 						tags = append(tags, t)
 					}
@@ -258,7 +265,7 @@ func (n *Node) importTargets(plan *importPlan, override *imageRef) ([]importTarg
 			continue
 		}
 		if len(refs) == 0 {
-			return nil, oci.ErrNameInvalid.WithMessage("%s has no image name in the archive: pass ?repo=NAME[:TAG] (shoal import --repo NAME[:TAG])", img.label)
+			return nil, oci.ErrNameInvalid.WithMessage("%s has no image name in the archive: pass ?repo=NAME[:TAG] (shoal import --repo NAME[:TAG])", img.Label)
 		}
 		for _, ref := range refs {
 			if err := add(img, ref.name, ref.tag); err != nil {
@@ -269,29 +276,27 @@ func (n *Node) importTargets(plan *importPlan, override *imageRef) ([]importTarg
 	return targets, nil
 }
 
-// runImport stores the plan's blobs, then its manifests, then its tags.
-func (n *Node) runImport(ctx context.Context, s *imageStream, ix *archiveIndex, plan *importPlan, targets []importTarget) ([]adminapi.ImportedImage, error) {
-	for _, b := range plan.blobs {
-		s.grow(b.entry.size)
+// runImport stores the archive's blobs, then its manifests, then its
+// tags.
+func (n *Node) runImport(ctx context.Context, s *imageStream, contents *archive.Contents, targets []importTarget) ([]adminapi.ImportedImage, error) {
+	for _, b := range contents.Blobs {
+		s.grow(b.Size)
 	}
-	for _, b := range plan.blobs {
-		if err := n.importBlob(ctx, s, ix, b); err != nil {
+	for _, b := range contents.Blobs {
+		if err := n.importBlob(ctx, s, b); err != nil {
 			return nil, err
 		}
 	}
-	for _, img := range plan.images {
-		if img.top != nil {
-			continue
+	// Docker save images get their manifests now that their layers are
+	// stored compressed.
+	for _, img := range contents.Images {
+		if err := img.Build(); err != nil {
+			return nil, fmt.Errorf("%s: building its manifest: %w", img.Label, err)
 		}
-		m, err := img.build()
-		if err != nil {
-			return nil, fmt.Errorf("%s: building its manifest: %w", img.label, err)
-		}
-		img.top = m
 	}
 	stored := map[digest.Digest]bool{}
-	for _, b := range plan.blobs {
-		stored[b.digest] = true
+	for _, b := range contents.Blobs {
+		stored[b.Digest] = true
 	}
 	txn := &importTxn{n: n, stored: stored}
 	if err := txn.commit(ctx, targets); err != nil {
@@ -300,105 +305,65 @@ func (n *Node) runImport(ctx context.Context, s *imageStream, ix *archiveIndex, 
 	}
 	imported := make([]adminapi.ImportedImage, 0, len(targets))
 	for _, t := range targets {
-		imported = append(imported, adminapi.ImportedImage{Repo: t.repo.Key(), Tag: t.tag, Digest: t.image.top.digest.String()})
+		imported = append(imported, adminapi.ImportedImage{Repo: t.repo.Key(), Tag: t.tag, Digest: t.image.Manifest.Digest.String()})
 	}
 	return imported, nil
 }
 
 // importBlob writes one blob of the archive to the store, verified.
-func (n *Node) importBlob(ctx context.Context, s *imageStream, ix *archiveIndex, b *importBlob) error {
+func (n *Node) importBlob(ctx context.Context, s *imageStream, b *archive.Blob) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if b.dockerLayer {
-		return n.importDockerLayer(ctx, s, ix, b)
+	if b.DiffID != "" {
+		return n.importDockerLayer(ctx, s, b)
 	}
-	if size, err := n.store.StatBlob(b.digest); err == nil && size == b.entry.size {
-		b.stored, b.size = true, size
-		s.advance(b.label, b.entry.size, true)
+	if size, err := n.store.StatBlob(b.Digest); err == nil && size == b.Size {
+		s.advance(b.Label, b.Size, true)
 		return nil
 	}
-	size, err := n.store.PutBlob(b.digest, blobProgress(ctx, s, b.label, ix.section(b.entry)))
-	if err != nil {
+	if _, err := n.store.PutBlob(b.Digest, blobProgress(ctx, s, b.Label, b.Open())); err != nil {
 		if errors.Is(err, cache.ErrDigestMismatch) {
-			return fmt.Errorf("blob %s in the archive does not match its digest: the archive is corrupt, nothing was imported", b.digest)
+			return fmt.Errorf("blob %s in the archive does not match its digest: the archive is corrupt, nothing was imported", b.Digest)
 		}
-		return fmt.Errorf("storing blob %s: %w", b.digest, err)
+		return fmt.Errorf("storing blob %s: %w", b.Digest, err)
 	}
-	b.stored, b.size = true, size
-	s.advance(b.label, 0, true)
+	s.advance(b.Label, 0, true)
 	return nil
 }
 
-// importDockerLayer stores a docker save layer compressed, checking its
-// uncompressed content against the config's diff_id. A plain tar is
-// gzipped into a temporary file in the same pass that hashes it.
-func (n *Node) importDockerLayer(ctx context.Context, s *imageStream, ix *archiveIndex, b *importBlob) error {
-	uncompressed := sha256.New()
-	compressed := sha256.New()
-	in := blobProgress(ctx, s, b.label, ix.section(b.entry))
-	var content io.Reader
-	switch b.compression {
-	case "":
-		tmp, err := n.importTempFile("layer-*.tar.gz")
+// importDockerLayer stores a docker save layer compressed, once archive
+// has checked it against its diff_id. A plain tar is gzipped into a
+// temporary file in the same pass.
+func (n *Node) importDockerLayer(ctx context.Context, s *imageStream, b *archive.Blob) error {
+	var tmp *os.File
+	var gz io.Writer // nil (not a nil *os.File) for a compressed layer
+	if b.Compression == archive.Uncompressed {
+		f, err := n.importTempFile("layer-*.tar.gz")
 		if err != nil {
 			return err
 		}
-		defer tmp.Close()
-		zw := gzip.NewWriter(io.MultiWriter(tmp, compressed))
-		if _, err := io.Copy(zw, io.TeeReader(in, uncompressed)); err != nil {
-			return fmt.Errorf("compressing layer %s: %w", b.label, err)
+		defer f.Close()
+		tmp, gz = f, f
+	}
+	if err := b.VerifyLayer(blobProgress(ctx, s, b.Label, b.Open()), gz); err != nil {
+		if errors.Is(err, archive.ErrDigestMismatch) {
+			return fmt.Errorf("%w: the archive is corrupt, nothing was imported", err)
 		}
-		if err := zw.Close(); err != nil {
-			return fmt.Errorf("compressing layer %s: %w", b.label, err)
-		}
+		return err
+	}
+	var content io.Reader = b.Open()
+	if tmp != nil {
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
 		content = tmp
-	default:
-		tee := io.TeeReader(in, compressed)
-		if err := decompressTo(uncompressed, tee, b.compression); err != nil {
-			return fmt.Errorf("layer %s: its %s stream is corrupt: %w", b.label, b.compression, err)
-		}
-		if _, err := io.Copy(io.Discard, tee); err != nil {
-			return fmt.Errorf("reading layer %s: %w", b.label, err)
-		}
-		content = ix.section(b.entry)
 	}
-	if got := digest.NewDigest(digest.SHA256, uncompressed); got != b.diffID {
-		return fmt.Errorf("layer %s in the archive does not match its diff_id in the image config (its content is %s): the archive is corrupt, nothing was imported", b.diffID, got)
+	if _, err := n.store.PutBlob(b.Digest, content); err != nil {
+		return fmt.Errorf("storing layer %s: %w", b.Label, err)
 	}
-	d := digest.NewDigest(digest.SHA256, compressed)
-	size, err := n.store.PutBlob(d, content)
-	if err != nil {
-		return fmt.Errorf("storing layer %s: %w", b.label, err)
-	}
-	b.digest, b.stored, b.size = d, true, size
-	s.advance(b.label, 0, true)
+	s.advance(b.Label, 0, true)
 	return nil
-}
-
-func decompressTo(w io.Writer, r io.Reader, compression string) error {
-	switch compression {
-	case "gzip":
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			return err
-		}
-		defer zr.Close()
-		_, err = io.Copy(w, zr)
-		return err
-	case "zstd":
-		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return err
-		}
-		defer zr.Close()
-		_, err = io.Copy(w, zr)
-		return err
-	}
-	return fmt.Errorf("unknown compression %q", compression)
 }
 
 // importTxn records what an import changed in the store, to take it back
@@ -434,7 +399,7 @@ func (t *importTxn) commit(ctx context.Context, targets []importTarget) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := t.putTree(tg.repo.Key(), tg.image.top, true); err != nil {
+		if err := t.putTree(tg.repo.Key(), tg.image.Manifest, true); err != nil {
 			return err
 		}
 	}
@@ -444,12 +409,12 @@ func (t *importTxn) commit(ctx context.Context, targets []importTarget) error {
 	// One put per manifest and repository, with all its tags.
 	type top struct {
 		key string
-		m   *importManifest
+		m   *archive.Manifest
 	}
 	var order []top
 	tags := map[top][]string{}
 	for _, tg := range targets {
-		k := top{tg.repo.Key(), tg.image.top}
+		k := top{tg.repo.Key(), tg.image.Manifest}
 		if _, ok := tags[k]; !ok {
 			order = append(order, k)
 			tags[k] = nil
@@ -476,13 +441,13 @@ func (t *importTxn) commit(ctx context.Context, targets []importTarget) error {
 // putTree records m's children and links its blobs in key, and records m
 // itself unless it is a top-level manifest (those are recorded last, with
 // their tags).
-func (t *importTxn) putTree(key string, m *importManifest, top bool) error {
-	for _, c := range m.children {
+func (t *importTxn) putTree(key string, m *archive.Manifest, top bool) error {
+	for _, c := range m.Children {
 		if err := t.putTree(key, c, false); err != nil {
 			return err
 		}
 	}
-	for _, b := range m.info.Blobs {
+	for _, b := range m.Info.Blobs {
 		if !t.stored[b.Digest] {
 			continue // non-distributable, not in the archive
 		}
@@ -499,18 +464,18 @@ func (t *importTxn) putTree(key string, m *importManifest, top bool) error {
 	return t.putManifest(key, m)
 }
 
-func (t *importTxn) putManifest(key string, m *importManifest, tags ...string) error {
-	done := key + "\x00" + m.digest.String()
+func (t *importTxn) putManifest(key string, m *archive.Manifest, tags ...string) error {
+	done := key + "\x00" + m.Digest.String()
 	if t.done[done] && len(tags) == 0 {
 		return nil
 	}
-	_, _, err := t.n.store.GetManifest(key, m.digest)
+	_, _, err := t.n.store.GetManifest(key, m.Digest)
 	isNew := errors.Is(err, cache.ErrNotFound)
-	if err := t.n.store.PutManifest(key, true, cache.RecordFor(m.digest, int64(len(m.body)), m.info), m.body, tags...); err != nil {
-		return fmt.Errorf("storing manifest %s in %s: %w", m.digest, key, err)
+	if err := t.n.store.PutManifest(key, true, cache.RecordFor(m.Digest, int64(len(m.Body)), m.Info), m.Body, tags...); err != nil {
+		return fmt.Errorf("storing manifest %s in %s: %w", m.Digest, key, err)
 	}
 	if isNew && !t.done[done] {
-		t.manifests = append(t.manifests, repoDigest{key, m.digest})
+		t.manifests = append(t.manifests, repoDigest{key, m.Digest})
 	}
 	t.done[done] = true
 	return nil

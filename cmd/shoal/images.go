@@ -3,8 +3,8 @@ package main
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,9 +23,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-dev/shoal/adminapi"
+	"github.com/shoal-dev/shoal/archive"
 )
 
 // interruptible is ctx ending on SIGINT or SIGTERM too.
@@ -385,16 +388,13 @@ type exportBlob struct {
 	layer  v1.Layer
 }
 
-// exportPlan is everything an export writes.
+// exportPlan is everything an export writes: index lists the images
+// named on the command line, blobs everything they are made of.
 type exportPlan struct {
-	index []exportTop
+	index []ocispec.Descriptor
 	blobs []exportBlob
 	seen  map[v1.Hash]bool
 	total int64
-}
-
-type exportTop struct {
-	desc v1.Descriptor
 }
 
 func (p *exportPlan) add(b exportBlob) {
@@ -441,13 +441,9 @@ func runExport(ctx context.Context, base *url.URL, out string, refs []string, st
 		if err := plan.addManifest(desc, 0); err != nil {
 			return fmt.Errorf("%s: %w", r, err)
 		}
-		top := desc.Descriptor
-		annotation := exportAnnotationName(ref)
-		top.Annotations = map[string]string{"org.opencontainers.image.ref.name": annotation}
-		if first, _, ok := strings.Cut(annotation, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
-			top.Annotations["io.containerd.image.name"] = annotation
-		}
-		plan.index = append(plan.index, exportTop{desc: top})
+		top := layoutDescriptor(desc.Descriptor)
+		top.Annotations = archive.NameAnnotations(exportAnnotationName(ref))
+		plan.index = append(plan.index, top)
 	}
 
 	var w io.Writer = stdout
@@ -574,44 +570,42 @@ func (p *exportPlan) addImage(img v1.Image, d v1.Hash, raw []byte) error {
 	return nil
 }
 
-// write writes the layout tar: oci-layout and index.json first, so a
-// reader of the stream knows what follows, then every blob.
+// layoutDescriptor is go-containerregistry's descriptor d as the
+// image-spec one package archive takes (a platform's "features", which
+// the image spec has no field for, is dropped).
+func layoutDescriptor(d v1.Descriptor) ocispec.Descriptor {
+	od := ocispec.Descriptor{
+		MediaType:    string(d.MediaType),
+		Digest:       digest.Digest(d.Digest.String()),
+		Size:         d.Size,
+		URLs:         d.URLs,
+		Annotations:  d.Annotations,
+		Data:         d.Data,
+		ArtifactType: d.ArtifactType,
+	}
+	if p := d.Platform; p != nil {
+		od.Platform = &ocispec.Platform{Architecture: p.Architecture, OS: p.OS, OSVersion: p.OSVersion, OSFeatures: p.OSFeatures, Variant: p.Variant}
+	}
+	return od
+}
+
+// write writes the layout tar: the images of the index, then every blob,
+// the layers pulled as they are written.
 func (p *exportPlan) write(w io.Writer, prog progress) error {
-	tw := tar.NewWriter(w)
-	file := func(name string, b []byte) error {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
-			return err
-		}
-		_, err := tw.Write(b)
-		return err
-	}
-	if err := file("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
-		return err
-	}
-	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
-	for _, t := range p.index {
-		index.Manifests = append(index.Manifests, t.desc)
-	}
-	ib, err := json.Marshal(index)
+	lw, err := archive.NewWriter(w, p.index)
 	if err != nil {
-		return err
-	}
-	if err := file("index.json", ib); err != nil {
 		return err
 	}
 	var done int64
 	for _, b := range p.blobs {
-		path := "blobs/" + b.digest.Algorithm + "/" + b.digest.Hex
+		d := digest.Digest(b.digest.String())
 		if b.layer == nil {
-			if err := file(path, b.bytes); err != nil {
+			if err := lw.WriteBlob(d, b.size, bytes.NewReader(b.bytes)); err != nil {
 				return err
 			}
 			done += b.size
 			prog.Update(b.digest.String(), done, p.total)
 			continue
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: path, Mode: 0o644, Size: b.size, Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
-			return err
 		}
 		rc, err := b.layer.Compressed()
 		if err != nil {
@@ -632,19 +626,16 @@ func (p *exportPlan) write(w io.Writer, prog progress) error {
 				}
 			}
 		}()
-		n, err := io.Copy(tw, &countingReader{r: rc, n: read})
+		err = lw.WriteBlob(d, b.size, &countingReader{r: rc, n: read})
 		close(stop)
-		if cerr := rc.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil && n != b.size {
-			err = fmt.Errorf("got %d bytes, want %d", n, b.size)
+		if cerr := rc.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("blob %s: %w", b.digest, cerr)
 		}
 		if err != nil {
-			return fmt.Errorf("blob %s: %w", b.digest, err)
+			return err
 		}
 		done += b.size
 		prog.Update(b.digest.String(), done, p.total)
 	}
-	return tw.Close()
+	return lw.Close()
 }
