@@ -25,6 +25,7 @@ import (
 	"github.com/shoal-dev/shoal/access"
 	"github.com/shoal-dev/shoal/cache"
 	"github.com/shoal-dev/shoal/gate"
+	"github.com/shoal-dev/shoal/ingest"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/oci/upstream"
 	"github.com/shoal-dev/shoal/p2p"
@@ -55,6 +56,7 @@ type Node struct {
 	ungated  pull.Source
 	registry *registry.Registry
 	scans    *scanning.Service
+	ingest   *ingest.Service
 
 	handler http.Handler
 }
@@ -193,6 +195,11 @@ func (n *Node) composeContent() error {
 	}
 	served := gate.Scans{Source: sigs, Gates: n.scans.Gates, Reports: n.scans, Now: n.access.Now, Log: cfg.Logger}
 	n.registry = &registry.Registry{Names: n.names, Content: served, Store: n.store, ManifestStored: n.manifestStored}
+	n.ingest = ingest.New(ingest.Config{
+		Store: n.store, Source: n.registry, Names: n.names,
+		TempDir: filepath.Join(cfg.DataDir, "import"), MaxManifestBytes: cfg.MaxManifestBytes,
+		Logger: cfg.Logger.With("component", "ingest"),
+	})
 	n.handler = n.routes()
 	return nil
 }

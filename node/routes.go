@@ -19,8 +19,8 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /shoal/v1/status", n.handleStatus)
 
-	mux.Handle("POST /shoal/v1/import", admin(http.HandlerFunc(n.handleImport)))
-	mux.Handle("POST /shoal/v1/preload", admin(http.HandlerFunc(n.handlePreload)))
+	mux.Handle("POST /shoal/v1/import", admin(http.HandlerFunc(n.ingest.HandleImport)))
+	mux.Handle("POST /shoal/v1/preload", admin(http.HandlerFunc(n.ingest.HandlePreload)))
 
 	mux.HandleFunc("PUT /shoal/v1/policy", n.access.HandlePutPolicy)
 	mux.HandleFunc("GET /v2/token", n.access.HandleToken)

@@ -1,4 +1,4 @@
-package node
+package ingest
 
 import (
 	"bufio"
@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -22,15 +21,6 @@ import (
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/repository"
 )
-
-// imageRoutes adds the endpoints that move images in: POST
-// /shoal/v1/import (an archive in the body) and POST /shoal/v1/preload
-// (refs to fetch through the node's mirror path). Export needs no endpoint:
-// the CLI pulls through the registry API.
-func (n *Node) imageRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /shoal/v1/import", n.handleImport)
-	mux.HandleFunc("POST /shoal/v1/preload", n.handlePreload)
-}
 
 // maxIndexDepth is how deeply nested indexes preload follows.
 const maxIndexDepth = 8
@@ -55,7 +45,7 @@ type importTarget struct {
 	image *archive.Image
 }
 
-// handleImport stores the images of an OCI image layout tar or a docker
+// HandleImport is POST /shoal/v1/import: it stores the images of an OCI image layout tar or a docker
 // save tarball. The body is spooled to a file first, since both formats
 // need random access; package archive reads it and says what to store.
 // Problems with the request or the archive's metadata are answered as OCI
@@ -64,15 +54,15 @@ type importTarget struct {
 // only after every blob and manifest is stored; on any failure what this
 // import recorded is removed again, so nothing half-imported stays
 // tagged.
-func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
-	var override *imageRef
+func (in *Service) HandleImport(w http.ResponseWriter, r *http.Request) {
+	var override *repository.Reference
 	if q := r.URL.Query().Get("repo"); q != "" {
-		ref, err := parseImageRef(q)
-		if err == nil && ref.digest != "" {
+		ref, err := repository.ParseReference(q)
+		if err == nil && ref.Digest != "" {
 			err = errors.New("?repo= takes NAME or NAME:TAG, not a digest")
 		}
 		if err == nil {
-			_, err = n.names.ForStore(ref.name)
+			_, err = in.cfg.Names.ForStore(ref.Name)
 		}
 		if err != nil {
 			oci.WriteError(w, oci.ErrNameInvalid.WithMessage("repo %q: %v", q, err))
@@ -81,18 +71,18 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
 		override = &ref
 	}
 
-	spool, size, err := n.spoolImport(r.Body)
+	spool, size, err := in.spoolImport(r.Body)
 	if err != nil {
 		oci.WriteError(w, err)
 		return
 	}
 	defer spool.Close()
-	contents, err := archive.Read(spool, size, n.cfg.MaxManifestBytes)
+	contents, err := archive.Read(spool, size, in.cfg.MaxManifestBytes)
 	if err != nil {
 		oci.WriteError(w, archiveError(err))
 		return
 	}
-	targets, err := n.importTargets(contents, override)
+	targets, err := in.importTargets(contents, override)
 	if err != nil {
 		oci.WriteError(w, err)
 		return
@@ -104,26 +94,25 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
 	for _, warning := range contents.Warnings {
 		s.send(warningLine{Warning: warning})
 	}
-	imported, err := n.runImport(ctx, s, contents, targets)
+	imported, err := in.runImport(ctx, s, contents, targets)
 	if err != nil {
-		n.log.Warn("import failed", "format", contents.Format, "err", err)
+		in.log.Warn("import failed", "format", contents.Format, "err", err)
 		s.send(errorLine{Error: err.Error()})
 		return
 	}
-	n.log.Info("imported images", "format", contents.Format, "images", len(imported), "blobs", len(contents.Blobs), "duration", time.Since(start))
+	in.log.Info("imported images", "format", contents.Format, "images", len(imported), "blobs", len(contents.Blobs), "duration", time.Since(start))
 	s.send(importedLine{Imported: imported})
 }
 
 // importDir holds an import's spooled archive and compressed layers.
-func (n *Node) importDir() (string, error) {
-	dir := filepath.Join(n.cfg.DataDir, "import")
-	return dir, os.MkdirAll(dir, 0o700)
+func (in *Service) importDir() (string, error) {
+	return in.cfg.TempDir, os.MkdirAll(in.cfg.TempDir, 0o700)
 }
 
-// importTempFile is a temporary file under the data dir that is already
+// importTempFile is a temporary file in the temp dir that is already
 // unlinked, so it disappears when closed, even after a crash.
-func (n *Node) importTempFile(pattern string) (*os.File, error) {
-	dir, err := n.importDir()
+func (in *Service) importTempFile(pattern string) (*os.File, error) {
+	dir, err := in.importDir()
 	if err != nil {
 		return nil, err
 	}
@@ -140,8 +129,8 @@ func (n *Node) importTempFile(pattern string) (*os.File, error) {
 
 // spoolImport copies the request body to a temporary file, gunzipping it
 // if it is gzip-compressed, and returns the file and its size.
-func (n *Node) spoolImport(body io.Reader) (*os.File, int64, error) {
-	f, err := n.importTempFile("upload-*.tar")
+func (in *Service) spoolImport(body io.Reader) (*os.File, int64, error) {
+	f, err := in.importTempFile("upload-*.tar")
 	if err != nil {
 		return nil, 0, fmt.Errorf("spooling the archive: %w", err)
 	}
@@ -191,8 +180,8 @@ func (r *readErrReader) Read(p []byte) (int, error) {
 // override) replaces the names in the archive; a tag in it applies to the
 // single image the archive holds. Otherwise each image goes where its own
 // names say, mapped as a client's request would be.
-func (n *Node) importTargets(contents *archive.Contents, override *imageRef) ([]importTarget, error) {
-	if override != nil && override.tag != "" && len(contents.Images) > 1 {
+func (in *Service) importTargets(contents *archive.Contents, override *repository.Reference) ([]importTarget, error) {
+	if override != nil && override.Tag != "" && len(contents.Images) > 1 {
 		return nil, oci.ErrNameInvalid.WithMessage("?repo=%s names one tag, but the archive holds %d images: give ?repo= a name without a tag", override, len(contents.Images))
 	}
 	// A place is a repository and tag; untagged images are told apart by
@@ -204,7 +193,7 @@ func (n *Node) importTargets(contents *archive.Contents, override *imageRef) ([]
 	seen := map[place]*archive.Image{}
 	var targets []importTarget
 	add := func(img *archive.Image, name, tag string) error {
-		repo, err := n.names.ForStore(name)
+		repo, err := in.cfg.Names.ForStore(name)
 		if err != nil {
 			return oci.ErrNameInvalid.WithMessage("%s: %v", img.Label, err)
 		}
@@ -223,29 +212,29 @@ func (n *Node) importTargets(contents *archive.Contents, override *imageRef) ([]
 		return nil
 	}
 	for _, img := range contents.Images {
-		var refs []imageRef
+		var refs []repository.Reference
 		for _, s := range img.Refs {
-			ref, err := parseImageRef(s)
+			ref, err := repository.ParseReference(s)
 			if err != nil {
 				if override != nil {
 					continue // the name is replaced anyway
 				}
 				return nil, oci.ErrNameInvalid.WithMessage("%s: the name %q in the archive is not an image reference (%v): pass ?repo=NAME", img.Label, s, err)
 			}
-			if ref.tag == "" && ref.digest == "" {
-				ref.tag = "latest"
+			if ref.Tag == "" && ref.Digest == "" {
+				ref.Tag = "latest"
 			}
 			refs = append(refs, ref)
 		}
 		if override != nil {
 			var tags []string
 			switch {
-			case override.tag != "":
-				tags = []string{override.tag}
+			case override.Tag != "":
+				tags = []string{override.Tag}
 			default:
 				for _, ref := range refs {
-					if ref.tag != "" && !slices.Contains(tags, ref.tag) {
-						tags = append(tags, ref.tag)
+					if ref.Tag != "" && !slices.Contains(tags, ref.Tag) {
+						tags = append(tags, ref.Tag)
 					}
 				}
 				for _, t := range img.Tags {
@@ -258,7 +247,7 @@ func (n *Node) importTargets(contents *archive.Contents, override *imageRef) ([]
 				tags = []string{""}
 			}
 			for _, t := range tags {
-				if err := add(img, override.name, t); err != nil {
+				if err := add(img, override.Name, t); err != nil {
 					return nil, err
 				}
 			}
@@ -268,7 +257,7 @@ func (n *Node) importTargets(contents *archive.Contents, override *imageRef) ([]
 			return nil, oci.ErrNameInvalid.WithMessage("%s has no image name in the archive: pass ?repo=NAME[:TAG] (shoal import --repo NAME[:TAG])", img.Label)
 		}
 		for _, ref := range refs {
-			if err := add(img, ref.name, ref.tag); err != nil {
+			if err := add(img, ref.Name, ref.Tag); err != nil {
 				return nil, err
 			}
 		}
@@ -278,12 +267,12 @@ func (n *Node) importTargets(contents *archive.Contents, override *imageRef) ([]
 
 // runImport stores the archive's blobs, then its manifests, then its
 // tags.
-func (n *Node) runImport(ctx context.Context, s *imageStream, contents *archive.Contents, targets []importTarget) ([]adminapi.ImportedImage, error) {
+func (in *Service) runImport(ctx context.Context, s *imageStream, contents *archive.Contents, targets []importTarget) ([]adminapi.ImportedImage, error) {
 	for _, b := range contents.Blobs {
 		s.grow(b.Size)
 	}
 	for _, b := range contents.Blobs {
-		if err := n.importBlob(ctx, s, b); err != nil {
+		if err := in.importBlob(ctx, s, b); err != nil {
 			return nil, err
 		}
 	}
@@ -298,7 +287,7 @@ func (n *Node) runImport(ctx context.Context, s *imageStream, contents *archive.
 	for _, b := range contents.Blobs {
 		stored[b.Digest] = true
 	}
-	txn := &importTxn{n: n, stored: stored}
+	txn := &importTxn{in: in, stored: stored}
 	if err := txn.commit(ctx, targets); err != nil {
 		txn.rollback()
 		return nil, err
@@ -311,18 +300,18 @@ func (n *Node) runImport(ctx context.Context, s *imageStream, contents *archive.
 }
 
 // importBlob writes one blob of the archive to the store, verified.
-func (n *Node) importBlob(ctx context.Context, s *imageStream, b *archive.Blob) error {
+func (in *Service) importBlob(ctx context.Context, s *imageStream, b *archive.Blob) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if b.DiffID != "" {
-		return n.importDockerLayer(ctx, s, b)
+		return in.importDockerLayer(ctx, s, b)
 	}
-	if size, err := n.store.StatBlob(b.Digest); err == nil && size == b.Size {
+	if size, err := in.store.StatBlob(b.Digest); err == nil && size == b.Size {
 		s.advance(b.Label, b.Size, true)
 		return nil
 	}
-	if _, err := n.store.PutBlob(b.Digest, blobProgress(ctx, s, b.Label, b.Open())); err != nil {
+	if _, err := in.store.PutBlob(b.Digest, blobProgress(ctx, s, b.Label, b.Open())); err != nil {
 		if errors.Is(err, cache.ErrDigestMismatch) {
 			return fmt.Errorf("blob %s in the archive does not match its digest: the archive is corrupt, nothing was imported", b.Digest)
 		}
@@ -335,11 +324,11 @@ func (n *Node) importBlob(ctx context.Context, s *imageStream, b *archive.Blob) 
 // importDockerLayer stores a docker save layer compressed, once archive
 // has checked it against its diff_id. A plain tar is gzipped into a
 // temporary file in the same pass.
-func (n *Node) importDockerLayer(ctx context.Context, s *imageStream, b *archive.Blob) error {
+func (in *Service) importDockerLayer(ctx context.Context, s *imageStream, b *archive.Blob) error {
 	var tmp *os.File
 	var gz io.Writer // nil (not a nil *os.File) for a compressed layer
 	if b.Compression == archive.Uncompressed {
-		f, err := n.importTempFile("layer-*.tar.gz")
+		f, err := in.importTempFile("layer-*.tar.gz")
 		if err != nil {
 			return err
 		}
@@ -359,7 +348,7 @@ func (n *Node) importDockerLayer(ctx context.Context, s *imageStream, b *archive
 		}
 		content = tmp
 	}
-	if _, err := n.store.PutBlob(b.Digest, content); err != nil {
+	if _, err := in.store.PutBlob(b.Digest, content); err != nil {
 		return fmt.Errorf("storing layer %s: %w", b.Label, err)
 	}
 	s.advance(b.Label, 0, true)
@@ -369,7 +358,7 @@ func (n *Node) importDockerLayer(ctx context.Context, s *imageStream, b *archive
 // importTxn records what an import changed in the store, to take it back
 // if the import fails before it is complete.
 type importTxn struct {
-	n      *Node
+	in     *Service
 	stored map[digest.Digest]bool
 	// done is the manifests already recorded per repository.
 	done      map[string]bool
@@ -425,7 +414,7 @@ func (t *importTxn) commit(ctx context.Context, targets []importTarget) error {
 	}
 	for _, k := range order {
 		for _, tag := range tags[k] {
-			prev, checked, err := t.n.store.Tag(k.key, tag)
+			prev, checked, err := t.in.store.Tag(k.key, tag)
 			if err != nil && !errors.Is(err, cache.ErrNotFound) {
 				return err
 			}
@@ -451,10 +440,10 @@ func (t *importTxn) putTree(key string, m *archive.Manifest, top bool) error {
 		if !t.stored[b.Digest] {
 			continue // non-distributable, not in the archive
 		}
-		if !t.n.store.BlobLinked(key, b.Digest) {
+		if !t.in.store.BlobLinked(key, b.Digest) {
 			t.links = append(t.links, repoDigest{key, b.Digest})
 		}
-		if err := t.n.store.LinkBlob(key, true, b.Digest); err != nil {
+		if err := t.in.store.LinkBlob(key, true, b.Digest); err != nil {
 			return fmt.Errorf("linking blob %s into %s: %w", b.Digest, key, err)
 		}
 	}
@@ -469,9 +458,9 @@ func (t *importTxn) putManifest(key string, m *archive.Manifest, tags ...string)
 	if t.done[done] && len(tags) == 0 {
 		return nil
 	}
-	_, _, err := t.n.store.GetManifest(key, m.Digest)
+	_, _, err := t.in.store.GetManifest(key, m.Digest)
 	isNew := errors.Is(err, cache.ErrNotFound)
-	if err := t.n.store.PutManifest(key, true, cache.RecordFor(m.Digest, int64(len(m.Body)), m.Info), m.Body, tags...); err != nil {
+	if err := t.in.store.PutManifest(key, true, cache.RecordFor(m.Digest, int64(len(m.Body)), m.Info), m.Body, tags...); err != nil {
 		return fmt.Errorf("storing manifest %s in %s: %w", m.Digest, key, err)
 	}
 	if isNew && !t.done[done] {
@@ -484,10 +473,10 @@ func (t *importTxn) putManifest(key string, m *archive.Manifest, tags ...string)
 // rollback takes back what commit did: tags first, then the manifests it
 // recorded (newest first), then the links it made.
 func (t *importTxn) rollback() {
-	st := t.n.store
+	st := t.in.store
 	logErr := func(what string, err error) {
 		if err != nil && !errors.Is(err, cache.ErrNotFound) {
-			t.n.log.Error("undoing a failed import", "step", what, "err", err)
+			t.in.log.Error("undoing a failed import", "step", what, "err", err)
 		}
 	}
 	for _, tb := range slices.Backward(t.tags) {

@@ -1,4 +1,4 @@
-package node
+package ingest_test
 
 import (
 	"archive/tar"
@@ -7,13 +7,13 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,33 +29,28 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
-	"github.com/opencontainers/go-digest"
 
 	"github.com/shoal-dev/shoal/adminapi"
-	"github.com/shoal-dev/shoal/cache"
+	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/oci/upstream"
 )
 
 // imageTestNode is a node served over loopback HTTP.
 type imageTestNode struct {
-	n    *Node
+	n    *node.Node
 	srv  *httptest.Server
 	host string
 }
 
-func newImageTestNode(t *testing.T, cfg Config) *imageTestNode {
+func newImageTestNode(t *testing.T, cfg node.Config) *imageTestNode {
 	t.Helper()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	n, err := New(cfg, "test")
+	n, err := node.New(cfg, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The image routes are mounted here too, so that these tests do not
-	// depend on where New registers them.
-	mux := http.NewServeMux()
-	n.imageRoutes(mux)
-	mux.Handle("/", n.Handler())
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(n.Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		n.Close()
@@ -311,7 +306,7 @@ func checkImage(t *testing.T, tn *imageTestNode, ref string, want v1.Image, want
 }
 
 func TestImport(t *testing.T) {
-	tn := newImageTestNode(t, Config{Upstreams: rules(t, "docker.io=http://127.0.0.1:1"), TagTTL: time.Minute})
+	tn := newImageTestNode(t, node.Config{Upstreams: rules(t, "docker.io=http://127.0.0.1:1"), TagTTL: time.Minute})
 
 	img := randomImage(t)
 	idx := randomIndex(t)
@@ -524,10 +519,8 @@ func TestImport(t *testing.T) {
 				checkProgress(t, lines)
 			}
 			for _, repo := range tt.noTags {
-				if tags, err := tn.n.store.Tags(repo); len(tags) > 0 {
+				if tags := tn.tags(t, repo); len(tags) > 0 {
 					t.Fatalf("%s has tags %v after a refused import", repo, tags)
-				} else if err != nil && !errors.Is(err, cache.ErrNotFound) {
-					t.Fatal(err)
 				}
 				resp, err := http.Get(tn.srv.URL + "/v2/" + repo + "/manifests/1")
 				if err != nil {
@@ -570,7 +563,7 @@ func checkProgress(t *testing.T, lines []adminapi.ImageStreamLine) {
 // TestImportFailureKeepsExistingTags checks that a refused import leaves
 // a tag that was there before pointing where it pointed.
 func TestImportFailureKeepsExistingTags(t *testing.T) {
-	tn := newImageTestNode(t, Config{})
+	tn := newImageTestNode(t, node.Config{})
 	good := randomImage(t)
 	_, _, lines := tn.post(t, "/shoal/v1/import", bytes.NewReader(tarDir(t, ociLayoutDir(t, layoutEntry{img: good, annotations: map[string]string{"org.opencontainers.image.ref.name": "team/app:1"}}), "")))
 	if e := lines[len(lines)-1].Error; e != "" {
@@ -586,8 +579,8 @@ func TestImportFailureKeepsExistingTags(t *testing.T) {
 		t.Fatal("a corrupt import was accepted")
 	}
 	checkImage(t, tn, "team/app:1", good, digestOf(t, good))
-	if _, _, err := tn.n.store.GetManifest("team/app", digest.Digest(digestOf(t, bad))); !errors.Is(err, cache.ErrNotFound) {
-		t.Fatalf("the refused image's manifest is recorded: %v", err)
+	if resp, err := http.Get(tn.srv.URL + "/v2/team/app/manifests/" + digestOf(t, bad)); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the refused image's manifest is served: %v %v", resp.Status, err)
 	}
 }
 
@@ -595,7 +588,7 @@ func TestImportFailureKeepsExistingTags(t *testing.T) {
 // Docker Hub name is what a containerd client (?ns=docker.io) gets while
 // upstream cannot be reached.
 func TestImportServedToMirrorClients(t *testing.T) {
-	tn := newImageTestNode(t, Config{Upstreams: rules(t, "docker.io=http://127.0.0.1:1")})
+	tn := newImageTestNode(t, node.Config{Upstreams: rules(t, "docker.io=http://127.0.0.1:1")})
 	img := randomImage(t)
 	_, _, lines := tn.post(t, "/shoal/v1/import", bytes.NewReader(tarDir(t, ociLayoutDir(t, layoutEntry{img: img, annotations: map[string]string{"org.opencontainers.image.ref.name": "docker.io/library/x:1"}}), "")))
 	if e := lines[len(lines)-1].Error; e != "" {
@@ -657,7 +650,7 @@ func TestPreload(t *testing.T) {
 	push("library/alpine:3.20", func(r name.Reference) error { return remote.Write(r, img) })
 	push("team/multi:1", func(r name.Reference) error { return remote.WriteIndex(r, idx) })
 
-	tn := newImageTestNode(t, Config{Upstreams: rules(t, "docker.io="+up.URL), TagTTL: time.Hour})
+	tn := newImageTestNode(t, node.Config{Upstreams: rules(t, "docker.io="+up.URL), TagTTL: time.Hour})
 	req, _ := json.Marshal(adminapi.PreloadRequest{Refs: []string{
 		"docker.io/library/alpine:3.20",
 		"docker.io/team/multi:1",
@@ -703,7 +696,7 @@ func TestPreload(t *testing.T) {
 }
 
 func TestPreloadRejectsBadRequests(t *testing.T) {
-	tn := newImageTestNode(t, Config{})
+	tn := newImageTestNode(t, node.Config{})
 	for _, tt := range []struct{ name, body string }{
 		{"not JSON", "refs: alpine"},
 		{"no refs", `{"refs":[]}`},
@@ -717,27 +710,37 @@ func TestPreloadRejectsBadRequests(t *testing.T) {
 	}
 }
 
-func TestParseImageRef(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		want imageRef
-		err  bool
-	}{
-		{in: "alpine", want: imageRef{name: "alpine"}},
-		{in: "alpine:3.20", want: imageRef{name: "alpine", tag: "3.20"}},
-		{in: "127.0.0.1:5000/team/app", want: imageRef{name: "127.0.0.1:5000/team/app"}},
-		{in: "127.0.0.1:5000/team/app:v1", want: imageRef{name: "127.0.0.1:5000/team/app", tag: "v1"}},
-		{in: "a/b@sha256:" + strings.Repeat("a", 64), want: imageRef{name: "a/b", digest: digest.Digest("sha256:" + strings.Repeat("a", 64))}},
-		{in: "a/b:1@sha256:" + strings.Repeat("a", 64), want: imageRef{name: "a/b", tag: "1", digest: digest.Digest("sha256:" + strings.Repeat("a", 64))}},
-		{in: "", err: true},
-		{in: ":tag", err: true},
-		{in: "a@sha256:xyz", err: true},
-		{in: "a:bad tag", err: true},
-	} {
-		got, err := parseImageRef(tt.in)
-		if (err != nil) != tt.err || (!tt.err && got != tt.want) {
-			t.Errorf("parseImageRef(%q) = %+v, %v; want %+v (error %v)", tt.in, got, err, tt.want, tt.err)
+// rules are upstream rules from NAME=URL specs.
+func rules(t testing.TB, specs ...string) []upstream.Rule {
+	t.Helper()
+	var out []upstream.Rule
+	for _, s := range specs {
+		name, raw, _ := strings.Cut(s, "=")
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
 		}
+		out = append(out, upstream.Rule{Name: name, URL: u})
 	}
+	return out
 }
 
+// tags lists repo's tags through the registry API (none when it has none).
+func (tn *imageTestNode) tags(t *testing.T, repo string) []string {
+	t.Helper()
+	resp, err := http.Get(tn.srv.URL + "/v2/" + repo + "/tags/list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	var list struct {
+		Tags []string `json:"tags"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	return list.Tags
+}

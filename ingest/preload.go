@@ -1,4 +1,4 @@
-package node
+package ingest
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/oci"
-	"github.com/shoal-dev/shoal/registry"
+	"github.com/shoal-dev/shoal/repository"
 )
 
 const (
@@ -26,11 +26,11 @@ const (
 	preloadConcurrency = 3
 )
 
-// handlePreload fetches each ref's manifests and blobs through the node's
+// HandlePreload is POST /shoal/v1/preload: it fetches each ref's manifests and blobs through the node's
 // own registry, as a client's pull would, so that caching, coalescing and
 // peers apply. A ref that fails does not stop the others; the last line
 // says how many failed.
-func (n *Node) handlePreload(w http.ResponseWriter, r *http.Request) {
+func (in *Service) HandlePreload(w http.ResponseWriter, r *http.Request) {
 	var req adminapi.PreloadRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPreloadRequestBytes))
 	if err := dec.Decode(&req); err != nil {
@@ -52,10 +52,10 @@ func (n *Node) handlePreload(w http.ResponseWriter, r *http.Request) {
 	done := []adminapi.PreloadedImage{}
 	failed := 0
 	for _, ref := range req.Refs {
-		img, err := n.preload(ctx, s, ref)
+		img, err := in.preload(ctx, s, ref)
 		if err != nil {
 			failed++
-			n.log.Warn("preload failed", "ref", ref, "err", err)
+			in.log.Warn("preload failed", "ref", ref, "err", err)
 			s.send(refLine{Ref: ref, Error: describeImageError(err)})
 			continue
 		}
@@ -66,7 +66,7 @@ func (n *Node) handlePreload(w http.ResponseWriter, r *http.Request) {
 	if failed > 0 {
 		final.Error = fmt.Sprintf("%d of %d images could not be preloaded", failed, len(req.Refs))
 	}
-	n.log.Info("preloaded images", "images", len(done), "failed", failed, "duration", time.Since(start))
+	in.log.Info("preloaded images", "images", len(done), "failed", failed, "duration", time.Since(start))
 	s.send(final)
 }
 
@@ -85,31 +85,31 @@ func describeImageError(err error) string {
 
 // preload pulls one ref through the node's registry: its manifest, every
 // child of an index, and every config and layer, read to the end.
-func (n *Node) preload(ctx context.Context, s *imageStream, raw string) (adminapi.PreloadedImage, error) {
-	ref, err := parseImageRef(raw)
+func (in *Service) preload(ctx context.Context, s *imageStream, raw string) (adminapi.PreloadedImage, error) {
+	ref, err := repository.ParseReference(raw)
 	if err != nil {
 		return adminapi.PreloadedImage{}, err
 	}
-	repo, err := n.names.ForPull(ref.name)
+	repo, err := in.cfg.Names.ForPull(ref.Name)
 	if err != nil {
 		return adminapi.PreloadedImage{}, err
 	}
-	reference := ref.tag
+	reference := ref.Tag
 	switch {
-	case ref.digest != "":
-		reference = ref.digest.String()
+	case ref.Digest != "":
+		reference = ref.Digest.String()
 	case reference == "":
 		reference = "latest"
 	}
-	reg := n.registry
+	reg := in.cfg.Source
 	m, err := reg.GetManifest(ctx, repo, reference)
 	if err != nil {
 		return adminapi.PreloadedImage{}, err
 	}
-	if ref.digest != "" && m.Digest != ref.digest {
-		return adminapi.PreloadedImage{}, fmt.Errorf("asked for %s, got manifest %s", ref.digest, m.Digest)
+	if ref.Digest != "" && m.Digest != ref.Digest {
+		return adminapi.PreloadedImage{}, fmt.Errorf("asked for %s, got manifest %s", ref.Digest, m.Digest)
 	}
-	p := &preloadWalk{n: n, reg: reg, repo: repo, s: s, seen: map[digest.Digest]bool{}}
+	p := &preloadWalk{in: in, reg: reg, repo: repo, s: s, seen: map[digest.Digest]bool{}}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(preloadConcurrency)
 	if err := p.manifest(gctx, g, m, 0); err != nil {
@@ -120,7 +120,7 @@ func (n *Node) preload(ctx context.Context, s *imageStream, raw string) (adminap
 		return adminapi.PreloadedImage{}, err
 	}
 	key := repo.Name
-	if r, err := n.names.Resolve(repo, false); err == nil {
+	if r, err := in.cfg.Names.Resolve(repo, false); err == nil {
 		key = r.Key()
 	}
 	return adminapi.PreloadedImage{Ref: raw, Repo: key, Digest: m.Digest.String()}, nil
@@ -128,8 +128,8 @@ func (n *Node) preload(ctx context.Context, s *imageStream, raw string) (adminap
 
 // preloadWalk fetches the content of one image.
 type preloadWalk struct {
-	n    *Node
-	reg  *registry.Registry
+	in   *Service
+	reg  Source
 	repo oci.Repo
 	s    *imageStream
 	mu   sync.Mutex
@@ -182,7 +182,7 @@ func (p *preloadWalk) manifest(ctx context.Context, g *errgroup.Group, m *oci.Ma
 // which is what makes the node store a blob it streams from elsewhere.
 // A blob already stored is opened (refreshing its last use) but not read.
 func (p *preloadWalk) blob(ctx context.Context, d digest.Digest, size int64) error {
-	_, statErr := p.n.store.StatBlob(d)
+	_, statErr := p.in.store.StatBlob(d)
 	b, err := p.reg.GetBlob(ctx, p.repo, d)
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", d, err)
