@@ -66,7 +66,9 @@ func syncDir(dir string) error {
 // transaction under s.meta. If anything fails the blob is not stored.
 // renamed, if set, runs right after src has left its place (renamed or
 // removed). It reports whether the blob was newly added.
-func (s *Store) commitFile(src string, d digest.Digest, size int64, then func(mt *metaTxn) error, renamed func()) (bool, []digest.Digest, error) {
+//
+// pieces, when known, are the blob's piece digests, kept with it.
+func (s *Store) commitFile(src string, d digest.Digest, size int64, pieces []digest.Digest, then func(mt *metaTxn) error, renamed func()) (bool, []digest.Digest, error) {
 	s.meta.Lock()
 	defer s.meta.Unlock()
 	if s.isClosed() {
@@ -117,6 +119,13 @@ func (s *Store) commitFile(src string, d digest.Digest, size int64, then func(mt
 			if err := mt.txn.Set(key(kindBlob, string(d)), encodeBlobMeta(size, now)); err != nil {
 				return err
 			}
+			if len(pieces) == piecesFor(size) {
+				if enc, err := encodePieces(pieces); err == nil {
+					if err := mt.txn.Set(key(kindPieces, string(d)), enc); err != nil {
+						return err
+					}
+				}
+			}
 		}
 		if then != nil {
 			return then(mt)
@@ -150,17 +159,17 @@ func (s *Store) added(d digest.Digest, size int64, isNew bool, freed []digest.Di
 }
 
 // writeVerified copies r into a new temp file, checks it is d (and size
-// bytes if size >= 0) and fsyncs it. It returns the temp path and size;
-// on error nothing is left behind.
-func (s *Store) writeVerified(d digest.Digest, r io.Reader, size int64) (string, int64, error) {
+// bytes if size >= 0) and fsyncs it. It returns the temp path, size and
+// piece digests; on error nothing is left behind.
+func (s *Store) writeVerified(d digest.Digest, r io.Reader, size int64) (string, int64, []digest.Digest, error) {
 	f, err := s.createTemp()
 	if err != nil {
-		return "", 0, fmt.Errorf("cache: %w", err)
+		return "", 0, nil, fmt.Errorf("cache: %w", err)
 	}
-	fail := func(err error) (string, int64, error) {
+	fail := func(err error) (string, int64, []digest.Digest, error) {
 		_ = f.Close()
 		_ = os.Remove(f.Name())
-		return "", 0, err
+		return "", 0, nil, err
 	}
 	h := d.Algorithm().Hash()
 	src := r
@@ -180,7 +189,8 @@ func (s *Store) writeVerified(d digest.Digest, r io.Reader, size int64) (string,
 		w = sw
 	}
 	// The digest is of the plaintext, hashed before it is sealed.
-	n, err := io.Copy(io.MultiWriter(w, h), src)
+	ph := newPieceHasher()
+	n, err := io.Copy(io.MultiWriter(w, h, ph), src)
 	if err != nil {
 		return fail(fmt.Errorf("cache: write %s: %w", d, err))
 	}
@@ -200,9 +210,9 @@ func (s *Store) writeVerified(d digest.Digest, r io.Reader, size int64) (string,
 	}
 	if err := f.Close(); err != nil {
 		_ = os.Remove(f.Name())
-		return "", 0, fmt.Errorf("cache: %w", err)
+		return "", 0, nil, fmt.Errorf("cache: %w", err)
 	}
-	return f.Name(), n, nil
+	return f.Name(), n, ph.Sum(), nil
 }
 
 // PutBlob stores the content of r as blob d after checking its digest, and
@@ -218,11 +228,11 @@ func (s *Store) putBlob(d digest.Digest, r io.Reader, size int64, then func(mt *
 	if s.isClosed() {
 		return 0, ErrClosed
 	}
-	tmp, n, err := s.writeVerified(d, r, size)
+	tmp, n, pieces, err := s.writeVerified(d, r, size)
 	if err != nil {
 		return 0, err
 	}
-	isNew, freed, err := s.commitFile(tmp, d, n, then, nil)
+	isNew, freed, err := s.commitFile(tmp, d, n, pieces, then, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -473,6 +483,9 @@ func (s *Store) freeUnlinkedLocked(ds []digest.Digest) []digest.Digest {
 func (s *Store) dropBlobLocked(d digest.Digest) error {
 	_, err := s.update(func(mt *metaTxn) error {
 		if err := mt.txn.Delete(key(kindBlob, string(d))); err != nil {
+			return err
+		}
+		if err := mt.txn.Delete(key(kindPieces, string(d))); err != nil {
 			return err
 		}
 		var repos []string

@@ -278,6 +278,7 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fi
 	s.log.Debug("cache: fetch started", "digest", f.d, "size", size)
 
 	h := f.d.Algorithm().Hash()
+	ph := newPieceHasher()
 	buf := make([]byte, bufSize)
 	var n int64
 	for {
@@ -293,6 +294,7 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fi
 				return
 			}
 			h.Write(buf[:m])
+			ph.Write(buf[:m])
 			n += int64(m)
 			readable := n
 			if sw != nil {
@@ -345,7 +347,7 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fi
 		s.failFetch(f, nil, fmt.Errorf("cache: fetch %s: %w", f.d, err))
 		return
 	}
-	isNew, freed, err := s.commitFile(f.tmp, f.d, n, nil, func() {
+	isNew, freed, err := s.commitFile(f.tmp, f.d, n, ph.Sum(), nil, func() {
 		f.mu.Lock()
 		f.committed = true
 		f.size = n

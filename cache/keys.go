@@ -27,6 +27,7 @@ const (
 	kindUpstream   = 'g' // g repo sep subject → JSON []descriptor (cached upstream list)
 	kindRepo       = 'p' // p repo → local flag
 	kindUpload     = 'U' // U id → JSON uploadMeta
+	kindPieces     = 'P' // P digest → the blob's sha256 piece digests, raw, concatenated
 )
 
 // key builds a key of kind from parts. A trailing "" part yields a prefix

@@ -221,10 +221,11 @@ func (s *Store) CommitUpload(repo, id string, d digest.Digest) (int64, error) {
 		return 0, fmt.Errorf("cache: %w", err)
 	}
 	h := d.Algorithm().Hash()
+	ph := newPieceHasher()
 	var n int64
 	if s.enc != nil {
 		var matched bool
-		n, matched, err = s.finishSealedUpload(f, h, func() bool { return digest.NewDigest(d.Algorithm(), h) == d })
+		n, matched, err = s.finishSealedUpload(f, piecesToo{h, ph}, func() bool { return digest.NewDigest(d.Algorithm(), h) == d })
 		if err != nil {
 			_ = f.Close()
 			if matched {
@@ -235,7 +236,7 @@ func (s *Store) CommitUpload(repo, id string, d digest.Digest) (int64, error) {
 			return 0, fmt.Errorf("cache: read upload %s: %w", id, err)
 		}
 	} else {
-		n, err = io.Copy(h, f)
+		n, err = io.Copy(io.MultiWriter(h, ph), f)
 		if err != nil {
 			_ = f.Close()
 			return 0, fmt.Errorf("cache: read upload %s: %w", id, err)
@@ -256,7 +257,7 @@ func (s *Store) CommitUpload(repo, id string, d digest.Digest) (int64, error) {
 		}
 		return 0, fmt.Errorf("cache: %w", err)
 	}
-	isNew, freed, err := s.commitFile(p, d, n, func(mt *metaTxn) error {
+	isNew, freed, err := s.commitFile(p, d, n, ph.Sum(), func(mt *metaTxn) error {
 		if err := mt.txn.Delete(key(kindUpload, id)); err != nil {
 			return err
 		}

@@ -69,7 +69,13 @@ func (c peerContent) Open(ctx context.Context, from peer.ID, d digest.Digest, re
 	case err != nil:
 		return nil, err
 	}
-	return &p2p.Served{Size: b.Size, Content: b.Content, Complete: complete, Close: b.Close}, nil
+	served := &p2p.Served{Size: b.Size, Content: b.Content, Complete: complete, Close: b.Close}
+	if complete {
+		// Kept with the blob since it was written: no read before the
+		// first byte.
+		served.Pieces, _ = c.n.store.Pieces(d)
+	}
+	return served, nil
 }
 
 func (c peerContent) Tag(ctx context.Context, from peer.ID, repo repository.Name, tag string) (digest.Digest, error) {

@@ -100,7 +100,11 @@ type Served struct {
 	// Complete says whether Content is the whole verified blob, so that
 	// piece digests can be offered.
 	Complete bool
-	Close    func() error
+	// Pieces are the blob's PieceSize piece digests when the node keeps
+	// them (its store computes them as a blob is written); without them
+	// a complete blob is read and hashed before its first byte is sent.
+	Pieces []digest.Digest
+	Close  func() error
 }
 
 // ServeContent answers peers' content requests from c. sent is told how
@@ -170,7 +174,9 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	}
 	resp := Response{Size: served.Size, MediaType: served.MediaType}
 	if served.Complete {
-		if resp.Pieces, err = h.pieces.of(req.Digest, served.Content, served.Size); err != nil {
+		if len(served.Pieces) == int((served.Size+PieceSize-1)/PieceSize) && served.Size > 0 {
+			resp.Pieces = served.Pieces
+		} else if resp.Pieces, err = h.pieces.of(req.Digest, served.Content, served.Size); err != nil {
 			return 0, err
 		}
 	}

@@ -1,0 +1,149 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// wantPieces digests b in PieceSize pieces, independently of pieceHasher.
+func wantPieces(b []byte) []digest.Digest {
+	var out []digest.Digest
+	for off := 0; off < len(b); off += PieceSize {
+		sum := sha256.Sum256(b[off:min(off+PieceSize, len(b))])
+		out = append(out, digest.NewDigestFromBytes(digest.SHA256, sum[:]))
+	}
+	return out
+}
+
+// Piece digests are kept with the blob however it arrived: put, fetched
+// from a source, uploaded (computed on first use), encrypted or not.
+func TestPiecesKeptWithTheBlob(t *testing.T) {
+	for _, encrypted := range []bool{false, true} {
+		for _, tt := range []struct {
+			name  string
+			size  int
+			store func(t testing.TB, s *Store, b []byte) digest.Digest
+		}{
+			{"put, several pieces and a short one", 2*PieceSize + 12345, putBlob},
+			{"put, exactly one piece", PieceSize, putBlob},
+			{"put, smaller than a piece", 1000, putBlob},
+			{"put, empty", 0, putBlob},
+			{"fetched", 2*PieceSize + 7, func(t testing.TB, s *Store, b []byte) digest.Digest {
+				d := digest.FromBytes(b)
+				r, err := s.Fetch(context.Background(), d, func(context.Context) (io.ReadCloser, int64, error) {
+					return io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.Copy(io.Discard, r.Content); err != nil {
+					t.Fatal(err)
+				}
+				r.Close()
+				waitStored(t, s, d)
+				return d
+			}},
+			{"uploaded", PieceSize + 1, func(t testing.TB, s *Store, b []byte) digest.Digest {
+				d := digest.FromBytes(b)
+				id, err := s.NewUpload("repo")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.WriteUpload("repo", id, 0, bytes.NewReader(b)); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.CommitUpload("repo", id, d); err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}},
+		} {
+			name := tt.name
+			if encrypted {
+				name += ", encrypted"
+			}
+			t.Run(name, func(t *testing.T) {
+				opts := Options{}
+				if encrypted {
+					opts.EncryptionKey = bytes.Repeat([]byte{7}, 32)
+				}
+				dir := t.TempDir()
+				s := openTest(t, dir, opts)
+				b, _ := content(tt.size, uint64(tt.size))
+				d := tt.store(t, s, b)
+				got, err := s.Pieces(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := wantPieces(b); !slices.Equal(got, want) {
+					t.Fatalf("Pieces = %d digests, want %d (equal: %v)", len(got), len(want), slices.Equal(got, want))
+				}
+				// Kept across a restart.
+				s.Close()
+				s2 := openTest(t, dir, opts)
+				again, err := s2.Pieces(d)
+				if err != nil || !slices.Equal(again, got) {
+					t.Fatalf("after reopening: %v, %v", again, err)
+				}
+			})
+		}
+	}
+}
+
+func TestPiecesOfMissingBlob(t *testing.T) {
+	s := openTest(t, "", Options{})
+	b, d := content(100, 1)
+	if _, err := s.Pieces(d); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Pieces of a blob never stored: %v", err)
+	}
+	putBlob(t, s, b)
+	if err := s.LinkBlob("r", true, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UnlinkBlob("r", d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pieces(d); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Pieces of a removed blob: %v", err)
+	}
+}
+
+func TestPieceEncoding(t *testing.T) {
+	b, _ := content(3*PieceSize/2, 9)
+	pieces := wantPieces(b)
+	enc, err := encodePieces(pieces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := decodePieces(enc)
+	if err != nil || !slices.Equal(dec, pieces) {
+		t.Fatalf("round trip: %v, %v", dec, err)
+	}
+	if _, err := decodePieces(enc[:len(enc)-1]); err == nil {
+		t.Fatal("a truncated list decoded")
+	}
+	if _, err := encodePieces([]digest.Digest{digest.SHA512.FromString("x")}); err == nil {
+		t.Fatal("a sha512 piece encoded")
+	}
+}
+
+// waitStored waits (boundedly) for a fetched blob to be committed: its
+// readers may finish once it is verified, a moment before that.
+func waitStored(t testing.TB, s *Store, d digest.Digest) {
+	t.Helper()
+	for range 500 {
+		if _, err := s.StatBlob(d); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("blob %s was never stored", d)
+}
