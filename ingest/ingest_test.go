@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -23,14 +22,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/shoal-dev/shoal/adminapi"
+	"github.com/shoal-dev/shoal/internal/testimage"
 	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/oci/upstream"
@@ -106,90 +103,6 @@ func (tn *imageTestNode) ref(t *testing.T, s string) name.Reference {
 		t.Fatal(err)
 	}
 	return ref
-}
-
-// tarDir tars dir, its members under prefix.
-func tarDir(t *testing.T, dir, prefix string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: prefix + filepath.ToSlash(rel), Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		_, err = tw.Write(b)
-		return err
-	})
-	if err == nil {
-		err = tw.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// ociLayout writes an OCI image layout holding the images and indexes
-// given, each with the annotations given.
-type layoutEntry struct {
-	img         v1.Image
-	idx         v1.ImageIndex
-	annotations map[string]string
-}
-
-func ociLayoutDir(t *testing.T, entries ...layoutEntry) string {
-	t.Helper()
-	dir := t.TempDir()
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.img != nil {
-			err = p.AppendImage(e.img, layout.WithAnnotations(e.annotations))
-		} else {
-			err = p.AppendIndex(e.idx, layout.WithAnnotations(e.annotations))
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-func randomImage(t *testing.T) v1.Image {
-	t.Helper()
-	img, err := random.Image(2048, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
-func randomIndex(t *testing.T) v1.ImageIndex {
-	t.Helper()
-	idx, err := random.Index(1024, 2, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return idx
-}
-
-func digestOf(t *testing.T, v interface{ Digest() (v1.Hash, error) }) string {
-	t.Helper()
-	h, err := v.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h.String()
 }
 
 // corruptBlob flips one byte of blob d in an OCI layout directory.
@@ -283,8 +196,8 @@ func checkImage(t *testing.T, tn *imageTestNode, ref string, want v1.Image, want
 	if err := validate.Image(got); err != nil {
 		t.Fatalf("%s: %v", ref, err)
 	}
-	if wantDigest != "" && digestOf(t, got) != wantDigest {
-		t.Fatalf("%s: digest %s, want %s", ref, digestOf(t, got), wantDigest)
+	if wantDigest != "" && testimage.Digest(t, got) != wantDigest {
+		t.Fatalf("%s: digest %s, want %s", ref, testimage.Digest(t, got), wantDigest)
 	}
 	gotCfg, _ := got.ConfigName()
 	wantCfg, _ := want.ConfigName()
@@ -308,9 +221,9 @@ func checkImage(t *testing.T, tn *imageTestNode, ref string, want v1.Image, want
 func TestImport(t *testing.T) {
 	tn := newImageTestNode(t, node.Config{Upstreams: rules(t, "docker.io=http://127.0.0.1:1"), TagTTL: time.Minute})
 
-	img := randomImage(t)
-	idx := randomIndex(t)
-	savedImg := randomImage(t)
+	img := testimage.Random(t)
+	idx := testimage.RandomIndex(t)
+	savedImg := testimage.Random(t)
 
 	tests := []struct {
 		name  string
@@ -328,21 +241,21 @@ func TestImport(t *testing.T) {
 		{
 			name: "OCI layout with a full ref.name",
 			body: func(t *testing.T) []byte {
-				return tarDir(t, ociLayoutDir(t, layoutEntry{img: img, annotations: map[string]string{"org.opencontainers.image.ref.name": "myteam/app:1.0"}}), "")
+				return testimage.TarDir(t, testimage.LayoutDir(t, testimage.LayoutEntry{Image: img, Annotations: map[string]string{"org.opencontainers.image.ref.name": "myteam/app:1.0"}}), "")
 			},
 			check: func(t *testing.T, imported []adminapi.ImportedImage) {
-				wantImported(t, imported, adminapi.ImportedImage{Repo: "myteam/app", Tag: "1.0", Digest: digestOf(t, img)})
-				checkImage(t, tn, "myteam/app:1.0", img, digestOf(t, img))
+				wantImported(t, imported, adminapi.ImportedImage{Repo: "myteam/app", Tag: "1.0", Digest: testimage.Digest(t, img)})
+				checkImage(t, tn, "myteam/app:1.0", img, testimage.Digest(t, img))
 			},
 		},
 		{
 			name: "OCI layout with a multi-arch index, gzipped, under a directory",
 			body: func(t *testing.T) []byte {
-				dir := ociLayoutDir(t, layoutEntry{idx: idx, annotations: map[string]string{"io.containerd.image.name": "myteam/multi:2", "org.opencontainers.image.ref.name": "2"}})
-				return gzipBytes(t, tarDir(t, dir, "multi/"))
+				dir := testimage.LayoutDir(t, testimage.LayoutEntry{Index: idx, Annotations: map[string]string{"io.containerd.image.name": "myteam/multi:2", "org.opencontainers.image.ref.name": "2"}})
+				return gzipBytes(t, testimage.TarDir(t, dir, "multi/"))
 			},
 			check: func(t *testing.T, imported []adminapi.ImportedImage) {
-				wantImported(t, imported, adminapi.ImportedImage{Repo: "myteam/multi", Tag: "2", Digest: digestOf(t, idx)})
+				wantImported(t, imported, adminapi.ImportedImage{Repo: "myteam/multi", Tag: "2", Digest: testimage.Digest(t, idx)})
 				got, err := remote.Index(tn.ref(t, "myteam/multi:2"))
 				if err != nil {
 					t.Fatal(err)
@@ -350,8 +263,8 @@ func TestImport(t *testing.T) {
 				if err := validate.Index(got); err != nil {
 					t.Fatal(err)
 				}
-				if digestOf(t, got) != digestOf(t, idx) {
-					t.Fatalf("index digest %s, want %s", digestOf(t, got), digestOf(t, idx))
+				if testimage.Digest(t, got) != testimage.Digest(t, idx) {
+					t.Fatalf("index digest %s, want %s", testimage.Digest(t, got), testimage.Digest(t, idx))
 				}
 			},
 		},
@@ -359,21 +272,21 @@ func TestImport(t *testing.T) {
 			name:  "?repo= names an image without a name",
 			query: "?repo=team/renamed:7",
 			body: func(t *testing.T) []byte {
-				return tarDir(t, ociLayoutDir(t, layoutEntry{img: img}), "")
+				return testimage.TarDir(t, testimage.LayoutDir(t, testimage.LayoutEntry{Image: img}), "")
 			},
 			check: func(t *testing.T, imported []adminapi.ImportedImage) {
-				wantImported(t, imported, adminapi.ImportedImage{Repo: "team/renamed", Tag: "7", Digest: digestOf(t, img)})
-				checkImage(t, tn, "team/renamed:7", img, digestOf(t, img))
+				wantImported(t, imported, adminapi.ImportedImage{Repo: "team/renamed", Tag: "7", Digest: testimage.Digest(t, img)})
+				checkImage(t, tn, "team/renamed:7", img, testimage.Digest(t, img))
 			},
 		},
 		{
 			name:  "?repo= without a tag keeps a bare ref.name tag",
 			query: "?repo=team/tagged",
 			body: func(t *testing.T) []byte {
-				return tarDir(t, ociLayoutDir(t, layoutEntry{img: img, annotations: map[string]string{"org.opencontainers.image.ref.name": "v3"}}), "")
+				return testimage.TarDir(t, testimage.LayoutDir(t, testimage.LayoutEntry{Image: img, Annotations: map[string]string{"org.opencontainers.image.ref.name": "v3"}}), "")
 			},
 			check: func(t *testing.T, imported []adminapi.ImportedImage) {
-				wantImported(t, imported, adminapi.ImportedImage{Repo: "team/tagged", Tag: "v3", Digest: digestOf(t, img)})
+				wantImported(t, imported, adminapi.ImportedImage{Repo: "team/tagged", Tag: "v3", Digest: testimage.Digest(t, img)})
 			},
 		},
 		{
@@ -396,8 +309,8 @@ func TestImport(t *testing.T) {
 				gl, _ := got.Layers()
 				wl, _ := savedImg.Layers()
 				for i := range gl {
-					if digestOf(t, gl[i]) != digestOf(t, wl[i]) {
-						t.Fatalf("layer %d: %s, want %s", i, digestOf(t, gl[i]), digestOf(t, wl[i]))
+					if testimage.Digest(t, gl[i]) != testimage.Digest(t, wl[i]) {
+						t.Fatalf("layer %d: %s, want %s", i, testimage.Digest(t, gl[i]), testimage.Digest(t, wl[i]))
 					}
 				}
 			},
@@ -418,21 +331,21 @@ func TestImport(t *testing.T) {
 		{
 			name: "a Docker Hub name goes to the docker.io mirror namespace",
 			body: func(t *testing.T) []byte {
-				return tarDir(t, ociLayoutDir(t, layoutEntry{img: img, annotations: map[string]string{"org.opencontainers.image.ref.name": "index.docker.io/x:1"}}), "")
+				return testimage.TarDir(t, testimage.LayoutDir(t, testimage.LayoutEntry{Image: img, Annotations: map[string]string{"org.opencontainers.image.ref.name": "index.docker.io/x:1"}}), "")
 			},
 			check: func(t *testing.T, imported []adminapi.ImportedImage) {
-				wantImported(t, imported, adminapi.ImportedImage{Repo: "docker.io/library/x", Tag: "1", Digest: digestOf(t, img)})
+				wantImported(t, imported, adminapi.ImportedImage{Repo: "docker.io/library/x", Tag: "1", Digest: testimage.Digest(t, img)})
 			},
 		},
 		{
 			name: "corrupt layer in an OCI layout",
 			body: func(t *testing.T) []byte {
-				other := randomImage(t)
-				dir := ociLayoutDir(t, layoutEntry{img: other, annotations: map[string]string{"org.opencontainers.image.ref.name": "team/bad:1"}})
+				other := testimage.Random(t)
+				dir := testimage.LayoutDir(t, testimage.LayoutEntry{Image: other, Annotations: map[string]string{"org.opencontainers.image.ref.name": "team/bad:1"}})
 				layers, _ := other.Layers()
 				d, _ := layers[1].Digest()
 				corruptBlob(t, dir, d)
-				return tarDir(t, dir, "")
+				return testimage.TarDir(t, dir, "")
 			},
 			wantError: "does not match its digest",
 			noTags:    []string{"team/bad"},
@@ -440,7 +353,7 @@ func TestImport(t *testing.T) {
 		{
 			name: "corrupt layer in a docker save tarball",
 			body: func(t *testing.T) []byte {
-				return dockerSave(t, randomImage(t), []string{"team/badsave:1"}, 2)
+				return dockerSave(t, testimage.Random(t), []string{"team/badsave:1"}, 2)
 			},
 			wantError: "does not match its diff_id",
 			noTags:    []string{"team/badsave"},
@@ -448,11 +361,11 @@ func TestImport(t *testing.T) {
 		{
 			name: "corrupt manifest",
 			body: func(t *testing.T) []byte {
-				other := randomImage(t)
-				dir := ociLayoutDir(t, layoutEntry{img: other, annotations: map[string]string{"org.opencontainers.image.ref.name": "team/badmanifest:1"}})
+				other := testimage.Random(t)
+				dir := testimage.LayoutDir(t, testimage.LayoutEntry{Image: other, Annotations: map[string]string{"org.opencontainers.image.ref.name": "team/badmanifest:1"}})
 				d, _ := other.Digest()
 				corruptBlob(t, dir, d)
-				return tarDir(t, dir, "")
+				return testimage.TarDir(t, dir, "")
 			},
 			wantStatus: http.StatusBadRequest,
 			wantCode:   "DIGEST_INVALID",
@@ -461,7 +374,7 @@ func TestImport(t *testing.T) {
 		{
 			name: "no name and no ?repo=",
 			body: func(t *testing.T) []byte {
-				return tarDir(t, ociLayoutDir(t, layoutEntry{img: img}), "")
+				return testimage.TarDir(t, testimage.LayoutDir(t, testimage.LayoutEntry{Image: img}), "")
 			},
 			wantStatus: http.StatusBadRequest,
 			wantCode:   "NAME_INVALID",
@@ -470,7 +383,7 @@ func TestImport(t *testing.T) {
 			name:  "invalid ?repo=",
 			query: "?repo=Not/Valid",
 			body: func(t *testing.T) []byte {
-				return tarDir(t, ociLayoutDir(t, layoutEntry{img: img}), "")
+				return testimage.TarDir(t, testimage.LayoutDir(t, testimage.LayoutEntry{Image: img}), "")
 			},
 			wantStatus: http.StatusBadRequest,
 			wantCode:   "NAME_INVALID",
@@ -492,7 +405,7 @@ func TestImport(t *testing.T) {
 			body: func(t *testing.T) []byte {
 				dir := t.TempDir()
 				os.WriteFile(filepath.Join(dir, "README"), []byte("hi"), 0o644)
-				return tarDir(t, dir, "")
+				return testimage.TarDir(t, dir, "")
 			},
 			wantStatus: http.StatusBadRequest,
 			wantCode:   "UNSUPPORTED",
@@ -564,22 +477,22 @@ func checkProgress(t *testing.T, lines []adminapi.ImageStreamLine) {
 // a tag that was there before pointing where it pointed.
 func TestImportFailureKeepsExistingTags(t *testing.T) {
 	tn := newImageTestNode(t, node.Config{})
-	good := randomImage(t)
-	_, _, lines := tn.post(t, "/shoal/v1/import", bytes.NewReader(tarDir(t, ociLayoutDir(t, layoutEntry{img: good, annotations: map[string]string{"org.opencontainers.image.ref.name": "team/app:1"}}), "")))
+	good := testimage.Random(t)
+	_, _, lines := tn.post(t, "/shoal/v1/import", bytes.NewReader(testimage.TarDir(t, testimage.LayoutDir(t, testimage.LayoutEntry{Image: good, Annotations: map[string]string{"org.opencontainers.image.ref.name": "team/app:1"}}), "")))
 	if e := lines[len(lines)-1].Error; e != "" {
 		t.Fatal(e)
 	}
-	bad := randomImage(t)
-	dir := ociLayoutDir(t, layoutEntry{img: bad, annotations: map[string]string{"org.opencontainers.image.ref.name": "team/app:1"}})
+	bad := testimage.Random(t)
+	dir := testimage.LayoutDir(t, testimage.LayoutEntry{Image: bad, Annotations: map[string]string{"org.opencontainers.image.ref.name": "team/app:1"}})
 	layers, _ := bad.Layers()
 	d, _ := layers[2].Digest()
 	corruptBlob(t, dir, d)
-	_, _, lines = tn.post(t, "/shoal/v1/import", bytes.NewReader(tarDir(t, dir, "")))
+	_, _, lines = tn.post(t, "/shoal/v1/import", bytes.NewReader(testimage.TarDir(t, dir, "")))
 	if lines[len(lines)-1].Error == "" {
 		t.Fatal("a corrupt import was accepted")
 	}
-	checkImage(t, tn, "team/app:1", good, digestOf(t, good))
-	if resp, err := http.Get(tn.srv.URL + "/v2/team/app/manifests/" + digestOf(t, bad)); err != nil || resp.StatusCode != http.StatusNotFound {
+	checkImage(t, tn, "team/app:1", good, testimage.Digest(t, good))
+	if resp, err := http.Get(tn.srv.URL + "/v2/team/app/manifests/" + testimage.Digest(t, bad)); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("the refused image's manifest is served: %v %v", resp.Status, err)
 	}
 }
@@ -589,8 +502,8 @@ func TestImportFailureKeepsExistingTags(t *testing.T) {
 // upstream cannot be reached.
 func TestImportServedToMirrorClients(t *testing.T) {
 	tn := newImageTestNode(t, node.Config{Upstreams: rules(t, "docker.io=http://127.0.0.1:1")})
-	img := randomImage(t)
-	_, _, lines := tn.post(t, "/shoal/v1/import", bytes.NewReader(tarDir(t, ociLayoutDir(t, layoutEntry{img: img, annotations: map[string]string{"org.opencontainers.image.ref.name": "docker.io/library/x:1"}}), "")))
+	img := testimage.Random(t)
+	_, _, lines := tn.post(t, "/shoal/v1/import", bytes.NewReader(testimage.TarDir(t, testimage.LayoutDir(t, testimage.LayoutEntry{Image: img, Annotations: map[string]string{"org.opencontainers.image.ref.name": "docker.io/library/x:1"}}), "")))
 	if e := lines[len(lines)-1].Error; e != "" {
 		t.Fatal(e)
 	}
@@ -601,7 +514,7 @@ func TestImportServedToMirrorClients(t *testing.T) {
 	}{
 		{"manifest by tag", "/v2/library/x/manifests/1?ns=docker.io", manifest},
 		{"manifest by tag, one-part name", "/v2/x/manifests/1?ns=docker.io", manifest},
-		{"manifest by digest", "/v2/library/x/manifests/" + digestOf(t, img) + "?ns=docker.io", manifest},
+		{"manifest by digest", "/v2/library/x/manifests/" + testimage.Digest(t, img) + "?ns=docker.io", manifest},
 		{"manifest through the rule prefix", "/v2/docker.io/library/x/manifests/1", manifest},
 	}
 	layers, _ := img.Layers()
@@ -612,7 +525,7 @@ func TestImportServedToMirrorClients(t *testing.T) {
 		tests = append(tests, struct {
 			name, path string
 			want       []byte
-		}{fmt.Sprintf("layer %d", i), "/v2/library/x/blobs/" + digestOf(t, l) + "?ns=docker.io", b})
+		}{fmt.Sprintf("layer %d", i), "/v2/library/x/blobs/" + testimage.Digest(t, l) + "?ns=docker.io", b})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -636,8 +549,8 @@ func TestImportServedToMirrorClients(t *testing.T) {
 func TestPreload(t *testing.T) {
 	up := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
 	upHost := strings.TrimPrefix(up.URL, "http://")
-	img := randomImage(t)
-	idx := randomIndex(t)
+	img := testimage.Random(t)
+	idx := testimage.RandomIndex(t)
 	push := func(ref string, write func(name.Reference) error) {
 		r, err := name.ParseReference(upHost+"/"+ref, name.Insecure)
 		if err != nil {
@@ -666,8 +579,8 @@ func TestPreload(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ ref, digest, err string }{
-		{"docker.io/library/alpine:3.20", digestOf(t, img), ""},
-		{"docker.io/team/multi:1", digestOf(t, idx), ""},
+		{"docker.io/library/alpine:3.20", testimage.Digest(t, img), ""},
+		{"docker.io/team/multi:1", testimage.Digest(t, idx), ""},
 		{"quay.io/org/img:1", "", "no upstream rule"},
 		{"docker.io/library/missing:1", "", "unknown"},
 	} {
@@ -685,7 +598,7 @@ func TestPreload(t *testing.T) {
 	}
 
 	up.Close()
-	checkImage(t, tn, "docker.io/library/alpine:3.20", img, digestOf(t, img))
+	checkImage(t, tn, "docker.io/library/alpine:3.20", img, testimage.Digest(t, img))
 	got, err := remote.Index(tn.ref(t, "docker.io/team/multi:1"))
 	if err != nil {
 		t.Fatal(err)

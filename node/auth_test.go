@@ -18,6 +18,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/shoal-dev/shoal/internal/testimage"
 	"github.com/shoal-dev/shoal/policy"
 )
 
@@ -164,7 +165,7 @@ func errCode(w *httptest.ResponseRecorder) string {
 // importImage stores img as ref through the import endpoint (loopback).
 func (tn *authTestNode) importImage(t *testing.T, img v1.Image, ref string) {
 	t.Helper()
-	body := tarDir(t, ociLayoutDir(t, layoutEntry{img: img, annotations: map[string]string{"org.opencontainers.image.ref.name": ref}}), "")
+	body := testimage.TarDir(t, testimage.LayoutDir(t, testimage.LayoutEntry{Image: img, Annotations: map[string]string{"org.opencontainers.image.ref.name": ref}}), "")
 	w := tn.do(t, req{method: http.MethodPost, path: "/shoal/v1/import", body: body, remote: "127.0.0.1:5555"})
 	if w.Code != http.StatusOK || strings.Contains(w.Body.String(), `"error"`) {
 		t.Fatalf("import %s: %d %s", ref, w.Code, w.Body.String())
@@ -198,7 +199,7 @@ func (tn *authTestNode) token(t *testing.T, user, pass, service string) (int, st
 
 func TestOpenNodeAllowsEverything(t *testing.T) {
 	tn := newAuthTestNode(t, false)
-	img := randomImage(t)
+	img := testimage.Random(t)
 	tn.importImage(t, img, "team/app:1")
 	for _, r := range []req{
 		{path: "/v2/"},
@@ -223,12 +224,12 @@ func TestOpenNodeAllowsEverything(t *testing.T) {
 
 func TestAuthorization(t *testing.T) {
 	tn := newAuthTestNode(t, true)
-	alpine, secret, app := randomImage(t), randomImage(t), randomImage(t)
+	alpine, secret, app := testimage.Random(t), testimage.Random(t), testimage.Random(t)
 	tn.importImage(t, alpine, "docker.io/library/alpine:3")
 	tn.importImage(t, secret, "docker.io/library/secret:1")
 	tn.importImage(t, app, "team/app:1")
 	appLayers, _ := app.Layers()
-	appBlob := digestOf(t, appLayers[0])
+	appBlob := testimage.Digest(t, appLayers[0])
 	tn.apply(t, tn.kit.sign(t, testDoc(t, 1, tn.now())))
 
 	if v := tn.n.Status().Policy.Version; v != 1 {
@@ -456,11 +457,11 @@ func TestPolicyFileAtStart(t *testing.T) {
 
 func TestExpiredPolicy(t *testing.T) {
 	tn := newAuthTestNode(t, true)
-	cached := randomImage(t)
+	cached := testimage.Random(t)
 	tn.importImage(t, cached, "docker.io/library/alpine:3")
 	tn.apply(t, tn.kit.sign(t, testDoc(t, 1, tn.now())))
 	layers, _ := cached.Layers()
-	blob := digestOf(t, layers[0])
+	blob := testimage.Digest(t, layers[0])
 	missing := "sha256:" + strings.Repeat("ab", 32)
 
 	check := func(t *testing.T, r req, want int, code string) {
