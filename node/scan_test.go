@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -21,11 +19,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
 
-	"github.com/shoal-dev/shoal/p2p"
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/policy"
 	"github.com/shoal-dev/shoal/scan"
 	"github.com/shoal-dev/shoal/scan/vulndb"
@@ -43,7 +39,7 @@ type scanTestNode struct {
 func newScanTestNode(t *testing.T) *scanTestNode {
 	t.Helper()
 	kit := newPolicyKit(t)
-	n, err := New(Config{DataDir: filepath.Join(t.TempDir(), "data"), PolicyRoots: []string{kit.rootPEM}}, "test")
+	n, err := New(Config{DataDir: filepath.Join(t.TempDir(), "data"), PolicyRoots: rootKeys(t, kit.rootPEM)}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +59,7 @@ func (tn *scanTestNode) applyPolicy(t *testing.T, version uint64, sc *policy.Sca
 	doc.Identities = []policy.Identity{{Name: "anyone", Anonymous: true}}
 	doc.Rules = []policy.Rule{{Identities: []string{"anyone"}, Actions: []policy.Action{"*"}, Repositories: []string{"**"}}}
 	doc.Scanning = sc
-	if _, err := tn.n.applyPolicy(tn.kit.sign(t, doc), "test"); err != nil {
+	if _, err := tn.n.access.Apply(tn.kit.sign(t, doc), "test"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -155,7 +151,7 @@ func (tn *scanTestNode) push(t *testing.T, ref string, img v1.Image) digest.Dige
 }
 
 // importDB builds a database from testdata paths and PUTs it.
-func (tn *scanTestNode) importDB(t *testing.T, paths ...string) DBStatus {
+func (tn *scanTestNode) importDB(t *testing.T, paths ...string) adminapi.DBStatus {
 	t.Helper()
 	db, err := vulndb.Import(paths...)
 	if err != nil {
@@ -166,7 +162,7 @@ func (tn *scanTestNode) importDB(t *testing.T, paths ...string) DBStatus {
 		t.Fatal(err)
 	}
 	resp := tn.do(t, http.MethodPut, "/shoal/v1/scan/db", &buf)
-	var st DBStatus
+	var st adminapi.DBStatus
 	decodeOK(t, resp, &st)
 	if st.Records != db.Records() || st.Digest != digest.FromBytes(mustEncode(t, db)).String() {
 		t.Fatalf("db status = %+v, want %d records", st, db.Records())
@@ -208,15 +204,18 @@ func decodeOK(t *testing.T, resp *http.Response, v any) {
 	}
 }
 
-func (tn *scanTestNode) scan(t *testing.T, ref string) ScanResult {
+func (tn *scanTestNode) scan(t *testing.T, ref string) adminapi.ScanResult {
 	t.Helper()
-	var res ScanResult
+	var res adminapi.ScanResult
 	decodeOK(t, tn.do(t, http.MethodPost, "/shoal/v1/scans?ref="+ref, nil), &res)
 	if len(res.Reports) != 1 {
 		t.Fatalf("scan %s: %d reports", ref, len(res.Reports))
 	}
 	return res
 }
+
+// cycloneDX is the artifactType of the SBOM stored beside each report.
+const cycloneDX = "application/vnd.cyclonedx+json"
 
 func findingIDs(r *scan.Report) []string {
 	var ids []string
@@ -252,8 +251,8 @@ func TestScanAlpineBusybox(t *testing.T) {
 	}
 
 	st := tn.importDB(t, filepath.Join("testdata", "vulndata", "alpine-secdb"))
-	if st.Signer != tn.n.scans.id.String() {
-		t.Errorf("db signer = %s, want the node %s", st.Signer, tn.n.scans.id)
+	if st.Signer != tn.n.scans.ID().String() {
+		t.Errorf("db signer = %s, want the node %s", st.Signer, tn.n.scans.ID())
 	}
 
 	res := tn.scan(t, "alpine/app:vulnerable")
@@ -275,7 +274,7 @@ func TestScanAlpineBusybox(t *testing.T) {
 
 	// The report is served by digest, and stored as a signed referrer
 	// next to a CycloneDX SBOM.
-	var got ReportView
+	var got adminapi.ReportView
 	decodeOK(t, tn.do(t, http.MethodGet, "/shoal/v1/scans/"+vulnerable.String(), nil), &got)
 	if got.Image != vulnerable || !hasFinding(got.Report, "CVE-2019-5747") {
 		t.Errorf("GET report = %+v", got)
@@ -291,7 +290,7 @@ func TestScanAlpineBusybox(t *testing.T) {
 	for _, d := range descs {
 		kinds[d.ArtifactType] = d.Digest
 	}
-	if kinds[scan.ReportArtifactType] == "" || kinds[sbomArtifactType] == "" {
+	if kinds[scan.ReportArtifactType] == "" || kinds[cycloneDX] == "" {
 		t.Fatalf("referrers = %+v", descs)
 	}
 	_, body, err := tn.n.store.GetManifest("alpine/app", kinds[scan.ReportArtifactType])
@@ -314,7 +313,7 @@ func TestScanAlpineBusybox(t *testing.T) {
 	env, _ := io.ReadAll(br.Content)
 	br.Close()
 	vr, signer, err := scan.VerifyReport(env)
-	if err != nil || signer != tn.n.scans.id || vr.Image != vulnerable {
+	if err != nil || signer != tn.n.scans.ID() || vr.Image != vulnerable {
 		t.Errorf("stored envelope: %v, signer %s, image %s", err, signer, vr.Image)
 	}
 
@@ -332,8 +331,8 @@ func TestScanAlpineBusybox(t *testing.T) {
 
 	// The database is an artifact in the store and survives a restart,
 	// as do the reports.
-	if _, _, err := tn.n.store.Tag(vulnDBRepo, vulnDBTag); err != nil {
-		t.Errorf("%s:%s: %v", vulnDBRepo, vulnDBTag, err)
+	if _, _, err := tn.n.store.Tag("shoal/vulndb", "latest"); err != nil {
+		t.Errorf("shoal/vulndb:latest: %v", err)
 	}
 	dir := tn.n.cfg.DataDir
 	tn.n.Close()
@@ -342,10 +341,13 @@ func TestScanAlpineBusybox(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n2.Close()
-	if db := n2.currentDB(); db == nil || db.layer.String() != st.Digest {
-		t.Errorf("after a restart the database is %+v", db)
+	rec := httptest.NewRecorder()
+	n2.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/shoal/v1/scan/db", nil))
+	var st2 adminapi.DBStatus
+	if err := json.Unmarshal(rec.Body.Bytes(), &st2); rec.Code != http.StatusOK || err != nil || st2.Digest != st.Digest {
+		t.Errorf("after a restart the database is %d %s", rec.Code, rec.Body)
 	}
-	if h := n2.trustedReport(vulnerable); h == nil {
+	if n2.scans.Trusted(vulnerable) == nil {
 		t.Error("after a restart the report is gone")
 	}
 }
@@ -359,7 +361,7 @@ func TestScanDebianGlibcAndGate(t *testing.T) {
 	// A policy that trusts only this node's reports and gates debian/**
 	// at HIGH, refusing images with no report yet.
 	tn.applyPolicy(t, 1, &policy.Scanning{
-		Scanners: []string{tn.n.scans.id.String()},
+		Scanners: []string{tn.n.scans.ID().String()},
 		Gates:    []policy.ScanGate{{Repositories: []string{"debian/**"}, Severity: "HIGH", Missing: "deny"}},
 	})
 
@@ -369,24 +371,13 @@ func TestScanDebianGlibcAndGate(t *testing.T) {
 		t.Fatalf("an unscanned image under a deny gate: %s %s", resp.Status, b)
 	}
 
-	// A report signed by a key the policy does not list is ignored.
-	other, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged := &scan.Report{Image: patched, DB: digest.FromString("db"), Started: time.Now(), Finished: time.Now(), Findings: []scan.Finding{}}
-	env, err := scan.SignReport(forged, other)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tn.n.offerReport(env, "debian/app", patched); err == nil {
-		t.Error("a report by an untrusted scanner was taken")
-	}
+	// (That a report signed by a key the policy does not list is refused
+	// is scanning's TestOfferReport.)
 	if resp := tn.do(t, http.MethodGet, "/shoal/v1/scans/"+patched.String(), nil); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET the untrusted report: %s", resp.Status)
+		t.Errorf("GET an unscanned image's report: %s", resp.Status)
 	}
 	if resp := tn.do(t, http.MethodGet, "/v2/debian/app/manifests/patched", nil); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("an image with only an untrusted report: %s", resp.Status)
+		t.Errorf("another unscanned image: %s", resp.Status)
 	}
 
 	res := tn.scan(t, "debian/app:vulnerable")
@@ -421,7 +412,7 @@ func TestScanDebianGlibcAndGate(t *testing.T) {
 
 	// An allow entry lets the finding through until it expires.
 	tn.applyPolicy(t, 2, &policy.Scanning{
-		Scanners: []string{tn.n.scans.id.String()},
+		Scanners: []string{tn.n.scans.ID().String()},
 		Gates: []policy.ScanGate{{Repositories: []string{"debian/**"}, Severity: "HIGH", Missing: "deny",
 			Allow: []policy.AllowedFinding{{ID: "CVE-2023-4911", Expires: time.Now().Add(time.Hour), Reason: "test"}}}},
 	})
@@ -432,7 +423,7 @@ func TestScanDebianGlibcAndGate(t *testing.T) {
 
 func TestScanOnPush(t *testing.T) {
 	kit := newPolicyKit(t)
-	n, err := New(Config{DataDir: filepath.Join(t.TempDir(), "data"), PolicyRoots: []string{kit.rootPEM}, ScanOnPull: true}, "test")
+	n, err := New(Config{DataDir: filepath.Join(t.TempDir(), "data"), PolicyRoots: rootKeys(t, kit.rootPEM), ScanOnPull: true}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,96 +437,14 @@ func TestScanOnPush(t *testing.T) {
 	d := tn.push(t, "alpine/pushed:1", alpineImage(t, "1.30.1-r1"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for n.trustedReport(d) == nil {
+	for n.scans.Trusted(d) == nil {
 		select {
 		case <-ctx.Done():
 			t.Fatal("no report after a push with --scan-on-pull")
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	if !hasFinding(n.trustedReport(d).report, "CVE-2019-5747") {
+	if !hasFinding(n.scans.Trusted(d), "CVE-2019-5747") {
 		t.Error("the background scan missed CVE-2019-5747")
 	}
-}
-
-func TestGateRefuses(t *testing.T) {
-	now := time.Now()
-	r := &scan.Report{Findings: []scan.Finding{
-		{ID: "A", Severity: scan.SeverityMedium, Fixed: "2"},
-		{ID: "B", Severity: scan.SeverityHigh},
-		{ID: "C", Severity: scan.SeverityUnknown, Fixed: "1"},
-		{ID: "D", Aliases: []string{"CVE-1"}, Severity: scan.SeverityCritical, Fixed: "3"},
-	}}
-	for _, tc := range []struct {
-		name string
-		g    policy.ScanGate
-		want string
-	}{
-		{"critical", policy.ScanGate{Severity: "CRITICAL"}, "D"},
-		{"allowed by alias", policy.ScanGate{Severity: "CRITICAL", Allow: []policy.AllowedFinding{{ID: "CVE-1", Expires: now.Add(time.Hour)}}}, ""},
-		{"allow expired", policy.ScanGate{Severity: "CRITICAL", Allow: []policy.AllowedFinding{{ID: "D", Expires: now.Add(-time.Hour)}}}, "D"},
-		{"high after allowing D", policy.ScanGate{Severity: "HIGH", Allow: []policy.AllowedFinding{{ID: "D", Expires: now.Add(time.Hour)}}}, "B"},
-		{"fixable only", policy.ScanGate{Severity: "HIGH", FixableOnly: true, Allow: []policy.AllowedFinding{{ID: "D", Expires: now.Add(time.Hour)}}}, ""},
-		{"unknown counts as low", policy.ScanGate{Severity: "LOW", FixableOnly: true, Allow: []policy.AllowedFinding{{ID: "D", Expires: now.Add(time.Hour)}, {ID: "A", Expires: now.Add(time.Hour)}}}, "C"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f, ok := gateRefuses(tc.g, r, now)
-			if (tc.want == "") != !ok || f.ID != tc.want {
-				t.Errorf("gateRefuses = %q, %v; want %q", f.ID, ok, tc.want)
-			}
-		})
-	}
-}
-
-func TestTakeDBChecksSigner(t *testing.T) {
-	tn := newScanTestNode(t)
-	dbPub, _, err := policy.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemKey, err := policy.MarshalPublicKey(dbPub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn.applyPolicy(t, 1, &policy.Scanning{DatabaseKeys: []string{string(pemKey)}})
-
-	other, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherID, _ := peer.IDFromPrivateKey(other)
-	layer := digest.FromString("a database")
-	sig, err := other.Sign(vulnDBSigningInput(layer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := p2p.ScanAnnouncement{Kind: p2p.AnnounceDB, Digest: layer, Size: 10, Signer: otherID.String(),
-		Signature: base64.StdEncoding.EncodeToString(sig), Updated: time.Now()}
-	if err := tn.n.takeDB(context.Background(), a, nil); err == nil || !strings.Contains(err.Error(), "not trusted") {
-		t.Errorf("a database by a key the policy does not list: %v", err)
-	}
-	a.Digest = digest.FromString("another database")
-	if err := tn.n.takeDB(context.Background(), a, nil); err == nil || !strings.Contains(err.Error(), "does not verify") {
-		t.Errorf("a signature over another digest: %v", err)
-	}
-	if tn.n.currentDB() != nil {
-		t.Error("a database was loaded")
-	}
-	// The key listed in database_keys is trusted.
-	if !keyListed(peerOfEd25519(t, dbPub), []string{string(pemKey)}) {
-		t.Error("the listed PEM key does not match its own peer ID")
-	}
-}
-
-func peerOfEd25519(t *testing.T, pub ed25519.PublicKey) peer.ID {
-	t.Helper()
-	k, err := crypto.UnmarshalEd25519PublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }

@@ -285,6 +285,10 @@ func (s *Service) Close() {
 	s.wg.Wait()
 }
 
+// ID is the peer ID of the key that signs this node's reports and the
+// databases it imports.
+func (s *Service) ID() peer.ID { return s.id }
+
 func loadOrCreateScanKey(path string) (crypto.PrivKey, error) {
 	raw, err := os.ReadFile(path)
 	if err == nil {
