@@ -106,7 +106,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	source := testNode(t, node.Config{Upstreams: rules(t, "docker.io=" + up.URL), TagTTL: time.Minute})
+	source := testNode(t, node.Config{Upstreams: rules(t, "docker.io="+up.URL), TagTTL: time.Minute})
 	if err := remote.Write(testRef(t, source, "myteam/app:1.0"), app); err != nil {
 		t.Fatal(err)
 	}
