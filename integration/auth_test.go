@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/shoal-dev/shoal/containerd/hosts"
 	"github.com/shoal-dev/shoal/integration/harness"
 	"github.com/shoal-dev/shoal/policy"
 )
@@ -234,19 +235,23 @@ func TestContainerdClientCertificate(t *testing.T) {
 	// The server entry is a dead address, so a pull can only succeed
 	// through the node, and a refusal is not hidden by a fallback.
 	pull := func(t *testing.T, name, cert, key, ref string) (string, error) {
-		hosts := filepath.Join(dir, "hosts-"+name)
-		d := filepath.Join(hosts, f.up.Addr)
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		hostsDir := filepath.Join(dir, "hosts-"+name)
+		files, err := hosts.Config{
+			Registries:   []string{f.up.Addr},
+			Mirror:       node,
+			Capabilities: []string{"pull", "resolve"},
+			Servers:      map[string]string{f.up.Addr: "http://127.0.0.1:1"},
+			CA:           []string{caFile},
+			ClientCert:   cert,
+			ClientKey:    key,
+		}.Files()
+		if err != nil {
 			t.Fatal(err)
 		}
-		body := fmt.Sprintf("server = \"http://127.0.0.1:1\"\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = %q\n", node, caFile)
-		if cert != "" {
-			body += fmt.Sprintf("  client = [[%q, %q]]\n", cert, key)
-		}
-		if err := os.WriteFile(filepath.Join(d, "hosts.toml"), []byte(body), 0o644); err != nil {
+		if _, err := hosts.WriteFiles(hostsDir, files); err != nil {
 			t.Fatal(err)
 		}
-		return ctd.Ctr(ctx, "images", "pull", "--hosts-dir", hosts, "--snapshotter", "native", ref)
+		return ctd.Ctr(ctx, "images", "pull", "--hosts-dir", hostsDir, "--snapshotter", "native", ref)
 	}
 	app := f.up.Addr + "/auth/app:v1"
 	if o, err := pull(t, "ops", opsCert, opsKey, app); err != nil {

@@ -18,6 +18,8 @@ type containerdConfigFlags struct {
 	ServerFor    []string // HOST=URL overrides of the upstream server
 	CA           []string // CA certificate files for an https mirror
 	SkipVerify   bool     // do not verify an https mirror's certificate
+	ClientCert   string   // a client certificate to present to an https mirror
+	ClientKey    string   // its key
 	Dir          string   // write files under Dir instead of printing them
 }
 
@@ -97,6 +99,8 @@ files themselves are picked up on the next pull. ctr needs
 	f.StringArrayVar(&c.ServerFor, "server-for", nil, "HOST=URL: the upstream server for a --registry instead of the default (repeatable)")
 	f.StringArrayVar(&c.CA, "ca", nil, "a CA certificate file (PEM) containerd trusts for an https --mirror; a relative path is relative to the host's directory (repeatable)")
 	f.BoolVar(&c.SkipVerify, "skip-verify", false, "do not verify the certificate of an https --mirror")
+	f.StringVar(&c.ClientCert, "client-cert", "", "a client certificate file (PEM) containerd presents to an https --mirror whose policy grants identities by certificate (with --client-key)")
+	f.StringVar(&c.ClientKey, "client-key", "", "the key file (PEM) of --client-cert")
 	return cmd
 }
 
@@ -129,6 +133,8 @@ func (c *containerdConfigFlags) files() ([]hosts.File, error) {
 		Servers:      servers,
 		CA:           c.CA,
 		SkipVerify:   c.SkipVerify,
+		ClientCert:   c.ClientCert,
+		ClientKey:    c.ClientKey,
 	}.Files()
 	if err != nil {
 		return nil, flagError(err, serverFor)
@@ -157,6 +163,8 @@ func flagError(err error, serverFor map[string]string) error {
 		flag, value = "--server-for", serverFor[ie.Value]
 	case hosts.CAFile:
 		flag = "--ca"
+	case hosts.ClientCertFile:
+		flag = "--client-cert/--client-key"
 	default:
 		return err
 	}

@@ -29,6 +29,10 @@ type Config struct {
 	Servers      map[string]string // upstream server URL by registry host, where it is not the one containerd would use
 	CA           []string          // CA certificate files for an https mirror; relative to the host's directory if relative
 	SkipVerify   bool              // do not verify an https mirror's certificate
+	// ClientCert and ClientKey are a client certificate and its key that
+	// containerd presents to an https mirror (a node whose policy grants
+	// identities by certificate); both or neither.
+	ClientCert, ClientKey string
 }
 
 // File is one generated hosts.toml.
@@ -52,6 +56,12 @@ func (c Config) Files() ([]File, error) {
 	mirror, err := parseMirrorURL(c.Mirror)
 	if err != nil {
 		return nil, err
+	}
+	if (c.ClientCert == "") != (c.ClientKey == "") {
+		return nil, &InputError{Input: ClientCertFile, Value: c.ClientCert + c.ClientKey, Err: errors.New("a client certificate and its key go together")}
+	}
+	if c.ClientCert != "" && mirror.Scheme != "https" {
+		return nil, &InputError{Input: MirrorURL, Value: c.Mirror, Err: errors.New("a client certificate applies only to an https mirror")}
 	}
 	if (c.SkipVerify || len(c.CA) > 0) && mirror.Scheme != "https" {
 		return nil, &InputError{Input: MirrorURL, Value: c.Mirror, Err: errors.New("CA files and skip_verify apply only to an https mirror")}
@@ -93,7 +103,7 @@ func (c Config) Files() ([]File, error) {
 		}
 		files = append(files, File{
 			Registry: host,
-			Body:     render(server, mirror.String(), caps, c.CA, c.SkipVerify),
+			Body:     render(server, mirror.String(), caps, c.CA, c.SkipVerify, c.ClientCert, c.ClientKey),
 		})
 	}
 	return files, nil

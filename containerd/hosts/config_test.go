@@ -147,6 +147,10 @@ func TestFilesErrors(t *testing.T) {
 		{"CA on http", with(func(c *Config) { c.CA = []string{"/ca.pem"} }), MirrorURL, "http://127.0.0.1:5000",
 			`mirror URL "http://127.0.0.1:5000": CA files and skip_verify apply only to an https mirror`},
 		{"empty CA", with(func(c *Config) { c.Mirror, c.CA = "https://n", []string{"a.pem", " "} }), CAFile, " ", `CA file " ": empty file name`},
+		{"client certificate without its key", with(func(c *Config) { c.Mirror, c.ClientCert = "https://n", "c.pem" }), ClientCertFile, "c.pem",
+			`client certificate "c.pem": a client certificate and its key go together`},
+		{"client certificate on http", with(func(c *Config) { c.ClientCert, c.ClientKey = "c.pem", "k.pem" }), MirrorURL, "http://127.0.0.1:5000",
+			`mirror URL "http://127.0.0.1:5000": a client certificate applies only to an https mirror`},
 		{"push", with(func(c *Config) { c.Capabilities = []string{"pull", " Push"} }), Capability, "push",
 			`capability "push": not supported: a Shoal node refuses pushes into mirrored registries (push to the registry itself, or to a local repository on the node by its own name)`},
 		{"unknown capability", with(func(c *Config) { c.Capabilities = []string{"Fetch"} }), Capability, "fetch", `capability "fetch": want pull and/or resolve`},
@@ -193,7 +197,7 @@ func TestFilesErrors(t *testing.T) {
 }
 
 func TestInputString(t *testing.T) {
-	for _, in := range []Input{RegistryHost, MirrorURL, Capability, UpstreamServer, CAFile} {
+	for _, in := range []Input{RegistryHost, MirrorURL, Capability, UpstreamServer, CAFile, ClientCertFile} {
 		if s := in.String(); s == "" || strings.HasPrefix(s, "input ") || strings.Contains(s, "-") {
 			t.Errorf("Input(%d).String() = %q", int(in), s)
 		}

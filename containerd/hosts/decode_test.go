@@ -52,6 +52,21 @@ func decodeHostsTOML(body []byte) (map[string]any, error) {
 				return nil, lineError(line, "%s: %v", key, err)
 			}
 			v = s
+		case strings.HasPrefix(raw, "[[") && strings.HasSuffix(raw, "]]"):
+			// An array of string arrays: containerd's client = [[cert, key]].
+			var pairs [][]string
+			for _, inner := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(raw, "[["), "]]"), "], [") {
+				var pair []string
+				for _, e := range splitTOMLArray(inner) {
+					s, err := strconv.Unquote(e)
+					if err != nil {
+						return nil, lineError(line, "%s element %s: %v", key, e, err)
+					}
+					pair = append(pair, s)
+				}
+				pairs = append(pairs, pair)
+			}
+			v = pairs
 		case strings.HasPrefix(raw, "[") && strings.HasSuffix(raw, "]"):
 			var list []string
 			for _, e := range splitTOMLArray(strings.TrimSuffix(strings.TrimPrefix(raw, "["), "]")) {

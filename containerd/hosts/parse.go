@@ -20,6 +20,7 @@ const (
 	Capability                      // an entry of Config.Capabilities
 	UpstreamServer                  // an entry of Config.Servers, named by its registry host
 	CAFile                          // an entry of Config.CA
+	ClientCertFile                  // Config.ClientCert and Config.ClientKey
 )
 
 // String names the kind of value in words.
@@ -35,6 +36,8 @@ func (i Input) String() string {
 		return "upstream server"
 	case CAFile:
 		return "CA file"
+	case ClientCertFile:
+		return "client certificate"
 	}
 	return "input " + strconv.Itoa(int(i))
 }

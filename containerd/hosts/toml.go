@@ -14,7 +14,7 @@ const Marker = "# Written by `shoal containerd-config`."
 // render is the text of one hosts.toml. override_path is never set: the
 // node takes the registry from containerd's ?ns= parameter, so
 // containerd's usual /v2/<repo> paths are right.
-func render(server, mirror string, caps, cas []string, skipVerify bool) []byte {
+func render(server, mirror string, caps, cas []string, skipVerify bool, clientCert, clientKey string) []byte {
 	var b bytes.Buffer
 	b.WriteString(Marker + "\n")
 	b.WriteString("# Pulls try the Shoal node first, then the upstream registry.\n")
@@ -32,6 +32,9 @@ func render(server, mirror string, caps, cas []string, skipVerify bool) []byte {
 	}
 	if skipVerify {
 		b.WriteString("  skip_verify = true\n")
+	}
+	if clientCert != "" {
+		fmt.Fprintf(&b, "  client = [%s]\n", tomlStrings([]string{clientCert, clientKey}))
 	}
 	return b.Bytes()
 }

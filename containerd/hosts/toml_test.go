@@ -57,6 +57,8 @@ func TestRender(t *testing.T) {
 		server     string
 		caps, cas  []string
 		skipVerify bool
+		clientCert string
+		clientKey  string
 		want       string
 	}{
 		{
@@ -103,10 +105,25 @@ func TestRender(t *testing.T) {
   ca = ["ca.pem", "odd \"name\".pem"]
 `,
 		},
+		{
+			name:       "client certificate",
+			server:     "https://quay.io",
+			caps:       []string{"pull", "resolve"},
+			cas:        []string{"ca.pem"},
+			clientCert: "/etc/shoal/client.pem",
+			clientKey:  "/etc/shoal/client.key",
+			want: head + `server = "https://quay.io"
+
+[host."http://127.0.0.1:5000"]
+  capabilities = ["pull", "resolve"]
+  ca = "ca.pem"
+  client = [["/etc/shoal/client.pem", "/etc/shoal/client.key"]]
+`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := string(render(tt.server, "http://127.0.0.1:5000", tt.caps, tt.cas, tt.skipVerify))
+			got := string(render(tt.server, "http://127.0.0.1:5000", tt.caps, tt.cas, tt.skipVerify, tt.clientCert, tt.clientKey))
 			if got != tt.want {
 				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
 			}
