@@ -3,6 +3,7 @@ package interop
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
@@ -10,7 +11,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,14 +81,14 @@ func startSigningNode(t *testing.T, trusted crypto.PublicKey) string {
 	}
 	env := &policy.Envelope{PayloadType: policy.PayloadType, Payload: doc}
 	env.Sign(rootPriv)
-	envFile := filepath.Join(dir, "policy.signed")
-	if err := os.WriteFile(envFile, env.Marshal(), 0o600); err != nil {
+	root, err := policy.ReadPublicKey(filepath.Join(dir, "policy.pub"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	n, err := node.New(node.Config{
 		DataDir:     filepath.Join(dir, "data"),
-		PolicyRoots: []string{filepath.Join(dir, "policy.pub")},
-		Policy:      envFile,
+		PolicyRoots: []ed25519.PublicKey{root},
+		Policy:      env.Marshal(),
 	}, "interop-test")
 	if err != nil {
 		t.Fatal(err)
