@@ -141,7 +141,7 @@ func (r *ociLayoutReader) manifest(desc ocispec.Descriptor, depth int) (*Manifes
 	for _, c := range info.Manifests {
 		cm, err := r.manifest(c, depth+1)
 		if errors.Is(err, errAbsent) {
-			r.contents.Warnings = append(r.contents.Warnings, fmt.Sprintf("index %s: manifest %s%s is not in the archive and is skipped", desc.Digest, c.Digest, platformSuffix(c.Platform)))
+			r.contents.Warnings = append(r.contents.Warnings, fmt.Sprintf("index %s: manifest %s%s is not in the archive and is skipped", desc.Digest, c.Digest, PlatformSuffix(c.Platform)))
 			continue
 		}
 		if err != nil {
@@ -171,7 +171,9 @@ func (r *ociLayoutReader) manifest(desc ocispec.Descriptor, depth int) (*Manifes
 	return m, nil
 }
 
-func platformSuffix(p *ocispec.Platform) string {
+// PlatformSuffix names a platform in messages: " (linux/arm64/v8)", or
+// "" for none.
+func PlatformSuffix(p *ocispec.Platform) string {
 	if p == nil {
 		return ""
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/archive"
@@ -24,18 +23,6 @@ import (
 
 // maxIndexDepth is how deeply nested indexes preload follows.
 const maxIndexDepth = 8
-
-// platformSuffix names a platform in messages: " (linux/arm64/v8)".
-func platformSuffix(p *ocispec.Platform) string {
-	if p == nil {
-		return ""
-	}
-	s := " (" + p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s + ")"
-}
 
 // importTarget is one place an imported image goes: a repository and a
 // tag ("" to store it by digest only).

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shoal-dev/shoal/adminapi"
+	"github.com/shoal-dev/shoal/archive"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/repository"
 )
@@ -162,7 +163,7 @@ func (p *preloadWalk) manifest(ctx context.Context, g *errgroup.Group, m *oci.Ma
 		}
 		cm, err := p.reg.GetManifest(ctx, p.repo, c.Digest.String())
 		if err != nil {
-			return fmt.Errorf("manifest %s%s: %w", c.Digest, platformSuffix(c.Platform), err)
+			return fmt.Errorf("manifest %s%s: %w", c.Digest, archive.PlatformSuffix(c.Platform), err)
 		}
 		if err := p.manifest(ctx, g, cm, depth+1); err != nil {
 			return err
