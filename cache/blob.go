@@ -119,7 +119,7 @@ func (s *Store) commitFile(src string, d digest.Digest, size int64, pieces []dig
 			if err := mt.txn.Set(key(kindBlob, string(d)), encodeBlobMeta(size, now)); err != nil {
 				return err
 			}
-			if len(pieces) == piecesFor(size) {
+			if len(pieces) > 0 && len(pieces) == piecesFor(size) {
 				if enc, err := encodePieces(pieces); err == nil {
 					if err := mt.txn.Set(key(kindPieces, string(d)), enc); err != nil {
 						return err
@@ -189,7 +189,7 @@ func (s *Store) writeVerified(d digest.Digest, r io.Reader, size int64) (string,
 		w = sw
 	}
 	// The digest is of the plaintext, hashed before it is sealed.
-	ph := newPieceHasher()
+	ph := s.piecesOnWrite()
 	n, err := io.Copy(io.MultiWriter(w, h, ph), src)
 	if err != nil {
 		return fail(fmt.Errorf("cache: write %s: %w", d, err))

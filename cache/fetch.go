@@ -278,7 +278,7 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fi
 	s.log.Debug("cache: fetch started", "digest", f.d, "size", size)
 
 	h := f.d.Algorithm().Hash()
-	ph := newPieceHasher()
+	ph := s.piecesOnWrite()
 	buf := make([]byte, bufSize)
 	var n int64
 	for {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -26,7 +27,10 @@ func wantPieces(b []byte) []digest.Digest {
 // Piece digests are kept with the blob however it arrived: put, fetched
 // from a source, uploaded (computed on first use), encrypted or not.
 func TestPiecesKeptWithTheBlob(t *testing.T) {
-	for _, encrypted := range []bool{false, true} {
+	for _, mode := range []struct {
+		encrypted, onWrite bool
+	}{{false, true}, {true, true}, {false, false}, {true, false}} {
+		encrypted := mode.encrypted
 		for _, tt := range []struct {
 			name  string
 			size  int
@@ -70,8 +74,11 @@ func TestPiecesKeptWithTheBlob(t *testing.T) {
 			if encrypted {
 				name += ", encrypted"
 			}
+			if !mode.onWrite {
+				name += ", computed on first use"
+			}
 			t.Run(name, func(t *testing.T) {
-				opts := Options{}
+				opts := Options{PiecesOnWrite: func() bool { return mode.onWrite }}
 				if encrypted {
 					opts.EncryptionKey = bytes.Repeat([]byte{7}, 32)
 				}
@@ -79,6 +86,9 @@ func TestPiecesKeptWithTheBlob(t *testing.T) {
 				s := openTest(t, dir, opts)
 				b, _ := content(tt.size, uint64(tt.size))
 				d := tt.store(t, s, b)
+				if kept := hasPiecesKey(s, d); kept != (mode.onWrite && len(b) > 0) {
+					t.Fatalf("piece digests kept on write: %v, want %v", kept, mode.onWrite && len(b) > 0)
+				}
 				got, err := s.Pieces(d)
 				if err != nil {
 					t.Fatal(err)
@@ -146,4 +156,13 @@ func waitStored(t testing.TB, s *Store, d digest.Digest) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("blob %s was never stored", d)
+}
+
+// hasPiecesKey says whether the store has kept d's piece digests.
+func hasPiecesKey(s *Store, d digest.Digest) bool {
+	err := s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(key(kindPieces, string(d)))
+		return err
+	})
+	return err == nil
 }

@@ -68,6 +68,13 @@ type Options struct {
 	// same key. Complete blobs are then no longer *os.File, so net/http
 	// cannot use sendfile for them.
 	EncryptionKey []byte
+	// PiecesOnWrite says whether a blob being written should be hashed in
+	// pieces as it arrives, so its piece digests are kept from the start
+	// (see Pieces). It costs a second SHA-256 pass over every byte, worth
+	// paying only where peers will ask for the blob: a node in a fleet
+	// with peers connected. Nil or false: pieces are computed on first
+	// use instead, and kept from then on.
+	PiecesOnWrite func() bool
 
 	// Test hooks: a clock and the fetch idle timeout (zero: defaults).
 	clock       func() time.Time

@@ -221,7 +221,7 @@ func (s *Store) CommitUpload(repo, id string, d digest.Digest) (int64, error) {
 		return 0, fmt.Errorf("cache: %w", err)
 	}
 	h := d.Algorithm().Hash()
-	ph := newPieceHasher()
+	ph := s.piecesOnWrite()
 	var n int64
 	if s.enc != nil {
 		var matched bool

@@ -115,6 +115,9 @@ func (n *Node) open() error {
 			}
 		},
 		EncryptionKey: cfg.EncryptionKey,
+		// Piece digests serve peers: hash them as blobs arrive only
+		// while there are peers to serve.
+		PiecesOnWrite: func() bool { return n.peerCount() > 0 },
 	})
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
