@@ -39,6 +39,23 @@ func (s *Store) BlobLinked(repo string, d digest.Digest) bool {
 	return ok
 }
 
+// Holds reports whether repo holds blob d: linked into it, or referenced
+// by a manifest recorded in it.
+func (s *Store) Holds(repo string, d digest.Digest) bool {
+	if s.BlobLinked(repo, d) {
+		return true
+	}
+	if validName("repository", repo) != nil || validDigest(d) != nil {
+		return false
+	}
+	var ok bool
+	_ = s.db.View(func(txn *badger.Txn) error {
+		ok = hasPrefix(txn, key(kindUse, string(d), repo, ""))
+		return nil
+	})
+	return ok
+}
+
 // UnlinkBlob removes d from repo. A blob that no repository links and no
 // manifest record needs is then removed from the store (once its last
 // reader closes, if it is open). It returns ErrNotFound if d is not

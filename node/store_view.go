@@ -76,6 +76,12 @@ func (v storeView) IsLocal(repo string) bool { return v.s.IsLocal(repo) }
 
 func (v storeView) BlobLinked(repo string, d digest.Digest) bool { return v.s.BlobLinked(repo, d) }
 
+func (v storeView) Holds(repo string, d digest.Digest) bool { return v.s.Holds(repo, d) }
+
+func (v storeView) LinkBlob(repo string, d digest.Digest) error {
+	return pullErr(v.s.LinkBlob(repo, false, d))
+}
+
 func (v storeView) StatBlob(d digest.Digest) (int64, error) {
 	size, err := v.s.StatBlob(d)
 	return size, pullErr(err)

@@ -44,8 +44,11 @@ func (p *Puller) Blob(ctx context.Context, repo repository.Name, d digest.Digest
 
 // remoteStatBlob sizes a blob this node may not hold.
 func (p *Puller) remoteStatBlob(ctx context.Context, repo repository.Name, d digest.Digest) (int64, error) {
-	// Blobs are content addressed and verified: whichever repository
-	// brought one in, it is the same bytes.
+	// The bytes are the same whichever repository brought a blob in, but
+	// a repository only shows the blobs it holds.
+	if err := p.scope(ctx, repo, d); err != nil {
+		return 0, err
+	}
 	if size, err := p.cfg.Store.StatBlob(d); err == nil {
 		return size, nil
 	}
@@ -67,6 +70,9 @@ func (p *Puller) remoteStatBlob(ctx context.Context, repo repository.Name, d dig
 }
 
 func (p *Puller) remoteBlob(ctx context.Context, repo repository.Name, d digest.Digest) (*oci.Blob, error) {
+	if err := p.scope(ctx, repo, d); err != nil {
+		return nil, err
+	}
 	if b, err := p.cfg.Store.OpenBlob(d); err == nil {
 		return b, nil
 	}
@@ -81,6 +87,41 @@ func (p *Puller) remoteBlob(ctx context.Context, repo repository.Name, d digest.
 }
 
 var errNoSource = errors.New("no peer holds the blob and it has no upstream")
+
+// scope lets a read of blob d through repo go on only if repo holds d
+// (a link, or a manifest stored in repo that references d). Otherwise a
+// mirrored repository's upstream is asked, under that repository's name
+// and credentials, and a yes is remembered as a link; a local repository
+// held by another node shows only what its manifests here reference.
+// Without it any blob in the store could be read, or probed with HEAD,
+// through any repository name a caller may pull.
+func (p *Puller) scope(ctx context.Context, repo repository.Name, d digest.Digest) error {
+	if p.cfg.Store.Holds(repo.Key(), d) {
+		return nil
+	}
+	_, storedErr := p.cfg.Store.StatBlob(d)
+	stored := storedErr == nil
+	if !repo.Mirrored() {
+		if stored {
+			return blobUnknown(d)
+		}
+		return nil // not here: only peers can supply it
+	}
+	if p.cfg.UpstreamAllowed(repo.Rule) != nil {
+		return blobUnknown(d)
+	}
+	ctx, cancel := detached(ctx)
+	defer cancel()
+	if _, err := p.cfg.Upstream.StatBlob(ctx, repo, d); err != nil {
+		return upstreamErr(err, blobUnknown(d))
+	}
+	if stored {
+		if err := p.cfg.Store.LinkBlob(repo.Key(), d); err != nil && !errors.Is(err, ErrNotFound) {
+			p.log.Warn("remembering that a repository holds a blob", "repository", repo, "digest", d, "err", err)
+		}
+	}
+	return nil
+}
 
 // blobSource is where a missing blob of repo comes from: the fleet
 // first, then upstream.

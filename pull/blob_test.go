@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/oci/upstream"
 	"github.com/shoal-dev/shoal/pull"
 	"github.com/shoal-dev/shoal/pull/pulltest"
@@ -77,11 +79,20 @@ func (tc blobCase) digest() digest.Digest {
 	return tc.d
 }
 
+// held makes tc's repository hold the blob the way a client's pull does:
+// through a manifest fetched into it that references the blob (reads of
+// blobs a repository does not hold are scope_test.go's).
+func (tc blobCase) held(e *env) {
+	m := &oci.Manifest{Digest: digest.FromString("a manifest of " + tc.repo.Key()), Bytes: []byte("{}")}
+	_ = e.store.PutManifest(tc.repo.Key(), m, &oci.ManifestInfo{Blobs: []ocispec.Descriptor{{Digest: tc.digest()}}})
+}
+
 func (tc blobCase) runBlob(t *testing.T) {
 	e := newEnv()
 	if tc.setup != nil {
 		tc.setup(e)
 	}
+	tc.held(e)
 	p := e.puller(t)
 	b, err := p.Blob(context.Background(), tc.repo, tc.digest())
 	if err == nil {
@@ -97,6 +108,7 @@ func (tc blobCase) runStat(t *testing.T) {
 	if tc.setup != nil {
 		tc.setup(e)
 	}
+	tc.held(e)
 	p := e.puller(t)
 	size, err := p.StatBlob(context.Background(), tc.repo, tc.digest())
 	if err == nil && tc.want != nil && size != int64(len(tc.want)) {

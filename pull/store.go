@@ -28,8 +28,15 @@ type Store interface {
 
 	// IsLocal says whether repo was pushed or imported here.
 	IsLocal(repo string) bool
-	// BlobLinked says whether local repository repo holds blob d.
+	// BlobLinked says whether blob d is linked into repo (pushed,
+	// mounted or confirmed into it).
 	BlobLinked(repo string, d digest.Digest) bool
+	// Holds says whether repo holds blob d: linked into it, or
+	// referenced by a manifest stored in it.
+	Holds(repo string, d digest.Digest) bool
+	// LinkBlob records that repo holds the stored blob d, as fetched
+	// (not local) content.
+	LinkBlob(repo string, d digest.Digest) error
 	StatBlob(d digest.Digest) (int64, error)
 	// OpenBlob opens a blob that is whole in the store.
 	OpenBlob(d digest.Digest) (*oci.Blob, error)

@@ -29,6 +29,7 @@ type Store struct {
 	referrers map[string][]ocispec.Descriptor
 	local     map[string]bool
 	links     map[string]bool // repo \x00 digest
+	uses      map[string]bool // repo \x00 digest: referenced by a manifest stored in repo
 	// Fetches counts calls of Fetch that had to fill from a source.
 	Fetches int
 }
@@ -48,6 +49,7 @@ func NewStore() *Store {
 		referrers: map[string][]ocispec.Descriptor{},
 		local:     map[string]bool{},
 		links:     map[string]bool{},
+		uses:      map[string]bool{},
 	}
 }
 
@@ -123,6 +125,11 @@ func (s *Store) PutManifest(repo string, m *oci.Manifest, info *oci.ManifestInfo
 	c.Bytes = bytes.Clone(m.Bytes)
 	c.Warning = ""
 	s.manifests[key(repo, m.Digest.String())] = &c
+	if info != nil {
+		for _, b := range info.Blobs {
+			s.uses[key(repo, b.Digest.String())] = true
+		}
+	}
 	return nil
 }
 
@@ -188,6 +195,22 @@ func (s *Store) BlobLinked(repo string, d digest.Digest) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.links[key(repo, d.String())]
+}
+
+func (s *Store) Holds(repo string, d digest.Digest) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.links[key(repo, d.String())] || s.uses[key(repo, d.String())]
+}
+
+func (s *Store) LinkBlob(repo string, d digest.Digest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.blobs[d]; !ok {
+		return notFound("blob")
+	}
+	s.links[key(repo, d.String())] = true
+	return nil
 }
 
 func (s *Store) StatBlob(d digest.Digest) (int64, error) {

@@ -1,0 +1,110 @@
+package pull_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/pull/pulltest"
+	"github.com/shoal-dev/shoal/repository"
+)
+
+// A blob the store holds for one repository is not readable through
+// another that does not hold it (issue 10, finding 1): a mirrored
+// repository holds a blob through a link, or through a manifest stored in
+// it that references the blob; for anything else upstream is asked,
+// under that repository's name, before the blob is served and linked.
+func TestBlobReadsNeedTheRepository(t *testing.T) {
+	private := []byte("a private layer, pulled through up/private/app")
+	pd := digest.FromBytes(private)
+	probe := repository.Mirror("up", "allowed/doesnotexist")
+	tests := []struct {
+		name     string
+		setup    func(e *env)
+		wantCode string // "" = served
+		linked   bool   // the blob is linked into probe afterwards
+	}{
+		{
+			name: "stored for another repository, upstream does not have it here",
+			setup: func(e *env) {
+				e.store.AddBlob(private)
+			},
+			wantCode: "BLOB_UNKNOWN",
+		},
+		{
+			name: "stored, upstream confirms it under this repository's name",
+			setup: func(e *env) {
+				e.store.AddBlob(private)
+				e.up.PutBlob(private)
+			},
+			linked: true,
+		},
+		{
+			name: "referenced by a manifest stored in this repository",
+			setup: func(e *env) {
+				e.store.AddBlob(private)
+				e.store.PutManifest(probe.Key(), &oci.Manifest{Digest: digest.FromString("m"), Bytes: []byte("m")},
+					&oci.ManifestInfo{Blobs: []ocispec.Descriptor{{Digest: pd}}})
+			},
+		},
+		{
+			name: "stored, upstream down: no answer that tells it is stored",
+			setup: func(e *env) {
+				e.store.AddBlob(private)
+				e.up.Err = pulltest.Down
+			},
+			wantCode: "UNAVAILABLE",
+		},
+	}
+	for _, tt := range tests {
+		for _, stat := range []bool{false, true} {
+			name := tt.name + ", GET"
+			if stat {
+				name = tt.name + ", HEAD"
+			}
+			t.Run(name, func(t *testing.T) {
+				e := newEnv()
+				e.alone()
+				tt.setup(e)
+				p := e.puller(t)
+				var err error
+				if stat {
+					_, err = p.StatBlob(context.Background(), probe, pd)
+				} else {
+					var b interface{ Close() error }
+					bl, berr := p.Blob(context.Background(), probe, pd)
+					if berr == nil {
+						b = closer(bl.Close)
+						b.Close()
+					}
+					err = berr
+				}
+				if tt.wantCode == "" {
+					if err != nil {
+						t.Fatalf("refused: %v", err)
+					}
+				} else {
+					var oe *oci.Error
+					if !errors.As(err, &oe) || oe.Code != tt.wantCode {
+						t.Fatalf("err = %v, want %s", err, tt.wantCode)
+					}
+					if oe.Code == "BLOB_UNKNOWN" && oe.Status != http.StatusNotFound {
+						t.Fatalf("status %d", oe.Status)
+					}
+				}
+				if got := e.store.BlobLinked(probe.Key(), pd); got != tt.linked {
+					t.Fatalf("linked into %s: %v, want %v", probe, got, tt.linked)
+				}
+			})
+		}
+	}
+}
+
+type closer func() error
+
+func (c closer) Close() error { return c() }
