@@ -43,8 +43,9 @@ func referrerOf(rec *ManifestRecord) ocispec.Descriptor {
 // it in repo, links it, points tags at it (checked now), and indexes it as
 // a referrer of rec.Subject. rec.Size is set from body when zero and must
 // match it otherwise. In a local repository the blobs and children the
-// manifest references that are stored are linked as local too, so content
-// pushed by mounting or skipped uploads is protected from eviction.
+// manifest references that the repository holds are linked as local
+// too, so content pushed by mounting or skipped uploads is protected
+// from eviction; blobs it does not hold are never linked by a manifest.
 func (s *Store) PutManifest(repo string, local bool, rec ManifestRecord, body []byte, tags ...string) error {
 	if err := validName("repository", repo); err != nil {
 		return err
@@ -83,8 +84,14 @@ func (s *Store) PutManifest(repo string, local bool, rec ManifestRecord, body []
 			return err
 		}
 		if repoLocal {
+			// Only what repo already holds: a manifest listing another
+			// repository's blob (say as a non-distributable layer, which
+			// a push does not check) must not make it readable here.
 			for _, b := range recordNeeds(&rec) {
 				if _, err := s.StatBlob(b); err != nil {
+					continue
+				}
+				if _, err := getValue(mt.txn, key(kindRepoLink, repo, string(b))); err != nil {
 					continue
 				}
 				if err := mt.link(repo, true, b); err != nil {

@@ -36,6 +36,17 @@ func TestManifests(t *testing.T) {
 	shared := putBlob(t, s, sharedB)
 	rec1, body1, blobs1 := image(t, s, 1, shared)
 	rec2, body2, blobs2 := image(t, s, 3, shared)
+	// As a push does: the blobs are uploaded (linked) into the repository
+	// first, as fetched content here so that the manifest's local link
+	// shows; a stored blob that team/app does not hold stays out of it.
+	for _, b := range append(slices.Clone(blobs1), blobs2...) {
+		if err := s.LinkBlob(repo, false, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, _ := content(300, 77)
+	outsider := putBlob(t, s, other)
+	rec1.Blobs = append(rec1.Blobs, outsider)
 	if err := s.PutManifest(repo, true, rec1, body1, "v1", "latest"); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +55,7 @@ func TestManifests(t *testing.T) {
 	}
 
 	got, body, err := s.GetManifest(repo, rec1.Digest)
-	if err != nil || !bytes.Equal(body, body1) || got.Size != int64(len(body1)) || !slices.Equal(got.Blobs, blobs1) {
+	if err != nil || !bytes.Equal(body, body1) || got.Size != int64(len(body1)) || !slices.Equal(got.Blobs, append(slices.Clone(blobs1), outsider)) {
 		t.Fatalf("GetManifest = %+v, %v", got, err)
 	}
 	if tags, err := s.Tags(repo); err != nil || !slices.Equal(tags, []string{"latest", "v1", "v2"}) {
@@ -58,6 +69,10 @@ func TestManifests(t *testing.T) {
 		if !s.BlobLinked(repo, b) {
 			t.Fatalf("blob %s not linked", b)
 		}
+	}
+	// ... but not a stored blob the repository did not hold.
+	if s.BlobLinked(repo, outsider) {
+		t.Fatal("a manifest linked a blob its repository did not hold")
 	}
 
 	// Deleting rec1 frees its own blobs but keeps the one rec2 shares,
