@@ -88,24 +88,26 @@ func (p *Puller) remoteBlob(ctx context.Context, repo repository.Name, d digest.
 
 var errNoSource = errors.New("no peer holds the blob and it has no upstream")
 
-// scope lets a read of blob d through repo go on only if repo holds d
-// (a link, or a manifest stored in repo that references d). Otherwise a
-// mirrored repository's upstream is asked, under that repository's name
-// and credentials, and a yes is remembered as a link; a local repository
-// held by another node shows only what its manifests here reference.
+// scope lets a read of a stored blob d through repo go on only if repo
+// holds d (a link, or a manifest stored in repo that references d).
+// Otherwise a mirrored repository's upstream is asked, under that
+// repository's name and credentials, and a yes is remembered as a link;
+// a local repository held by another node shows only what its manifests
+// here reference.
 // Without it any blob in the store could be read, or probed with HEAD,
 // through any repository name a caller may pull.
 func (p *Puller) scope(ctx context.Context, repo repository.Name, d digest.Digest) error {
 	if p.cfg.Store.Holds(repo.Key(), d) {
 		return nil
 	}
-	_, storedErr := p.cfg.Store.StatBlob(d)
-	stored := storedErr == nil
+	if _, err := p.cfg.Store.StatBlob(d); err != nil {
+		// Not stored: it is fetched under repo's name (upstream answers
+		// for that repository; a peer for what it holds), so the fetch
+		// itself is the check.
+		return nil
+	}
 	if !repo.Mirrored() {
-		if stored {
-			return blobUnknown(d)
-		}
-		return nil // not here: only peers can supply it
+		return blobUnknown(d)
 	}
 	if p.cfg.UpstreamAllowed(repo.Rule) != nil {
 		return blobUnknown(d)
@@ -115,10 +117,8 @@ func (p *Puller) scope(ctx context.Context, repo repository.Name, d digest.Diges
 	if _, err := p.cfg.Upstream.StatBlob(ctx, repo, d); err != nil {
 		return upstreamErr(err, blobUnknown(d))
 	}
-	if stored {
-		if err := p.cfg.Store.LinkBlob(repo.Key(), d); err != nil && !errors.Is(err, ErrNotFound) {
-			p.log.Warn("remembering that a repository holds a blob", "repository", repo, "digest", d, "err", err)
-		}
+	if err := p.cfg.Store.LinkBlob(repo.Key(), d); err != nil && !errors.Is(err, ErrNotFound) {
+		p.log.Warn("remembering that a repository holds a blob", "repository", repo, "digest", d, "err", err)
 	}
 	return nil
 }
