@@ -33,7 +33,7 @@ func (s *Store) ensureBlobDir(p string) error {
 	if made {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	algDir := filepath.Dir(dir)

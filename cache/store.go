@@ -156,7 +156,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 	}
 	for _, sub := range []string{"blobs", "tmp", "uploads", "meta"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
 	}

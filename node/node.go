@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -98,8 +97,9 @@ func (n *Node) open() error {
 	if err := access.CheckKeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return err
+	wasOpen, err := privateDataDir(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("making the data dir private: %w", err)
 	}
 	store, err := cache.Open(filepath.Join(cfg.DataDir, "store"), cache.Options{
 		MaxBytes: cfg.CacheMaxBytes,
@@ -123,6 +123,12 @@ func (n *Node) open() error {
 		return fmt.Errorf("opening the store: %w", err)
 	}
 	n.store = store
+	if wasOpen {
+		if err := privateModes(cfg.DataDir); err != nil {
+			return fmt.Errorf("making the data dir private: %w", err)
+		}
+		n.log.Warn("the data dir was readable by other users; made it 0700 and what it holds 0600", "data_dir", cfg.DataDir)
+	}
 	n.names = repository.Resolver{HasRule: n.hasRule, Default: cfg.DefaultUpstream, IsLocal: store.IsLocal}
 	n.metrics = newMetrics(store.Usage, n.peerCount)
 
