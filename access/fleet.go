@@ -49,7 +49,7 @@ func (c *Control) JoinFleet(h Fleet) error {
 			return
 		}
 		version = p.Document.Version
-		h.SetMembership(membership(p))
+		h.SetMembership(c.membership(p))
 		if !p.PeerAllowed(h.ID().String()) {
 			c.log.Warn("this node is not a member of the fleet under the policy in force: its peers will refuse it", "peer_id", h.ID(), "policy_version", p.Document.Version)
 		}
@@ -60,7 +60,10 @@ func (c *Control) JoinFleet(h Fleet) error {
 
 // membership is p's decision on which peers belong, remembered per peer:
 // the host asks on every connection and every content stream.
-func membership(p *policy.Policy) func(peer.ID) bool {
+func (c *Control) membership(p *policy.Policy) func(peer.ID) bool {
+	if c.cannotHold(p.Document) != nil {
+		return func(peer.ID) bool { return false } // a held policy that cannot hold here admits no one
+	}
 	if p.Document.Peers.AnyWithSwarmKey {
 		return nil // everyone who got through the swarm key is a member
 	}

@@ -99,14 +99,17 @@ func TestMembership(t *testing.T) {
 		// everyone is a nil membership: every peer that connects.
 		everyone         bool
 		member, stranger bool
+		noSwarmKey       bool
 	}{
 		{name: "listed peers", doc: fleetDoc(1, member), member: true},
 		{name: "any_with_swarm_key", doc: any, everyone: true},
+		{name: "any_with_swarm_key held on a node without a swarm key: nobody", doc: any, noSwarmKey: true},
 		{name: "no peers listed: nobody", doc: fleetDoc(1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			allowed := membership(&policy.Policy{Document: tt.doc})
+			c := &Control{cfg: Config{OpenNetwork: tt.noSwarmKey}}
+			allowed := c.membership(&policy.Policy{Document: tt.doc})
 			if (allowed == nil) != tt.everyone {
 				t.Fatalf("membership nil = %v, want %v", allowed == nil, tt.everyone)
 			}

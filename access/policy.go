@@ -43,6 +43,12 @@ type Config struct {
 	Policy []byte
 	// Network pins the policy network ("" = the first accepted policy's).
 	Network string
+	// OpenNetwork says that the node's p2p host takes connections from
+	// any peer that can reach it: it is in a fleet with no swarm key.
+	// There a policy whose peers.any_with_swarm_key admits "every peer
+	// that can connect" would admit every peer on the network, so it is
+	// refused.
+	OpenNetwork bool
 	// Grace is how long cached content stays served after the policy
 	// expires (0 = DefaultPolicyGrace).
 	Grace time.Duration
@@ -175,6 +181,9 @@ func (c *Control) open() error {
 			return fmt.Errorf("the policy held in %s is for network %q, not the configured network %q", c.cfg.DataDir, held.Document.Network, c.cfg.Network)
 		}
 		c.log.Info("policy held", "version", held.Document.Version, "digest", held.Digest, "network", held.Document.Network, "expires", held.Document.Expires)
+		if err := c.cannotHold(held.Document); err != nil {
+			c.log.Error("the policy held cannot hold on this node: no peer is admitted until a policy that can is applied", "version", held.Document.Version, "err", err)
+		}
 	}
 	if c.cfg.Policy != nil {
 		if _, err := c.Apply(c.cfg.Policy, "file"); err != nil && !errors.Is(err, policy.ErrAlreadyHeld) {
@@ -225,6 +234,18 @@ func (c *Control) Version() uint64 {
 	return 0
 }
 
+// ErrCannotHold refuses a policy that this node cannot enforce as its
+// signers meant it.
+var ErrCannotHold = errors.New("the policy cannot hold on this node")
+
+// cannotHold says why doc cannot hold on this node, or nil.
+func (c *Control) cannotHold(doc *policy.Document) error {
+	if doc.Peers.AnyWithSwarmKey && c.cfg.OpenNetwork {
+		return fmt.Errorf("%w: peers.any_with_swarm_key admits every peer that holds the swarm key, and this node runs without a swarm key, so it would admit every peer that can reach it", ErrCannotHold)
+	}
+	return nil
+}
+
 // errOpenNode refuses policies on a node started without --policy-root.
 var errOpenNode = errors.New("this node has no policy root key: it is open and accepts no policy")
 
@@ -235,6 +256,16 @@ var errOpenNode = errors.New("this node has no policy root key: it is open and a
 func (c *Control) Apply(envelope []byte, from string) (*policy.Policy, error) {
 	if c.store == nil {
 		return nil, errOpenNode
+	}
+	// Refused before it is verified and kept: the document is only read
+	// to refuse it, never trusted.
+	if env, err := policy.ParseEnvelope(envelope); err == nil {
+		if doc, err := policy.Parse(env.Payload); err == nil {
+			if err := c.cannotHold(doc); err != nil {
+				c.log.Error("policy refused", "from", from, "version", doc.Version, "err", err)
+				return nil, err
+			}
+		}
 	}
 	// One at a time, so watchers see policies in the order accepted.
 	c.mu.Lock()

@@ -70,7 +70,6 @@ func newAuthFixture(t *testing.T, ctx context.Context) *authFixture {
 	now := time.Now().UTC()
 	doc := policy.Document{
 		Version: 1, Network: "it", Issued: now.Add(-time.Minute), Expires: now.Add(24 * time.Hour),
-		Peers: policy.Peers{AnyWithSwarmKey: true},
 		Identities: []policy.Identity{
 			{Name: "alice", Username: "alice", PasswordHash: string(hash)},
 			{Name: "ops", CertSubject: "ops"},

@@ -134,7 +134,8 @@ func (n *Node) open() error {
 
 	n.access, err = access.Open(access.Config{
 		DataDir: cfg.DataDir, Roots: cfg.PolicyRoots, Policy: cfg.Policy, Network: cfg.PolicyNetwork,
-		Grace: cfg.PolicyGrace, Now: cfg.clock, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
+		OpenNetwork: len(cfg.P2PListen) > 0 && cfg.SwarmKey == "",
+		Grace:       cfg.PolicyGrace, Now: cfg.clock, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
 		Resolve: n.names.Resolve,
 		UpstreamHost: func(rule string) (string, bool) {
 			r, ok := up.Rule(rule)
