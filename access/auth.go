@@ -75,6 +75,9 @@ func (a *Control) identify(r *http.Request, p *policy.Policy) (client, error) {
 			if err != nil {
 				return c, err
 			}
+			if claims.Subject != "" && claims.Credential != credentialFingerprint(p, claims.Subject) {
+				return c, fmt.Errorf("%w: the policy has changed the credentials it was issued for; log in again", errToken)
+			}
 			caller.Identities = append(caller.Identities, claims.Identities...)
 			if claims.Subject != "" {
 				c.subject, c.credentialed = claims.Subject, true
@@ -284,7 +287,7 @@ func (a *Control) HandleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.now()
-	tok, err := a.tokens.issue(subject, ids, service, now)
+	tok, err := a.tokens.issue(subject, ids, service, credentialFingerprint(p, subject), now)
 	if err != nil {
 		a.log.Error("issuing a token", "err", err)
 		oci.WriteError(w, err)

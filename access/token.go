@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -14,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/shoal-dev/shoal/policy"
 )
 
 // Registry bearer tokens: the node issues them at /v2/token (the docker
@@ -48,6 +51,10 @@ type tokenClaims struct {
 	Expiry     int64    `json:"exp"`
 	ID         string   `json:"jti,omitempty"`
 	Identities []string `json:"identities"`
+	// Credential fingerprints the policy's definition of the credentials
+	// the token was issued for (see credentialFingerprint): a policy that
+	// changes them ends the token.
+	Credential string `json:"cred,omitempty"`
 }
 
 // tokenIssuer signs and checks the node's tokens.
@@ -120,7 +127,7 @@ func newTokenIssuer(key ed25519.PrivateKey, issuer string) *tokenIssuer {
 
 // issue signs a token for subject with identities, for audience, good
 // from now for tokenTTL.
-func (t *tokenIssuer) issue(subject string, identities []string, audience string, now time.Time) (string, error) {
+func (t *tokenIssuer) issue(subject string, identities []string, audience, credential string, now time.Time) (string, error) {
 	if identities == nil {
 		identities = []string{}
 	}
@@ -135,6 +142,7 @@ func (t *tokenIssuer) issue(subject string, identities []string, audience string
 		Expiry:     now.Add(tokenTTL).Unix(),
 		ID:         base64.RawURLEncoding.EncodeToString(id[:]),
 		Identities: identities,
+		Credential: credential,
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {
@@ -189,4 +197,24 @@ func (t *tokenIssuer) verify(token, audience string, now time.Time, skew time.Du
 		return nil, fmt.Errorf("%w: issued for service %q, not %q", errToken, c.Audience, audience)
 	}
 	return &c, nil
+}
+
+// credentialFingerprint digests how policy p defines the credentials of
+// user: every identity with that username, name, password hash and all.
+// A token carries it, so that a policy that changes the user's password
+// (or removes the user, or renames what its login grants) ends the
+// tokens issued before, instead of leaving them good until they expire.
+func credentialFingerprint(p *policy.Policy, user string) string {
+	if p == nil || p.Document == nil || user == "" {
+		return ""
+	}
+	var ids []policy.Identity
+	for _, id := range p.Document.Identities {
+		if id.Username == user {
+			ids = append(ids, id)
+		}
+	}
+	b, _ := json.Marshal(ids)
+	sum := sha256.Sum256(b)
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }

@@ -24,11 +24,11 @@ func TestTokenRoundTrip(t *testing.T) {
 	_, otherKey, _ := ed25519.GenerateKey(nil)
 	other := newTokenIssuer(otherKey, "shoal")
 	now := time.Unix(1_800_000_000, 0)
-	tok, err := iss.issue("alice", []string{"alice"}, "svc", now)
+	tok, err := iss.issue("alice", []string{"alice"}, "svc", "", now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherTok, err := other.issue("alice", []string{"alice"}, "svc", now)
+	otherTok, err := other.issue("alice", []string{"alice"}, "svc", "", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestTokenKey(t *testing.T) {
 	// So tokens one Control issued verify in the next on the same data dir.
 	dir := t.TempDir()
 	first := open(t, Config{DataDir: dir})
-	tok, err := first.tokens.issue("alice", []string{"alice"}, "svc", time.Now())
+	tok, err := first.tokens.issue("alice", []string{"alice"}, "svc", "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
