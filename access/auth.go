@@ -432,3 +432,22 @@ func truncateString(s string, n int) string {
 	}
 	return s
 }
+
+// MayPull says whether the caller of r may pull repository repo (a key)
+// under the policy in force, for endpoints outside the registry API that
+// show what a repository holds (scan reports). An open node lets
+// everyone.
+func (a *Control) MayPull(r *http.Request, repo string) bool {
+	p := a.Current()
+	if p == nil {
+		return true
+	}
+	if p.Expired(a.now()) && a.graceOver(p, a.now()) {
+		return false
+	}
+	c, err := a.identify(r, p)
+	if err != nil {
+		return false
+	}
+	return p.Decide(c.identities, policy.Pull, repo).Allowed
+}

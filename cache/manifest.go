@@ -373,3 +373,18 @@ func (s *Store) IsLocal(repo string) bool {
 	})
 	return local
 }
+
+// ManifestRepos lists the repositories that hold a record of manifest d.
+func (s *Store) ManifestRepos(d digest.Digest) ([]string, error) {
+	if validDigest(d) != nil {
+		return nil, nil
+	}
+	var repos []string
+	err := s.db.View(func(txn *badger.Txn) error {
+		return scanKeys(txn, key(kindManifestBy, string(d), ""), func(k []byte) error {
+			repos = append(repos, lastField(k))
+			return nil
+		})
+	})
+	return repos, err
+}

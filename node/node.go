@@ -189,6 +189,7 @@ func (n *Node) composeContent() error {
 	scfg := scanning.Config{
 		DataDir: cfg.DataDir, Store: n.store, Content: n.ungated, Names: n.names,
 		Policy: n.access.Current, Now: n.access.Now, OnPull: cfg.ScanOnPull, Version: n.version,
+		MayPull: n.access.MayPull,
 		Metrics: n.metrics.registry, Logger: cfg.Logger.With("component", "scan"),
 	}
 	if n.p2p != nil {

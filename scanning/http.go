@@ -71,6 +71,9 @@ func (s *Service) HandleGetScan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := s.heldReport(d)
+	if h != nil && !s.mayRead(r, h) {
+		h = nil // what the caller may not pull does not exist for it
+	}
 	if h == nil {
 		oci.WriteError(w, &oci.Error{Status: http.StatusNotFound, Code: "NOT_FOUND",
 			Message: "no report on " + d.String() + " (reports are per platform manifest; POST /shoal/v1/scans?ref= scans one)"})
@@ -135,4 +138,22 @@ func (s *Service) HandlePostScan(w http.ResponseWriter, r *http.Request) {
 		res.Reports = append(res.Reports, s.reportView(h))
 	}
 	writeJSON(w, res)
+}
+
+// mayRead says whether the caller of r may read report h: it may pull a
+// repository that holds the image.
+func (s *Service) mayRead(r *http.Request, h *heldReport) bool {
+	if s.cfg.MayPull == nil {
+		return true
+	}
+	repos, _ := s.store.ManifestRepos(h.report.Image)
+	if h.repo != "" {
+		repos = append(repos, h.repo)
+	}
+	for _, repo := range repos {
+		if s.cfg.MayPull(r, repo) {
+			return true
+		}
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,6 +122,8 @@ type Store interface {
 	GetManifest(repo string, d digest.Digest) (cache.ManifestRecord, []byte, error)
 	Tag(repo, tag string) (digest.Digest, time.Time, error)
 	IsLocal(repo string) bool
+	// ManifestRepos lists the repositories that hold manifest d.
+	ManifestRepos(d digest.Digest) ([]string, error)
 }
 
 // Fleet is what scanning needs of the p2p host (p2p.Host): who is
@@ -152,6 +155,11 @@ type Config struct {
 	Names repository.Resolver
 	// Fleet is nil when the node runs alone.
 	Fleet Fleet
+	// MayPull says whether the caller of r may pull repository repo (a
+	// key); reports are served only about images in a repository the
+	// caller may pull. Nil lets everyone read every report (an open
+	// node).
+	MayPull func(r *http.Request, repo string) bool
 	// Policy is the access policy in force (nil: an open node); Now the
 	// time it is judged at.
 	Policy func() *policy.Policy
