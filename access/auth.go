@@ -64,9 +64,9 @@ func (a *Control) identify(r *http.Request, p *policy.Policy) (client, error) {
 			if !ok {
 				return c, errors.New("malformed basic credentials")
 			}
-			ids, ok := p.Authenticate(user, pass)
-			if !ok {
-				return c, fmt.Errorf("invalid username or password for %q", user)
+			ids, err := a.passwords.check(p, r.RemoteAddr, user, pass)
+			if err != nil {
+				return c, err
 			}
 			caller.Identities = append(caller.Identities, ids...)
 			c.subject, c.credentialed = user, true
@@ -102,6 +102,9 @@ func (a *Control) Authorize(r *http.Request, repo oci.Repo, action string) error
 	c, err := a.identify(r, p)
 	if err != nil {
 		a.denied(r, c, action, repo.Name, err.Error())
+		if errors.Is(err, errTooManyPasswords) {
+			return err
+		}
 		return a.unauthorized(r, repo.Name, action, "authentication failed: "+err.Error())
 	}
 	now := a.now()
@@ -268,8 +271,13 @@ func (a *Control) HandleToken(w http.ResponseWriter, r *http.Request) {
 			// anonymous token, as a registry without auth would.
 			user = ""
 		} else {
-			got, ok := p.Authenticate(user, pass)
-			if !ok {
+			got, err := a.passwords.check(p, r.RemoteAddr, user, pass)
+			if errors.Is(err, errTooManyPasswords) {
+				a.denied(r, client{subject: user, loopback: isLoopback(r.RemoteAddr)}, "token", q.Get("scope"), "too many password checks")
+				oci.WriteError(w, err)
+				return
+			}
+			if err != nil {
 				a.denied(r, client{subject: user, loopback: isLoopback(r.RemoteAddr)}, "token", q.Get("scope"), "invalid username or password")
 				w.Header().Add("WWW-Authenticate", `Basic realm="shoal"`)
 				oci.WriteError(w, oci.ErrUnauthorized.WithMessage("invalid username or password for %q", user))

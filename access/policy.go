@@ -78,6 +78,8 @@ type Control struct {
 	grace  time.Duration
 	now    func() time.Time
 	tokens *tokenIssuer
+	// passwords checks basic credentials, remembering recent ones.
+	passwords *passwordChecker
 	certs  *certReloader // nil without TLS
 
 	mu       sync.Mutex
@@ -106,6 +108,7 @@ func Open(cfg Config) (*Control, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.passwords = newPasswordChecker(c.now)
 	if c.cfg.Resolve == nil {
 		c.cfg.Resolve = func(repo oci.Repo, _ bool) (repository.Name, error) { return repository.Local(repo.Name), nil }
 	}
