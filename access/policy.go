@@ -80,7 +80,7 @@ type Control struct {
 	tokens *tokenIssuer
 	// passwords checks basic credentials, remembering recent ones.
 	passwords *passwordChecker
-	certs  *certReloader // nil without TLS
+	certs     *certReloader // nil without TLS
 
 	mu       sync.Mutex
 	watchers []func(*policy.Policy)
