@@ -43,6 +43,8 @@ var (
 	ErrUploadUnknown  = errors.New("cache: upload unknown")
 	ErrUploadOffset   = errors.New("cache: upload offset mismatch")
 	ErrSizeMismatch   = errors.New("cache: size mismatch")
+	// ErrTooManyUploads refuses an upload session past the limits.
+	ErrTooManyUploads = errors.New("cache: too many upload sessions open")
 	// ErrClosed is returned by operations on a closed store.
 	ErrClosed = errors.New("cache: store closed")
 	// ErrInvalid is returned for a malformed digest, repository, tag or
@@ -86,8 +88,14 @@ const (
 	atimeFlushInterval = 5 * time.Second
 	// janitorInterval is how often expired uploads are removed.
 	janitorInterval = 10 * time.Minute
-	// uploadTTL is how long an unfinished upload is kept.
-	uploadTTL = 24 * time.Hour
+	// uploadIdle is how long an unfinished upload is kept after it was
+	// last written to (or started).
+	uploadIdle = time.Hour
+	// maxUploads and maxUploadsPerRepo bound the upload sessions open at
+	// once, in the store and per repository, so that starting uploads
+	// cannot fill the disk with sessions.
+	maxUploads        = 1024
+	maxUploadsPerRepo = 64
 	// fetchIdleTimeout aborts a fetch that has received no bytes this long.
 	fetchIdleTimeout = 2 * time.Minute
 )

@@ -21,6 +21,49 @@ import (
 type uploadMeta struct {
 	Repo    string    `json:"repo"`
 	Created time.Time `json:"created"`
+	// Touched is when it was last written to (zero: never).
+	Touched time.Time `json:"touched,omitzero"`
+}
+
+// lastActive is when the upload was last started or written to.
+func (m uploadMeta) lastActive() time.Time {
+	if m.Touched.After(m.Created) {
+		return m.Touched
+	}
+	return m.Created
+}
+
+// uploadCounts counts the open upload sessions, in all and in repo.
+func (s *Store) uploadCounts(repo string) (total, inRepo int, err error) {
+	err = s.db.View(func(txn *badger.Txn) error {
+		return scan(txn, []byte{kindUpload}, func(_, v []byte) error {
+			total++
+			var m uploadMeta
+			if json.Unmarshal(v, &m) == nil && m.Repo == repo {
+				inRepo++
+			}
+			return nil
+		})
+	})
+	return total, inRepo, err
+}
+
+// openUploads is how many upload sessions are open.
+func (s *Store) openUploads() int {
+	n, _, _ := s.uploadCounts("")
+	return n
+}
+
+// touchUpload records that upload id was written to now.
+func (s *Store) touchUpload(id string, m uploadMeta) {
+	m.Touched = s.now().UTC()
+	v, err := json.Marshal(m)
+	if err != nil {
+		return
+	}
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(key(kindUpload, id), v) }); err != nil {
+		s.log.Debug("cache: touch upload", "id", id, "err", err)
+	}
 }
 
 // uploadLock serializes the operations on one upload.
@@ -106,12 +149,24 @@ func (s *Store) NewUpload(repo string) (string, error) {
 	if s.isClosed() {
 		return "", ErrClosed
 	}
+	// Counted and created under upMu, so concurrent starts cannot pass
+	// the limits together.
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	total, inRepo, err := s.uploadCounts(repo)
+	if err != nil {
+		return "", err
+	}
+	if total >= maxUploads || inRepo >= maxUploadsPerRepo {
+		return "", fmt.Errorf("%w: %d in %s, %d in all (at most %d and %d); finish or cancel some, or wait an hour for idle ones to expire",
+			ErrTooManyUploads, inRepo, repo, total, maxUploadsPerRepo, maxUploads)
+	}
 	var b [uploadIDLen / 2]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("cache: %w", err)
 	}
 	id := hex.EncodeToString(b[:])
-	f, err := os.OpenFile(s.uploadPath(id), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(s.uploadPath(id), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("cache: %w", err)
 	}
@@ -165,9 +220,11 @@ func (s *Store) UploadSize(repo, id string) (int64, error) {
 func (s *Store) WriteUpload(repo, id string, offset int64, r io.Reader) (int64, error) {
 	unlock := s.lockUpload(id)
 	defer unlock()
-	if _, err := s.uploadOf(repo, id); err != nil {
+	m, err := s.uploadOf(repo, id)
+	if err != nil {
 		return 0, err
 	}
+	defer s.touchUpload(id, m)
 	if s.enc != nil {
 		return s.writeSealedUpload(id, offset, r)
 	}
@@ -296,11 +353,11 @@ func (s *Store) removeUpload(id string) {
 	}
 }
 
-// expireUploads removes uploads older than uploadTTL, and upload files
-// that have no record (a crash between creating the file and the record)
-// once they are as old.
+// expireUploads removes uploads idle for longer than uploadIdle, and
+// upload files that have no record (a crash between creating the file
+// and the record) once they are as old.
 func (s *Store) expireUploads() {
-	cutoff := s.now().Add(-uploadTTL)
+	cutoff := s.now().Add(-uploadIdle)
 	var expired []string
 	known := make(map[string]bool)
 	err := s.db.View(func(txn *badger.Txn) error {
@@ -308,7 +365,7 @@ func (s *Store) expireUploads() {
 			id := string(k[1:])
 			known[id] = true
 			var m uploadMeta
-			if json.Unmarshal(v, &m) != nil || m.Created.Before(cutoff) {
+			if json.Unmarshal(v, &m) != nil || m.lastActive().Before(cutoff) {
 				expired = append(expired, id)
 			}
 			return nil

@@ -178,8 +178,8 @@ func TestUploadExpiry(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Reopen a day and a bit later: the janitor's first pass runs at Open.
-	later := base.Add(uploadTTL + time.Hour)
+	// Reopen over an idle hour later: the janitor's first pass runs at Open.
+	later := base.Add(uploadIdle + time.Hour)
 	s = openTest(t, dir, Options{clock: func() time.Time { return later }})
 	fresh, err := s.NewUpload("r")
 	if err != nil {

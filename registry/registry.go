@@ -154,7 +154,11 @@ func (g *Registry) StartUpload(ctx context.Context, repo oci.Repo) (string, erro
 	if err != nil {
 		return "", err
 	}
-	return g.Store.NewUpload(r.Key())
+	id, err := g.Store.NewUpload(r.Key())
+	if errors.Is(err, cache.ErrTooManyUploads) {
+		return "", oci.ErrTooManyRequests.WithMessage("%v", err)
+	}
+	return id, err
 }
 
 func (g *Registry) UploadSize(ctx context.Context, repo oci.Repo, id string) (int64, error) {
