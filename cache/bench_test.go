@@ -105,3 +105,28 @@ func BenchmarkRangeRead(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHolds is the cost the repository scope check adds to a blob
+// GET: one lookup of the link (and, failing it, of a manifest's use).
+func BenchmarkHolds(b *testing.B) {
+	s := openTest(b, "", Options{})
+	blob, d := content(1<<10, 5)
+	putBlob(b, s, blob)
+	if err := s.LinkBlob("team/app", false, d); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("linked", func(b *testing.B) {
+		for b.Loop() {
+			if !s.Holds("team/app", d) {
+				b.Fatal("not held")
+			}
+		}
+	})
+	b.Run("not held", func(b *testing.B) {
+		for b.Loop() {
+			if s.Holds("other/app", d) {
+				b.Fatal("held")
+			}
+		}
+	})
+}
