@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
+	"github.com/shoal-dev/shoal/repository"
 )
 
 // Scan results and vulnerability databases in the fleet. A node that has
@@ -208,16 +209,16 @@ func (x *scanExchange) close() {
 	_ = x.topic.Close()
 }
 
-// FetchFrom opens blob d from the first of peers that holds it, bounded
-// to max bytes. The bytes are not verified: the caller checks them
-// against d.
-func (h *Host) FetchFrom(ctx context.Context, d digest.Digest, peers []peer.ID, max int64) (io.ReadCloser, int64, error) {
+// FetchFrom opens blob d of repo (which holds it on the peers) from the
+// first of peers that holds it, bounded to max bytes. The bytes are not
+// verified: the caller checks them against d.
+func (h *Host) FetchFrom(ctx context.Context, d digest.Digest, repo repository.Name, peers []peer.ID, max int64) (io.ReadCloser, int64, error) {
 	var errs []error
 	for _, p := range peers {
 		if p == h.ID() || h.penalised(p) {
 			continue
 		}
-		s, err := h.Open(ctx, p, Request{Digest: d})
+		s, err := h.Open(ctx, p, Request{Digest: d, Rule: repo.Rule, Repo: repo.Path})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			continue

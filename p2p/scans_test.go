@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
+	"github.com/shoal-dev/shoal/repository"
 )
 
 // scanRecorder stands in for the node: it records announcements.
@@ -68,7 +69,7 @@ func TestScanAnnouncementsAndFetch(t *testing.T) {
 		t.Error("the author heard its own announcement")
 	}
 
-	rc, size, err := fleet[1].h.FetchFrom(context.Background(), d, []peer.ID{fleet[2].h.ID(), fleet[0].h.ID()}, 1<<20)
+	rc, size, err := fleet[1].h.FetchFrom(context.Background(), d, repository.Local("scans/test"), []peer.ID{fleet[2].h.ID(), fleet[0].h.ID()}, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestScanAnnouncementsAndFetch(t *testing.T) {
 	if size != int64(len(env)) || string(got) != string(env) {
 		t.Errorf("fetched %d bytes %q", size, got)
 	}
-	if _, _, err := fleet[1].h.FetchFrom(context.Background(), d, []peer.ID{fleet[0].h.ID()}, 4); err == nil {
+	if _, _, err := fleet[1].h.FetchFrom(context.Background(), d, repository.Local("scans/test"), []peer.ID{fleet[0].h.ID()}, 4); err == nil {
 		t.Error("fetched a blob above the bound")
 	}
 	if err := fleet[0].h.AnnounceScan(context.Background(), ScanAnnouncement{Kind: "other"}); err == nil {

@@ -61,7 +61,7 @@ func (p *Puller) remoteStatBlob(ctx context.Context, repo repository.Name, d dig
 	}
 	// Upstream down, or a local repository: a peer may hold it.
 	if p.cfg.Peers != nil {
-		if dl, err := p.cfg.Peers.Fetch(ctx, d, repository.Name{}, FindTimeout); err == nil {
+		if dl, err := p.cfg.Peers.Fetch(ctx, d, holdersOf(repo), FindTimeout); err == nil {
 			dl.Close()
 			return dl.Size(), nil
 		}
@@ -87,6 +87,11 @@ func (p *Puller) remoteBlob(ctx context.Context, repo repository.Name, d digest.
 }
 
 var errNoSource = errors.New("no peer holds the blob and it has no upstream")
+
+// holdersOf names repo to peers so that only those whose repo holds the
+// content answer, none fetching it from upstream for this node: the same
+// key, without the rule that would make the designated peer fetch.
+func holdersOf(repo repository.Name) repository.Name { return repository.Local(repo.Key()) }
 
 // scope lets a read of a stored blob d through repo go on only if repo
 // holds d (a link, or a manifest stored in repo that references d).

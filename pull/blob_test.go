@@ -312,7 +312,7 @@ func TestBlob(t *testing.T) {
 			fetches: 1,
 			m:       counters{peerBytes: llen},
 			after: func(t *testing.T, e *env, _ *pull.Puller) {
-				if want := []string{ld.String() + " " + local.Key()}; !slices.Equal(e.peers.Fetched, want) {
+				if want := []string{ld.String() + " " + local.Key() + " (holders only)"}; !slices.Equal(e.peers.Fetched, want) {
 					t.Errorf("peers asked %q, want %q", e.peers.Fetched, want)
 				}
 			},
@@ -415,7 +415,7 @@ func TestStatBlob(t *testing.T) {
 			want:  layer,
 			calls: map[string]int{"StatBlob": 1},
 			after: func(t *testing.T, e *env, _ *pull.Puller) {
-				if want := []string{ld.String() + " "}; !slices.Equal(e.peers.Fetched, want) {
+				if want := []string{ld.String() + " " + mirrored.Key() + " (holders only)"}; !slices.Equal(e.peers.Fetched, want) {
 					t.Errorf("peers asked %q, want %q (holders only)", e.peers.Fetched, want)
 				}
 			},

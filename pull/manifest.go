@@ -159,7 +159,7 @@ func (p *Puller) fetchManifest(ctx context.Context, repo repository.Name, d dige
 }
 
 func (p *Puller) fetchManifestOnce(ctx context.Context, repo repository.Name, d digest.Digest) (*oci.Manifest, error) {
-	mediaType, body, err := p.peerManifest(ctx, d)
+	mediaType, body, err := p.peerManifest(ctx, repo, d)
 	if err != nil {
 		if !repo.Mirrored() {
 			return nil, ErrNotFound
@@ -191,13 +191,13 @@ func (p *Puller) fetchManifestOnce(ctx context.Context, repo repository.Name, d 
 	return &oci.Manifest{Digest: d, MediaType: info.MediaType, Bytes: body}, nil
 }
 
-// peerManifest fetches manifest d from a peer that holds it and checks
-// it against its digest.
-func (p *Puller) peerManifest(ctx context.Context, d digest.Digest) (string, []byte, error) {
+// peerManifest fetches manifest d of repo from a peer whose repo holds
+// it and checks it against its digest.
+func (p *Puller) peerManifest(ctx context.Context, repo repository.Name, d digest.Digest) (string, []byte, error) {
 	if p.cfg.Peers == nil {
 		return "", nil, ErrNotFound
 	}
-	dl, err := p.cfg.Peers.Fetch(ctx, d, repository.Name{}, FindTimeout)
+	dl, err := p.cfg.Peers.Fetch(ctx, d, holdersOf(repo), FindTimeout)
 	if err != nil {
 		return "", nil, err
 	}

@@ -164,8 +164,8 @@ func TestManifestByDigest(t *testing.T) {
 				if len(e.peers.Fetched) != 1 || len(e.storedCalls()) != 1 {
 					t.Errorf("after a second read: peer fetches %q, ManifestStored calls %q", e.peers.Fetched, e.storedCalls())
 				}
-				if want := d1.String() + " "; e.peers.Fetched[0] != want {
-					t.Errorf("peers asked %q, want %q (holders only, no repository)", e.peers.Fetched[0], want)
+				if want := d1.String() + " " + mirrored.Key() + " (holders only)"; e.peers.Fetched[0] != want {
+					t.Errorf("peers asked %q, want %q (holders of the repository only)", e.peers.Fetched[0], want)
 				}
 			},
 		},

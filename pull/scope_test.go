@@ -108,3 +108,46 @@ func TestBlobReadsNeedTheRepository(t *testing.T) {
 type closer func() error
 
 func (c closer) Close() error { return c() }
+
+// A peer is answered only with what the repository it names holds here
+// (issue 10, finding 2): by digest alone, any node's private manifest or
+// blob was fetched through any name.
+func TestPeersAnsweredOnlyFromTheRepository(t *testing.T) {
+	private := []byte("a private manifest or layer")
+	pd := digest.FromBytes(private)
+	hasRule := func(r string) bool { return r == "up" }
+	tests := []struct {
+		name  string
+		repo  repository.Name
+		setup func(e *env)
+		want  bool
+	}{
+		{"the repository holds it", repository.Local("team/private"), func(e *env) {
+			e.store.Push("team/private", "application/octet-stream", []byte("m"), []digest.Digest{pd})
+		}, true},
+		{"another local repository", repository.Local("team/allowed"), func(e *env) {
+			e.store.Push("team/private", "application/octet-stream", []byte("m"), []digest.Digest{pd})
+		}, false},
+		{"no repository named", repository.Name{}, func(e *env) {
+			e.store.Push("team/private", "application/octet-stream", []byte("m"), []digest.Digest{pd})
+		}, false},
+		{"a mirrored repository whose upstream does not have it", repository.Mirror("up", "allowed/app"), func(e *env) {}, false},
+		{"a mirrored repository whose upstream confirms it", repository.Mirror("up", "allowed/app"), func(e *env) { e.up.PutBlob(private) }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv()
+			e.alone()
+			e.store.AddBlob(private)
+			tt.setup(e)
+			p := e.puller(t)
+			b, _, err := p.ForPeer(context.Background(), pd, tt.repo, hasRule)
+			if b != nil {
+				b.Close()
+			}
+			if (err == nil) != tt.want {
+				t.Fatalf("ForPeer(%s) = %v, want served %v", tt.repo, err, tt.want)
+			}
+		})
+	}
+}

@@ -20,25 +20,46 @@ var ErrDenied = errors.New("denied")
 // node holds.
 type HasRule func(rule string) bool
 
-// ForPeer opens blob d for a peer: what this node holds or is fetching,
-// and, when the peer names a mirrored repository this node mirrors too,
-// an upstream fetch on the fleet's behalf (this node is the blob's
-// designated fetcher). complete says whether the blob is whole here, so
+// ForPeer opens blob (or manifest) d of repo for a peer: what repo holds
+// here or is fetching, and, when the peer names a mirrored repository
+// this node mirrors too, an upstream fetch on the fleet's behalf (this
+// node is the blob's designated fetcher). complete says whether the blob is whole here, so
 // that piece digests can be offered.
 func (p *Puller) ForPeer(ctx context.Context, d digest.Digest, repo repository.Name, hasRule HasRule) (b *oci.Blob, complete bool, err error) {
-	if b, err := p.cfg.Store.OpenBlob(d); err == nil {
-		return b, true, nil
+	if repo.Path == "" {
+		return nil, false, ErrNotFound // content is asked for by repository
+	}
+	mirrored := repo.Mirrored() && hasRule(repo.Rule)
+	if mirrored {
+		repo = repository.Mirror(repo.Rule, repo.Path)
+	} else if repo.Mirrored() {
+		repo = repository.Local(repo.Key()) // a rule this node lacks: only what it holds under that name
+	}
+	// A peer gets only what the repository it names holds here (or, for
+	// a mirrored one, what its upstream confirms): by digest alone any
+	// node's private content could be fetched through any name.
+	if _, err := p.cfg.Store.StatBlob(d); err == nil {
+		if !p.cfg.Store.Holds(repo.Key(), d) {
+			if !mirrored {
+				return nil, false, ErrNotFound
+			}
+			if err := p.scope(ctx, repo, d); err != nil {
+				return nil, false, ErrNotFound
+			}
+		}
+		if b, err := p.cfg.Store.OpenBlob(d); err == nil {
+			return b, true, nil
+		}
 	}
 	// Without a rule a peer asks only for what this node holds. (Starting
 	// a store fetch whose source fails at once would let a local client
 	// of the same blob join it, and fail, in that instant.)
-	if !repo.Mirrored() || !hasRule(repo.Rule) {
+	if !mirrored {
 		return nil, false, ErrNotFound
 	}
 	if err := p.cfg.UpstreamAllowed(repo.Rule); err != nil {
 		return nil, false, fmt.Errorf("%w: %w", ErrDenied, err)
 	}
-	repo = repository.Mirror(repo.Rule, repo.Path)
 	p.log.Debug("fetching for a peer as the designated fetcher", "digest", d, "repository", repo)
 	return p.cfg.Store.Fetch(ctx, d, p.upstreamSource(repo, d, 0))
 }

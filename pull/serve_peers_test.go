@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/oci/upstream"
 	"github.com/shoal-dev/shoal/pull"
 	"github.com/shoal-dev/shoal/pull/pulltest"
@@ -38,18 +40,40 @@ func TestForPeer(t *testing.T) {
 		m        counters
 	}{
 		{
-			name:     "a held blob is complete",
-			repo:     repository.Name{},
+			name:     "a blob the named repository holds is complete, whatever the rule",
+			repo:     repository.Local(repository.Mirror(asked.Rule, asked.Path).Key()),
 			hasRule:  rules(),
-			setup:    func(e *env) { e.store.AddBlob(layer) },
+			setup:    func(e *env) { e.store.AddBlob(layer); holdIn(e, repository.Mirror(asked.Rule, asked.Path).Key()) },
 			complete: true,
 		},
 		{
-			name:     "a held blob is served whatever the rule",
+			name:     "a blob the mirrored repository holds: no upstream call",
+			repo:     asked,
+			hasRule:  rules("docker.io"),
+			setup:    func(e *env) { e.store.AddBlob(layer); holdIn(e, repository.Mirror(asked.Rule, asked.Path).Key()); e.up.PutBlob(layer) },
+			complete: true,
+		},
+		{
+			name:     "a stored blob the mirrored repository does not hold yet: upstream confirms it",
 			repo:     asked,
 			hasRule:  rules("docker.io"),
 			setup:    func(e *env) { e.store.AddBlob(layer); e.up.PutBlob(layer) },
 			complete: true,
+			calls:    map[string]int{"StatBlob": 1},
+		},
+		{
+			name:    "a stored blob another repository holds",
+			repo:    repository.Local("team/other"),
+			hasRule: rules("docker.io"),
+			setup:   func(e *env) { e.store.AddBlob(layer); holdIn(e, repository.Mirror(asked.Rule, asked.Path).Key()) },
+			err:     errIs(pull.ErrNotFound),
+		},
+		{
+			name:    "no repository named",
+			repo:    repository.Name{},
+			hasRule: rules("docker.io"),
+			setup:   func(e *env) { e.store.AddBlob(layer); holdIn(e, repository.Mirror(asked.Rule, asked.Path).Key()) },
+			err:     errIs(pull.ErrNotFound),
 		},
 		{
 			name:    "no rule: only what this node holds",
@@ -220,4 +244,10 @@ func TestTagForPeer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// holdIn makes repo hold layer, through a manifest stored in it.
+func holdIn(e *env, repo string) {
+	m := &oci.Manifest{Digest: digest.FromString("a manifest of " + repo), Bytes: []byte("{}")}
+	_ = e.store.PutManifest(repo, m, &oci.ManifestInfo{Blobs: []ocispec.Descriptor{{Digest: ld}}})
 }

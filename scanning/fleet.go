@@ -126,7 +126,9 @@ func (s *Service) takeReport(ctx context.Context, a p2p.ScanAnnouncement, source
 	}
 	ctx, cancel := context.WithTimeout(ctx, scanFetchTimeout)
 	defer cancel()
-	rc, _, err := s.fleet.FetchFrom(ctx, a.Digest, sources, scan.MaxEnvelope)
+	// Peers answer only for a repository that holds the content: the
+	// report is stored beside its image, in the repository announced.
+	rc, _, err := s.fleet.FetchFrom(ctx, a.Digest, repository.Local(a.Repo), sources, scan.MaxEnvelope)
 	if err != nil {
 		return err
 	}
@@ -198,7 +200,7 @@ func (s *Service) takeDB(ctx context.Context, a p2p.ScanAnnouncement, sources []
 		if _, err := s.store.StatBlob(a.Digest); err != nil {
 			fctx, cancel := context.WithTimeout(ctx, dbFetchTimeout)
 			defer cancel()
-			rc, _, err := s.fleet.FetchFrom(fctx, a.Digest, sources, maxVulnDB)
+			rc, _, err := s.fleet.FetchFrom(fctx, a.Digest, repository.Local(vulnDBRepo), sources, maxVulnDB)
 			if err != nil {
 				return nil, err
 			}

@@ -497,7 +497,7 @@ func (f *fakeFleet) AnnounceScan(ctx context.Context, a p2p.ScanAnnouncement) er
 	return nil
 }
 
-func (f *fakeFleet) FetchFrom(ctx context.Context, d digest.Digest, peers []peer.ID, max int64) (io.ReadCloser, int64, error) {
+func (f *fakeFleet) FetchFrom(ctx context.Context, d digest.Digest, repo repository.Name, peers []peer.ID, max int64) (io.ReadCloser, int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fetched = append(f.fetched, d)

@@ -134,7 +134,7 @@ type Fleet interface {
 	FindProviders(ctx context.Context, d digest.Digest, max int) ([]peer.AddrInfo, error)
 	ExchangeScans(handler p2p.ScanHandler) error
 	AnnounceScan(ctx context.Context, a p2p.ScanAnnouncement) error
-	FetchFrom(ctx context.Context, d digest.Digest, peers []peer.ID, max int64) (io.ReadCloser, int64, error)
+	FetchFrom(ctx context.Context, d digest.Digest, repo repository.Name, peers []peer.ID, max int64) (io.ReadCloser, int64, error)
 	Penalise(p peer.ID, why string)
 	Member(p peer.ID) bool
 }

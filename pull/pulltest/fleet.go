@@ -25,7 +25,9 @@ type Peers struct {
 	tags    map[string]digest.Digest // repo key \x00 tag
 	// Blamed lists why peers were blamed.
 	Blamed []string
-	// Fetched lists the digests asked for, with the repository named.
+	// Fetched lists the digests asked for, with the repository named
+	// ("(holders only)" when it names no rule, so no peer would fetch it
+	// from upstream for the asker).
 	Fetched []string
 	// TagsAsked lists the tags asked for, as "<repo key> <tag>".
 	TagsAsked []string
@@ -63,7 +65,11 @@ func (p *Peers) HoldTag(repo repository.Name, tag string, d digest.Digest) {
 func (p *Peers) Fetch(ctx context.Context, d digest.Digest, repo repository.Name, find time.Duration) (pull.Download, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.Fetched = append(p.Fetched, d.String()+" "+repo.Key())
+	asked := d.String() + " " + repo.Key()
+	if !repo.Mirrored() {
+		asked += " (holders only)"
+	}
+	p.Fetched = append(p.Fetched, asked)
 	c, ok := p.content[d]
 	if !ok {
 		return nil, fmt.Errorf("no peer has %s: %w", d, pull.ErrNotFound)
