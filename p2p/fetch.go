@@ -45,10 +45,13 @@ type Download struct {
 	Size      int64
 	MediaType string
 
-	h      *Host
-	d      digest.Digest
-	ctx    context.Context
-	cancel context.CancelFunc
+	h *Host
+	d digest.Digest
+	// holdersRepo names the repository in every request after the
+	// first: a holder answers only for content that repository holds.
+	holdersRepo string
+	ctx         context.Context
+	cancel      context.CancelFunc
 
 	mu      sync.Mutex
 	peers   []peer.ID // candidates, best first
@@ -97,7 +100,10 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name,
 	for _, p := range providers {
 		candidates = append(candidates, p.ID)
 	}
-	req := Request{Digest: d}
+	// Holders answer only for content the named repository holds on
+	// their side; naming it without its rule keeps them from fetching it
+	// upstream for us.
+	req := Request{Digest: d, Repo: repo.Key()}
 	if len(candidates) == 0 {
 		if !repo.Mirrored() {
 			return nil, ErrNoPeer
@@ -110,7 +116,7 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name,
 		req.Rule, req.Repo = repo.Rule, repo.Path
 	}
 	dctx, dcancel := context.WithCancel(context.WithoutCancel(ctx))
-	dl := &Download{h: h, d: d, ctx: dctx, cancel: dcancel, peers: candidates, failed: map[peer.ID]bool{}, sources: map[peer.ID]bool{}}
+	dl := &Download{h: h, d: d, holdersRepo: repo.Key(), ctx: dctx, cancel: dcancel, peers: candidates, failed: map[peer.ID]bool{}, sources: map[peer.ID]bool{}}
 	first, err := dl.openHedged(ctx, req)
 	if err != nil {
 		dcancel()
@@ -318,7 +324,7 @@ func (dl *Download) readSequential(p []byte) (int, error) {
 		if !ok {
 			return 0, fmt.Errorf("%w: transfer of %s broke at byte %d", ErrNoPeer, dl.d, dl.off)
 		}
-		s, err := dl.h.Open(dl.ctx, peerID, Request{Digest: dl.d, Offset: dl.off})
+		s, err := dl.h.Open(dl.ctx, peerID, Request{Digest: dl.d, Repo: dl.holdersRepo, Offset: dl.off})
 		if err != nil {
 			dl.fail(peerID)
 			continue
@@ -363,7 +369,7 @@ func (dl *Download) agreePieces(ctx context.Context, first *Stream) ([]digest.Di
 	ballots := make(chan vote, len(others))
 	for _, p := range others {
 		go func() {
-			s, err := dl.h.Open(vctx, p, Request{Digest: dl.d, Length: 1})
+			s, err := dl.h.Open(vctx, p, Request{Digest: dl.d, Repo: dl.holdersRepo, Length: 1})
 			if err != nil {
 				ballots <- vote{p: p}
 				return
@@ -464,7 +470,7 @@ func (dl *Download) fetchPiece(i int) ([]byte, error) {
 		if !ok {
 			break
 		}
-		s, err := dl.h.Open(dl.ctx, p, Request{Digest: dl.d, Offset: int64(i) * PieceSize, Length: dl.pieceLen(i)})
+		s, err := dl.h.Open(dl.ctx, p, Request{Digest: dl.d, Repo: dl.holdersRepo, Offset: int64(i) * PieceSize, Length: dl.pieceLen(i)})
 		if err != nil {
 			dl.fail(p)
 			continue
