@@ -2,7 +2,7 @@
 // containers, each with its network capped both ways with tc (issue 9):
 //
 //   - alone: one node preloads the image from upstream;
-//   - no sharing: N nodes started with --p2p-listen none preload at the
+//   - no sharing: N nodes started with no bootstrap peer (so each has none) preload at the
 //     same moment, each straight from upstream;
 //   - fleet: N fresh nodes joined into one fleet preload at the same moment.
 //
@@ -158,7 +158,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	cl.add(func(context.Context) error { return up.Stop(5 * time.Second) })
+	cl.add(func(context.Context) error { _ = up.Stop(5 * time.Second); return nil })
 	proxy, err := startCountingProxy(up.URL(), nw.Gateway)
 	if err != nil {
 		return fmt.Errorf("proxy on the gateway %s: %w", nw.Gateway, err)

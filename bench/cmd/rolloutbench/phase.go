@@ -130,8 +130,10 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 			"--upstream", upstreamRule + "=" + b.proxy.URL(),
 			"--log-level", "warn",
 		}
+		// shoal node has no switch to turn p2p off: a node not told of a
+		// bootstrap peer stays alone (checked below), which is no sharing.
+		args = append(args, "--p2p-listen", fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", harness.P2PPort))
 		if p2p {
-			args = append(args, "--p2p-listen", fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", harness.P2PPort))
 			if i > 0 {
 				addr, err := nodes[0].BootstrapAddr(ctx, b.net.Name)
 				if err != nil {
@@ -139,8 +141,6 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 				}
 				args = append(args, "--bootstrap", addr)
 			}
-		} else {
-			args = append(args, "--p2p-listen", "none")
 		}
 		c, err := harness.CreateContainer(ctx, harness.RunOptions{
 			Name:    fmt.Sprintf("%s-%s-%d", b.prefix, name, i),
@@ -180,6 +180,13 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 	if p2p && n > 1 {
 		if err := harness.WaitPeers(ctx, nodes, n-1, 60*time.Second); err != nil {
 			logf("phase %s: not fully meshed, going on: %v", name, err)
+		}
+	}
+	if !p2p {
+		for _, fn := range nodes {
+			if p, err := fn.Peers(ctx); err != nil || p != 0 {
+				return phaseResult{}, fmt.Errorf("node %s, started with no bootstrap peer, has %d peers (err %v): not a no-sharing node", fn.Short, p, err)
+			}
 		}
 	}
 	before := b.proxy.Bytes()
@@ -282,17 +289,28 @@ func capNode(ctx context.Context, c *harness.Container, rate string) error {
 	if out, err := exec.CommandContext(ctx, "nsenter", inside...).CombinedOutput(); err != nil {
 		return fmt.Errorf("nsenter %s: %w: %s", strings.Join(inside, " "), err, out)
 	}
-	out, err := exec.CommandContext(ctx, "nsenter", "-t", pidS, "-n", "cat", "/sys/class/net/eth0/iflink").Output()
+	// The container's eth0 names its peer as eth0@ifN. /sys/class/net is
+	// no help here: nsenter -n keeps the host's mount of sysfs, whose eth0
+	// is the host's own.
+	out, err := exec.CommandContext(ctx, "nsenter", "-t", pidS, "-n", "ip", "-o", "link", "show", "eth0").Output()
 	if err != nil {
-		return fmt.Errorf("reading eth0's iflink in %s: %w", c.Name, err)
+		return fmt.Errorf("reading eth0's peer index in %s: %w", c.Name, err)
 	}
-	iflink, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	_, after, ok := strings.Cut(string(out), "eth0@if")
+	if !ok {
+		return fmt.Errorf("%s: eth0 names no peer interface: %q", c.Name, out)
+	}
+	iflink, err := strconv.Atoi(strings.FieldsFunc(after, func(r rune) bool { return r < '0' || r > '9' })[0])
 	if err != nil {
 		return err
 	}
 	veth, err := hostIface(iflink)
 	if err != nil {
 		return err
+	}
+	// Shaping the wrong host interface would cap the machine itself.
+	if d, err := exec.CommandContext(ctx, "ip", "-o", "-d", "link", "show", "dev", veth).Output(); err != nil || !strings.Contains(string(d), " veth ") {
+		return fmt.Errorf("host interface %s (ifindex %d) is not a veth, not capping it: %s %v", veth, iflink, d, err)
 	}
 	host := append([]string{}, tbf...)
 	host[3] = veth

@@ -80,7 +80,7 @@ func (r *report) markdown(runErr error) string {
 	for _, row := range []struct {
 		name string
 		p    phaseResult
-	}{{"one node alone", r.alone}, {"no sharing (--p2p-listen none)", r.direct}, {"Shoal fleet", r.fleet}} {
+	}{{"one node alone", r.alone}, {"no sharing (nodes without peers)", r.direct}, {"Shoal fleet", r.fleet}} {
 		if len(row.p.nodes) == 0 {
 			w("| %s | – | not run | | | | |\n", row.name)
 			continue
