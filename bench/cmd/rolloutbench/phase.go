@@ -211,6 +211,10 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 	logf("phase %s: preloading on %d nodes at once", name, n)
 	close(start)
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		_, _ = mem.stop()
+		return res, fmt.Errorf("stopped during the preloads: %w", err)
+	}
 	waitQuiet(ctx, b.proxy)
 	res.upstream = b.proxy.Bytes() - before
 	res.memNode, res.memPeak = mem.stop()
