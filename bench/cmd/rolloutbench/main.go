@@ -1,0 +1,211 @@
+// Command rolloutbench measures a cold rollout across N shoal node
+// containers, each with its network capped both ways with tc (issue 9):
+//
+//   - alone: one node preloads the image from upstream;
+//   - no sharing: N nodes started with no bootstrap peer (so each has none) preload at the
+//     same moment, each straight from upstream;
+//   - fleet: N fresh nodes joined into one fleet preload at the same moment.
+//
+// Every node "pulls" by POST /shoal/v1/preload from the host, which fetches
+// the image through the node's own registry path as a client would (a
+// FROM scratch image has no client to run inside it). The upstream is
+// Debian's docker-registry on the host behind a byte-counting proxy with
+// no aggregate cap, listening on the bench network's gateway. Egress is
+// capped with tbf on the container's eth0 (nsenter), ingress with tbf on
+// the host end of its veth. Everything created (image, network,
+// containers) is removed at the end, also on failure or Ctrl-C, unless
+// -keep. The markdown report goes to stdout (and -out), progress to stderr.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shoal-dev/shoal/integration/harness"
+)
+
+const mib = 1 << 20
+
+type options struct {
+	nodes   int
+	rate    string
+	size    int64
+	layers  int
+	timeout time.Duration
+	keep    bool
+	out     string
+}
+
+func main() {
+	var o options
+	var sizeMiB int64
+	flag.IntVar(&o.nodes, "nodes", 10, "node containers in the no-sharing and fleet phases")
+	flag.StringVar(&o.rate, "rate", "40mbit", "per-node network cap, each way (tc rate syntax)")
+	flag.Int64Var(&sizeMiB, "size", 64, "image size in MiB")
+	flag.IntVar(&o.layers, "layers", 4, "layers in the image")
+	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "bound on the whole run")
+	flag.BoolVar(&o.keep, "keep", false, "keep the image, network and containers")
+	flag.StringVar(&o.out, "out", "", "also write the markdown report to this file")
+	flag.Parse()
+	o.size = sizeMiB * mib
+	if o.nodes < 1 || o.layers < 1 || o.size < int64(o.layers) {
+		fmt.Fprintln(os.Stderr, "rolloutbench: need -nodes ≥ 1, -layers ≥ 1, -size ≥ 1")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "rolloutbench:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// cleanups run last-in first-out on a fresh context, whatever happened.
+type cleanups []func(context.Context) error
+
+func (c *cleanups) add(f func(context.Context) error) { *c = append(*c, f) }
+
+func (c cleanups) run() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i := len(c) - 1; i >= 0; i-- {
+		if err := c[i](ctx); err != nil {
+			logf("cleanup: %v", err)
+		}
+	}
+}
+
+func preflight(ctx context.Context) error {
+	for _, tool := range []string{"tc", "nsenter", "docker-registry"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			hint := ""
+			if tool == "tc" {
+				hint = " (install Debian's iproute2)"
+			}
+			return fmt.Errorf("%s not found%s: %w", tool, hint, err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("tc and nsenter on container namespaces need root")
+	}
+	return harness.DockerAvailable(ctx)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func run(ctx context.Context, o options) (err error) {
+	if err := preflight(ctx); err != nil {
+		return err
+	}
+	var cl cleanups
+	defer func() {
+		if o.keep {
+			logf("-keep: leaving everything in place")
+			return
+		}
+		cl.run()
+	}()
+	id := randomHex(4)
+	prefix := "rolloutbench-" + id
+	work, err := os.MkdirTemp("", prefix+"-")
+	if err != nil {
+		return err
+	}
+	cl.add(func(context.Context) error { return os.RemoveAll(work) })
+
+	logf("building the static shoal binary and the FROM scratch node image")
+	bin, err := harness.BuildStaticShoal(ctx, work)
+	if err != nil {
+		return err
+	}
+	image := prefix + ":node"
+	cl.add(func(ctx context.Context) error { return harness.RemoveImage(ctx, image) })
+	if err := harness.BuildNodeImage(ctx, bin, image); err != nil {
+		return err
+	}
+
+	labels := map[string]string{"dev.shoal.rolloutbench": id}
+	nw, err := harness.CreateNetwork(ctx, prefix, labels, true)
+	if nw != nil {
+		cl.add(nw.Remove)
+	}
+	if err != nil {
+		return err
+	}
+	logf("network %s: subnet %s, gateway %s", nw.Name, nw.Subnet, nw.Gateway)
+
+	up, err := harness.StartUpstream(ctx, work+"/upstream", 0)
+	if err != nil {
+		return err
+	}
+	cl.add(func(context.Context) error { _ = up.Stop(5 * time.Second); return nil })
+	proxy, err := startCountingProxy(up.URL(), nw.Gateway)
+	if err != nil {
+		return fmt.Errorf("proxy on the gateway %s: %w", nw.Gateway, err)
+	}
+	cl.add(func(context.Context) error { proxy.Close(); return nil })
+
+	sizes := splitSize(o.size, o.layers)
+	ref := up.Addr + "/bench/rollout:1"
+	logf("pushing a %d MiB image in %d layers to %s", o.size/mib, o.layers, ref)
+	img, err := pushImage(ctx, ref, sizes)
+	if err != nil {
+		return err
+	}
+
+	b := &bench{o: o, prefix: prefix, image: image, net: nw, proxy: proxy, img: img, labels: labels, cl: &cl}
+	rep := &report{o: o, env: machine(bin), cmd: commandLine(), img: img, gateway: nw.Gateway}
+	defer func() {
+		md := rep.markdown(err)
+		fmt.Print(md)
+		if o.out != "" {
+			if werr := os.WriteFile(o.out, []byte(md), 0o644); werr != nil {
+				logf("writing %s: %v", o.out, werr)
+			}
+		}
+	}()
+	if rep.alone, err = b.phase(ctx, "alone", 1, false); err != nil {
+		return fmt.Errorf("phase alone: %w", err)
+	}
+	if rep.direct, err = b.phase(ctx, "direct", o.nodes, false); err != nil {
+		return fmt.Errorf("phase no sharing: %w", err)
+	}
+	if rep.fleet, err = b.phase(ctx, "fleet", o.nodes, true); err != nil {
+		return fmt.Errorf("phase fleet: %w", err)
+	}
+	return nil
+}
+
+func splitSize(total int64, parts int) []int64 {
+	s := make([]int64, parts)
+	for i := range s {
+		s[i] = total / int64(parts)
+	}
+	s[parts-1] += total % int64(parts)
+	return s
+}
+
+func commandLine() string {
+	args := append([]string{"go run ./bench/cmd/rolloutbench"}, os.Args[1:]...)
+	return strings.Join(args, " ")
+}

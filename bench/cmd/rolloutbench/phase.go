@@ -1,0 +1,405 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/shoal-dev/shoal/integration/harness"
+)
+
+// upstreamRule is the nodes' --upstream rule name: the image is preloaded
+// as <rule>/bench/rollout:1.
+const upstreamRule = "upstream.bench"
+
+type pushed struct {
+	digest string
+	bytes  int64 // config + layers
+}
+
+func pushImage(ctx context.Context, ref string, sizes []int64) (pushed, error) {
+	seed := uint64(time.Now().UnixNano())
+	img, err := harness.TarImage(v1.Platform{OS: "linux", Architecture: "amd64"}, seed, sizes...)
+	if err != nil {
+		return pushed{}, err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return pushed{}, err
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return pushed{}, err
+	}
+	p := pushed{digest: d.String(), bytes: m.Config.Size}
+	for _, l := range m.Layers {
+		p.bytes += l.Size
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	return p, harness.PushImage(pctx, ref, img)
+}
+
+type bench struct {
+	o      options
+	prefix string
+	image  string
+	net    *harness.Network
+	proxy  *countingProxy
+	img    pushed
+	labels map[string]string
+	cl     *cleanups
+}
+
+type nodeResult struct {
+	name string
+	dur  time.Duration
+	err  string
+}
+
+type phaseResult struct {
+	nodes    []nodeResult
+	upstream int64
+	memPeak  int64 // highest container memory seen (docker stats), bytes
+	memNode  string
+}
+
+func (p phaseResult) durs() []time.Duration {
+	var ds []time.Duration
+	for _, n := range p.nodes {
+		ds = append(ds, n.dur)
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds
+}
+
+func (p phaseResult) p50() time.Duration {
+	ds := p.durs()
+	return ds[(len(ds)-1)/2]
+}
+
+func (p phaseResult) last() time.Duration {
+	ds := p.durs()
+	return ds[len(ds)-1]
+}
+
+func (p phaseResult) failures() int {
+	f := 0
+	for _, n := range p.nodes {
+		if n.err != "" {
+			f++
+		}
+	}
+	return f
+}
+
+// phase starts n fresh node containers (joined into a fleet when p2p),
+// caps them, preloads the image on all of them at once, and removes them.
+func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseResult, error) {
+	logf("phase %s: starting %d node containers (p2p %v)", name, n, p2p)
+	var nodes []*harness.FleetNode
+	defer func() {
+		if b.o.keep {
+			return
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		for _, fn := range nodes {
+			if err := fn.Remove(rctx); err != nil {
+				logf("removing %s: %v", fn.Name, err)
+			}
+		}
+	}()
+	for i := 0; i < n; i++ {
+		args := []string{"node",
+			"--listen", ":5000",
+			"--data-dir", "/data",
+			"--upstream", upstreamRule + "=" + b.proxy.URL(),
+			"--log-level", "warn",
+		}
+		// shoal node has no switch to turn p2p off: a node not told of a
+		// bootstrap peer stays alone (checked below), which is no sharing.
+		args = append(args, "--p2p-listen", fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", harness.P2PPort))
+		if p2p {
+			if i > 0 {
+				addr, err := nodes[0].BootstrapAddr(ctx, b.net.Name)
+				if err != nil {
+					return phaseResult{}, err
+				}
+				args = append(args, "--bootstrap", addr)
+			}
+		}
+		c, err := harness.CreateContainer(ctx, harness.RunOptions{
+			Name:    fmt.Sprintf("%s-%s-%d", b.prefix, name, i),
+			Image:   b.image,
+			Network: b.net.Name,
+			Publish: []string{harness.RegistryPort},
+			Tmpfs:   []string{"/data"},
+			Labels:  b.labels,
+			Args:    args,
+		})
+		if err != nil {
+			return phaseResult{}, err
+		}
+		// Registered for removal before anything else can fail, and also
+		// with the run's cleanups in case this process is interrupted here.
+		fn := &harness.FleetNode{Container: c, Short: fmt.Sprintf("%s-%d", name, i)}
+		nodes = append(nodes, fn)
+		b.cl.add(fn.Remove)
+		if err := c.Start(ctx); err != nil {
+			return phaseResult{}, err
+		}
+		addr, err := c.HostAddr(ctx, harness.RegistryPort)
+		if err != nil {
+			return phaseResult{}, err
+		}
+		fn.API = &harness.Node{Addr: addr}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = harness.WaitHTTP(wctx, nil, fn.URL()+"/readyz", 200)
+		cancel()
+		if err != nil {
+			return phaseResult{}, fmt.Errorf("node %s (%s): %w\n%s", c.Name, c.State(ctx), err, c.Logs(ctx, 40))
+		}
+		if err := capNode(ctx, c, b.o.rate); err != nil {
+			return phaseResult{}, fmt.Errorf("capping %s: %w", c.Name, err)
+		}
+	}
+	if p2p && n > 1 {
+		if err := harness.WaitPeers(ctx, nodes, n-1, 60*time.Second); err != nil {
+			logf("phase %s: not fully meshed, going on: %v", name, err)
+		}
+	}
+	if !p2p {
+		for _, fn := range nodes {
+			if p, err := fn.Peers(ctx); err != nil || p != 0 {
+				return phaseResult{}, fmt.Errorf("node %s, started with no bootstrap peer, has %d peers (err %v): not a no-sharing node", fn.Short, p, err)
+			}
+		}
+	}
+	before := b.proxy.Bytes()
+	mem := sampleMem(ctx, nodes)
+	res := phaseResult{nodes: make([]nodeResult, n)}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, fn := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			t0 := time.Now()
+			err := preload(ctx, fn.URL(), upstreamRule+"/bench/rollout:1")
+			res.nodes[i] = nodeResult{name: fn.Short, dur: time.Since(t0)}
+			if err != nil {
+				res.nodes[i].err = err.Error()
+				logf("phase %s: %s: %v", name, fn.Short, err)
+			}
+		}()
+	}
+	logf("phase %s: preloading on %d nodes at once", name, n)
+	close(start)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		_, _ = mem.stop()
+		return res, fmt.Errorf("stopped during the preloads: %w", err)
+	}
+	waitQuiet(ctx, b.proxy)
+	res.upstream = b.proxy.Bytes() - before
+	res.memNode, res.memPeak = mem.stop()
+	logf("phase %s: p50 %v, last %v, upstream %.2fx, %d failed", name, res.p50().Round(time.Millisecond), res.last().Round(time.Millisecond), float64(res.upstream)/float64(b.img.bytes), res.failures())
+	return res, nil
+}
+
+// preload POSTs ref to the node's preload API and reads the stream to its
+// end; the last line's error, if any, is the result.
+func preload(ctx context.Context, base, ref string) error {
+	body, _ := json.Marshal(map[string][]string{"refs": {ref}})
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/shoal/v1/preload", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("preload: %s", resp.Status)
+	}
+	var last map[string]any
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var l map[string]any
+		if json.Unmarshal(sc.Bytes(), &l) == nil {
+			last = l
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("preload stream broke: %w", err)
+	}
+	if last == nil {
+		return fmt.Errorf("preload: empty stream")
+	}
+	if e, _ := last["error"].(string); e != "" {
+		return fmt.Errorf("preload: %s", e)
+	}
+	if _, ok := last["preloaded"]; !ok {
+		return fmt.Errorf("preload: stream ended without a final line: %v", last)
+	}
+	return nil
+}
+
+// waitQuiet waits until the proxy relayed nothing for a second, at most
+// 30 s: a fetch for the fleet may outlive the preloads.
+func waitQuiet(ctx context.Context, p *countingProxy) {
+	deadline := time.Now().Add(30 * time.Second)
+	last := p.Bytes()
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(time.Second)
+		now := p.Bytes()
+		if now == last {
+			return
+		}
+		last = now
+	}
+}
+
+// capNode caps c's network both ways at rate: egress with tbf on eth0
+// inside its namespace, ingress with tbf on the host end of its veth.
+func capNode(ctx context.Context, c *harness.Container, rate string) error {
+	pidS, err := harness.Docker(ctx, "inspect", "--format", "{{.State.Pid}}", c.ID)
+	if err != nil {
+		return err
+	}
+	tbf := []string{"qdisc", "replace", "dev", "", "root", "tbf", "rate", rate, "burst", "64kb", "latency", "100ms"}
+	inside := append([]string{"-t", pidS, "-n", "tc"}, tbf...)
+	inside[7] = "eth0"
+	if out, err := exec.CommandContext(ctx, "nsenter", inside...).CombinedOutput(); err != nil {
+		return fmt.Errorf("nsenter %s: %w: %s", strings.Join(inside, " "), err, out)
+	}
+	// The container's eth0 names its peer as eth0@ifN. /sys/class/net is
+	// no help here: nsenter -n keeps the host's mount of sysfs, whose eth0
+	// is the host's own.
+	out, err := exec.CommandContext(ctx, "nsenter", "-t", pidS, "-n", "ip", "-o", "link", "show", "eth0").Output()
+	if err != nil {
+		return fmt.Errorf("reading eth0's peer index in %s: %w", c.Name, err)
+	}
+	_, after, ok := strings.Cut(string(out), "eth0@if")
+	if !ok {
+		return fmt.Errorf("%s: eth0 names no peer interface: %q", c.Name, out)
+	}
+	iflink, err := strconv.Atoi(strings.FieldsFunc(after, func(r rune) bool { return r < '0' || r > '9' })[0])
+	if err != nil {
+		return err
+	}
+	veth, err := hostIface(iflink)
+	if err != nil {
+		return err
+	}
+	// Shaping the wrong host interface would cap the machine itself.
+	if d, err := exec.CommandContext(ctx, "ip", "-o", "-d", "link", "show", "dev", veth).Output(); err != nil || !strings.Contains(string(d), " veth ") {
+		return fmt.Errorf("host interface %s (ifindex %d) is not a veth, not capping it: %s %v", veth, iflink, d, err)
+	}
+	host := append([]string{}, tbf...)
+	host[3] = veth
+	if out, err := exec.CommandContext(ctx, "tc", host...).CombinedOutput(); err != nil {
+		return fmt.Errorf("tc %s: %w: %s", strings.Join(host, " "), err, out)
+	}
+	return nil
+}
+
+// hostIface is the name of the host interface with ifindex idx.
+func hostIface(idx int) (string, error) {
+	dirs, err := filepath.Glob("/sys/class/net/*/ifindex")
+	if err != nil {
+		return "", err
+	}
+	for _, d := range dirs {
+		b, err := os.ReadFile(d)
+		if err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(idx) {
+			return filepath.Base(filepath.Dir(d)), nil
+		}
+	}
+	return "", fmt.Errorf("no host interface with ifindex %d", idx)
+}
+
+// memSampler polls docker stats until stopped, keeping the highest memory
+// usage seen on any node container. It counts the tmpfs holding the
+// node's data, so it is an upper bound on the process RSS.
+type memSampler struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	peak   int64
+	node   string
+}
+
+func sampleMem(ctx context.Context, nodes []*harness.FleetNode) *memSampler {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &memSampler{cancel: cancel, done: make(chan struct{})}
+	args := []string{"stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"}
+	for _, n := range nodes {
+		args = append(args, n.ID)
+	}
+	go func() {
+		defer close(s.done)
+		for ctx.Err() == nil {
+			out, err := exec.CommandContext(ctx, "docker", args...).Output()
+			if err != nil {
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+				continue
+			}
+			for _, l := range strings.Split(string(out), "\n") {
+				f := strings.Fields(l)
+				if len(f) < 2 {
+					continue
+				}
+				if v := parseSize(f[1]); v > s.peak {
+					s.peak, s.node = v, f[0]
+				}
+			}
+		}
+	}()
+	return s
+}
+
+func (s *memSampler) stop() (string, int64) {
+	s.cancel()
+	<-s.done
+	return s.node, s.peak
+}
+
+func parseSize(s string) int64 {
+	units := []struct {
+		suf string
+		m   float64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"kB", 1e3}, {"B", 1}}
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suf) {
+			v, err := strconv.ParseFloat(strings.TrimSuffix(s, u.suf), 64)
+			if err != nil {
+				return 0
+			}
+			return int64(v * u.m)
+		}
+	}
+	return 0
+}

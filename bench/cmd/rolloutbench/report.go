@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+type environment struct {
+	nproc                       int
+	cpu, mem, kernel, goVersion string
+	registry, shoal, docker     string
+}
+
+func machine(bin string) environment {
+	e := environment{nproc: runtime.NumCPU(), goVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				e.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "MemTotal:") {
+				e.mem = strings.Join(strings.Fields(strings.TrimPrefix(l, "MemTotal:")), " ")
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		e.kernel = strings.TrimSpace(string(b))
+	}
+	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "docker-registry").Output(); err == nil {
+		e.registry = string(out)
+	}
+	if out, err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Output(); err == nil {
+		e.docker = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command(bin, "version").Output(); err == nil {
+		e.shoal = strings.TrimSpace(string(out))
+	}
+	return e
+}
+
+type report struct {
+	o       options
+	env     environment
+	cmd     string
+	img     pushed
+	gateway string
+
+	alone, direct, fleet phaseResult
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+
+func (r *report) times(p phaseResult) float64 { return float64(p.upstream) / float64(r.img.bytes) }
+
+func (r *report) markdown(runErr error) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("## rolloutbench: cold rollout across %d node containers, %s each way per node\n\n", r.o.nodes, r.o.rate)
+	w("Command: `%s`\n\n", r.cmd)
+	e := r.env
+	w("Machine: %d × %s, %s RAM, Linux %s, docker %s, %s, docker-registry %s, shoal `%s`.\n\n",
+		e.nproc, e.cpu, e.mem, e.kernel, e.docker, e.goVersion, e.registry, e.shoal)
+	w("Image: %.1f MiB (config + %d layers), digest `%s`. Each node is a FROM scratch container on its own bench network; "+
+		"its network is capped at %s with tbf on its eth0 (egress) and on the host end of its veth (ingress). "+
+		"The upstream is docker-registry on the host behind a counting proxy with no aggregate cap at the network gateway %s. "+
+		"Every node pulls by POST /shoal/v1/preload from the host, all nodes of a phase at the same moment; a node's time is until its preload stream ends. "+
+		"Each phase uses fresh containers (empty caches).\n\n",
+		float64(r.img.bytes)/mib, r.o.layers, r.img.digest, r.o.rate, r.gateway)
+	w("| phase | nodes | p50 | last done | failed | upstream bytes / image | peak container memory |\n")
+	w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, row := range []struct {
+		name string
+		p    phaseResult
+	}{{"one node alone", r.alone}, {"no sharing (nodes without peers)", r.direct}, {"Shoal fleet", r.fleet}} {
+		if len(row.p.nodes) == 0 {
+			w("| %s | – | not run | | | | |\n", row.name)
+			continue
+		}
+		mem := "–"
+		if row.p.memPeak > 0 {
+			mem = fmt.Sprintf("%.0f MiB", float64(row.p.memPeak)/mib)
+		}
+		w("| %s | %d | %s | %s | %d | %.2fx | %s |\n", row.name, len(row.p.nodes), secs(row.p.p50()), secs(row.p.last()), row.p.failures(), r.times(row.p), mem)
+	}
+	w("\n")
+	if len(r.direct.nodes) > 0 && len(r.fleet.nodes) > 0 {
+		w("Shoal / no sharing, last node done: **%.2fx** (p50 %.2fx); Shoal last node / one node alone: %.2fx. Upstream bytes, no sharing / Shoal: %.2fx / %.2fx.\n\n",
+			r.fleet.last().Seconds()/r.direct.last().Seconds(), r.fleet.p50().Seconds()/r.direct.p50().Seconds(),
+			r.fleet.last().Seconds()/r.alone.last().Seconds(), r.times(r.direct), r.times(r.fleet))
+	}
+	w("Peak container memory is docker stats' usage sampled during the preloads; it includes the tmpfs holding the node's data (about the image size once cached), so it bounds the RSS from above.\n\n")
+	for _, p := range []phaseResult{r.alone, r.direct, r.fleet} {
+		for _, n := range p.nodes {
+			if n.err != "" {
+				w("- %s failed after %s: %s\n", n.name, secs(n.dur), n.err)
+			}
+		}
+	}
+	if runErr != nil {
+		w("\n**The run stopped early:** %v\n", runErr)
+	}
+	return b.String()
+}
