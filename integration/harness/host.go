@@ -41,27 +41,50 @@ func ProcCPU(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
 }
 
-// Machine describes the host for a benchmark report: CPU count and
-// model, memory, kernel and Go version.
-func Machine() string {
-	model := "unknown CPU"
+// HostInfo is what a benchmark report says of the machine.
+type HostInfo struct {
+	CPUs     int    // runtime.NumCPU, what nproc says
+	Model    string // the CPU model /proc/cpuinfo names
+	MemTotal string // /proc/meminfo's MemTotal, e.g. "24683664 kB"
+	Kernel   string // uname -r
+	Go       string // runtime.Version
+}
+
+// Host describes this machine.
+func Host() HostInfo {
+	h := HostInfo{CPUs: runtime.NumCPU(), Model: "unknown CPU", Go: runtime.Version()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
+				h.Model = strings.TrimSpace(v)
 				break
 			}
 		}
 	}
-	memTotal := ""
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if strings.HasPrefix(l, "MemTotal:") {
-				memTotal = strings.TrimSpace(strings.TrimPrefix(l, "MemTotal:"))
+				h.MemTotal = strings.Join(strings.Fields(strings.TrimPrefix(l, "MemTotal:")), " ")
 			}
 		}
 	}
-	kernel, _ := exec.Command("uname", "-r").Output()
-	return fmt.Sprintf("Machine: %d CPUs (nproc), %s, MemTotal %s, Linux %s, %s",
-		runtime.NumCPU(), model, memTotal, strings.TrimSpace(string(kernel)), runtime.Version())
+	h.Kernel = CommandOutput("uname", "-r")
+	return h
+}
+
+// Machine describes the host for a benchmark report: CPU count and
+// model, memory, kernel and Go version.
+func Machine() string {
+	h := Host()
+	return fmt.Sprintf("Machine: %d CPUs (nproc), %s, MemTotal %s, Linux %s, %s", h.CPUs, h.Model, h.MemTotal, h.Kernel, h.Go)
+}
+
+// CommandOutput is what a command prints, trimmed, or "" if it fails: a
+// tool's version for a report.
+func CommandOutput(name string, args ...string) string {
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
 }

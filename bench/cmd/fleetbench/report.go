@@ -3,11 +3,11 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/shoal-dev/shoal/integration/harness"
 )
 
 // report is everything one run measured.
@@ -44,41 +44,20 @@ type report struct {
 	small      []smallSample
 }
 
+// environment is the machine and the tools a run used.
 type environment struct {
-	nproc                       int
-	cpu, mem, kernel, goVersion string
-	registry, shoal             string
+	harness.HostInfo
+	registry, shoal string
 }
 
 func selfPID() int { return os.Getpid() }
 
 func machine(bin string) environment {
-	e := environment{nproc: runtime.NumCPU(), goVersion: runtime.Version()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				e.cpu = strings.TrimSpace(v)
-				break
-			}
-		}
+	return environment{
+		HostInfo: harness.Host(),
+		registry: harness.CommandOutput("dpkg-query", "-W", "-f", "${Version}", "docker-registry"),
+		shoal:    harness.CommandOutput(bin, "version"),
 	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "MemTotal:") {
-				e.mem = strings.Join(strings.Fields(strings.TrimPrefix(l, "MemTotal:")), " ")
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		e.kernel = strings.TrimSpace(string(b))
-	}
-	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "docker-registry").Output(); err == nil {
-		e.registry = string(out)
-	}
-	if out, err := exec.Command(bin, "version").Output(); err == nil {
-		e.shoal = strings.TrimSpace(string(out))
-	}
-	return e
 }
 
 func (r *report) lastFleet() time.Duration {
@@ -105,7 +84,7 @@ func (r *report) markdown() string {
 	p("## Fleet: %d shoal nodes pulling through one capped upstream (%s)\n\n", o.nodes, r.started.UTC().Format("2006-01-02 15:04 MST"))
 	p("**Command:** `%s`\n\n", commandLine())
 	p("**Machine:** `nproc` = %d; CPU `%s`; MemTotal %s; Linux %s; %s; docker-registry %s; shoal `%s`. Everything on 127.0.0.1; all %d nodes, docker-registry and the clients share the same %d cores.\n\n",
-		r.env.nproc, r.env.cpu, r.env.mem, r.env.kernel, r.env.goVersion, r.env.registry, r.env.shoal, o.nodes, r.env.nproc)
+		r.env.CPUs, r.env.Model, r.env.MemTotal, r.env.Kernel, r.env.Go, r.env.registry, r.env.shoal, o.nodes, r.env.CPUs)
 	p("**Setup:** image of %d bytes (%.0f MiB: %d uncompressed tar layers of random data + config) in docker-registry, reached only through a proxy in the harness that counts every response-body byte and caps them all together at %.0f MB/s (one token bucket). Each pull = GET manifest by tag through the node, then config and all layers at once, each read to the end and digest-checked. Run took %s.\n\n",
 		r.imageBytes, mibf(r.imageBytes), r.imageLayers, o.rate/1e6, r.finished.Sub(r.started).Round(time.Second))
 
@@ -154,7 +133,7 @@ func (r *report) markdown() string {
 		p("| %s | %.2f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s |\n", n.name, n.pull.Dur.Seconds(), n.counters.FetchedPeer/(1<<20), n.counters.FetchedUpstream/(1<<20), n.counters.ServedPeer/(1<<20), mibf(n.peakRSS), mibf(n.hwm), n.cpu, e)
 	}
 	p("\nCPU during the fleet pull (%.2f s of wall time, %d cores = %.1f core-seconds available): nodes %.1f s, harness clients and proxy %.1f s, docker-registry %.1f s; the whole machine %.1f s busy, so %.1f s went to other processes on the machine. Before the pull, the idle fleet used %.2f CPU-seconds per second (DHT upkeep).\n\n",
-		r.fleetWall.Seconds(), r.env.nproc, float64(r.env.nproc)*r.fleetWall.Seconds(), sumCPU, r.fleetClientCPU, r.fleetRegistryCPU, r.fleetMachineCPU, r.fleetMachineCPU-sumCPU-r.fleetClientCPU-r.fleetRegistryCPU, r.fleetIdleCPU)
+		r.fleetWall.Seconds(), r.env.CPUs, float64(r.env.CPUs)*r.fleetWall.Seconds(), sumCPU, r.fleetClientCPU, r.fleetRegistryCPU, r.fleetMachineCPU, r.fleetMachineCPU-sumCPU-r.fleetClientCPU-r.fleetRegistryCPU, r.fleetIdleCPU)
 	if len(r.fleetMem) > 0 {
 		p("Go memory of the nodes with the highest VmHWM, from their /metrics right after the pull:\n\n| node | VmHWM (MiB) | goroutines | heap from OS (MiB) | heap in use (MiB) | stacks (MiB) | next GC at (MiB) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, m := range r.fleetMem {

@@ -2,49 +2,25 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"runtime"
 	"strings"
 	"time"
+
+	"github.com/shoal-dev/shoal/integration/harness"
 )
 
+// environment is the machine and the tools a run used.
 type environment struct {
-	nproc                       int
-	cpu, mem, kernel, goVersion string
-	registry, shoal, docker     string
+	harness.HostInfo
+	registry, shoal, docker string
 }
 
 func machine(bin string) environment {
-	e := environment{nproc: runtime.NumCPU(), goVersion: runtime.Version()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				e.cpu = strings.TrimSpace(v)
-				break
-			}
-		}
+	return environment{
+		HostInfo: harness.Host(),
+		registry: harness.CommandOutput("dpkg-query", "-W", "-f", "${Version}", "docker-registry"),
+		shoal:    harness.CommandOutput(bin, "version"),
+		docker:   harness.CommandOutput("docker", "version", "--format", "{{.Server.Version}}"),
 	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "MemTotal:") {
-				e.mem = strings.Join(strings.Fields(strings.TrimPrefix(l, "MemTotal:")), " ")
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		e.kernel = strings.TrimSpace(string(b))
-	}
-	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "docker-registry").Output(); err == nil {
-		e.registry = string(out)
-	}
-	if out, err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Output(); err == nil {
-		e.docker = strings.TrimSpace(string(out))
-	}
-	if out, err := exec.Command(bin, "version").Output(); err == nil {
-		e.shoal = strings.TrimSpace(string(out))
-	}
-	return e
 }
 
 type report struct {
@@ -68,7 +44,7 @@ func (r *report) markdown(runErr error) string {
 	w("Command: `%s`\n\n", r.cmd)
 	e := r.env
 	w("Machine: %d × %s, %s RAM, Linux %s, docker %s, %s, docker-registry %s, shoal `%s`.\n\n",
-		e.nproc, e.cpu, e.mem, e.kernel, e.docker, e.goVersion, e.registry, e.shoal)
+		e.CPUs, e.Model, e.MemTotal, e.Kernel, e.docker, e.Go, e.registry, e.shoal)
 	w("Image: %.1f MiB (config + %d layers), digest `%s`. Each node is a FROM scratch container on its own bench network; "+
 		"its network is capped at %s with tbf on its eth0 (egress) and on the host end of its veth (ingress). "+
 		"The upstream is docker-registry on the host behind a counting proxy with no aggregate cap at the network gateway %s. "+
