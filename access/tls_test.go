@@ -2,63 +2,18 @@ package access
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/testcert"
 )
-
-// testPair returns a self-signed certificate for 127.0.0.1 named cn, and
-// its key, both PEM.
-func testPair(t *testing.T, cn string) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
-
-// replaceFile swaps in new content by rename, as cert tooling does.
-func replaceFile(t *testing.T, p string, b []byte) {
-	t.Helper()
-	tmp := p + ".new"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // serveTLS completes TLS handshakes on a loopback listener with cfg
 // until the test ends, and returns its address.
@@ -119,10 +74,10 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestTLSReload(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	certA, keyA := testPair(t, "cert-a")
-	certB, keyB := testPair(t, "cert-b")
-	replaceFile(t, certFile, certA)
-	replaceFile(t, keyFile, keyA)
+	certA, keyA := testcert.Pair(t, "cert-a")
+	certB, keyB := testcert.Pair(t, "cert-b")
+	testcert.ReplaceFile(t, certFile, certA)
+	testcert.ReplaceFile(t, keyFile, keyA)
 
 	c := open(t, Config{TLSCert: certFile, TLSKey: keyFile})
 	if !c.TLS() {
@@ -140,8 +95,8 @@ func TestTLSReload(t *testing.T) {
 	if got := servedName(t, addr); got != "cert-a" {
 		t.Fatalf("serving %q, want cert-a", got)
 	}
-	replaceFile(t, certFile, certB)
-	replaceFile(t, keyFile, keyB)
+	testcert.ReplaceFile(t, certFile, certB)
+	testcert.ReplaceFile(t, keyFile, keyB)
 	eventually(t, "cert-b to be served", func() bool { return servedName(t, addr) == "cert-b" })
 
 	// Broken replacements: each is tried once, fails, and cert-b stays.
@@ -155,8 +110,8 @@ func TestTLSReload(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := c.certs.failures.Load()
-			replaceFile(t, certFile, tt.cert)
-			replaceFile(t, keyFile, tt.key)
+			testcert.ReplaceFile(t, certFile, tt.cert)
+			testcert.ReplaceFile(t, keyFile, tt.key)
 			eventually(t, "the reload to fail", func() bool { return c.certs.failures.Load() > before })
 			if got := servedName(t, addr); got != "cert-b" {
 				t.Fatalf("after a bad reload serving %q, want cert-b", got)
@@ -165,16 +120,16 @@ func TestTLSReload(t *testing.T) {
 	}
 
 	// A good pair again is picked up.
-	replaceFile(t, certFile, certA)
-	replaceFile(t, keyFile, keyA)
+	testcert.ReplaceFile(t, certFile, certA)
+	testcert.ReplaceFile(t, keyFile, keyA)
 	eventually(t, "cert-a to be served again", func() bool { return servedName(t, addr) == "cert-a" })
 
 	// Once stopped, changes are no longer picked up; stopping twice is fine.
 	stop()
 	stop()
 	reloads := c.certs.reloads.Load()
-	replaceFile(t, certFile, certB)
-	replaceFile(t, keyFile, keyB)
+	testcert.ReplaceFile(t, certFile, certB)
+	testcert.ReplaceFile(t, keyFile, keyB)
 	time.Sleep(5 * c.certs.interval)
 	if got := servedName(t, addr); got != "cert-a" || c.certs.reloads.Load() != reloads {
 		t.Errorf("after stop: serving %q, reloads %d → %d", got, reloads, c.certs.reloads.Load())
@@ -186,10 +141,10 @@ func TestTLSReload(t *testing.T) {
 func TestCertReloaderCheck(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	certA, keyA := testPair(t, "cert-a")
-	certB, keyB := testPair(t, "cert-b")
-	replaceFile(t, certFile, certA)
-	replaceFile(t, keyFile, keyA)
+	certA, keyA := testcert.Pair(t, "cert-a")
+	certB, keyB := testcert.Pair(t, "cert-b")
+	testcert.ReplaceFile(t, certFile, certA)
+	testcert.ReplaceFile(t, keyFile, keyA)
 	r, err := newCertReloader(certFile, keyFile, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -228,10 +183,10 @@ func TestCertReloaderCheck(t *testing.T) {
 	}
 	for _, st := range steps {
 		if st.cert != nil {
-			replaceFile(t, certFile, st.cert)
+			testcert.ReplaceFile(t, certFile, st.cert)
 		}
 		if st.key != nil {
-			replaceFile(t, keyFile, st.key)
+			testcert.ReplaceFile(t, keyFile, st.key)
 		}
 		if st.remove {
 			if err := os.Remove(keyFile); err != nil {
@@ -251,10 +206,10 @@ func TestCertReloaderCheck(t *testing.T) {
 func TestTLSConfigFollowsReloads(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	certA, keyA := testPair(t, "cert-a")
-	certB, keyB := testPair(t, "cert-b")
-	replaceFile(t, certFile, certA)
-	replaceFile(t, keyFile, keyA)
+	certA, keyA := testcert.Pair(t, "cert-a")
+	certB, keyB := testcert.Pair(t, "cert-b")
+	testcert.ReplaceFile(t, certFile, certA)
+	testcert.ReplaceFile(t, keyFile, keyA)
 	c := open(t, Config{TLSCert: certFile, TLSKey: keyFile})
 	cfg := c.ServerTLSConfig()
 	perClient, err := cfg.GetConfigForClient(&tls.ClientHelloInfo{})
@@ -276,8 +231,8 @@ func TestTLSConfigFollowsReloads(t *testing.T) {
 	if perClient.ClientAuth != tls.RequestClientCert || perClient.ClientCAs != nil {
 		t.Errorf("without client CAs: ClientAuth %v, ClientCAs %v", perClient.ClientAuth, perClient.ClientCAs)
 	}
-	replaceFile(t, certFile, certB)
-	replaceFile(t, keyFile, keyB)
+	testcert.ReplaceFile(t, certFile, certB)
+	testcert.ReplaceFile(t, keyFile, keyB)
 	c.certs.check()
 	for what, cfg := range map[string]*tls.Config{"config": cfg, "clone": cfg.Clone(), "per-client config": perClient} {
 		if got := name(cfg); got != "cert-b" {
@@ -289,10 +244,10 @@ func TestTLSConfigFollowsReloads(t *testing.T) {
 func TestTLSLoadFailsAtStart(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	certA, _ := testPair(t, "cert-a")
-	_, keyB := testPair(t, "cert-b")
-	replaceFile(t, certFile, certA)
-	replaceFile(t, keyFile, keyB)
+	certA, _ := testcert.Pair(t, "cert-a")
+	_, keyB := testcert.Pair(t, "cert-b")
+	testcert.ReplaceFile(t, certFile, certA)
+	testcert.ReplaceFile(t, keyFile, keyB)
 	tests := []struct {
 		name      string
 		cert, key string

@@ -2,65 +2,20 @@ package node
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/testcert"
 )
 
 // The key pair's reloading and the client certificates are access's
 // (access/tls_test.go); these check that a node serves with them.
-
-// testPair returns a self-signed certificate for 127.0.0.1 named cn, and
-// its key, both PEM.
-func testPair(t *testing.T, cn string) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
-
-// replaceFile swaps in new content by rename, as cert tooling does.
-func replaceFile(t *testing.T, p string, b []byte) {
-	t.Helper()
-	tmp := p + ".new"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // servedName dials addr and returns the common name of the certificate
 // the server presents.
@@ -93,10 +48,10 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() bo
 func TestTLSServe(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	certA, keyA := testPair(t, "cert-a")
-	certB, keyB := testPair(t, "cert-b")
-	replaceFile(t, certFile, certA)
-	replaceFile(t, keyFile, keyA)
+	certA, keyA := testcert.Pair(t, "cert-a")
+	certB, keyB := testcert.Pair(t, "cert-b")
+	testcert.ReplaceFile(t, certFile, certA)
+	testcert.ReplaceFile(t, keyFile, keyA)
 
 	n, err := New(Config{
 		DataDir:   filepath.Join(dir, "data"),
@@ -144,18 +99,18 @@ func TestTLSServe(t *testing.T) {
 	if testing.Short() {
 		return
 	}
-	replaceFile(t, certFile, certB)
-	replaceFile(t, keyFile, keyB)
+	testcert.ReplaceFile(t, certFile, certB)
+	testcert.ReplaceFile(t, keyFile, keyB)
 	eventually(t, "cert-b to be served", 20*time.Second, func() bool { return servedName(t, addr) == "cert-b" })
 }
 
 func TestTLSLoadFailsAtStart(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	certA, _ := testPair(t, "cert-a")
-	_, keyB := testPair(t, "cert-b")
-	replaceFile(t, certFile, certA)
-	replaceFile(t, keyFile, keyB)
+	certA, _ := testcert.Pair(t, "cert-a")
+	_, keyB := testcert.Pair(t, "cert-b")
+	testcert.ReplaceFile(t, certFile, certA)
+	testcert.ReplaceFile(t, keyFile, keyB)
 	for _, tt := range []struct {
 		name      string
 		cert, key string
