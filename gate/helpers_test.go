@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -253,20 +252,6 @@ func (r *recorder) Tags(ctx context.Context, repo repository.Name) ([]string, er
 func (r *recorder) Referrers(ctx context.Context, repo repository.Name, d digest.Digest) ([]ocispec.Descriptor, error) {
 	r.record("Referrers", repo, d.String())
 	return r.Next.Referrers(ctx, repo, d)
-}
-
-// wantOCI checks that err carries an *oci.Error of that status and code,
-// and returns it.
-func wantOCI(t *testing.T, err error, status int, code string) *oci.Error {
-	t.Helper()
-	var oe *oci.Error
-	if !errors.As(err, &oe) {
-		t.Fatalf("err = %v (%T), want an *oci.Error %d %s", err, err, status, code)
-	}
-	if oe.Status != status || oe.Code != code {
-		t.Fatalf("err = %d %s (%v), want %d %s", oe.Status, oe.Code, err, status, code)
-	}
-	return oe
 }
 
 // wantDetail checks that oe's detail is exactly want.

@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/oci/ocitest"
 	"github.com/shoal-dev/shoal/pull"
 	"github.com/shoal-dev/shoal/pull/pulltest"
 	"github.com/shoal-dev/shoal/repository"
@@ -256,7 +257,7 @@ func TestOffline(t *testing.T) {
 				if got != tt.want(e) {
 					t.Errorf("got %q, want %q", got, tt.want(e))
 				}
-			} else if oe := wantOCI(t, err, tt.err.Status, tt.err.Code); oe.Message != tt.err.Message {
+			} else if oe := ocitest.WantError(t, err, tt.err.Status, tt.err.Code); oe.Message != tt.err.Message {
 				t.Errorf("message %q, want %q", oe.Message, tt.err.Message)
 			}
 			calls := e.next.Calls()

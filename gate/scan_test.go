@@ -13,6 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/oci/ocitest"
 	"github.com/shoal-dev/shoal/policy"
 	"github.com/shoal-dev/shoal/pull"
 	"github.com/shoal-dev/shoal/repository"
@@ -260,7 +261,7 @@ func TestScans(t *testing.T) {
 				if m != nil {
 					t.Errorf("a refused manifest was returned too: %s", m.Digest)
 				}
-				oe := wantOCI(t, err, 403, "DENIED")
+				oe := ocitest.WantError(t, err, 403, "DENIED")
 				detail := map[string]string{"digest": want.Digest.String()}
 				for k, v := range tt.detail {
 					detail[k] = v
@@ -308,7 +309,7 @@ func TestScansPassesOn(t *testing.T) {
 	if !errors.Is(err, pull.ErrNotFound) {
 		t.Errorf("err = %v, want the source's not-found", err)
 	}
-	wantOCI(t, err, 404, "MANIFEST_UNKNOWN")
+	ocitest.WantError(t, err, 404, "MANIFEST_UNKNOWN")
 	boom := errors.New("connection reset")
 	f.src.failing(boom, nil)
 	if _, err := s.Manifest(ctx, f.repo, "v1"); err != boom {

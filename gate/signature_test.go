@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/oci/ocitest"
 	"github.com/shoal-dev/shoal/policy"
 	"github.com/shoal-dev/shoal/pull"
 	"github.com/shoal-dev/shoal/repository"
@@ -289,7 +290,7 @@ func TestSignatures(t *testing.T) {
 					t.Errorf("served %s, want %s", m.Digest, want.Digest)
 				}
 			} else {
-				oe := wantOCI(t, err, tt.status, "DENIED")
+				oe := ocitest.WantError(t, err, tt.status, "DENIED")
 				for _, s := range append(tt.message, fmt.Sprintf("signature rule %q requires a signature by a trusted key: ", tt.rule)) {
 					if !strings.Contains(oe.Message, s) {
 						t.Errorf("message %q does not say %q", oe.Message, s)
@@ -336,7 +337,7 @@ func TestSignatureVerdictCache(t *testing.T) {
 			t.Fatalf("%s: refused: %v", name, err)
 		}
 		if !served {
-			wantOCI(t, err, 403, "DENIED")
+			ocitest.WantError(t, err, 403, "DENIED")
 		}
 		n := e.fetch.count("Manifest")
 		if (n > reads) != reread {
@@ -422,7 +423,7 @@ func TestSignatureFetchErrors(t *testing.T) {
 					t.Fatalf("refused: %v", err)
 				}
 			} else {
-				oe := wantOCI(t, err, tt.status, tt.code)
+				oe := ocitest.WantError(t, err, tt.status, tt.code)
 				if !strings.Contains(oe.Message, `"signed/**"`) {
 					t.Errorf("message %q does not name the rule", oe.Message)
 				}
@@ -452,7 +453,7 @@ func TestSignaturesPassOnErrors(t *testing.T) {
 	if !errors.Is(err, pull.ErrNotFound) {
 		t.Errorf("err = %v, want the source's not-found", err)
 	}
-	wantOCI(t, err, 404, "MANIFEST_UNKNOWN")
+	ocitest.WantError(t, err, 404, "MANIFEST_UNKNOWN")
 	if len(e.fetch.Calls()) != 0 {
 		t.Errorf("signatures read for a manifest not found: %q", e.fetch.Calls())
 	}

@@ -12,7 +12,6 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +29,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/testimage"
 	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/oci"
-	"github.com/shoal-dev/shoal/oci/upstream"
+	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
 )
 
 // imageTestNode is a node served over loopback HTTP.
@@ -219,7 +218,7 @@ func checkImage(t *testing.T, tn *imageTestNode, ref string, want v1.Image, want
 }
 
 func TestImport(t *testing.T) {
-	tn := newImageTestNode(t, node.Config{Upstreams: rules(t, "docker.io=http://127.0.0.1:1"), TagTTL: time.Minute})
+	tn := newImageTestNode(t, node.Config{Upstreams: upstreamtest.Rules(t, "docker.io=http://127.0.0.1:1"), TagTTL: time.Minute})
 
 	img := testimage.Random(t)
 	idx := testimage.RandomIndex(t)
@@ -501,7 +500,7 @@ func TestImportFailureKeepsExistingTags(t *testing.T) {
 // Docker Hub name is what a containerd client (?ns=docker.io) gets while
 // upstream cannot be reached.
 func TestImportServedToMirrorClients(t *testing.T) {
-	tn := newImageTestNode(t, node.Config{Upstreams: rules(t, "docker.io=http://127.0.0.1:1")})
+	tn := newImageTestNode(t, node.Config{Upstreams: upstreamtest.Rules(t, "docker.io=http://127.0.0.1:1")})
 	img := testimage.Random(t)
 	_, _, lines := tn.post(t, "/shoal/v1/import", bytes.NewReader(testimage.TarDir(t, testimage.LayoutDir(t, testimage.LayoutEntry{Image: img, Annotations: map[string]string{"org.opencontainers.image.ref.name": "docker.io/library/x:1"}}), "")))
 	if e := lines[len(lines)-1].Error; e != "" {
@@ -563,7 +562,7 @@ func TestPreload(t *testing.T) {
 	push("library/alpine:3.20", func(r name.Reference) error { return remote.Write(r, img) })
 	push("team/multi:1", func(r name.Reference) error { return remote.WriteIndex(r, idx) })
 
-	tn := newImageTestNode(t, node.Config{Upstreams: rules(t, "docker.io="+up.URL), TagTTL: time.Hour})
+	tn := newImageTestNode(t, node.Config{Upstreams: upstreamtest.Rules(t, "docker.io="+up.URL), TagTTL: time.Hour})
 	req, _ := json.Marshal(adminapi.PreloadRequest{Refs: []string{
 		"docker.io/library/alpine:3.20",
 		"docker.io/team/multi:1",
@@ -621,21 +620,6 @@ func TestPreloadRejectsBadRequests(t *testing.T) {
 			}
 		})
 	}
-}
-
-// rules are upstream rules from NAME=URL specs.
-func rules(t testing.TB, specs ...string) []upstream.Rule {
-	t.Helper()
-	var out []upstream.Rule
-	for _, s := range specs {
-		name, raw, _ := strings.Cut(s, "=")
-		u, err := url.Parse(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, upstream.Rule{Name: name, URL: u})
-	}
-	return out
 }
 
 // tags lists repo's tags through the registry API (none when it has none).

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shoal-dev/shoal/internal/testimage"
+	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
 	"github.com/shoal-dev/shoal/policy"
 )
 
@@ -107,7 +108,7 @@ func newAuthTestNode(t *testing.T, withRoot bool) *authTestNode {
 	t.Helper()
 	tn := &authTestNode{kit: newPolicyKit(t)}
 	tn.clock.Store(time.Now().Truncate(time.Second).UnixNano())
-	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data"), Upstreams: rules(t, "docker.io=http://127.0.0.1:1"), PolicyGrace: time.Hour, clock: tn.now}
+	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data"), Upstreams: upstreamtest.Rules(t, "docker.io=http://127.0.0.1:1"), PolicyGrace: time.Hour, clock: tn.now}
 	if withRoot {
 		cfg.PolicyRoots = rootKeys(t, tn.kit.rootPEM)
 	}
@@ -431,7 +432,7 @@ func TestPolicyFileAtStart(t *testing.T) {
 	v3f := write("v3", kit.sign(t, testDoc(t, 3, now)))
 	data := filepath.Join(t.TempDir(), "data")
 	start := func(file string) (*Node, error) {
-		return New(Config{DataDir: data, PolicyRoots: rootKeys(t, kit.rootPEM), Policy: readFile(t, file), Upstreams: rules(t, "docker.io=http://127.0.0.1:1")}, "test")
+		return New(Config{DataDir: data, PolicyRoots: rootKeys(t, kit.rootPEM), Policy: readFile(t, file), Upstreams: upstreamtest.Rules(t, "docker.io=http://127.0.0.1:1")}, "test")
 	}
 	n, err := start(v3f)
 	if err != nil {

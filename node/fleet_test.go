@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
+	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
 )
 
 // countingUpstream is an in-process registry that counts blob body bytes
@@ -55,7 +56,7 @@ func startFleetNode(t *testing.T, upstreamURL string, boot []string) (*Node, *ht
 	t.Helper()
 	n, err := New(Config{
 		DataDir:   filepath.Join(t.TempDir(), "data"),
-		Upstreams: rules(t, "up="+upstreamURL),
+		Upstreams: upstreamtest.Rules(t, "up="+upstreamURL),
 		TagTTL:    time.Minute,
 		P2PListen: []string{"/ip4/127.0.0.1/tcp/0"},
 		Bootstrap: boot,

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/shoal-dev/shoal/oci/upstream"
+	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
 )
 
 // The flags' own checks (rule syntax, files) are cmd/shoal's; New
@@ -16,9 +17,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		cfg  Config
 	}{
 		{"no data dir", Config{}},
-		{"duplicate rule", Config{DataDir: dir, Upstreams: rules(t, "a=http://h", "a=http://i")}},
+		{"duplicate rule", Config{DataDir: dir, Upstreams: upstreamtest.Rules(t, "a=http://h", "a=http://i")}},
 		{"rule without URL", Config{DataDir: dir, Upstreams: []upstream.Rule{{Name: "a", URL: &url.URL{}}}}},
-		{"default upstream without rule", Config{DataDir: dir, Upstreams: rules(t, "a=http://h"), DefaultUpstream: "b"}},
+		{"default upstream without rule", Config{DataDir: dir, Upstreams: upstreamtest.Rules(t, "a=http://h"), DefaultUpstream: "b"}},
 		{"tls cert without key", Config{DataDir: dir, TLSCert: "c.pem"}},
 		{"tls files that do not exist", Config{DataDir: dir, TLSCert: "c.pem", TLSKey: "k.pem"}},
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
 	"github.com/shoal-dev/shoal/p2p"
 	"github.com/shoal-dev/shoal/policy"
 	"github.com/shoal-dev/shoal/repository"
@@ -48,7 +49,7 @@ func TestUpstreamDeniedToPeer(t *testing.T) {
 	n, err := New(Config{
 		DataDir:     t.TempDir(),
 		PolicyRoots: rootKeys(t, filepath.Join(keys, policy.PublicKeyFile)),
-		Upstreams:   rules(t, "allowed=http://registry.example:5000", "other=https://elsewhere.example"),
+		Upstreams:   upstreamtest.Rules(t, "allowed=http://registry.example:5000", "other=https://elsewhere.example"),
 	}, "test")
 	if err != nil {
 		t.Fatal(err)

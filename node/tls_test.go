@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/testcert"
+	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
 )
 
 // The key pair's reloading and the client certificates are access's
@@ -55,7 +56,7 @@ func TestTLSServe(t *testing.T) {
 
 	n, err := New(Config{
 		DataDir:   filepath.Join(dir, "data"),
-		Upstreams: rules(t, "docker.io=http://127.0.0.1:1"),
+		Upstreams: upstreamtest.Rules(t, "docker.io=http://127.0.0.1:1"),
 		TLSCert:   certFile,
 		TLSKey:    keyFile,
 	}, "test")

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/oci/ocitest"
 	"github.com/shoal-dev/shoal/pull"
 	"github.com/shoal-dev/shoal/pull/pulltest"
 	"github.com/shoal-dev/shoal/repository"
@@ -152,19 +153,6 @@ func manifest(n int) []byte {
 
 const manifestType = ocispec.MediaTypeImageManifest
 
-// wantOCI checks that err carries an *oci.Error of that status and code.
-func wantOCI(t *testing.T, err error, status int, code string) *oci.Error {
-	t.Helper()
-	var oe *oci.Error
-	if !errors.As(err, &oe) {
-		t.Fatalf("err = %v (%T), want an *oci.Error %d %s", err, err, status, code)
-	}
-	if oe.Status != status || oe.Code != code {
-		t.Fatalf("err = %d %s (%v), want %d %s", oe.Status, oe.Code, err, status, code)
-	}
-	return oe
-}
-
 // wantNotFound checks that err is a not-found answer: ErrNotFound to the
 // node's readers, 404 code to a client.
 func wantNotFound(t *testing.T, err error, code string) {
@@ -172,7 +160,7 @@ func wantNotFound(t *testing.T, err error, code string) {
 	if !errors.Is(err, pull.ErrNotFound) {
 		t.Errorf("err = %v, want one matching pull.ErrNotFound", err)
 	}
-	wantOCI(t, err, 404, code)
+	ocitest.WantError(t, err, 404, code)
 }
 
 // readBlob reads and closes b.

@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/oci/ocitest"
 	"github.com/shoal-dev/shoal/oci/upstream"
 	"github.com/shoal-dev/shoal/pull"
 	"github.com/shoal-dev/shoal/pull/pulltest"
@@ -112,7 +113,7 @@ func statusIs(status int, code string) func(t *testing.T, err error) {
 		if errors.Is(err, pull.ErrNotFound) {
 			t.Errorf("err = %v matches ErrNotFound", err)
 		}
-		wantOCI(t, err, status, code)
+		ocitest.WantError(t, err, status, code)
 	}
 }
 
@@ -597,7 +598,7 @@ func TestManifestByTag(t *testing.T) {
 				e.up.Err = &upstream.UnavailableError{Rule: "docker.io", Status: 429, RetryAfter: 30 * time.Second}
 			},
 			err: func(t *testing.T, err error) {
-				if oe := wantOCI(t, err, 429, "TOOMANYREQUESTS"); oe.RetryAfter != 30 {
+				if oe := ocitest.WantError(t, err, 429, "TOOMANYREQUESTS"); oe.RetryAfter != 30 {
 					t.Errorf("RetryAfter = %d, want 30", oe.RetryAfter)
 				}
 			},
@@ -651,7 +652,7 @@ func TestManifestByTag(t *testing.T) {
 				}
 			},
 			err: func(t *testing.T, err error) {
-				if oe := wantOCI(t, err, 403, "DENIED"); !strings.Contains(oe.Message, "docker.io") {
+				if oe := ocitest.WantError(t, err, 403, "DENIED"); !strings.Contains(oe.Message, "docker.io") {
 					t.Errorf("Message = %q", oe.Message)
 				}
 			},

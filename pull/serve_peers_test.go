@@ -47,10 +47,14 @@ func TestForPeer(t *testing.T) {
 			complete: true,
 		},
 		{
-			name:     "a blob the mirrored repository holds: no upstream call",
-			repo:     asked,
-			hasRule:  rules("docker.io"),
-			setup:    func(e *env) { e.store.AddBlob(layer); holdIn(e, repository.Mirror(asked.Rule, asked.Path).Key()); e.up.PutBlob(layer) },
+			name:    "a blob the mirrored repository holds: no upstream call",
+			repo:    asked,
+			hasRule: rules("docker.io"),
+			setup: func(e *env) {
+				e.store.AddBlob(layer)
+				holdIn(e, repository.Mirror(asked.Rule, asked.Path).Key())
+				e.up.PutBlob(layer)
+			},
 			complete: true,
 		},
 		{

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoal-dev/shoal/cache"
 	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/oci/ocitest"
 	"github.com/shoal-dev/shoal/pull"
 	"github.com/shoal-dev/shoal/registry"
 	"github.com/shoal-dev/shoal/repository"
@@ -166,19 +167,6 @@ func (e *env) putBlob(t *testing.T, repo string, local bool, content string) dig
 	return d
 }
 
-// wantOCI checks that err carries an *oci.Error of that status and code.
-func wantOCI(t *testing.T, err error, status int, code string) *oci.Error {
-	t.Helper()
-	var oe *oci.Error
-	if !errors.As(err, &oe) {
-		t.Fatalf("err = %v (%T), want an *oci.Error %d %s", err, err, status, code)
-	}
-	if oe.Status != status || oe.Code != code {
-		t.Fatalf("err = %d %s (%v), want %d %s", oe.Status, oe.Code, err, status, code)
-	}
-	return oe
-}
-
 // A read resolves the client's name once and reaches the source with the
 // repository it names; what the source answers is the client's answer.
 func TestReadsResolve(t *testing.T) {
@@ -262,7 +250,7 @@ func TestReadsResolve(t *testing.T) {
 				e.push(t, "team/app", 1, "v1")
 				got, err := rd.read(context.Background(), e.g, tt.repo)
 				if tt.err {
-					wantOCI(t, err, 404, "NAME_UNKNOWN")
+					ocitest.WantError(t, err, 404, "NAME_UNKNOWN")
 					if calls := e.src.Calls(); len(calls) != 0 {
 						t.Errorf("the source was asked: %q", calls)
 					}
@@ -371,7 +359,7 @@ func TestWritesToMirrorsUnsupported(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				oe := wantOCI(t, w.write(context.Background(), e.g, r.repo), 405, "UNSUPPORTED")
+				oe := ocitest.WantError(t, w.write(context.Background(), e.g, r.repo), 405, "UNSUPPORTED")
 				if want := fmt.Sprintf("repository %s is mirrored from upstream %s and cannot be written", r.path, r.rule); oe.Message != want {
 					t.Errorf("message %q, want %q", oe.Message, want)
 				}
@@ -395,7 +383,7 @@ func TestWritesToMirrorsUnsupported(t *testing.T) {
 	t.Run("unknown ns", func(t *testing.T) {
 		e := newEnv(t, "docker.io")
 		for _, w := range writes {
-			wantOCI(t, w.write(context.Background(), e.g, oci.Repo{Name: "org/img", NS: "quay.io"}), 404, "NAME_UNKNOWN")
+			ocitest.WantError(t, w.write(context.Background(), e.g, oci.Repo{Name: "org/img", NS: "quay.io"}), 404, "NAME_UNKNOWN")
 		}
 	})
 }
@@ -547,10 +535,10 @@ func TestDeletes(t *testing.T) {
 				if err == nil {
 					t.Fatal("deleted twice")
 				}
-				wantOCI(t, err, 404, map[string]string{"manifest": "MANIFEST_UNKNOWN", "tag": "MANIFEST_UNKNOWN", "blob": "BLOB_UNKNOWN"}[tt.name])
+				ocitest.WantError(t, err, 404, map[string]string{"manifest": "MANIFEST_UNKNOWN", "tag": "MANIFEST_UNKNOWN", "blob": "BLOB_UNKNOWN"}[tt.name])
 				return
 			}
-			oe := wantOCI(t, err, 404, tt.code)
+			oe := ocitest.WantError(t, err, 404, tt.code)
 			if want := tt.detail(m, b); fmt.Sprint(oe.Detail) != fmt.Sprint(want) {
 				t.Errorf("detail = %v, want %v", oe.Detail, want)
 			}
@@ -610,7 +598,7 @@ func TestMountBlob(t *testing.T) {
 				}
 				return
 			}
-			oe := wantOCI(t, err, tt.status, tt.code)
+			oe := ocitest.WantError(t, err, tt.status, tt.code)
 			if tt.code == "BLOB_UNKNOWN" {
 				if detail, _ := oe.Detail.(map[string]string); detail["digest"] != d.String() {
 					t.Errorf("detail = %v", oe.Detail)
@@ -680,7 +668,7 @@ func TestUploads(t *testing.T) {
 				t.Error("the committed blob is not linked into the local repository")
 			}
 			_, err := e.g.UploadSize(ctx, repo, id)
-			wantOCI(t, err, 404, "BLOB_UPLOAD_UNKNOWN")
+			ocitest.WantError(t, err, 404, "BLOB_UPLOAD_UNKNOWN")
 		}},
 		{name: "digest mismatch", run: func(e *env, id string) error { return e.g.CommitUpload(ctx, repo, id, d) },
 			status: 400, code: "DIGEST_INVALID", after: func(t *testing.T, e *env, id string) {
@@ -688,12 +676,12 @@ func TestUploads(t *testing.T) {
 					t.Error("a mismatched upload was linked")
 				}
 				_, err := e.g.UploadSize(ctx, repo, id)
-				wantOCI(t, err, 404, "BLOB_UPLOAD_UNKNOWN")
+				ocitest.WantError(t, err, 404, "BLOB_UPLOAD_UNKNOWN")
 			}},
 		{name: "cancel", run: func(e *env, id string) error { return e.g.CancelUpload(ctx, repo, id) },
 			after: func(t *testing.T, e *env, id string) {
 				_, err := e.g.UploadSize(ctx, repo, id)
-				wantOCI(t, err, 404, "BLOB_UPLOAD_UNKNOWN")
+				ocitest.WantError(t, err, 404, "BLOB_UPLOAD_UNKNOWN")
 			}},
 		{name: "unknown upload, size", run: func(e *env, _ string) error {
 			_, err := e.g.UploadSize(ctx, repo, unknownID)
@@ -736,7 +724,7 @@ func TestUploads(t *testing.T) {
 					t.Fatal(err)
 				}
 			} else {
-				wantOCI(t, err, tt.status, tt.code)
+				ocitest.WantError(t, err, tt.status, tt.code)
 			}
 			if tt.after != nil {
 				tt.after(t, e, id)
