@@ -51,6 +51,18 @@ func (c countingWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// waitConnected waits (at most 10 s) until a and b have peers.
+func waitConnected(t *testing.T, a, b *Node) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for a.p2p.Peers() == 0 || b.p2p.Peers() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("nodes did not connect")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // startFleetNode starts a node with p2p on loopback, joined through boot.
 func startFleetNode(t *testing.T, upstreamURL string, boot []string) (*Node, *httptest.Server) {
 	t.Helper()
@@ -85,13 +97,7 @@ func TestPeerFetchLeavesUpstreamAlone(t *testing.T) {
 	}
 	a, srvA := startFleetNode(t, up.URL, nil)
 	b, srvB := startFleetNode(t, up.URL, a.p2p.Addrs())
-	deadline := time.Now().Add(10 * time.Second)
-	for a.p2p.Peers() == 0 || b.p2p.Peers() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("nodes did not connect")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitConnected(t, a, b)
 
 	pull := func(srv *httptest.Server) {
 		t.Helper()
@@ -167,13 +173,7 @@ func TestLocalRepositoryByTagThroughAnotherNode(t *testing.T) {
 	up := newCountingUpstream(t)
 	a, srvA := startFleetNode(t, up.URL, nil)
 	b, srvB := startFleetNode(t, up.URL, a.p2p.Addrs())
-	deadline := time.Now().Add(10 * time.Second)
-	for a.p2p.Peers() == 0 || b.p2p.Peers() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("nodes did not connect")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitConnected(t, a, b)
 	img, err := random.Image(1<<20, 2)
 	if err != nil {
 		t.Fatal(err)

@@ -18,13 +18,7 @@ func TestPeersServeOnlyTheRepositoryAskedFor(t *testing.T) {
 	up := newCountingUpstream(t)
 	a, srvA := startFleetNode(t, up.URL, nil)
 	b, srvB := startFleetNode(t, up.URL, a.p2p.Addrs())
-	deadline := time.Now().Add(10 * time.Second)
-	for a.p2p.Peers() == 0 || b.p2p.Peers() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("nodes did not connect")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitConnected(t, a, b)
 	img, err := random.Image(1<<10, 1)
 	if err != nil {
 		t.Fatal(err)
