@@ -19,6 +19,7 @@ import (
 	"github.com/shoal-dev/shoal/repository"
 	"github.com/shoal-dev/shoal/scan"
 	"github.com/shoal-dev/shoal/signature"
+	"github.com/shoal-dev/shoal/signature/signaturetest"
 )
 
 // fakeReports is the node's scanning as the scan gate sees it.
@@ -113,8 +114,7 @@ func newScanFixture(t *testing.T) *scanFixture {
 
 // simpleSigningPayload is a cosign payload naming image.
 func simpleSigningPayload(image digest.Digest) []byte {
-	return []byte(`{"critical":{"identity":{"docker-reference":"registry.example/app"},"image":{"docker-manifest-digest":"` +
-		image.String() + `"},"type":"` + signature.CosignSignatureType + `"},"optional":null}`)
+	return signaturetest.SimpleSigning("registry.example/app", image)
 }
 
 func TestScans(t *testing.T) {

@@ -2,16 +2,8 @@ package gate
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,51 +22,12 @@ import (
 	"github.com/shoal-dev/shoal/pull"
 	"github.com/shoal-dev/shoal/repository"
 	"github.com/shoal-dev/shoal/signature"
+	"github.com/shoal-dev/shoal/signature/signaturetest"
 )
-
-// testSigner signs as cosign does with a key of its kind.
-type testSigner struct {
-	pub  crypto.PublicKey
-	sign func([]byte) []byte
-}
-
-func (s testSigner) pem(t *testing.T) string {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(s.pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
-}
-
-func newTestECDSASigner(t *testing.T) testSigner {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testSigner{pub: &k.PublicKey, sign: func(m []byte) []byte {
-		sum := sha256.Sum256(m)
-		sig, err := ecdsa.SignASN1(rand.Reader, k, sum[:])
-		if err != nil {
-			panic(err)
-		}
-		return sig
-	}}
-}
-
-func newTestEd25519Signer(t *testing.T) testSigner {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testSigner{pub: pub, sign: func(m []byte) []byte { return ed25519.Sign(priv, m) }}
-}
 
 // signTag stores a legacy cosign signature by by under image's .sig tag
 // in repo, its simple-signing payload naming names (image when "").
-func (s *memSource) signTag(t *testing.T, repo repository.Name, image, names digest.Digest, by testSigner) {
+func (s *memSource) signTag(t *testing.T, repo repository.Name, image, names digest.Digest, by signaturetest.Signer) {
 	t.Helper()
 	if names == "" {
 		names = image
@@ -82,30 +35,16 @@ func (s *memSource) signTag(t *testing.T, repo repository.Name, image, names dig
 	payload := simpleSigningPayload(names)
 	l := s.putBlob(payload)
 	l.MediaType = signature.MediaTypeSimpleSigning
-	l.Annotations = map[string]string{signature.AnnotationSignature: base64.StdEncoding.EncodeToString(by.sign(payload))}
+	l.Annotations = map[string]string{signature.AnnotationSignature: base64.StdEncoding.EncodeToString(by.Sign(payload))}
 	s.putBlob([]byte("{}"))
 	s.putManifest(repo, ocispec.MediaTypeImageManifest, imageManifest(t, ocispec.Manifest{Config: emptyConfig, Layers: []ocispec.Descriptor{l}}), signature.SignatureTag(image))
 }
 
 // signBundle stores a cosign v3 signature of subject by by in repo: a
 // referrer holding a sigstore bundle with a DSSE envelope.
-func (s *memSource) signBundle(t *testing.T, repo repository.Name, subject ocispec.Descriptor, by testSigner) {
+func (s *memSource) signBundle(t *testing.T, repo repository.Name, subject ocispec.Descriptor, by signaturetest.Signer) {
 	t.Helper()
-	stmt := fmt.Appendf(nil, `{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"registry.example/app","digest":{"sha256":%q}}],"predicateType":%q,"predicate":{}}`,
-		subject.Digest.Encoded(), signature.CosignSignPredicate)
-	const payloadType = "application/vnd.in-toto+json"
-	pae := fmt.Appendf(nil, "DSSEv1 %d %s %d %s", len(payloadType), payloadType, len(stmt), stmt)
-	bundle, err := json.Marshal(map[string]any{
-		"mediaType":            signature.MediaTypeBundle,
-		"verificationMaterial": map[string]any{"publicKey": map[string]any{"hint": "test"}},
-		"dsseEnvelope": map[string]any{
-			"payload": base64.StdEncoding.EncodeToString(stmt), "payloadType": payloadType,
-			"signatures": []any{map[string]any{"sig": base64.StdEncoding.EncodeToString(by.sign(pae))}},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bundle := signaturetest.Bundle(t, "registry.example/app", subject.Digest, by)
 	l := s.putBlob(bundle)
 	l.MediaType = signature.MediaTypeBundle
 	s.putBlob([]byte("{}"))
@@ -197,13 +136,13 @@ func (e *sigEnv) failures(t *testing.T, enforce, warn int) {
 }
 
 func TestSignatures(t *testing.T) {
-	ec, ed, stranger := newTestECDSASigner(t), newTestEd25519Signer(t), newTestECDSASigner(t)
+	ec, ed, stranger := signaturetest.NewECDSA(t), signaturetest.NewEd25519(t), signaturetest.NewECDSA(t)
 	rules := []policy.SignatureRule{
-		{Repositories: []string{"signed/**"}, Mode: "enforce", Keys: []string{ec.pem(t), ed.pem(t)}},
-		{Repositories: []string{"warned/**"}, Mode: "warn", Keys: []string{ec.pem(t)}},
-		{Repositories: []string{"double/**"}, Mode: "enforce", Keys: []string{ec.pem(t)}},
-		{Repositories: []string{"double/*", "other/**"}, Mode: "enforce", Keys: []string{ed.pem(t)}},
-		{Repositories: []string{"docker.io/library/*"}, Mode: "enforce", Keys: []string{ec.pem(t)}},
+		{Repositories: []string{"signed/**"}, Mode: "enforce", Keys: []string{ec.PEM(t), ed.PEM(t)}},
+		{Repositories: []string{"warned/**"}, Mode: "warn", Keys: []string{ec.PEM(t)}},
+		{Repositories: []string{"double/**"}, Mode: "enforce", Keys: []string{ec.PEM(t)}},
+		{Repositories: []string{"double/*", "other/**"}, Mode: "enforce", Keys: []string{ed.PEM(t)}},
+		{Repositories: []string{"docker.io/library/*"}, Mode: "enforce", Keys: []string{ec.PEM(t)}},
 	}
 	var (
 		signed    = repository.Local("signed/app")
@@ -317,8 +256,8 @@ func TestSignatures(t *testing.T) {
 // image takes effect soon; a success longer. It is per repository, image
 // and set of keys.
 func TestSignatureVerdictCache(t *testing.T) {
-	ec, ed := newTestECDSASigner(t), newTestEd25519Signer(t)
-	ecRule := policy.SignatureRule{Repositories: []string{"signed/**"}, Mode: "enforce", Keys: []string{ec.pem(t)}}
+	ec, ed := signaturetest.NewECDSA(t), signaturetest.NewEd25519(t)
+	ecRule := policy.SignatureRule{Repositories: []string{"signed/**"}, Mode: "enforce", Keys: []string{ec.PEM(t)}}
 	e := newSigEnv(t, ecRule)
 	app, other := repository.Local("signed/app"), repository.Local("signed/other")
 	img := e.src.putImage(t, app, "v1")
@@ -357,7 +296,7 @@ func TestSignatureVerdictCache(t *testing.T) {
 	e.advance(signatureVerifiedTTL - time.Second)
 	step("signed, within the success's TTL", app, true, false)
 	step("the same image in another repository", other, false, true)
-	e.setRules(policy.SignatureRule{Repositories: []string{"signed/**"}, Mode: "enforce", Keys: []string{ed.pem(t)}})
+	e.setRules(policy.SignatureRule{Repositories: []string{"signed/**"}, Mode: "enforce", Keys: []string{ed.PEM(t)}})
 	step("another key set", app, false, true)
 	e.setRules(ecRule)
 	step("the first key set again", app, true, false)
@@ -372,7 +311,7 @@ func TestSignatureVerdictCache(t *testing.T) {
 // for the client to retry, and that is not remembered. Not-found is no
 // failure: the image is unsigned.
 func TestSignatureFetchErrors(t *testing.T) {
-	ec := newTestECDSASigner(t)
+	ec := signaturetest.NewECDSA(t)
 	refused := errors.New("connection refused")
 	notFound := fmt.Errorf("manifest: %w", pull.ErrNotFound)
 	all := func(string, string) bool { return true }
@@ -407,7 +346,7 @@ func TestSignatureFetchErrors(t *testing.T) {
 			if mode == "" {
 				mode = "enforce"
 			}
-			e := newSigEnv(t, policy.SignatureRule{Repositories: []string{"signed/**"}, Mode: mode, Keys: []string{ec.pem(t)}})
+			e := newSigEnv(t, policy.SignatureRule{Repositories: []string{"signed/**"}, Mode: mode, Keys: []string{ec.PEM(t)}})
 			repo := repository.Local("signed/app")
 			img := e.src.putImage(t, repo, "v1")
 			if tt.signed {
@@ -447,8 +386,8 @@ func TestSignatureFetchErrors(t *testing.T) {
 
 // The next source's refusal is passed on, unchecked.
 func TestSignaturesPassOnErrors(t *testing.T) {
-	ec := newTestECDSASigner(t)
-	e := newSigEnv(t, policy.SignatureRule{Repositories: []string{"**"}, Mode: "enforce", Keys: []string{ec.pem(t)}})
+	ec := signaturetest.NewECDSA(t)
+	e := newSigEnv(t, policy.SignatureRule{Repositories: []string{"**"}, Mode: "enforce", Keys: []string{ec.PEM(t)}})
 	_, err := e.s.Manifest(context.Background(), repository.Local("app"), "v1")
 	if !errors.Is(err, pull.ErrNotFound) {
 		t.Errorf("err = %v, want the source's not-found", err)
@@ -462,8 +401,8 @@ func TestSignaturesPassOnErrors(t *testing.T) {
 
 // Concurrent requests get the right answers (run with -race).
 func TestSignaturesConcurrent(t *testing.T) {
-	ec := newTestECDSASigner(t)
-	e := newSigEnv(t, policy.SignatureRule{Repositories: []string{"signed/**"}, Mode: "enforce", Keys: []string{ec.pem(t)}})
+	ec := signaturetest.NewECDSA(t)
+	e := newSigEnv(t, policy.SignatureRule{Repositories: []string{"signed/**"}, Mode: "enforce", Keys: []string{ec.PEM(t)}})
 	good, bad := repository.Local("signed/good"), repository.Local("signed/bad")
 	img := e.src.putImage(t, good, "v1")
 	e.src.signTag(t, good, img.Digest, "", ec)

@@ -2,17 +2,8 @@ package node
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +20,7 @@ import (
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/policy"
 	"github.com/shoal-dev/shoal/signature"
+	"github.com/shoal-dev/shoal/signature/signaturetest"
 )
 
 // sigTestNode is a node under a policy with signature rules, serving the
@@ -36,43 +28,6 @@ import (
 type sigTestNode struct {
 	n   *Node
 	url string
-}
-
-// testSigner signs as cosign does with a key of its kind.
-type testSigner struct {
-	pub  crypto.PublicKey
-	sign func([]byte) []byte
-}
-
-func (s testSigner) pem(t *testing.T) string {
-	der, err := x509.MarshalPKIXPublicKey(s.pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
-}
-
-func newTestECDSASigner(t *testing.T) testSigner {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testSigner{pub: &k.PublicKey, sign: func(m []byte) []byte {
-		sum := sha256.Sum256(m)
-		sig, err := ecdsa.SignASN1(rand.Reader, k, sum[:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sig
-	}}
-}
-
-func newTestEd25519Signer(t *testing.T) testSigner {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testSigner{pub: pub, sign: func(m []byte) []byte { return ed25519.Sign(priv, m) }}
 }
 
 // newSigTestNode starts a node whose policy, signed by a root key it
@@ -194,34 +149,20 @@ func (tn *sigTestNode) emptyConfig(t *testing.T, repo string) ocispec.Descriptor
 }
 
 // signTag pushes a legacy cosign signature of image under its .sig tag.
-func (tn *sigTestNode) signTag(t *testing.T, repo string, image digest.Digest, by testSigner) {
+func (tn *sigTestNode) signTag(t *testing.T, repo string, image digest.Digest, by signaturetest.Signer) {
 	t.Helper()
-	payload := fmt.Appendf(nil, `{"critical":{"identity":{"docker-reference":"node/%s"},"image":{"docker-manifest-digest":%q},"type":"cosign container image signature"},"optional":null}`, repo, image)
+	payload := signaturetest.SimpleSigning("node/"+repo, image)
 	l := tn.pushBlob(t, repo, payload)
 	l.MediaType = signature.MediaTypeSimpleSigning
-	l.Annotations = map[string]string{signature.AnnotationSignature: base64.StdEncoding.EncodeToString(by.sign(payload))}
+	l.Annotations = map[string]string{signature.AnnotationSignature: base64.StdEncoding.EncodeToString(by.Sign(payload))}
 	tn.pushManifest(t, repo, signature.SignatureTag(image), ocispec.Manifest{Config: tn.emptyConfig(t, repo), Layers: []ocispec.Descriptor{l}})
 }
 
 // signBundle pushes a cosign v3 signature of image: a referrer holding a
 // sigstore bundle with a DSSE envelope.
-func (tn *sigTestNode) signBundle(t *testing.T, repo string, subject ocispec.Descriptor, by testSigner) {
+func (tn *sigTestNode) signBundle(t *testing.T, repo string, subject ocispec.Descriptor, by signaturetest.Signer) {
 	t.Helper()
-	image := subject.Digest
-	stmt := fmt.Appendf(nil, `{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"node/%s","digest":{"sha256":%q}}],"predicateType":%q,"predicate":{}}`, repo, image.Encoded(), signature.CosignSignPredicate)
-	const payloadType = "application/vnd.in-toto+json"
-	pae := fmt.Appendf(nil, "DSSEv1 %d %s %d %s", len(payloadType), payloadType, len(stmt), stmt)
-	bundle, err := json.Marshal(map[string]any{
-		"mediaType":            signature.MediaTypeBundle,
-		"verificationMaterial": map[string]any{"publicKey": map[string]any{"hint": "test"}},
-		"dsseEnvelope": map[string]any{
-			"payload": base64.StdEncoding.EncodeToString(stmt), "payloadType": payloadType,
-			"signatures": []any{map[string]any{"sig": base64.StdEncoding.EncodeToString(by.sign(pae))}},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bundle := signaturetest.Bundle(t, "node/"+repo, subject.Digest, by)
 	l := tn.pushBlob(t, repo, bundle)
 	l.MediaType = signature.MediaTypeBundle
 	tn.pushManifest(t, repo, "", ocispec.Manifest{
@@ -247,10 +188,10 @@ func (tn *sigTestNode) pull(t *testing.T, repo, ref string) (int, *oci.Error) {
 }
 
 func TestSignatureRules(t *testing.T) {
-	ec, ed, stranger := newTestECDSASigner(t), newTestEd25519Signer(t), newTestECDSASigner(t)
+	ec, ed, stranger := signaturetest.NewECDSA(t), signaturetest.NewEd25519(t), signaturetest.NewECDSA(t)
 	tn := newSigTestNode(t, []policy.SignatureRule{
-		{Repositories: []string{"signed/**"}, Mode: "enforce", Keys: []string{ec.pem(t), ed.pem(t)}},
-		{Repositories: []string{"warned/**"}, Mode: "warn", Keys: []string{ec.pem(t)}},
+		{Repositories: []string{"signed/**"}, Mode: "enforce", Keys: []string{ec.PEM(t), ed.PEM(t)}},
+		{Repositories: []string{"warned/**"}, Mode: "warn", Keys: []string{ec.PEM(t)}},
 	})
 
 	legacy := tn.pushImage(t, "signed/legacy", "v1")
