@@ -32,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shoal-dev/shoal/bench/internal/meter"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
 
@@ -149,7 +150,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	ps.add(up.Proc)
-	proxy, err := startMeteredProxy(up.URL(), o.rate)
+	proxy, err := meter.Start(up.URL(), "127.0.0.1", o.rate)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/shoal-dev/shoal/bench/internal/meter"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
 
@@ -46,21 +47,6 @@ func pushImage(ctx context.Context, ref string, seed uint64, sizes ...int64) (pu
 	return p, nil
 }
 
-// waitQuiet waits until the proxy has relayed nothing for a second (a
-// fetch started on the fleet's behalf may outlive the pulls), at most 30 s.
-func waitQuiet(ctx context.Context, p *meteredProxy) {
-	deadline := time.Now().Add(30 * time.Second)
-	last := p.Bytes()
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(time.Second)
-		now := p.Bytes()
-		if now == last {
-			return
-		}
-		last = now
-	}
-}
-
 // nodeRun is what one fleet node did in the fleet pull.
 type nodeRun struct {
 	name     string
@@ -71,7 +57,7 @@ type nodeRun struct {
 	counters nodeCounters
 }
 
-func baseline(ctx context.Context, o options, work string, proxy *meteredProxy, ps *procs, big pushed, rep *report) error {
+func baseline(ctx context.Context, o options, work string, proxy *meter.Proxy, ps *procs, big pushed, rep *report) error {
 	n, err := startNode(ctx, o, work, "baseline", proxy.URL(), ps)
 	if err != nil {
 		return err
@@ -88,7 +74,7 @@ func baseline(ctx context.Context, o options, work string, proxy *meteredProxy, 
 	if r.Err != nil {
 		return fmt.Errorf("%w; node log tail:\n%s", r.Err, n.LogTail(3000))
 	}
-	waitQuiet(ctx, proxy)
+	proxy.WaitQuiet(ctx)
 	mem, _ := harness.ReadProcMem(n.PID())
 	cpu1, _ := cpuSeconds(n.PID())
 	c, _ := counters(ctx, n)
@@ -98,7 +84,7 @@ func baseline(ctx context.Context, o options, work string, proxy *meteredProxy, 
 	return nil
 }
 
-func fleetPull(ctx context.Context, o options, f *fleet, proxy *meteredProxy, big pushed, rep *report) error {
+func fleetPull(ctx context.Context, o options, f *fleet, proxy *meter.Proxy, big pushed, rep *report) error {
 	pids := make([]int, len(f.nodes))
 	bases := make([]string, len(f.nodes))
 	cpu0 := make([]float64, len(f.nodes))
@@ -126,7 +112,7 @@ func fleetPull(ctx context.Context, o options, f *fleet, proxy *meteredProxy, bi
 	regCPU1, _ := cpuSeconds(rep.registryPID)
 	rep.fleetRegistryCPU = regCPU1 - regCPU0
 	peaks := s.Stop()
-	waitQuiet(ctx, proxy)
+	proxy.WaitQuiet(ctx)
 	rep.fleetUpstream = proxy.Bytes() - before
 	selfCPU1, _ := cpuSeconds(selfPID())
 	rep.fleetClientCPU = selfCPU1 - selfCPU0 // includes the proxy, idle here
@@ -153,7 +139,7 @@ func fleetPull(ctx context.Context, o options, f *fleet, proxy *meteredProxy, bi
 	return nil
 }
 
-func directPull(ctx context.Context, o options, proxy *meteredProxy, big pushed, rep *report) error {
+func directPull(ctx context.Context, o options, proxy *meter.Proxy, big pushed, rep *report) error {
 	logf("direct: %d clients pull the image straight from the capped upstream", o.nodes)
 	bases := make([]string, o.nodes)
 	for i := range bases {
@@ -188,7 +174,7 @@ type peerSample struct {
 // peerThroughput pushes a fresh one-layer image into node A's local
 // repositories (so A alone holds it), then GETs its layer through node B,
 // which must fetch it from A, and GETs it again from A.
-func peerThroughput(ctx context.Context, o options, f *fleet, proxy *meteredProxy, seed uint64, rep *report) error {
+func peerThroughput(ctx context.Context, o options, f *fleet, proxy *meter.Proxy, seed uint64, rep *report) error {
 	a := f.nodes[0]
 	for i := range o.peerIters {
 		b := f.nodes[1+i%(len(f.nodes)-1)]
@@ -245,7 +231,7 @@ type smallSample struct {
 	err           error
 }
 
-func smallLatency(ctx context.Context, o options, f *fleet, up *harness.Upstream, proxy *meteredProxy, seed uint64, rep *report) error {
+func smallLatency(ctx context.Context, o options, f *fleet, up *harness.Upstream, proxy *meter.Proxy, seed uint64, rep *report) error {
 	for i := range o.smallIters {
 		ai := i % len(f.nodes)
 		a := f.nodes[ai]

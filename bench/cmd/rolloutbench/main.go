@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shoal-dev/shoal/bench/internal/meter"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
 
@@ -159,7 +160,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	cl.add(func(context.Context) error { _ = up.Stop(5 * time.Second); return nil })
-	proxy, err := startCountingProxy(up.URL(), nw.Gateway)
+	proxy, err := meter.Start(up.URL(), nw.Gateway, 0)
 	if err != nil {
 		return fmt.Errorf("proxy on the gateway %s: %w", nw.Gateway, err)
 	}

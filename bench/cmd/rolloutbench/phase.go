@@ -18,6 +18,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/shoal-dev/shoal/bench/internal/meter"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
 
@@ -58,7 +59,7 @@ type bench struct {
 	prefix string
 	image  string
 	net    *harness.Network
-	proxy  *countingProxy
+	proxy  *meter.Proxy
 	img    pushed
 	labels map[string]string
 	cl     *cleanups
@@ -215,7 +216,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 		_, _ = mem.stop()
 		return res, fmt.Errorf("stopped during the preloads: %w", err)
 	}
-	waitQuiet(ctx, b.proxy)
+	b.proxy.WaitQuiet(ctx)
 	res.upstream = b.proxy.Bytes() - before
 	res.memNode, res.memPeak = mem.stop()
 	logf("phase %s: p50 %v, last %v, upstream %.2fx, %d failed", name, res.p50().Round(time.Millisecond), res.last().Round(time.Millisecond), float64(res.upstream)/float64(b.img.bytes), res.failures())
@@ -263,21 +264,6 @@ func preload(ctx context.Context, base, ref string) error {
 		return fmt.Errorf("preload: stream ended without a final line: %v", last)
 	}
 	return nil
-}
-
-// waitQuiet waits until the proxy relayed nothing for a second, at most
-// 30 s: a fetch for the fleet may outlive the preloads.
-func waitQuiet(ctx context.Context, p *countingProxy) {
-	deadline := time.Now().Add(30 * time.Second)
-	last := p.Bytes()
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(time.Second)
-		now := p.Bytes()
-		if now == last {
-			return
-		}
-		last = now
-	}
 }
 
 // capNode caps c's network both ways at rate: egress with tbf on eth0
