@@ -17,6 +17,7 @@ import (
 	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/archive"
 	"github.com/shoal-dev/shoal/cache"
+	"github.com/shoal-dev/shoal/internal/tempfile"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/repository"
 )
@@ -91,33 +92,10 @@ func (in *Service) HandleImport(w http.ResponseWriter, r *http.Request) {
 	s.send(importedLine{Imported: imported})
 }
 
-// importDir holds an import's spooled archive and compressed layers.
-func (in *Service) importDir() (string, error) {
-	return in.cfg.TempDir, os.MkdirAll(in.cfg.TempDir, 0o700)
-}
-
-// importTempFile is a temporary file in the temp dir that is already
-// unlinked, so it disappears when closed, even after a crash.
-func (in *Service) importTempFile(pattern string) (*os.File, error) {
-	dir, err := in.importDir()
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
 // spoolImport copies the request body to a temporary file, gunzipping it
 // if it is gzip-compressed, and returns the file and its size.
 func (in *Service) spoolImport(body io.Reader) (*os.File, int64, error) {
-	f, err := in.importTempFile("upload-*.tar")
+	f, err := tempfile.Unlinked(in.cfg.TempDir, "upload-*.tar")
 	if err != nil {
 		return nil, 0, fmt.Errorf("spooling the archive: %w", err)
 	}
@@ -315,7 +293,7 @@ func (in *Service) importDockerLayer(ctx context.Context, s *imageStream, b *arc
 	var tmp *os.File
 	var gz io.Writer // nil (not a nil *os.File) for a compressed layer
 	if b.Compression == archive.Uncompressed {
-		f, err := in.importTempFile("layer-*.tar.gz")
+		f, err := tempfile.Unlinked(in.cfg.TempDir, "layer-*.tar.gz")
 		if err != nil {
 			return err
 		}

@@ -184,10 +184,12 @@ func (n *Node) composeContent() error {
 	if err != nil {
 		return err
 	}
+	// Imports and database imports spool here (files unlinked at once).
+	scratch := filepath.Join(cfg.DataDir, "import")
 	n.ungated = gate.Offline{Next: n.puller, Store: sv, Remote: n.puller.Remote, Expired: n.access.Offline}
 
 	scfg := scanning.Config{
-		DataDir: cfg.DataDir, Store: n.store, Content: n.ungated, Names: n.names,
+		DataDir: cfg.DataDir, TempDir: scratch, Store: n.store, Content: n.ungated, Names: n.names,
 		Policy: n.access.Current, Now: n.access.Now, OnPull: cfg.ScanOnPull, Version: n.version,
 		MayPull: n.access.MayPull,
 		Metrics: n.metrics.registry, Logger: cfg.Logger.With("component", "scan"),
@@ -208,7 +210,7 @@ func (n *Node) composeContent() error {
 	n.registry = &registry.Registry{Names: n.names, Content: served, Store: n.store, ManifestStored: n.manifestStored}
 	n.ingest = ingest.New(ingest.Config{
 		Store: n.store, Source: n.registry, Names: n.names,
-		TempDir: filepath.Join(cfg.DataDir, "import"), MaxManifestBytes: cfg.MaxManifestBytes,
+		TempDir: scratch, MaxManifestBytes: cfg.MaxManifestBytes,
 		Logger: cfg.Logger.With("component", "ingest"),
 	})
 	n.handler = n.routes()

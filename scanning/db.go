@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/shoal-dev/shoal/cache"
+	"github.com/shoal-dev/shoal/internal/tempfile"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/repository"
 )
@@ -44,7 +44,7 @@ func (s *Service) importDB(body io.Reader) (*heldDB, error) {
 	if !s.engine.ready() {
 		return nil, errNoScanEngine
 	}
-	f, err := s.tempFile("vulndb-*.gz")
+	f, err := tempfile.Unlinked(s.cfg.TempDir, "vulndb-*.gz")
 	if err != nil {
 		return nil, err
 	}
@@ -174,18 +174,4 @@ func (s *Service) decodeStoredDB(d digest.Digest) (vulnDatabase, error) {
 	}
 	defer br.Close()
 	return s.engine.decode(br.Content)
-}
-
-// tempFile is a temporary file under the data dir that is already
-// unlinked, so it disappears when closed, even after a crash.
-func (s *Service) tempFile(pattern string) (*os.File, error) {
-	f, err := os.CreateTemp(s.dir, pattern)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
 }

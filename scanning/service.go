@@ -144,6 +144,9 @@ type Config struct {
 	// DataDir holds the held reports (<DataDir>/scans) and, without a
 	// Key, the signing key.
 	DataDir string
+	// TempDir holds an imported database while it is checked (the file
+	// is unlinked at once); <DataDir>/scans when empty.
+	TempDir string
 	// Key signs reports and databases: the node's peer key in a fleet;
 	// nil to use (or create) <DataDir>/scan.key.
 	Key   crypto.PrivKey
@@ -242,6 +245,9 @@ func Open(cfg Config) (*Service, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.cfg.TempDir == "" {
+		s.cfg.TempDir = s.dir
 	}
 	if s.cfg.Policy == nil {
 		s.cfg.Policy = func() *policy.Policy { return nil }
