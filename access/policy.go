@@ -123,7 +123,7 @@ func Open(cfg Config) (*Control, error) {
 }
 
 func (c *Control) open() error {
-	if err := CheckKeyPair(c.cfg.TLSCert, c.cfg.TLSKey); err != nil {
+	if err := pairGiven(c.cfg.TLSCert, c.cfg.TLSKey); err != nil {
 		return err
 	}
 	if c.cfg.TLSCert != "" {

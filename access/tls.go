@@ -165,14 +165,19 @@ func (c *Control) WatchCerts() (stop func()) {
 // key pair that loads, so that a node can refuse to start before it
 // touches its data dir.
 func CheckKeyPair(certFile, keyFile string) error {
-	if (certFile == "") != (keyFile == "") {
-		return errors.New("a TLS certificate and its key go together")
-	}
-	if certFile == "" {
-		return nil
+	if err := pairGiven(certFile, keyFile); err != nil || certFile == "" {
+		return err
 	}
 	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
 		return fmt.Errorf("loading the TLS key pair: %w", err)
+	}
+	return nil
+}
+
+// pairGiven fails when only one of a certificate and its key is given.
+func pairGiven(certFile, keyFile string) error {
+	if (certFile == "") != (keyFile == "") {
+		return errors.New("a TLS certificate and its key go together")
 	}
 	return nil
 }
