@@ -32,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shoal-dev/shoal/bench/internal/benchimage"
 	"github.com/shoal-dev/shoal/bench/internal/meter"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
@@ -159,13 +160,13 @@ func run(ctx context.Context, o options) (err error) {
 
 	rep := &report{opts: o, env: machine(o.bin), started: time.Now(), registryPID: up.PID()}
 	seed := uint64(time.Now().UnixNano()) & 0xffffff
-	big, err := pushImage(ctx, up.Addr+"/bench/big:v1", seed, splitSize(o.size, o.layers)...)
+	big, err := benchimage.Push(ctx, up.Addr+"/bench/big:v1", seed, benchimage.SplitSize(o.size, o.layers)...)
 	if err != nil {
 		return err
 	}
-	rep.imageBytes = big.bytes
+	rep.imageBytes = big.Bytes
 	rep.imageLayers = o.layers
-	logf("big image %s: %d bytes in %d layers + config", big.digest, big.bytes, o.layers)
+	logf("big image %s: %d bytes in %d layers + config", big.Digest, big.Bytes, o.layers)
 
 	if err := baseline(ctx, o, work, proxy, ps, big, rep); err != nil {
 		return fmt.Errorf("baseline: %w", err)
@@ -201,15 +202,6 @@ func run(ctx context.Context, o options) (err error) {
 		}
 	}
 	return nil
-}
-
-func splitSize(total int64, parts int) []int64 {
-	out := make([]int64, parts)
-	for i := range out {
-		out[i] = total / int64(parts)
-	}
-	out[parts-1] += total % int64(parts)
-	return out
 }
 
 // commandLine is how this run was started, for the report.

@@ -6,46 +6,10 @@ import (
 	"slices"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
+	"github.com/shoal-dev/shoal/bench/internal/benchimage"
 	"github.com/shoal-dev/shoal/bench/internal/meter"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
-
-// pushed is an image written to a registry.
-type pushed struct {
-	digest string
-	bytes  int64 // config + layers
-	layers []descriptor
-}
-
-// pushImage makes an image of random uncompressed tar layers of sizes and
-// writes it to ref.
-func pushImage(ctx context.Context, ref string, seed uint64, sizes ...int64) (pushed, error) {
-	img, err := harness.TarImage(v1.Platform{OS: "linux", Architecture: "amd64"}, seed, sizes...)
-	if err != nil {
-		return pushed{}, err
-	}
-	d, err := img.Digest()
-	if err != nil {
-		return pushed{}, err
-	}
-	m, err := img.Manifest()
-	if err != nil {
-		return pushed{}, err
-	}
-	p := pushed{digest: d.String(), bytes: m.Config.Size}
-	for _, l := range m.Layers {
-		p.bytes += l.Size
-		p.layers = append(p.layers, descriptor{Digest: l.Digest.String(), Size: l.Size})
-	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	if err := harness.PushImage(pctx, ref, img); err != nil {
-		return pushed{}, fmt.Errorf("pushing %s: %w", ref, err)
-	}
-	return p, nil
-}
 
 // nodeRun is what one fleet node did in the fleet pull.
 type nodeRun struct {
@@ -57,7 +21,7 @@ type nodeRun struct {
 	counters nodeCounters
 }
 
-func baseline(ctx context.Context, o options, work string, proxy *meter.Proxy, ps *procs, big pushed, rep *report) error {
+func baseline(ctx context.Context, o options, work string, proxy *meter.Proxy, ps *procs, big benchimage.Pushed, rep *report) error {
 	n, err := startNode(ctx, o, work, "baseline", proxy.URL(), ps)
 	if err != nil {
 		return err
@@ -68,7 +32,7 @@ func baseline(ctx context.Context, o options, work string, proxy *meter.Proxy, p
 	before := proxy.Bytes()
 	s := sampleRSS([]int{n.PID()}, 100*time.Millisecond)
 	pctx, cancel := context.WithTimeout(ctx, o.pullTimeout)
-	r := pullImage(pctx, newClient(), n.URL(), "up/bench/big", "v1", big.digest)
+	r := pullImage(pctx, newClient(), n.URL(), "up/bench/big", "v1", big.Digest)
 	cancel()
 	peak := s.Stop()[n.PID()]
 	if r.Err != nil {
@@ -84,7 +48,7 @@ func baseline(ctx context.Context, o options, work string, proxy *meter.Proxy, p
 	return nil
 }
 
-func fleetPull(ctx context.Context, o options, f *fleet, proxy *meter.Proxy, big pushed, rep *report) error {
+func fleetPull(ctx context.Context, o options, f *fleet, proxy *meter.Proxy, big benchimage.Pushed, rep *report) error {
 	pids := make([]int, len(f.nodes))
 	bases := make([]string, len(f.nodes))
 	cpu0 := make([]float64, len(f.nodes))
@@ -103,7 +67,7 @@ func fleetPull(ctx context.Context, o options, f *fleet, proxy *meter.Proxy, big
 	s := sampleRSS(pids, 100*time.Millisecond)
 	start := time.Now()
 	pctx, cancel := context.WithTimeout(ctx, o.pullTimeout)
-	results := pullAll(pctx, bases, "up/bench/big", "v1", big.digest)
+	results := pullAll(pctx, bases, "up/bench/big", "v1", big.Digest)
 	cancel()
 	rep.fleetWall = time.Since(start)
 	rep.fleetUpstreamAtEnd = proxy.Bytes() - before
@@ -139,7 +103,7 @@ func fleetPull(ctx context.Context, o options, f *fleet, proxy *meter.Proxy, big
 	return nil
 }
 
-func directPull(ctx context.Context, o options, proxy *meter.Proxy, big pushed, rep *report) error {
+func directPull(ctx context.Context, o options, proxy *meter.Proxy, big benchimage.Pushed, rep *report) error {
 	logf("direct: %d clients pull the image straight from the capped upstream", o.nodes)
 	bases := make([]string, o.nodes)
 	for i := range bases {
@@ -147,7 +111,7 @@ func directPull(ctx context.Context, o options, proxy *meter.Proxy, big pushed, 
 	}
 	before := proxy.Bytes()
 	pctx, cancel := context.WithTimeout(ctx, o.pullTimeout)
-	rep.direct = pullAll(pctx, bases, "bench/big", "v1", big.digest)
+	rep.direct = pullAll(pctx, bases, "bench/big", "v1", big.Digest)
 	cancel()
 	rep.directUpstream = proxy.Bytes() - before
 	for i, r := range rep.direct {
@@ -179,11 +143,11 @@ func peerThroughput(ctx context.Context, o options, f *fleet, proxy *meter.Proxy
 	for i := range o.peerIters {
 		b := f.nodes[1+i%(len(f.nodes)-1)]
 		repo := fmt.Sprintf("peerbench/blob-%d", i)
-		img, err := pushImage(ctx, fmt.Sprintf("%s/%s:v1", a.Addr, repo), seed+1000+uint64(i), o.peerSize)
+		img, err := benchimage.Push(ctx, fmt.Sprintf("%s/%s:v1", a.Addr, repo), seed+1000+uint64(i), o.peerSize)
 		if err != nil {
 			return err
 		}
-		layer := img.layers[0]
+		layer := img.Layers[0]
 		time.Sleep(o.provideWait)
 		s := peerSample{a: "node-00", b: fmt.Sprintf("node-%02d", 1+i%(len(f.nodes)-1))}
 		c0, _ := counters(ctx, b)
@@ -236,13 +200,13 @@ func smallLatency(ctx context.Context, o options, f *fleet, up *harness.Upstream
 		ai := i % len(f.nodes)
 		a := f.nodes[ai]
 		repo := fmt.Sprintf("small/img-%d", i)
-		img, err := pushImage(ctx, fmt.Sprintf("%s/%s:v1", up.Addr, repo), seed+2000+uint64(i), o.smallSize)
+		img, err := benchimage.Push(ctx, fmt.Sprintf("%s/%s:v1", up.Addr, repo), seed+2000+uint64(i), o.smallSize)
 		if err != nil {
 			return err
 		}
 		held0 := cacheBytes(ctx, f)
 		pctx, cancel := context.WithTimeout(ctx, o.pullTimeout)
-		if r := pullImage(pctx, newClient(), a.URL(), "up/"+repo, "v1", img.digest); r.Err != nil {
+		if r := pullImage(pctx, newClient(), a.URL(), "up/"+repo, "v1", img.Digest); r.Err != nil {
 			cancel()
 			return fmt.Errorf("pull through node-%02d: %w", ai, r.Err)
 		}
@@ -266,7 +230,7 @@ func smallLatency(ctx context.Context, o options, f *fleet, up *harness.Upstream
 		b := f.nodes[bi]
 		c0, _ := counters(ctx, b)
 		up0 := proxy.Bytes()
-		r := pullImage(pctx, newClient(), b.URL(), "up/"+repo, "v1", img.digest)
+		r := pullImage(pctx, newClient(), b.URL(), "up/"+repo, "v1", img.Digest)
 		cancel()
 		c1, _ := counters(ctx, b)
 		s := smallSample{a: fmt.Sprintf("node-%02d", ai), b: fmt.Sprintf("node-%02d", bi), dur: r.Dur, bFetched: c1.sub(c0), upstreamBytes: proxy.Bytes() - up0, err: r.Err}

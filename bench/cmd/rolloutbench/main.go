@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shoal-dev/shoal/bench/internal/benchimage"
 	"github.com/shoal-dev/shoal/bench/internal/meter"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
@@ -166,10 +167,10 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	cl.add(func(context.Context) error { proxy.Close(); return nil })
 
-	sizes := splitSize(o.size, o.layers)
+	sizes := benchimage.SplitSize(o.size, o.layers)
 	ref := up.Addr + "/bench/rollout:1"
 	logf("pushing a %d MiB image in %d layers to %s", o.size/mib, o.layers, ref)
-	img, err := pushImage(ctx, ref, sizes)
+	img, err := benchimage.Push(ctx, ref, uint64(time.Now().UnixNano()), sizes...)
 	if err != nil {
 		return err
 	}
@@ -195,15 +196,6 @@ func run(ctx context.Context, o options) (err error) {
 		return fmt.Errorf("phase fleet: %w", err)
 	}
 	return nil
-}
-
-func splitSize(total int64, parts int) []int64 {
-	s := make([]int64, parts)
-	for i := range s {
-		s[i] = total / int64(parts)
-	}
-	s[parts-1] += total % int64(parts)
-	return s
 }
 
 func commandLine() string {

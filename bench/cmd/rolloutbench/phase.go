@@ -16,8 +16,7 @@ import (
 	"sync"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
+	"github.com/shoal-dev/shoal/bench/internal/benchimage"
 	"github.com/shoal-dev/shoal/bench/internal/meter"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
@@ -26,41 +25,13 @@ import (
 // as <rule>/bench/rollout:1.
 const upstreamRule = "upstream.bench"
 
-type pushed struct {
-	digest string
-	bytes  int64 // config + layers
-}
-
-func pushImage(ctx context.Context, ref string, sizes []int64) (pushed, error) {
-	seed := uint64(time.Now().UnixNano())
-	img, err := harness.TarImage(v1.Platform{OS: "linux", Architecture: "amd64"}, seed, sizes...)
-	if err != nil {
-		return pushed{}, err
-	}
-	d, err := img.Digest()
-	if err != nil {
-		return pushed{}, err
-	}
-	m, err := img.Manifest()
-	if err != nil {
-		return pushed{}, err
-	}
-	p := pushed{digest: d.String(), bytes: m.Config.Size}
-	for _, l := range m.Layers {
-		p.bytes += l.Size
-	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	return p, harness.PushImage(pctx, ref, img)
-}
-
 type bench struct {
 	o      options
 	prefix string
 	image  string
 	net    *harness.Network
 	proxy  *meter.Proxy
-	img    pushed
+	img    benchimage.Pushed
 	labels map[string]string
 	cl     *cleanups
 }
@@ -219,7 +190,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 	b.proxy.WaitQuiet(ctx)
 	res.upstream = b.proxy.Bytes() - before
 	res.memNode, res.memPeak = mem.stop()
-	logf("phase %s: p50 %v, last %v, upstream %.2fx, %d failed", name, res.p50().Round(time.Millisecond), res.last().Round(time.Millisecond), float64(res.upstream)/float64(b.img.bytes), res.failures())
+	logf("phase %s: p50 %v, last %v, upstream %.2fx, %d failed", name, res.p50().Round(time.Millisecond), res.last().Round(time.Millisecond), float64(res.upstream)/float64(b.img.Bytes), res.failures())
 	return res, nil
 }
 

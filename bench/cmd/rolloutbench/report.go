@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-dev/shoal/bench/internal/benchimage"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
 
@@ -27,7 +28,7 @@ type report struct {
 	o       options
 	env     environment
 	cmd     string
-	img     pushed
+	img     benchimage.Pushed
 	gateway string
 
 	alone, direct, fleet phaseResult
@@ -35,7 +36,7 @@ type report struct {
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 
-func (r *report) times(p phaseResult) float64 { return float64(p.upstream) / float64(r.img.bytes) }
+func (r *report) times(p phaseResult) float64 { return float64(p.upstream) / float64(r.img.Bytes) }
 
 func (r *report) markdown(runErr error) string {
 	var b strings.Builder
@@ -50,7 +51,7 @@ func (r *report) markdown(runErr error) string {
 		"The upstream is docker-registry on the host behind a counting proxy with no aggregate cap at the network gateway %s. "+
 		"Every node pulls by POST /shoal/v1/preload from the host, all nodes of a phase at the same moment; a node's time is until its preload stream ends. "+
 		"Each phase uses fresh containers (empty caches).\n\n",
-		float64(r.img.bytes)/mib, r.o.layers, r.img.digest, r.o.rate, r.gateway)
+		float64(r.img.Bytes)/mib, r.o.layers, r.img.Digest, r.o.rate, r.gateway)
 	w("| phase | nodes | p50 | last done | failed | upstream bytes / image | peak container memory |\n")
 	w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, row := range []struct {
