@@ -51,6 +51,10 @@ type fetch struct {
 	verified bool
 	done     bool  // verified and stored
 	err      error // why the fetch failed
+	// pieces are the PieceSize piece digests of the bytes written so far
+	// (when the store hashes pieces on write): a node passes them on to
+	// the peers that fetch the blob from it while it arrives.
+	pieces []digest.Digest
 }
 
 // releasable is how much of the blob followers may read: never the last
@@ -302,6 +306,11 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fi
 			}
 			f.mu.Lock()
 			f.written = readable
+			if ph != nil && len(ph.pieces) > len(f.pieces) {
+				// ph only appends, so this prefix never changes under
+				// the readers that copy it.
+				f.pieces = ph.pieces[:len(ph.pieces):len(ph.pieces)]
+			}
 			f.cond.Broadcast()
 			f.mu.Unlock()
 		}

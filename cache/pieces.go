@@ -17,7 +17,7 @@ import (
 // The store keeps each blob's piece digests beside it, computed as the
 // blob is written, so a node offering a blob to its peers need not read
 // it all again before its first byte.
-const PieceSize = 4 << 20
+const PieceSize = 1 << 20
 
 // pieceHasher digests what is written to it in PieceSize pieces.
 type pieceHasher struct {

@@ -74,6 +74,12 @@ func (c peerContent) Open(ctx context.Context, from peer.ID, d digest.Digest, re
 		// Kept with the blob since it was written: no read before the
 		// first byte.
 		served.Pieces, _ = c.n.store.Pieces(d)
+		served.Have = b.Size
+	} else if pr, ok := c.n.store.Progress(d); ok {
+		// Still arriving: what this node can pass on now, and the piece
+		// digests of what it has, for a peer to check pieces against.
+		served.Have, served.Pieces = pr.Have, pr.Pieces
+		served.Complete = pr.Complete
 	}
 	return served, nil
 }

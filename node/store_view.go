@@ -95,6 +95,14 @@ func (v storeView) OpenBlob(d digest.Digest) (*oci.Blob, error) {
 	return ociBlob(r), nil
 }
 
+func (v storeView) Follow(ctx context.Context, d digest.Digest) (*oci.Blob, bool, error) {
+	r, err := v.s.Follow(ctx, d)
+	if err != nil {
+		return nil, false, pullErr(err)
+	}
+	return ociBlob(r), r.Complete(), nil
+}
+
 func (v storeView) Fetch(ctx context.Context, d digest.Digest, src pull.BlobSource) (*oci.Blob, bool, error) {
 	r, err := v.s.Fetch(ctx, d, cache.Source(src))
 	if err != nil {

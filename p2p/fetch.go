@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kb "github.com/libp2p/go-libp2p-kbucket"
@@ -70,6 +71,11 @@ type Download struct {
 	buf     []byte // what is left of the piece being handed out
 	held    []byte // that piece's whole buffer, to give back to the pool
 	started int
+
+	// Swarm mode: pieces from every peer that has them (swarmfetch.go).
+	sw        *swarmFetch
+	readNext  atomic.Int32 // next, for the swarm's run loop
+	delivered atomic.Int64 // bytes handed to the reader: what this node holds
 }
 
 type pieceResult struct {
@@ -102,18 +108,23 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name,
 	}
 	// Holders answer only for content the named repository holds on
 	// their side; naming it without its rule keeps them from fetching it
-	// upstream for us.
-	req := Request{Digest: d, Repo: repo.Key()}
+	// upstream for us. The first question asks for the header only: a
+	// peer that takes part in swarms answers with its progress, the
+	// piece digests and the swarm it knows; an older one sends the
+	// content, which is then read as before.
+	req := Request{Digest: d, Repo: repo.Key(), Swarm: true, Status: true, WantPieces: true}
+	designated := false
 	if len(candidates) == 0 {
 		if !repo.Mirrored() {
 			return nil, ErrNoPeer
 		}
-		designated, err := h.designated(ctx, d)
-		if err != nil || len(designated) == 0 {
+		closest, err := h.designated(ctx, d)
+		if err != nil || len(closest) == 0 {
 			return nil, ErrNoPeer
 		}
-		candidates = designated
+		candidates = closest
 		req.Rule, req.Repo = repo.Rule, repo.Path
+		designated = true
 	}
 	dctx, dcancel := context.WithCancel(context.WithoutCancel(ctx))
 	dl := &Download{h: h, d: d, holdersRepo: repo.Key(), ctx: dctx, cancel: dcancel, peers: candidates, failed: map[peer.ID]bool{}, sources: map[peer.ID]bool{}}
@@ -123,6 +134,11 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name,
 		return nil, err
 	}
 	dl.Size, dl.MediaType = first.Size, first.MediaType
+	if first.PieceSize == PieceSize {
+		first.Close()
+		return dl.swarmFrom(ctx, first, designated, req)
+	}
+	// A node of an earlier release: one stream, or pieces of its size.
 	dl.sources[first.Peer] = true
 	if n := int64(len(first.Pieces)); n == 0 || n != (first.Size+PieceSize-1)/PieceSize {
 		dl.stream = first
@@ -140,6 +156,31 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name,
 		first.Close()
 		dl.startPieces(pieces, nil)
 	}
+	return dl, nil
+}
+
+// swarmFrom starts a swarm fetch after a swarm peer's header-only answer.
+// From a designated fetcher the piece list grows as the blob arrives from
+// upstream, and the fetcher is the swarm's origin. From holders the list
+// is whole, and checked against the other holders' first.
+func (dl *Download) swarmFrom(ctx context.Context, first *Stream, designated bool, req Request) (*Download, error) {
+	if dl.Size == 0 {
+		return dl, nil // Read ends at once
+	}
+	if designated {
+		dl.startSwarm(&first.Response, first.Peer, first.Peer, req, nil)
+		return dl, nil
+	}
+	resp := first.Response
+	if len(resp.Pieces) == pieceCount(dl.Size) || (len(resp.Pieces) == maxPiecesPerAnswer && resp.Have == dl.Size) {
+		if pieces, _ := dl.agreePieces(ctx, first); pieces != nil {
+			resp.Pieces = pieces
+		} else {
+			return nil, fmt.Errorf("%w: holders of %s disagree on its pieces", ErrNoPeer, dl.d)
+		}
+	}
+	resp.PiecesFrom = 0
+	dl.startSwarm(&resp, first.Peer, "", Request{}, dl.peers)
 	return dl, nil
 }
 
@@ -290,11 +331,14 @@ func (dl *Download) pick(turn int) (peer.ID, bool) {
 }
 
 // Read delivers the blob in order.
-func (dl *Download) Read(p []byte) (int, error) {
+func (dl *Download) Read(p []byte) (n int, err error) {
 	if dl.pieces != nil {
-		return dl.readPieces(p)
+		n, err = dl.readPieces(p)
+	} else {
+		n, err = dl.readSequential(p)
 	}
-	return dl.readSequential(p)
+	dl.delivered.Add(int64(n))
+	return n, err
 }
 
 func (dl *Download) readSequential(p []byte) (int, error) {
@@ -369,7 +413,7 @@ func (dl *Download) agreePieces(ctx context.Context, first *Stream) ([]digest.Di
 	ballots := make(chan vote, len(others))
 	for _, p := range others {
 		go func() {
-			s, err := dl.h.Open(vctx, p, Request{Digest: dl.d, Repo: dl.holdersRepo, Length: 1})
+			s, err := dl.h.Open(vctx, p, Request{Digest: dl.d, Repo: dl.holdersRepo, Length: 1, Status: true, Swarm: true, WantPieces: true})
 			if err != nil {
 				ballots <- vote{p: p}
 				return
@@ -383,7 +427,7 @@ func (dl *Download) agreePieces(ctx context.Context, first *Stream) ([]digest.Di
 		if !v.ok {
 			continue
 		}
-		if v.size != first.Size || (len(v.list) > 0 && int64(len(v.list)) != (first.Size+PieceSize-1)/PieceSize) {
+		if v.size != first.Size || (len(v.list) > 0 && len(v.list) != len(first.Pieces)) {
 			dl.h.Penalise(v.p, "sent another size or piece count for "+dl.d.String())
 			continue
 		}
@@ -448,6 +492,10 @@ func (dl *Download) startPieces(pieces []digest.Digest, first *Stream) {
 
 // fill keeps pieceWindow pieces in flight ahead of the reader.
 func (dl *Download) fill() {
+	if dl.sw != nil {
+		dl.sw.nudge()
+		return
+	}
 	for dl.started < len(dl.pieces) && dl.started < dl.next+pieceWindow {
 		i := dl.started
 		dl.started++
@@ -512,6 +560,9 @@ func (dl *Download) readPiece(s *Stream, n int64) ([]byte, error) {
 }
 
 func (dl *Download) readPieces(p []byte) (int, error) {
+	if dl.sw != nil {
+		dl.sw.begin()
+	}
 	if len(dl.buf) == 0 {
 		if dl.held != nil {
 			dl.h.putPieceBuf(dl.held)
@@ -531,6 +582,7 @@ func (dl *Download) readPieces(p []byte) (int, error) {
 		}
 		dl.buf, dl.held = r.data, r.data
 		dl.next++
+		dl.readNext.Store(int32(dl.next))
 		dl.fill()
 	}
 	n := copy(p, dl.buf)

@@ -28,6 +28,8 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/shoal-dev/shoal/swarm"
 )
 
 // fewPeers is the connection count below which a host redials every
@@ -74,6 +76,9 @@ type Host struct {
 
 	pieces    *pieceCache
 	piecePool sync.Pool
+	tracker   *tracker
+	slotsMu   sync.Mutex
+	slots     *swarm.Slots
 	penalty   penalties
 	members   *Membership
 	policyMu  sync.Mutex
@@ -158,7 +163,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("starting the DHT: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	hst := &Host{host: h, dht: kad, log: cfg.Logger, cfg: cfg, members: members, bootstrap: bootstrap, cancel: cancel, pieces: newPieceCache(1024)}
+	hst := &Host{host: h, dht: kad, log: cfg.Logger, cfg: cfg, members: members, bootstrap: bootstrap, cancel: cancel, pieces: newPieceCache(1024), tracker: newTracker(), slots: swarm.NewSlots(maxUploads)}
 	if cfg.MDNS {
 		hst.mdns = mdns.NewMdnsService(h, "shoal", mdnsNotifee{hst})
 		if err := hst.mdns.Start(); err != nil {

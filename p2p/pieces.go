@@ -10,8 +10,11 @@ import (
 )
 
 // PieceSize is the unit in which blobs are checked as they arrive and
-// fetched from several peers at once.
-const PieceSize = 4 << 20
+// fetched from several peers at once (cache.PieceSize is the same). A
+// node passes a piece on only once it has checked it, so each hop of a
+// blob through the fleet costs one piece's time: 1 MiB is 0.2 s at
+// 40 Mbit/s, where 4 MiB cost 0.8 s a hop.
+const PieceSize = 1 << 20
 
 // pieceCache remembers the piece digests of blobs this node served
 // recently, so that a popular blob is hashed once, not once per peer.

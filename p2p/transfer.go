@@ -24,11 +24,14 @@ import (
 // the end.
 const ContentProtocol = "/shoal/content/1.0.0"
 
-// maxUploads bounds the content streams a node serves at once; a peer
-// waits up to uploadWait for a slot before it is told to go elsewhere.
+// uploadWait is how long an asker that does not take part in swarms (a
+// node of an earlier release) waits for an upload slot before it is told
+// to go elsewhere; a swarm asker is told at once and asks another peer.
+// maxUploads bounds the streams served at once by memory: each holds up
+// to a piece and its connection's send buffers.
 const (
-	maxUploads = 16
 	uploadWait = 30 * time.Second
+	maxUploads = 32
 )
 
 // maxHeaderLine bounds request and header lines, so a peer cannot make
@@ -51,6 +54,20 @@ type Request struct {
 	// Tag, with Rule and Repo and no Digest, asks for the last digest the
 	// peer resolved for that tag.
 	Tag string `json:"tag,omitempty"`
+
+	// Swarm marks an asker that fetches pieces from many peers: it is
+	// told at once when the peer has no upload slot (errBusy), and the
+	// answer carries the peer's progress and the swarm it knows.
+	Swarm bool `json:"swarm,omitempty"`
+	// Status asks for the answer's header only, no content.
+	Status bool `json:"status,omitempty"`
+	// Have is how many leading bytes of the blob the asker holds, for
+	// the peer to pass on to others.
+	Have int64 `json:"have,omitempty"`
+	// WantPieces asks for the piece digests the peer knows, from piece
+	// PiecesFrom on.
+	WantPieces bool `json:"want_pieces,omitempty"`
+	PiecesFrom int  `json:"pieces_from,omitempty"`
 }
 
 // Response is the header a peer answers with.
@@ -65,6 +82,17 @@ type Response struct {
 	// piece as it arrives and can fetch pieces from several peers.
 	Pieces []digest.Digest `json:"pieces,omitempty"`
 	Error  string          `json:"error,omitempty"`
+
+	// For swarm askers: PieceSize is the size of the pieces the digests
+	// are of (an answer without it is from a node that does not take
+	// part in swarms); Have is how many leading bytes the peer can send
+	// without waiting (Size when it holds the blob whole); Pieces start
+	// at piece PiecesFrom; Members are other peers fetching or holding
+	// the blob.
+	PieceSize  int64    `json:"piece_size,omitempty"`
+	Have       int64    `json:"have,omitempty"`
+	PiecesFrom int      `json:"pieces_from,omitempty"`
+	Members    []Member `json:"members,omitempty"`
 }
 
 // Errors a peer can answer with.
@@ -73,6 +101,7 @@ const (
 	errDenied      = "denied"
 	errBadRequest  = "bad_request"
 	errUnavailable = "unavailable"
+	errBusy        = "busy"
 )
 
 // ErrNotFound means the peer does not have the content.
@@ -80,6 +109,9 @@ var ErrNotFound = errors.New("p2p: not found")
 
 // ErrDenied means the peer refused to serve us.
 var ErrDenied = errors.New("p2p: denied")
+
+// ErrBusy means the peer has no upload slot free now.
+var ErrBusy = errors.New("p2p: busy")
 
 // Content is what a node offers its peers.
 type Content interface {
@@ -103,26 +135,20 @@ type Served struct {
 	// Pieces are the blob's PieceSize piece digests when the node keeps
 	// them (its store computes them as a blob is written); without them
 	// a complete blob is read and hashed before its first byte is sent.
+	// For a blob still arriving they are those of its first whole
+	// pieces.
 	Pieces []digest.Digest
-	Close  func() error
+	// Have is how many leading bytes Content gives without waiting
+	// (Size when Complete).
+	Have  int64
+	Close func() error
 }
 
 // ServeContent answers peers' content requests from c. sent is told how
 // many content bytes went out.
 func (h *Host) ServeContent(c Content, sent func(int64)) {
-	slots := make(chan struct{}, maxUploads)
 	h.host.SetStreamHandler(ContentProtocol, func(s network.Stream) {
 		defer s.Close()
-		// Each stream served holds its send buffers on the connection;
-		// bound how many run at once so a node fetching a blob for a
-		// large fleet does not grow with the fleet.
-		select {
-		case slots <- struct{}{}:
-			defer func() { <-slots }()
-		case <-time.After(uploadWait):
-			_ = writeHeader(s, Response{Error: errUnavailable})
-			return
-		}
 		n, err := h.serveStream(c, s)
 		if n > 0 && sent != nil {
 			sent(n)
@@ -161,8 +187,25 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 		}
 		return 0, writeHeader(s, Response{Digest: d})
 	}
-	if req.Digest.Validate() != nil || req.Offset < 0 {
+	if req.Digest.Validate() != nil || req.Offset < 0 || req.Have < 0 || req.PiecesFrom < 0 {
 		return 0, writeHeader(s, Response{Error: errBadRequest})
+	}
+	if req.Swarm {
+		h.tracker.note(req.Digest, from, req.Have, time.Now())
+	}
+	// A swarm asker's piece goes to a few askers first and to the rest
+	// through them (tracker.go).
+	if req.Swarm && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize &&
+		!h.tracker.mayServe(req.Digest, int(req.Offset/PieceSize), time.Now()) {
+		return 0, writeHeader(s, Response{Error: errBusy})
+	}
+	// A transfer takes an upload slot before the content is opened: a
+	// designated fetcher opening it may start an upstream fetch.
+	if !req.Status {
+		if !h.takeSlot(ctx, req.Swarm) {
+			return 0, writeHeader(s, Response{Error: errBusy})
+		}
+		defer h.releaseSlot()
 	}
 	served, err := c.Open(ctx, from, req.Digest, repo)
 	if err != nil {
@@ -174,11 +217,26 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	}
 	resp := Response{Size: served.Size, MediaType: served.MediaType}
 	if served.Complete {
-		if len(served.Pieces) == int((served.Size+PieceSize-1)/PieceSize) && served.Size > 0 {
-			resp.Pieces = served.Pieces
-		} else if resp.Pieces, err = h.pieces.of(req.Digest, served.Content, served.Size); err != nil {
-			return 0, err
+		served.Have = served.Size
+		if len(served.Pieces) != pieceCount(served.Size) || served.Size == 0 {
+			if served.Pieces, err = h.pieces.of(req.Digest, served.Content, served.Size); err != nil {
+				return 0, err
+			}
 		}
+	}
+	switch {
+	case req.Swarm:
+		resp.PieceSize, resp.Have = PieceSize, served.Have
+		resp.Members = h.tracker.members(req.Digest, from, time.Now())
+		if req.WantPieces && req.PiecesFrom < len(served.Pieces) {
+			resp.PiecesFrom = req.PiecesFrom
+			resp.Pieces = served.Pieces[req.PiecesFrom:min(len(served.Pieces), req.PiecesFrom+maxPiecesPerAnswer)]
+		}
+	case served.Complete:
+		resp.Pieces = served.Pieces
+	}
+	if req.Status {
+		return 0, writeHeader(s, resp)
 	}
 	if _, err := served.Content.Seek(req.Offset, io.SeekStart); err != nil {
 		return 0, err
@@ -190,10 +248,60 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	if req.Length > 0 && req.Length < want {
 		want = req.Length
 	}
-	n, err := io.CopyN(s, h.corrupt(served.Content), want)
+	n, err := io.CopyN(slotWriter{s, h}, h.corrupt(served.Content), want)
 	if err == nil && n != want {
 		err = fmt.Errorf("sent %d of %d bytes", n, want)
 	}
+	return n, err
+}
+
+// maxPiecesPerAnswer bounds the piece digests one answer carries (about
+// 300 KB of header), so that a blob of any size fits maxHeaderLine; a
+// swarm asker pages through the rest with PiecesFrom.
+const maxPiecesPerAnswer = 4096
+
+// pieceCount is how many PieceSize pieces a blob of size bytes has.
+func pieceCount(size int64) int { return int((size + PieceSize - 1) / PieceSize) }
+
+// takeSlot admits a transfer under the host's upload slots. A swarm
+// asker is answered at once; another waits up to uploadWait.
+func (h *Host) takeSlot(ctx context.Context, swarmAsker bool) bool {
+	deadline := time.Now().Add(uploadWait)
+	for {
+		h.slotsMu.Lock()
+		ok := h.slots.Admit(time.Now())
+		h.slotsMu.Unlock()
+		if ok {
+			return true
+		}
+		if swarmAsker || time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (h *Host) releaseSlot() {
+	h.slotsMu.Lock()
+	h.slots.Release()
+	h.slotsMu.Unlock()
+}
+
+// slotWriter counts what a transfer sends into the host's upload rate.
+type slotWriter struct {
+	w io.Writer
+	h *Host
+}
+
+func (w slotWriter) Write(b []byte) (int, error) {
+	n, err := w.w.Write(b)
+	w.h.slotsMu.Lock()
+	w.h.slots.Sent(int64(n), time.Now())
+	w.h.slotsMu.Unlock()
 	return n, err
 }
 
@@ -258,13 +366,18 @@ func (h *Host) Open(ctx context.Context, p peer.ID, req Request) (*Stream, error
 		return nil, ErrNotFound
 	case errDenied:
 		return nil, ErrDenied
+	case errBusy:
+		return nil, ErrBusy
 	default:
 		return nil, fmt.Errorf("p2p: peer %s answered %s", p, resp.Error)
 	}
-	if req.Digest != "" && (resp.Size < 0 || req.Offset > resp.Size) {
+	if req.Digest != "" && (resp.Size < 0 || req.Offset > resp.Size || resp.Have < 0 || resp.Have > resp.Size) {
 		return nil, fmt.Errorf("p2p: peer %s sent a bad header", p)
 	}
 	want := resp.Size - req.Offset
+	if req.Status && resp.PieceSize != 0 {
+		want = 0 // a swarm peer answered the header only
+	}
 	if req.Length > 0 && req.Length < want {
 		want = req.Length
 	}

@@ -51,6 +51,16 @@ func (p *Puller) ForPeer(ctx context.Context, d digest.Digest, repo repository.N
 			return b, true, nil
 		}
 	}
+	// A blob this node is still receiving is passed on as it arrives, to
+	// a peer asking for it through a repository that holds it here (its
+	// manifest is stored): that is what lets a cold rollout spread
+	// through the fleet instead of every node asking the designated
+	// fetcher.
+	if p.cfg.Store.Holds(repo.Key(), d) {
+		if b, complete, err := p.cfg.Store.Follow(ctx, d); err == nil {
+			return b, complete, nil
+		}
+	}
 	// Without a rule a peer asks only for what this node holds. (Starting
 	// a store fetch whose source fails at once would let a local client
 	// of the same blob join it, and fail, in that instant.)

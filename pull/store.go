@@ -46,6 +46,9 @@ type Store interface {
 	// the store when it was opened. A blob that does not match d fails
 	// the reads with an error matching ErrDigestMismatch.
 	Fetch(ctx context.Context, d digest.Digest, src BlobSource) (b *oci.Blob, complete bool, err error)
+	// Follow opens blob d if it is stored or being fetched, without
+	// starting a fetch; complete as for Fetch.
+	Follow(ctx context.Context, d digest.Digest) (b *oci.Blob, complete bool, err error)
 }
 
 // BlobSource opens a blob's content from elsewhere: its body and its

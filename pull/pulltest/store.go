@@ -237,6 +237,12 @@ func blob(b []byte) *oci.Blob {
 	return &oci.Blob{Size: int64(len(b)), Content: bytes.NewReader(b), Close: func() error { return nil }}
 }
 
+// Follow opens a stored blob; the fake has no fetch in flight to join.
+func (s *Store) Follow(ctx context.Context, d digest.Digest) (*oci.Blob, bool, error) {
+	b, err := s.OpenBlob(d)
+	return b, err == nil, err
+}
+
 // Fetch fills the blob from src at once (the real store streams it) and
 // keeps it only if it matches d, telling a Verifier body its verdict.
 func (s *Store) Fetch(ctx context.Context, d digest.Digest, src pull.BlobSource) (*oci.Blob, bool, error) {

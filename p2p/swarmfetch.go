@@ -1,0 +1,345 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/swarm"
+)
+
+// Tuning of swarm fetches.
+const (
+	// swarmWindow is how many pieces a swarm fetch has in flight or
+	// waiting for the reader: its memory, in PieceSize units.
+	swarmWindow = 8
+	// statusInterval is how often a swarm fetch asks for news: the
+	// origin's progress, its piece digests and the other members.
+	statusInterval = 250 * time.Millisecond
+	// swarmStall is how long a swarm fetch waits without a piece before
+	// it gives up (and the caller goes upstream with a Range request).
+	swarmStall = 30 * time.Second
+)
+
+// swarmFetch is the state of a Download in swarm mode. Only its run
+// goroutine touches the planner, the piece list and the queue.
+type swarmFetch struct {
+	dl   *Download
+	plan *swarm.Planner
+	// origin is the peer bringing the blob into the fleet (its
+	// designated fetcher), asked with originReq so that it serves what
+	// it is fetching from upstream; "" when every holder has it whole.
+	origin    peer.ID
+	originReq Request
+	// known are the piece digests learnt so far, from the origin (or
+	// the holders' agreed list): every piece is checked against them.
+	known []digest.Digest
+	todo  []int            // pieces to fetch, ascending
+	held  map[int]*arrival // pieces that arrived before their digest was known
+	// blamed records, per piece, the first peer whose copy did not
+	// match; a second peer failing the same piece means the list, not
+	// the peers, is wrong.
+	blamed   map[int]peer.ID
+	ids      map[string]peer.ID
+	advance  chan struct{}
+	statusCh chan *Response
+	asking   bool
+	lastGood time.Time
+	failed   bool
+	start    sync.Once
+}
+
+type arrival struct {
+	i    int
+	p    peer.ID
+	data []byte
+	have int64
+	mem  []Member
+	err  error
+	o    swarm.Outcome
+}
+
+// startSwarm fetches the blob piece by piece from every peer that has
+// pieces of it, learnt from first (a header-only answer, or a holder's)
+// and kept fresh by asking the origin for news.
+func (dl *Download) startSwarm(first *Response, from peer.ID, origin peer.ID, originReq Request, holders []peer.ID) {
+	n := pieceCount(dl.Size)
+	sf := &swarmFetch{
+		dl:        dl,
+		plan:      swarm.NewPlanner(dl.Size, PieceSize, origin.String(), uint64(time.Now().UnixNano())),
+		origin:    origin,
+		originReq: originReq,
+		held:      map[int]*arrival{},
+		blamed:    map[int]peer.ID{},
+		ids:       map[string]peer.ID{},
+		advance:   make(chan struct{}, 1),
+		statusCh:  make(chan *Response, 1),
+		lastGood:  time.Now(),
+	}
+	if origin == "" {
+		sf.plan = swarm.NewPlanner(dl.Size, PieceSize, "", uint64(time.Now().UnixNano()))
+	}
+	for i := range n {
+		sf.todo = append(sf.todo, i)
+	}
+	for _, p := range holders {
+		sf.learn(p, dl.Size)
+	}
+	sf.news(first, from)
+	dl.sw = sf
+	dl.pieces = make([]digest.Digest, n) // marks piece mode for Read
+	dl.results = make([]chan pieceResult, n)
+	for i := range dl.results {
+		dl.results[i] = make(chan pieceResult, 1)
+	}
+	// The pieces are asked for once the blob is read: a caller that only
+	// wanted its size (a HEAD) costs the swarm nothing more.
+}
+
+// begin starts fetching pieces, once.
+func (sf *swarmFetch) begin() { sf.start.Do(func() { go sf.run() }) }
+
+func (sf *swarmFetch) learn(p peer.ID, have int64) {
+	if p == sf.dl.h.ID() || sf.dl.h.penalised(p) {
+		return
+	}
+	sf.ids[p.String()] = p
+	sf.plan.Learn(p.String(), have)
+}
+
+// news takes in a peer's answer: its progress, the members it knows and
+// piece digests.
+func (sf *swarmFetch) news(r *Response, from peer.ID) {
+	sf.learn(from, r.Have)
+	for _, m := range r.Members {
+		if id, err := peer.Decode(m.Peer); err == nil {
+			sf.learn(id, m.Have)
+		}
+	}
+	if r.PiecesFrom == len(sf.known) && len(r.Pieces) > 0 {
+		sf.known = append(sf.known, r.Pieces[:min(len(r.Pieces), pieceCount(sf.dl.Size)-len(sf.known))]...)
+	}
+}
+
+func (sf *swarmFetch) run() {
+	dl := sf.dl
+	events := make(chan *arrival, swarmWindow)
+	tick := time.NewTicker(statusInterval)
+	defer tick.Stop()
+	inflight := 0
+	for {
+		now := time.Now()
+		next := int(dl.readNext.Load())
+		for len(sf.todo) > 0 && sf.todo[0] < next+swarmWindow {
+			i := sf.todo[0]
+			id, ok := sf.plan.Pick(i, now)
+			if !ok {
+				break
+			}
+			sf.todo = sf.todo[1:]
+			inflight++
+			go sf.fetch(i, sf.ids[id], events)
+		}
+		if sf.failed || (len(sf.todo) == 0 && inflight == 0 && len(sf.held) == 0) {
+			return
+		}
+		if (sf.plan.Live() == 0 && inflight == 0) || now.Sub(sf.lastGood) > swarmStall {
+			sf.fail(fmt.Errorf("%w: swarm for %s stalled", ErrNoPeer, dl.d))
+			return
+		}
+		select {
+		case a := <-events:
+			inflight--
+			if sf.failed {
+				sf.dl.h.putPieceBuf(a.data)
+				continue
+			}
+			sf.arrived(a)
+		case r := <-sf.statusCh:
+			sf.asking = false
+			if r != nil {
+				sf.news(r, sf.statusPeer())
+				sf.checkHeld()
+			}
+		case <-sf.advance:
+			sf.lastGood = time.Now() // a reader that moves on is progress too
+		case <-tick.C:
+			sf.askStatus()
+		case <-dl.ctx.Done():
+			sf.dropHeld()
+			return
+		}
+	}
+}
+
+// fetch asks p for piece i.
+func (sf *swarmFetch) fetch(i int, p peer.ID, out chan<- *arrival) {
+	dl := sf.dl
+	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Offset: int64(i) * PieceSize, Length: dl.pieceLen(i), Swarm: true, Have: dl.delivered.Load()}
+	if p == sf.origin {
+		req.Rule, req.Repo = sf.originReq.Rule, sf.originReq.Repo
+	}
+	a := &arrival{i: i, p: p}
+	s, err := dl.h.Open(dl.ctx, p, req)
+	switch {
+	case errors.Is(err, ErrBusy):
+		a.o, a.err = swarm.Busy, err
+	case err != nil:
+		a.o, a.err = swarm.Failed, err
+	case s.Size != dl.Size:
+		s.Close()
+		dl.h.Penalise(p, "sent another size for "+dl.d.String())
+		a.o, a.err = swarm.Lied, errors.New("wrong size")
+	default:
+		a.have, a.mem = s.Have, s.Members
+		a.data, a.err = dl.readPiece(s, dl.pieceLen(i))
+		s.Close()
+		if a.err != nil {
+			a.o = swarm.Failed
+		}
+	}
+	out <- a
+}
+
+// arrived handles a piece request's end.
+func (sf *swarmFetch) arrived(a *arrival) {
+	now := time.Now()
+	if a.err != nil {
+		if a.o != swarm.Busy {
+			sf.dl.h.log.Debug("piece request failed", "digest", sf.dl.d, "piece", a.i, "peer", a.p, "err", a.err)
+		}
+		sf.plan.Done(a.p.String(), a.o, now)
+		sf.requeue(a.i)
+		return
+	}
+	sf.news(&Response{Have: a.have, Members: a.mem, PiecesFrom: -1}, a.p)
+	if a.i >= len(sf.known) {
+		// The origin has not told us this piece's digest yet (it hashes
+		// pieces as they arrive from upstream): keep it until it does.
+		sf.held[a.i] = a
+		sf.askStatus()
+		return
+	}
+	sf.check(a)
+}
+
+// check verifies a piece against its digest and hands it to the reader,
+// or blames its sender and fetches it again.
+func (sf *swarmFetch) check(a *arrival) {
+	dl := sf.dl
+	now := time.Now()
+	if digest.SHA256.FromBytes(a.data) == sf.known[a.i] {
+		sf.plan.Done(a.p.String(), swarm.OK, now)
+		sf.lastGood = now
+		dl.mu.Lock()
+		dl.sources[a.p] = true
+		dl.mu.Unlock()
+		select {
+		case dl.results[a.i] <- pieceResult{data: a.data}:
+		default: // the fetch failed and the reader has its error
+			dl.h.putPieceBuf(a.data)
+		}
+		return
+	}
+	dl.h.putPieceBuf(a.data)
+	sf.plan.Done(a.p.String(), swarm.Lied, now)
+	if first, ok := sf.blamed[a.i]; ok && first != a.p {
+		// Two peers' copies of one piece disagree with the list: the
+		// list is what is wrong. Give up on the swarm; the caller goes
+		// upstream, and the store's digest check judges the rest.
+		sf.fail(fmt.Errorf("%w: piece %d of %s matched no peer's copy", ErrNoPeer, a.i, dl.d))
+		return
+	}
+	sf.blamed[a.i] = a.p
+	dl.h.Penalise(a.p, fmt.Sprintf("piece %d of %s did not match", a.i, dl.d))
+	sf.requeue(a.i)
+}
+
+// checkHeld verifies the pieces that were waiting for their digests.
+func (sf *swarmFetch) checkHeld() {
+	for i, a := range sf.held {
+		if i < len(sf.known) {
+			delete(sf.held, i)
+			sf.check(a)
+		}
+	}
+}
+
+func (sf *swarmFetch) dropHeld() {
+	for i, a := range sf.held {
+		sf.dl.h.putPieceBuf(a.data)
+		delete(sf.held, i)
+	}
+}
+
+func (sf *swarmFetch) requeue(i int) {
+	at, _ := slices.BinarySearch(sf.todo, i)
+	sf.todo = slices.Insert(sf.todo, at, i)
+}
+
+// fail ends the fetch: the reader gets err at the next piece it waits
+// for.
+func (sf *swarmFetch) fail(err error) {
+	sf.failed = true
+	sf.dropHeld()
+	for i := range sf.dl.results {
+		select {
+		case sf.dl.results[i] <- pieceResult{err: err}:
+		default:
+		}
+	}
+}
+
+// statusPeer is whom a fetch asks for news: the origin, or any holder.
+func (sf *swarmFetch) statusPeer() peer.ID {
+	if sf.origin != "" {
+		return sf.origin
+	}
+	for _, id := range sf.ids {
+		return id
+	}
+	return ""
+}
+
+// askStatus asks for news unless a question is outstanding. The answer
+// arrives on statusCh.
+func (sf *swarmFetch) askStatus() {
+	p := sf.statusPeer()
+	if sf.asking || p == "" {
+		return
+	}
+	sf.asking = true
+	dl := sf.dl
+	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Status: true, Swarm: true, Have: dl.delivered.Load(), WantPieces: len(sf.known) < pieceCount(dl.Size), PiecesFrom: len(sf.known)}
+	if p == sf.origin {
+		req.Rule, req.Repo = sf.originReq.Rule, sf.originReq.Repo
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(dl.ctx, 5*time.Second)
+		defer cancel()
+		s, err := dl.h.Open(ctx, p, req)
+		if err != nil {
+			sf.statusCh <- nil
+			return
+		}
+		s.Close()
+		r := s.Response
+		sf.statusCh <- &r
+	}()
+}
+
+// nudge tells the run loop the reader moved on.
+func (sf *swarmFetch) nudge() {
+	select {
+	case sf.advance <- struct{}{}:
+	default:
+	}
+}
+
+

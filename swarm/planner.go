@@ -1,0 +1,202 @@
+// Package swarm decides how a blob moves through the fleet piece by
+// piece: which peer to ask for which piece (Planner), and how many peers
+// a node serves at once (Slots). It knows nothing of libp2p or of the
+// store, and takes the time as an argument, so that the same code runs
+// in the node and in a simulated fleet (bench/cmd/swarmsim).
+package swarm
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Outcome is how a request for a piece ended.
+type Outcome int
+
+const (
+	// OK: the piece arrived and matched its digest.
+	OK Outcome = iota
+	// Busy: the peer had no upload slot free; ask it again later.
+	Busy
+	// Failed: the peer did not have the piece or the transfer broke.
+	Failed
+	// Lied: the piece did not match its digest. The peer is not asked
+	// again.
+	Lied
+)
+
+// Tuning of the planner.
+const (
+	// MaxPerPeer bounds the pieces in flight from one peer, so that a
+	// fast asker does not take all of a holder's upload slots.
+	MaxPerPeer = 2
+	// BusyBackoff is how long a peer that answered busy is left alone.
+	BusyBackoff = 150 * time.Millisecond
+	// maxFailures is how many failed requests drop a peer from a fetch.
+	maxFailures = 3
+)
+
+// Planner chooses, for one blob, which peer to ask for each piece. What
+// a peer holds of a blob is a prefix of it (a node's store fills in
+// order), learnt from the peer's own answers and from the blob's tracker.
+//
+// The rule spreads load: a piece goes to the least-busy peer that
+// already holds it, the origin (the node fetching the blob from upstream,
+// which streams a piece while it arrives) last, so that each byte leaves
+// the origin about once and the rest of the fleet passes it on. Other
+// peers are asked only for pieces they hold whole: two nodes each
+// receiving a piece could otherwise wait on each other for it.
+type Planner struct {
+	size, pieceSize int64
+	origin          string
+	peers           map[string]*peerState
+	order           []string // peers in the order first learnt
+	rng             *rand.Rand
+}
+
+type peerState struct {
+	have      int64 // bytes it can serve now, as last heard
+	inflight  int
+	busyUntil time.Time
+	failures  int
+	dropped   bool
+}
+
+// NewPlanner plans a blob of size bytes cut into pieceSize pieces.
+// origin names the peer that brings the blob into the fleet ("" when
+// every holder has it whole); seed makes ties break the same way each
+// run.
+func NewPlanner(size, pieceSize int64, origin string, seed uint64) *Planner {
+	return &Planner{size: size, pieceSize: pieceSize, origin: origin, peers: map[string]*peerState{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+// Pieces is how many pieces the blob has.
+func (p *Planner) Pieces() int { return int((p.size + p.pieceSize - 1) / p.pieceSize) }
+
+// Learn records that peer holds at least the first have bytes. What a
+// peer holds only grows, so an older, smaller figure is ignored.
+func (p *Planner) Learn(peer string, have int64) {
+	s := p.peers[peer]
+	if s == nil {
+		s = &peerState{have: -1}
+		p.peers[peer] = s
+		p.order = append(p.order, peer)
+	}
+	if have > s.have {
+		s.have = min(have, p.size)
+	}
+}
+
+// Known says whether peer is one of the fetch's candidates.
+func (p *Planner) Known(peer string) bool { return p.peers[peer] != nil }
+
+// Have is what the planner believes peer holds (-1 if nothing is known).
+func (p *Planner) Have(peer string) int64 {
+	if s := p.peers[peer]; s != nil {
+		return s.have
+	}
+	return -1
+}
+
+// Live is how many peers are still candidates.
+func (p *Planner) Live() int {
+	n := 0
+	for _, s := range p.peers {
+		if !s.dropped {
+			n++
+		}
+	}
+	return n
+}
+
+// Pick chooses the peer to ask for piece i at time now and counts the
+// request as in flight; ok is false when no peer can be asked now (all
+// busy or at their limit, or none ahead), and the caller should wait
+// for an answer or news of the swarm before asking again.
+func (p *Planner) Pick(i int, now time.Time) (peer string, ok bool) {
+	end := min(p.size, int64(i+1)*p.pieceSize)
+	const (
+		none = iota
+		origin
+		holds
+	)
+	bestTier, bestLoad := none, 0
+	ties := 0
+	for _, id := range p.order {
+		s := p.peers[id]
+		if s.dropped || now.Before(s.busyUntil) || s.inflight >= MaxPerPeer {
+			continue
+		}
+		tier, load := none, s.inflight
+		switch {
+		case id == p.origin:
+			// The origin holds the piece or will: it is fetching the
+			// blob from upstream. It is asked only when no other peer
+			// holds the piece, and counts as more loaded than any.
+			tier, load = origin, s.inflight+MaxPerPeer
+			if s.have >= end {
+				tier = holds
+			}
+		case s.have >= end:
+			tier = holds
+		}
+		if tier == none {
+			continue
+		}
+		better := false
+		switch {
+		case tier != bestTier:
+			better = tier > bestTier
+		case load < bestLoad:
+			better = true
+		case load == bestLoad:
+			// Reservoir sampling over equal choices: askers that see
+			// the same swarm still spread over it.
+			ties++
+			better = p.rng.IntN(ties+1) == 0
+		}
+		if better {
+			if tier != bestTier || load != bestLoad {
+				ties = 0
+			}
+			peer, bestTier, bestLoad = id, tier, load
+		}
+	}
+	if bestTier == none {
+		return "", false
+	}
+	p.peers[peer].inflight++
+	return peer, true
+}
+
+// Done records how a request to peer picked earlier ended.
+func (p *Planner) Done(peer string, o Outcome, now time.Time) {
+	s := p.peers[peer]
+	if s == nil {
+		return
+	}
+	if s.inflight > 0 {
+		s.inflight--
+	}
+	switch o {
+	case OK:
+		s.failures = 0
+	case Busy:
+		s.busyUntil = now.Add(BusyBackoff)
+	case Failed:
+		s.failures++
+		s.busyUntil = now.Add(BusyBackoff)
+		if s.failures >= maxFailures {
+			s.dropped = true
+		}
+	case Lied:
+		s.dropped = true
+	}
+}
+
+// Drop stops asking peer.
+func (p *Planner) Drop(peer string) {
+	if s := p.peers[peer]; s != nil {
+		s.dropped = true
+	}
+}

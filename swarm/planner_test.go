@@ -1,0 +1,140 @@
+package swarm
+
+import (
+	"testing"
+	"time"
+)
+
+const mib = 1 << 20
+
+func TestPlannerPick(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tests := []struct {
+		name   string
+		origin string
+		have   map[string]int64 // learnt, in this order
+		busy   []string         // peers that answered busy just now
+		load   map[string]int   // requests already in flight
+		piece  int
+		want   []string // any of these
+		none   bool
+	}{
+		{name: "a holder before the origin", origin: "o", have: map[string]int64{"o": 4 * mib, "a": 2 * mib}, piece: 1, want: []string{"a"}},
+		{name: "the origin when no one else holds it", origin: "o", have: map[string]int64{"o": 4 * mib, "a": 1 * mib}, piece: 2, want: []string{"o"}},
+		{name: "the origin still fetching it, not a peer receiving it", origin: "o", have: map[string]int64{"o": 2*mib + 5, "a": 2*mib + 1}, piece: 2, want: []string{"o"}},
+		{name: "a holder before the origin still fetching", origin: "o", have: map[string]int64{"o": 2*mib + 1000, "a": 2 * mib, "b": 3 * mib}, piece: 2, want: []string{"b"}},
+		{name: "the origin for a piece nobody has reached", origin: "o", have: map[string]int64{"o": 1, "a": 0}, piece: 3, want: []string{"o"}},
+		{name: "the least loaded holder", have: map[string]int64{"a": 8 * mib, "b": 8 * mib}, load: map[string]int{"a": 1}, piece: 0, want: []string{"b"}},
+		{name: "not a busy peer", have: map[string]int64{"a": 8 * mib, "b": 8 * mib}, busy: []string{"a"}, piece: 0, want: []string{"b"}},
+		{name: "no one when all are busy", have: map[string]int64{"a": 8 * mib}, busy: []string{"a"}, piece: 0, none: true},
+		{name: "no one at their limit", have: map[string]int64{"a": 8 * mib}, load: map[string]int{"a": MaxPerPeer}, piece: 0, none: true},
+		{name: "no one ahead", have: map[string]int64{"a": mib}, piece: 3, none: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewPlanner(8*mib, mib, tt.origin, 1)
+			for _, id := range []string{"o", "a", "b"} {
+				if h, ok := tt.have[id]; ok {
+					p.Learn(id, h)
+				}
+			}
+			for id, n := range tt.load {
+				p.peers[id].inflight = n
+			}
+			for _, id := range tt.busy {
+				p.peers[id].inflight++
+				p.Done(id, Busy, t0)
+			}
+			got, ok := p.Pick(tt.piece, t0.Add(time.Millisecond))
+			if tt.none {
+				if ok {
+					t.Fatalf("picked %s, want no one", got)
+				}
+				return
+			}
+			if !ok {
+				t.Fatalf("picked no one, want one of %v", tt.want)
+			}
+			for _, w := range tt.want {
+				if got == w {
+					return
+				}
+			}
+			t.Fatalf("picked %s, want one of %v", got, tt.want)
+		})
+	}
+}
+
+// A peer that lied is never asked again; one that failed a few times is
+// dropped; a busy one is asked again after BusyBackoff.
+func TestPlannerOutcomes(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	p := NewPlanner(4*mib, mib, "", 1)
+	p.Learn("liar", 4*mib)
+	p.Learn("flaky", 4*mib)
+	p.Learn("busy", 4*mib)
+	pick := func(now time.Time) map[string]bool {
+		seen := map[string]bool{}
+		for range 50 {
+			id, ok := p.Pick(0, now)
+			if !ok {
+				break
+			}
+			seen[id] = true
+			p.Done(id, OK, now)
+		}
+		return seen
+	}
+	p.peers["liar"].inflight = 1
+	p.Done("liar", Lied, t0)
+	p.peers["busy"].inflight = 1
+	p.Done("busy", Busy, t0)
+	for range maxFailures {
+		p.peers["flaky"].inflight = 1
+		p.Done("flaky", Failed, t0)
+	}
+	if got := pick(t0.Add(time.Millisecond)); len(got) != 0 {
+		t.Fatalf("picked %v right after: the liar and flaky are out, busy backs off", got)
+	}
+	if got := pick(t0.Add(BusyBackoff + time.Millisecond)); !got["busy"] || got["liar"] || got["flaky"] {
+		t.Fatalf("after the backoff picked %v, want busy only", got)
+	}
+	if p.Live() != 1 {
+		t.Fatalf("live %d, want 1", p.Live())
+	}
+}
+
+// Equal holders share the requests: many askers with the same view of
+// the swarm do not all pick the same peer.
+func TestPlannerSpreadsTies(t *testing.T) {
+	counts := map[string]int{}
+	for seed := range uint64(200) {
+		p := NewPlanner(8*mib, mib, "o", seed)
+		p.Learn("o", 8*mib)
+		for _, id := range []string{"a", "b", "c", "d"} {
+			p.Learn(id, 8*mib)
+		}
+		id, _ := p.Pick(0, time.Unix(0, 0))
+		counts[id]++
+	}
+	if counts["o"] != 0 {
+		t.Errorf("the origin was picked %d times with four holders free", counts["o"])
+	}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		if counts[id] < 25 {
+			t.Errorf("holder %s picked %d of 200 times: %v", id, counts[id], counts)
+		}
+	}
+}
+
+// What a peer holds only grows: an old, smaller report does not undo a
+// newer one.
+func TestPlannerLearnMonotonic(t *testing.T) {
+	p := NewPlanner(8*mib, mib, "", 1)
+	p.Learn("a", 3*mib)
+	p.Learn("a", mib)
+	p.Learn("a", 100*mib)
+	if got := p.Have("a"); got != 8*mib {
+		t.Fatalf("have %d, want the blob's size", got)
+	}
+}

@@ -1,0 +1,85 @@
+package swarm
+
+import "time"
+
+// Slots decides how many peers a node serves at once. A fixed count is
+// wrong both ways: on a slow link sixteen streams each crawl (and every
+// asker waits on all of them), on a fast one sixteen leave it idle. Slots
+// admits a new stream while the streams already running each still get
+// at least MinRate of the measured upload rate, and never more than the
+// memory budget allows. The running streams' average is the evidence:
+// while they each still move MinRate the link has room, and a stream
+// added beyond that only slows the others.
+type Slots struct {
+	// Min streams are always admitted, so a node with nothing measured
+	// yet still serves.
+	Min int
+	// Max bounds streams by memory: each holds up to a piece and its
+	// connection's send buffers.
+	Max int
+	// MinRate is the bytes per second each running stream should keep.
+	MinRate float64
+
+	active int
+	rate   float64 // bytes per second, smoothed
+	sent   int64   // bytes since last
+	last   time.Time
+}
+
+// rateWindow is how quickly the measured upload rate follows changes.
+const rateWindow = time.Second
+
+// NewSlots is the node's default: at least 2 streams, at most max, each
+// kept at 1 MiB/s or more.
+func NewSlots(max int) *Slots {
+	return &Slots{Min: 2, Max: max, MinRate: 1 << 20}
+}
+
+// Admit says whether a new stream may start now; if so it counts as
+// running until Release. Slots is not safe for concurrent use: its
+// owner serialises calls.
+func (s *Slots) Admit(now time.Time) bool {
+	s.update(now)
+	ok := s.active < s.Min || (s.active < s.Max && s.rate/float64(s.active) >= s.MinRate)
+	if ok {
+		s.active++
+	}
+	return ok
+}
+
+// Release ends a stream.
+func (s *Slots) Release() {
+	if s.active > 0 {
+		s.active--
+	}
+}
+
+// Sent counts n bytes sent by any stream.
+func (s *Slots) Sent(n int64, now time.Time) {
+	s.sent += n
+	s.update(now)
+}
+
+// Active is how many streams run.
+func (s *Slots) Active() int { return s.active }
+
+// Rate is the smoothed upload rate in bytes per second.
+func (s *Slots) Rate() float64 { return s.rate }
+
+// update folds the bytes sent since the last update into the rate, an
+// exponentially weighted average over about rateWindow.
+func (s *Slots) update(now time.Time) {
+	if s.last.IsZero() {
+		s.last = now
+		return
+	}
+	dt := now.Sub(s.last)
+	if dt < 10*time.Millisecond {
+		return
+	}
+	inst := float64(s.sent) / dt.Seconds()
+	w := min(1, float64(dt)/float64(rateWindow))
+	s.rate += w * (inst - s.rate)
+	s.sent = 0
+	s.last = now
+}
