@@ -14,18 +14,6 @@ import (
 	"github.com/shoal-dev/shoal/swarm"
 )
 
-// Tuning of swarm fetches.
-const (
-	// swarmWindow is how many pieces a swarm fetch has in flight or
-	// waiting for the reader: its memory, in PieceSize units.
-	swarmWindow = 8
-	// statusInterval is how often a swarm fetch asks for news: the
-	// origin's progress, its piece digests and the other members.
-	statusInterval = 250 * time.Millisecond
-	// swarmStall is how long a swarm fetch waits without a piece before
-	// it gives up (and the caller goes upstream with a Range request).
-	swarmStall = 30 * time.Second
-)
 
 // swarmFetch is the state of a Download in swarm mode. Only its run
 // goroutine touches the planner, the piece list and the queue.
@@ -129,14 +117,14 @@ func (sf *swarmFetch) news(r *Response, from peer.ID) {
 
 func (sf *swarmFetch) run() {
 	dl := sf.dl
-	events := make(chan *arrival, swarmWindow)
-	tick := time.NewTicker(statusInterval)
+	events := make(chan *arrival, swarm.Window)
+	tick := time.NewTicker(swarm.StatusInterval)
 	defer tick.Stop()
 	inflight := 0
 	for {
 		now := time.Now()
 		next := int(dl.readNext.Load())
-		for len(sf.todo) > 0 && sf.todo[0] < next+swarmWindow {
+		for len(sf.todo) > 0 && sf.todo[0] < next+swarm.Window {
 			i := sf.todo[0]
 			id, ok := sf.plan.Pick(i, now)
 			if !ok {
@@ -149,7 +137,7 @@ func (sf *swarmFetch) run() {
 		if sf.failed || (len(sf.todo) == 0 && inflight == 0 && len(sf.held) == 0) {
 			return
 		}
-		if (sf.plan.Live() == 0 && inflight == 0) || now.Sub(sf.lastGood) > swarmStall {
+		if (sf.plan.Live() == 0 && inflight == 0) || now.Sub(sf.lastGood) > swarm.Stall {
 			sf.fail(fmt.Errorf("%w: swarm for %s stalled", ErrNoPeer, dl.d))
 			return
 		}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/swarm"
 )
 
 // A node remembers, per blob, the peers that asked it for pieces of that
@@ -41,25 +43,9 @@ type tracker struct {
 type swarmOf struct {
 	touched time.Time
 	members map[peer.ID]*heard
-	// sent counts, per piece, the copies this node has begun to send
-	// and when it sent the first.
-	sent map[int]*copies
+	// sent counts the copies of each piece this node has sent.
+	sent swarm.Spread
 }
-
-type copies struct {
-	first time.Time
-	n     int
-}
-
-// A node sends each piece of a blob to a few peers at first, and to more
-// as time passes: those first peers pass it on, so the node that brings
-// a blob into the fleet uploads each piece about twice, not once per
-// node. The limit grows so that a swarm that loses those peers still
-// gets the piece.
-const (
-	firstCopies = 2
-	copiesEvery = 300 * time.Millisecond
-)
 
 type heard struct {
 	have int64
@@ -77,7 +63,7 @@ func (t *tracker) note(d digest.Digest, p peer.ID, have int64, now time.Time) {
 		if len(t.blobs) >= maxTracked {
 			t.evictLocked(now)
 		}
-		s = &swarmOf{members: map[peer.ID]*heard{}, sent: map[int]*copies{}}
+		s = &swarmOf{members: map[peer.ID]*heard{}}
 		t.blobs[d] = s
 	}
 	s.touched = now
@@ -148,14 +134,5 @@ func (t *tracker) mayServe(d digest.Digest, i int, now time.Time) bool {
 	if s == nil {
 		return true // not tracked (the table is full): serve
 	}
-	c := s.sent[i]
-	if c == nil {
-		c = &copies{first: now}
-		s.sent[i] = c
-	}
-	if c.n >= firstCopies+int(now.Sub(c.first)/copiesEvery) {
-		return false
-	}
-	c.n++
-	return true
+	return s.sent.MayServe(i, now)
 }

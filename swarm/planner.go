@@ -34,6 +34,16 @@ const (
 	BusyBackoff = 150 * time.Millisecond
 	// maxFailures is how many failed requests drop a peer from a fetch.
 	maxFailures = 3
+
+	// Window is how many pieces a fetch has in flight or waiting for its
+	// reader: its memory, in pieces.
+	Window = 8
+	// StatusInterval is how often a fetch asks the blob's origin for
+	// news: its progress, its piece digests and the other members.
+	StatusInterval = 250 * time.Millisecond
+	// Stall is how long a fetch waits without a piece before it gives up
+	// (and the node goes upstream with a Range request).
+	Stall = 30 * time.Second
 )
 
 // Planner chooses, for one blob, which peer to ask for each piece. What

@@ -14,8 +14,9 @@ func TestSlots(t *testing.T) {
 		want int // streams admitted
 	}{
 		{name: "nothing measured: the minimum", rate: 0, max: 32, want: 2},
-		{name: "a 40 Mbit/s link", rate: 5e6, max: 32, want: 5},
-		{name: "a 1 Gbit/s link", rate: 125e6, max: 32, want: 32},
+		{name: "a 40 Mbit/s link: the minimum", rate: 5e6, max: 32, want: 2},
+		{name: "a 100 Mbit/s link", rate: 12.5e6, max: 32, want: 3},
+		{name: "a 1 Gbit/s link", rate: 125e6, max: 32, want: 30},
 		{name: "memory bounds a fast link", rate: 125e6, max: 8, want: 8},
 	}
 	for _, tt := range tests {

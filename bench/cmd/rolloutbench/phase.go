@@ -188,6 +188,11 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 		return res, fmt.Errorf("stopped during the preloads: %w", err)
 	}
 	b.proxy.WaitQuiet(ctx)
+	if p2p {
+		for i, fn := range nodes {
+			logf("phase %s: %s done in %v: %s", name, fn.Short, res.nodes[i].dur.Round(time.Millisecond), trafficOf(ctx, fn.URL()))
+		}
+	}
 	res.upstream = b.proxy.Bytes() - before
 	res.memNode, res.memPeak = mem.stop()
 	logf("phase %s: p50 %v, last %v, upstream %.2fx, %d failed", name, res.p50().Round(time.Millisecond), res.last().Round(time.Millisecond), float64(res.upstream)/float64(b.img.Bytes), res.failures())
@@ -359,4 +364,31 @@ func parseSize(s string) int64 {
 		}
 	}
 	return 0
+}
+
+// trafficOf is a node's own account of where its bytes came from and how
+// many it served, from its metrics: where a rollout's time went.
+func trafficOf(ctx context.Context, base string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return err.Error()
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	var parts []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "shoal_served_bytes_total") && !strings.HasPrefix(line, "shoal_fetched_bytes_total") {
+			continue
+		}
+		f := strings.Fields(line)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			parts = append(parts, fmt.Sprintf("%s %.1f MiB", strings.TrimPrefix(strings.TrimPrefix(f[0], "shoal_"), "_bytes_total"), v/(1<<20)))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
