@@ -134,7 +134,11 @@ func (sf *swarmFetch) run() {
 			inflight++
 			go sf.fetch(i, sf.ids[id], events)
 		}
-		if sf.failed || (len(sf.todo) == 0 && inflight == 0 && len(sf.held) == 0) {
+		if sf.failed {
+			return
+		}
+		if len(sf.todo) == 0 && inflight == 0 && len(sf.held) == 0 {
+			sf.reportDone()
 			return
 		}
 		if (sf.plan.Live() == 0 && inflight == 0) || now.Sub(sf.lastGood) > swarm.Stall {
@@ -331,3 +335,26 @@ func (sf *swarmFetch) nudge() {
 }
 
 
+
+// reportDone tells the blob's tracker this node now holds it all: a node
+// that has finished asks no one anything more, and would otherwise stay
+// known at its last reported progress, leaving later askers only the
+// origin for the last pieces.
+func (sf *swarmFetch) reportDone() {
+	p := sf.statusPeer()
+	if p == "" {
+		return
+	}
+	dl := sf.dl
+	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Status: true, Swarm: true, Have: dl.Size}
+	if p == sf.origin {
+		req.Rule, req.Repo = sf.originReq.Rule, sf.originReq.Repo
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(dl.ctx), 5*time.Second)
+		defer cancel()
+		if s, err := dl.h.Open(ctx, p, req); err == nil {
+			s.Close()
+		}
+	}()
+}

@@ -32,8 +32,12 @@ const (
 	MaxPerPeer = 2
 	// BusyBackoff is how long a peer that answered busy is left alone.
 	BusyBackoff = 150 * time.Millisecond
-	// maxFailures is how many failed requests drop a peer from a fetch.
-	maxFailures = 3
+	// maxFailures is how many failed requests in a row drop a peer from
+	// a fetch; each one before that doubles its backoff, up to
+	// maxBackoff. The origin is never dropped for failing: it may be the
+	// only peer that holds the rest.
+	maxFailures = 6
+	maxBackoff  = 5 * time.Second
 
 	// Window is how many pieces a fetch has in flight or waiting for its
 	// reader: its memory, in pieces.
@@ -195,8 +199,8 @@ func (p *Planner) Done(peer string, o Outcome, now time.Time) {
 		s.busyUntil = now.Add(BusyBackoff)
 	case Failed:
 		s.failures++
-		s.busyUntil = now.Add(BusyBackoff)
-		if s.failures >= maxFailures {
+		s.busyUntil = now.Add(min(maxBackoff, BusyBackoff<<s.failures))
+		if s.failures >= maxFailures && peer != p.origin {
 			s.dropped = true
 		}
 	case Lied:

@@ -96,7 +96,7 @@ func TestPlannerOutcomes(t *testing.T) {
 	if got := pick(t0.Add(time.Millisecond)); len(got) != 0 {
 		t.Fatalf("picked %v right after: the liar and flaky are out, busy backs off", got)
 	}
-	if got := pick(t0.Add(BusyBackoff + time.Millisecond)); !got["busy"] || got["liar"] || got["flaky"] {
+	if got := pick(t0.Add(maxBackoff + time.Millisecond)); !got["busy"] || got["liar"] || got["flaky"] {
 		t.Fatalf("after the backoff picked %v, want busy only", got)
 	}
 	if p.Live() != 1 {
@@ -136,5 +136,24 @@ func TestPlannerLearnMonotonic(t *testing.T) {
 	p.Learn("a", 100*mib)
 	if got := p.Have("a"); got != 8*mib {
 		t.Fatalf("have %d, want the blob's size", got)
+	}
+}
+
+// The origin fails like any peer but is never dropped: it may be the only
+// peer holding the rest of the blob.
+func TestPlannerKeepsTheOrigin(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	p := NewPlanner(4*mib, mib, "o", 1)
+	p.Learn("o", 4*mib)
+	for range 3 * maxFailures {
+		id, ok := p.Pick(0, t0)
+		if !ok {
+			t0 = t0.Add(maxBackoff)
+			continue
+		}
+		p.Done(id, Failed, t0)
+	}
+	if id, ok := p.Pick(0, t0.Add(maxBackoff+time.Millisecond)); !ok || id != "o" {
+		t.Fatalf("after many failures picked %q, %v; want the origin again", id, ok)
 	}
 }

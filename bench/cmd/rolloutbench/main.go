@@ -45,6 +45,7 @@ type options struct {
 	layers  int
 	timeout time.Duration
 	keep    bool
+	nodeLog string
 	out     string
 }
 
@@ -57,6 +58,7 @@ func main() {
 	flag.IntVar(&o.layers, "layers", 4, "layers in the image")
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "bound on the whole run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the image, network and containers")
+	flag.StringVar(&o.nodeLog, "node-log-level", "warn", "the nodes' --log-level; a fleet node slower than 1.5x the median has its log printed")
 	flag.StringVar(&o.out, "out", "", "also write the markdown report to this file")
 	flag.Parse()
 	o.size = sizeMiB * mib

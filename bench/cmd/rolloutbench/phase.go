@@ -100,7 +100,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 			"--listen", ":5000",
 			"--data-dir", "/data",
 			"--upstream", upstreamRule + "=" + b.proxy.URL(),
-			"--log-level", "warn",
+			"--log-level", b.o.nodeLog,
 		}
 		// shoal node has no switch to turn p2p off: a node not told of a
 		// bootstrap peer stays alone (checked below), which is no sharing.
@@ -189,8 +189,13 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 	}
 	b.proxy.WaitQuiet(ctx)
 	if p2p {
+		p50 := res.p50()
 		for i, fn := range nodes {
 			logf("phase %s: %s done in %v: %s", name, fn.Short, res.nodes[i].dur.Round(time.Millisecond), trafficOf(ctx, fn.URL()))
+			if res.nodes[i].dur > p50*3/2 {
+				// A straggler: its log says what held it up.
+				logf("phase %s: %s's log:\n%s", name, fn.Short, fn.Container.Logs(ctx, 40))
+			}
 		}
 	}
 	res.upstream = b.proxy.Bytes() - before
