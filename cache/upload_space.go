@@ -62,7 +62,7 @@ func (s *Store) fullError(n int64) error {
 	s.mu.Unlock()
 	s.log.Warn("cache: upload refused: the store is full with content that cannot be evicted",
 		"blob_bytes", blobs, "upload_bytes", uploads, "max_bytes", s.opts.MaxBytes)
-	return fmt.Errorf("%w: %d more bytes would pass its limit of %d bytes, held by content that cannot be evicted (%d bytes of pushed or in-use blobs, %d of open uploads); finish or cancel uploads, or delete pushed content",
+	return fmt.Errorf("%w: %d more bytes would pass its limit of %d bytes, held by content that cannot be evicted (%d bytes of pushed or in-use blobs, %d of open uploads)",
 		ErrStoreFull, n, s.opts.MaxBytes, blobs, uploads)
 }
 
