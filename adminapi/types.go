@@ -28,12 +28,17 @@ type Status struct {
 
 // CacheStatus is the content store part of Status.
 type CacheStatus struct {
-	// Bytes is the size of the blobs held.
+	// Bytes is the store's size, what MaxBytes limits: the blobs held and
+	// the bytes of open upload sessions (UploadBytes).
 	Bytes int64 `json:"bytes"`
 	// Blobs is how many blobs are held.
 	Blobs int `json:"blobs"`
 	// MaxBytes is the store's size limit, 0 for none.
 	MaxBytes int64 `json:"max_bytes"`
+	// UploadBytes is the part of Bytes held by open upload sessions.
+	UploadBytes int64 `json:"upload_bytes"`
+	// Uploads is how many upload sessions are open.
+	Uploads int `json:"uploads"`
 }
 
 // PolicyStatus is the policy part of Status.

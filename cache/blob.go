@@ -375,7 +375,7 @@ func (s *Store) unpin(d digest.Digest) {
 	}
 	bi := s.blobs[d]
 	doomed := last && bi != nil && bi.doomed
-	over := last && s.opts.MaxBytes > 0 && s.total > s.opts.MaxBytes
+	over := last && s.opts.MaxBytes > 0 && s.total+s.uploadBytes > s.opts.MaxBytes
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {

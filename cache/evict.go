@@ -6,36 +6,50 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// maybeEvict removes least recently used blobs until the store is within
-// MaxBytes. Blobs linked into a local repository, pinned by a reader, or
-// still being written (not yet in s.blobs) are never candidates.
+// maybeEvict removes least recently used blobs until the store (its blobs
+// and open uploads) is within MaxBytes. Blobs linked into a local
+// repository, pinned by a reader, or still being written (not yet in
+// s.blobs) are never candidates.
 func (s *Store) maybeEvict() {
 	if s.opts.MaxBytes <= 0 {
 		return
 	}
 	s.meta.Lock()
-	evicted := s.evictLocked()
+	evicted, _ := s.evictLocked(0)
 	s.meta.Unlock()
 	s.notifyEvicted(evicted)
 }
 
-func (s *Store) evictLocked() []digest.Digest {
+// evictLocked evicts until the store's size plus extra bytes about to be
+// written is within MaxBytes, and reports whether it then is. For extra
+// bytes that would not fit even with every candidate gone it evicts
+// nothing: they will be refused, and the mirrored content is worth more
+// kept. The caller holds s.meta.
+func (s *Store) evictLocked(extra int64) ([]digest.Digest, bool) {
 	type cand struct {
 		d     digest.Digest
 		size  int64
 		atime int64
 	}
 	s.mu.Lock()
-	if s.closed || s.total <= s.opts.MaxBytes {
+	fits := func() bool { return s.total+s.uploadBytes+extra <= s.opts.MaxBytes }
+	if s.closed || fits() {
+		ok := fits()
 		s.mu.Unlock()
-		return nil
+		return nil, ok
 	}
 	var cands []cand
+	var evictable int64
 	for d, bi := range s.blobs {
 		if bi.localLinks > 0 || s.pins[d] > 0 {
 			continue
 		}
 		cands = append(cands, cand{d, bi.size, bi.atime})
+		evictable += bi.size
+	}
+	if extra > 0 && s.total-evictable+s.uploadBytes+extra > s.opts.MaxBytes {
+		s.mu.Unlock()
+		return nil, false
 	}
 	sort.Slice(cands, func(i, j int) bool {
 		if cands[i].atime != cands[j].atime {
@@ -47,7 +61,7 @@ func (s *Store) evictLocked() []digest.Digest {
 	// reader can open them from here on.
 	var victims []cand
 	for _, c := range cands {
-		if s.total <= s.opts.MaxBytes {
+		if fits() {
 			break
 		}
 		delete(s.blobs, c.d)
@@ -55,7 +69,8 @@ func (s *Store) evictLocked() []digest.Digest {
 		s.total -= c.size
 		victims = append(victims, c)
 	}
-	over, total := s.total > s.opts.MaxBytes, s.total
+	ok := fits()
+	over, total, uploads := s.total+s.uploadBytes > s.opts.MaxBytes, s.total, s.uploadBytes
 	s.mu.Unlock()
 
 	evicted := make([]digest.Digest, 0, len(victims))
@@ -69,9 +84,9 @@ func (s *Store) evictLocked() []digest.Digest {
 	}
 	if over {
 		s.log.Warn("cache: over the size limit with nothing evictable",
-			"bytes", total, "max_bytes", s.opts.MaxBytes)
+			"blob_bytes", total, "upload_bytes", uploads, "max_bytes", s.opts.MaxBytes)
 	}
-	return evicted
+	return evicted, ok
 }
 
 // atimeEntry is one access time waiting to be persisted.

@@ -45,6 +45,9 @@ var (
 	ErrSizeMismatch   = errors.New("cache: size mismatch")
 	// ErrTooManyUploads refuses an upload session past the limits.
 	ErrTooManyUploads = errors.New("cache: too many upload sessions open")
+	// ErrStoreFull refuses upload bytes that would take the store past
+	// MaxBytes when evicting mirrored content cannot make room for them.
+	ErrStoreFull = errors.New("cache: store full")
 	// ErrClosed is returned by operations on a closed store.
 	ErrClosed = errors.New("cache: store closed")
 	// ErrInvalid is returned for a malformed digest, repository, tag or
@@ -54,8 +57,11 @@ var (
 
 // Options configure a Store.
 type Options struct {
-	// MaxBytes limits the total size of stored blobs; 0 means no limit.
-	// Local (pushed) content is never evicted, so it can exceed the limit.
+	// MaxBytes limits the store's size: its blobs and the bytes of its
+	// open upload sessions; 0 means no limit. Mirrored content is evicted
+	// to stay within it; local (pushed) content is never evicted, and
+	// upload bytes past it are refused with ErrStoreFull. (Content stored
+	// without an upload, such as an import, can still take it past.)
 	MaxBytes int64
 	// Logger receives the store's logs; nil discards them.
 	Logger *slog.Logger
@@ -129,6 +135,11 @@ type Store struct {
 	inflight map[digest.Digest]*fetch
 	dirty    map[digest.Digest]struct{}
 	dirsMade map[string]bool
+	// uploads is the plaintext size of each open upload session, and
+	// uploadBytes their sum: part of the store's size, so that uploads
+	// cannot fill the disk past MaxBytes unseen.
+	uploads     map[string]int64
+	uploadBytes int64
 
 	upMu    sync.Mutex
 	upLocks map[string]*uploadLock
@@ -224,11 +235,17 @@ func Open(dir string, opts Options) (*Store, error) {
 		inflight:    make(map[digest.Digest]*fetch),
 		dirty:       make(map[digest.Digest]struct{}),
 		dirsMade:    make(map[string]bool),
+		uploads:     make(map[string]int64),
 		upLocks:     make(map[string]*uploadLock),
 		idleTimeout: idle,
 		now:         now,
 	}
 	if err := s.recover(); err != nil {
+		cancel()
+		_ = db.Close()
+		return nil, err
+	}
+	if err := s.countUploads(); err != nil {
 		cancel()
 		_ = db.Close()
 		return nil, err
@@ -266,11 +283,13 @@ func (s *Store) Ready() bool {
 	return !s.closed
 }
 
-// Usage reports the total size and number of complete blobs.
+// Usage reports the store's size — its complete blobs and the bytes of
+// its open upload sessions, the figure MaxBytes limits — and the number
+// of complete blobs.
 func (s *Store) Usage() (bytes int64, blobs int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.total, len(s.blobs)
+	return s.total + s.uploadBytes, len(s.blobs)
 }
 
 func (s *Store) isClosed() bool {

@@ -146,8 +146,9 @@ func (s *Store) NewUpload(repo string) (string, error) {
 	if err := validName("repository", repo); err != nil {
 		return "", err
 	}
-	if s.isClosed() {
-		return "", ErrClosed
+	// A full store refuses a session before its client sends any bytes.
+	if err := s.makeRoom("", 1); err != nil {
+		return "", err
 	}
 	// Counted and created under upMu, so concurrent starts cannot pass
 	// the limits together.
@@ -190,6 +191,7 @@ func (s *Store) NewUpload(repo string) (string, error) {
 		_ = os.Remove(s.uploadPath(id))
 		return "", fmt.Errorf("cache: %w", err)
 	}
+	s.setUploadCount(id, 0)
 	return id, nil
 }
 
@@ -200,17 +202,7 @@ func (s *Store) UploadSize(repo, id string) (int64, error) {
 	if _, err := s.uploadOf(repo, id); err != nil {
 		return 0, err
 	}
-	fi, err := os.Stat(s.uploadPath(id))
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, ErrUploadUnknown
-	}
-	if err != nil {
-		return 0, fmt.Errorf("cache: %w", err)
-	}
-	if s.enc != nil {
-		return sealedUploadSize(fi.Size())
-	}
-	return fi.Size(), nil
+	return s.uploadFileSize(id)
 }
 
 // WriteUpload appends r to upload id of repo and returns the new size.
@@ -225,6 +217,9 @@ func (s *Store) WriteUpload(repo, id string, offset int64, r io.Reader) (int64, 
 		return 0, err
 	}
 	defer s.touchUpload(id, m)
+	// Whatever the chunk did, the count ends as what the file holds.
+	defer s.recountUpload(id)
+	r = &countingReader{s: s, id: id, r: r}
 	if s.enc != nil {
 		return s.writeSealedUpload(id, offset, r)
 	}
@@ -319,7 +314,11 @@ func (s *Store) CommitUpload(repo, id string, d digest.Digest) (int64, error) {
 			return err
 		}
 		return mt.link(repo, true, d)
-	}, nil)
+	}, func() {
+		// The file is now the blob (or gone, a duplicate): its bytes
+		// count as the blob's from here, not twice.
+		s.forgetUpload(id)
+	})
 	if err != nil {
 		// commitFile removed the file; drop the record too.
 		s.removeUpload(id)
@@ -343,6 +342,7 @@ func (s *Store) CancelUpload(repo, id string) error {
 // removeUpload deletes an upload's file and record. The caller holds its
 // lock (or owns it otherwise).
 func (s *Store) removeUpload(id string) {
+	s.forgetUpload(id)
 	if err := os.Remove(s.uploadPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Warn("cache: remove upload", "id", id, "err", err)
 	}

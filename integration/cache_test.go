@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
 
@@ -389,4 +392,82 @@ func TestEvictionKeepsCacheUnderLimit(t *testing.T) {
 	if err := waitFor(ctx, 5*time.Second, underLimit); err != nil {
 		t.Errorf("after re-fetching an evicted layer: %v", err)
 	}
+}
+
+// Upload sessions count in the store's size (issue 10): a push evicts
+// mirrored content to make room, and one that does not fit beside pushed
+// content is refused with DENIED, which crane shows and does not retry.
+func TestPushWithinCacheMaxBytes(t *testing.T) {
+	tools := requireTool(t, "crane")
+	ctx := testContext(t, 3*time.Minute)
+	up := startUpstream(t, ctx)
+	_, mirrored := pushTestImage(t, up, "limit/app:v1", 70, linuxAMD64, 2*mib)
+	const limit = 4 * mib
+	node := startNode(t, ctx, harness.NodeConfig{
+		Upstreams: []string{"up=" + up.URL()},
+		Args:      []string{"--cache-max-bytes", fmt.Sprint(limit)},
+	})
+	if r := getManifest(t, ctx, node.URL(), "up/limit/app", "v1"); r.Status != 200 {
+		t.Fatalf("GET manifest up/limit/app:v1: %s", r)
+	}
+	mustGetBlob(t, ctx, node.URL(), "up/limit/app", mirrored[1])
+
+	// A layer of random bytes stays its size when crane gzips it.
+	push := func(repo string, seed byte) (string, error) {
+		t.Helper()
+		layer := filepath.Join(t.TempDir(), "layer.tar")
+		data := make([]byte, 3*mib)
+		rnd := sha256.Sum256([]byte{seed})
+		for i := range data {
+			if i%len(rnd) == 0 {
+				rnd = sha256.Sum256(rnd[:])
+			}
+			data[i] = rnd[i%len(rnd)]
+		}
+		if err := os.WriteFile(layer, tarOf(t, "data", data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return runTool(ctx, tools["crane"], "append", "--insecure", "-f", layer, "-t", node.Addr+"/"+repo+":v1")
+	}
+	cache := func() adminapi.CacheStatus {
+		t.Helper()
+		return nodeStatus(t, ctx, node).Cache
+	}
+	if out, err := push("team/first", 1); err != nil {
+		t.Fatalf("a push that fits once mirrored content is evicted: %v\n%s", err, out)
+	}
+	// 2 MiB mirrored and 3 MiB pushed do not fit in 4: within the limit
+	// means the mirrored layer made room.
+	if c := cache(); c.Bytes > limit || c.UploadBytes != 0 {
+		t.Fatalf("after the first push: %+v, want within %d bytes and no upload bytes", c, limit)
+	}
+	out, err := push("team/second", 2)
+	if err == nil || !strings.Contains(out, "DENIED") || !strings.Contains(out, "store full") {
+		t.Fatalf("a push past the limit beside pushed content: err %v, want DENIED store full:\n%s", err, out)
+	}
+	t.Logf("crane, refused: %s", strings.TrimSpace(out))
+	if c := cache(); c.Bytes > limit || c.UploadBytes != 0 {
+		t.Fatalf("after the refused push: %+v, want within %d bytes and the refused chunk rolled back", c, limit)
+	}
+	// The first push is whole.
+	if r := getManifest(t, ctx, node.URL(), "team/first", "v1"); r.Status != 200 {
+		t.Fatalf("the first push after the refusal: %s", r)
+	}
+}
+
+// tarOf is a tar archive holding one file, name, of data.
+func tarOf(t *testing.T, name string, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

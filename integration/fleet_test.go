@@ -28,7 +28,9 @@ import (
 // static build with the shoalfault tag) on bridge networks the tests create
 // and remove, with Debian's docker-registry as upstream in a container on
 // the same network. They pull through the nodes over published 127.0.0.1
-// ports and check every byte against its digest.
+// ports and check every byte against its digest; ProbeFromOutside talks
+// to its node at the node's address on the test's network instead, so
+// that the node sees a caller that is not on loopback.
 //
 // TestFleet builds the binary and the two images once for its subtests and
 // removes them at the end; each subtest sets up and tears down its own
@@ -75,6 +77,7 @@ func TestFleet(t *testing.T) {
 	t.Run("UpstreamStopped", func(t *testing.T) { testFleetUpstreamStopped(t, env) })
 	t.Run("CorruptPeer", func(t *testing.T) { testFleetCorruptPeer(t, env) })
 	t.Run("SwarmKey", func(t *testing.T) { testFleetSwarmKey(t, env) })
+	t.Run("ProbeFromOutside", func(t *testing.T) { testFleetProbeFromOutside(t, env) })
 }
 
 // fleetEnv is what TestFleet prepared for its subtests.

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -162,9 +163,18 @@ func (r *response) String() string {
 // do sends method to url with headers (pairs of name, value) and reads the
 // whole answer.
 func do(ctx context.Context, method, url string, headers ...string) (*response, error) {
+	return doBody(ctx, method, url, nil, headers...)
+}
+
+// doBody is do with a request body (none when nil).
+func doBody(ctx context.Context, method, url string, body []byte, headers ...string) (*response, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -176,11 +186,11 @@ func do(ctx context.Context, method, url string, headers ...string) (*response, 
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	got, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return &response{Status: resp.StatusCode, Header: resp.Header, Body: body}, fmt.Errorf("%s %s: reading body after %d bytes: %w", method, url, len(body), err)
+		return &response{Status: resp.StatusCode, Header: resp.Header, Body: got}, fmt.Errorf("%s %s: reading body after %d bytes: %w", method, url, len(got), err)
 	}
-	return &response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
+	return &response{Status: resp.StatusCode, Header: resp.Header, Body: got}, nil
 }
 
 // mustGetBlob GETs a blob through the node and checks status, digest header

@@ -47,10 +47,12 @@ func (n *Node) notReady() []string {
 // Status reports what the node is and holds.
 func (n *Node) Status() adminapi.Status {
 	bytes, blobs := n.store.Usage()
+	uploadBytes, uploads := n.store.Uploads()
 	s := adminapi.Status{
 		Version:  n.version,
 		P2PAddrs: []string{},
-		Cache:    adminapi.CacheStatus{Bytes: bytes, Blobs: blobs, MaxBytes: n.cfg.CacheMaxBytes},
+		Cache: adminapi.CacheStatus{Bytes: bytes, Blobs: blobs, MaxBytes: n.cfg.CacheMaxBytes,
+			UploadBytes: uploadBytes, Uploads: uploads},
 		Upstream: []string{},
 	}
 	if n.p2p != nil {

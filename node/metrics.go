@@ -18,7 +18,9 @@ type metrics struct {
 	penalties   prometheus.Counter
 }
 
-func newMetrics(cacheUsage func() (int64, int), peers func() int) *metrics {
+// cacheUsage and uploads report the store's size and blobs, and the part
+// of that size held by open upload sessions and how many are open.
+func newMetrics(cacheUsage, uploads func() (int64, int), peers func() int) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		servedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -48,11 +50,17 @@ func newMetrics(cacheUsage func() (int64, int), peers func() int) *metrics {
 			Name: "shoal_peers", Help: "Peers connected now.",
 		}, func() float64 { return float64(peers()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "shoal_cache_bytes", Help: "Bytes of blobs in the store.",
+			Name: "shoal_cache_bytes", Help: "The store's size, which its size limit bounds: its blobs and its open upload sessions.",
 		}, func() float64 { b, _ := cacheUsage(); return float64(b) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "shoal_cache_blobs", Help: "Blobs in the store.",
 		}, func() float64 { _, n := cacheUsage(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_cache_upload_bytes", Help: "Bytes held by open upload sessions (part of shoal_cache_bytes).",
+		}, func() float64 { b, _ := uploads(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_cache_uploads", Help: "Upload sessions open.",
+		}, func() float64 { _, n := uploads(); return float64(n) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

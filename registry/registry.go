@@ -158,7 +158,7 @@ func (g *Registry) StartUpload(ctx context.Context, repo oci.Repo) (string, erro
 	if errors.Is(err, cache.ErrTooManyUploads) {
 		return "", oci.ErrTooManyRequests.WithMessage("%v", err)
 	}
-	return id, err
+	return id, uploadErr(err)
 }
 
 func (g *Registry) UploadSize(ctx context.Context, repo oci.Repo, id string) (int64, error) {
@@ -236,6 +236,12 @@ func uploadErr(err error) error {
 		return oci.ErrDigestInvalid.With(err.Error())
 	case errors.Is(err, cache.ErrSizeMismatch):
 		return oci.ErrSizeInvalid.With(err.Error())
+	case errors.Is(err, cache.ErrStoreFull):
+		// DENIED, as Harbor answers a push past its quota: clients stop
+		// and show the message, where a 429 or a 5xx (507 is no OCI
+		// code) would have them retry a push that cannot fit until
+		// someone makes room.
+		return oci.ErrDenied.WithMessage("store full: the node's size limit is taken by content it cannot evict; finish or cancel uploads, or delete pushed content").With(err.Error())
 	}
 	return fmt.Errorf("upload: %w", err)
 }

@@ -99,7 +99,13 @@ var upstreamRules = map[string]bool{"docker.io": true, "ghcr.io": true, "127.0.0
 // ghcr.io and 127.0.0.1:5001.
 func newEnv(t *testing.T, defaultUpstream string) *env {
 	t.Helper()
-	store, err := cache.Open(t.TempDir(), cache.Options{})
+	return newEnvWith(t, defaultUpstream, cache.Options{})
+}
+
+// newEnvWith is newEnv over a store opened with opts.
+func newEnvWith(t *testing.T, defaultUpstream string, opts cache.Options) *env {
+	t.Helper()
+	store, err := cache.Open(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -728,6 +734,60 @@ func TestUploads(t *testing.T) {
 			}
 			if tt.after != nil {
 				tt.after(t, e, id)
+			}
+		})
+	}
+}
+
+// Upload bytes that do not fit in the store's size limit, once nothing
+// mirrored is left to evict, are refused with DENIED: a client retrying
+// would not make them fit.
+func TestUploadsIntoFullStore(t *testing.T) {
+	ctx := context.Background()
+	repo := oci.Repo{Name: "team/app"}
+	const limit = 64
+	tests := []struct {
+		name   string
+		pushed int // bytes of pushed content already stored
+		run    func(e *env) error
+		status int
+		code   string // "" when it succeeds
+	}{
+		{name: "a chunk that fits", pushed: 32, run: func(e *env) error {
+			id, err := e.g.StartUpload(ctx, repo)
+			if err != nil {
+				return err
+			}
+			_, err = e.g.WriteUpload(ctx, repo, id, 0, strings.NewReader(strings.Repeat("x", 32)))
+			return err
+		}},
+		{name: "a chunk past the limit", pushed: 32, run: func(e *env) error {
+			id, err := e.g.StartUpload(ctx, repo)
+			if err != nil {
+				return err
+			}
+			_, err = e.g.WriteUpload(ctx, repo, id, 0, strings.NewReader(strings.Repeat("x", 33)))
+			return err
+		}, status: 403, code: "DENIED"},
+		{name: "a session in a full store", pushed: limit, run: func(e *env) error {
+			_, err := e.g.StartUpload(ctx, repo)
+			return err
+		}, status: 403, code: "DENIED"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnvWith(t, "docker.io", cache.Options{MaxBytes: limit})
+			e.putBlob(t, "team/base", true, strings.Repeat("p", tt.pushed))
+			err := tt.run(e)
+			if tt.code == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			oe := ocitest.WantError(t, err, tt.status, tt.code)
+			if !strings.Contains(oe.Message, "store full") {
+				t.Errorf("message %q does not say the store is full", oe.Message)
 			}
 		})
 	}

@@ -81,7 +81,7 @@ a local repository that can be pushed to.`,
 	f.BoolVar(&cfg.MDNS, "mdns", false, "find peers on the local network with mDNS")
 	f.StringVar(&cfg.SwarmKey, "swarm-key", "", "a libp2p private-network key file: only nodes holding it can connect")
 	f.BoolVar(&cfg.P2PTags, "p2p-tags", true, "when upstream cannot be reached, ask peers for the last digest of a tag")
-	f.Var(&maxBytes, "cache-max-bytes", "the store's size limit (e.g. 50GiB); least recently used mirrored content is evicted past it; 0 means no limit")
+	f.Var(&maxBytes, "cache-max-bytes", "the store's size limit (e.g. 50GiB), blobs and open uploads together; least recently used mirrored content is evicted past it, and upload bytes that still do not fit are refused; 0 means no limit")
 	f.Int64Var(&cfg.MaxManifestBytes, "max-manifest-bytes", 4<<20, "the largest manifest accepted from a client or an upstream")
 	f.StringVar(&nf.encryptionKey, "encryption-key", "", "a file of 32 random bytes (raw, hex or base64; e.g. head -c 32 /dev/urandom) that encrypts the store at rest; a store is created encrypted or not and always needs the same key")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate file (PEM) to serve HTTPS")
