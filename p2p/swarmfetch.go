@@ -163,6 +163,9 @@ func (sf *swarmFetch) run() {
 			sf.lastGood = time.Now() // a reader that moves on is progress too
 		case <-tick.C:
 			sf.askStatus()
+			if idle := time.Since(sf.lastGood); idle > 5*time.Second && idle%(5*time.Second) < swarm.StatusInterval {
+				dl.h.log.Info("swarm fetch waiting", "digest", dl.d, "idle", idle.Round(time.Second), "next", dl.readNext.Load(), "todo", len(sf.todo), "inflight", inflight, "held", len(sf.held), "known", len(sf.known), "peers", sf.plan.State(time.Now()))
+			}
 		case <-dl.ctx.Done():
 			sf.dropHeld()
 			return
@@ -178,10 +181,19 @@ func (sf *swarmFetch) fetch(i int, p peer.ID, out chan<- *arrival) {
 		req.Rule, req.Repo = sf.originReq.Rule, sf.originReq.Repo
 	}
 	a := &arrival{i: i, p: p}
-	s, err := dl.h.Open(dl.ctx, p, req)
+	// A piece that does not arrive in time is asked of another peer: a
+	// transfer can stall (a peer whose own fetch restarted, a connection
+	// gone quiet), and one stalled request must not stall the blob.
+	ctx, cancel := context.WithTimeout(dl.ctx, swarm.PieceTimeout)
+	defer cancel()
+	s, err := dl.h.Open(ctx, p, req)
 	switch {
 	case errors.Is(err, ErrBusy):
 		a.o, a.err = swarm.Busy, err
+		var b *busyError
+		if errors.As(err, &b) {
+			a.mem = b.members
+		}
 	case err != nil:
 		a.o, a.err = swarm.Failed, err
 	case s.Size != dl.Size:
@@ -203,6 +215,7 @@ func (sf *swarmFetch) fetch(i int, p peer.ID, out chan<- *arrival) {
 func (sf *swarmFetch) arrived(a *arrival) {
 	now := time.Now()
 	if a.err != nil {
+		sf.news(&Response{Have: -1, Members: a.mem, PiecesFrom: -1}, a.p)
 		if a.o != swarm.Busy {
 			sf.dl.h.log.Debug("piece request failed", "digest", sf.dl.d, "piece", a.i, "peer", a.p, "err", a.err)
 		}

@@ -125,14 +125,26 @@ func (t *tracker) members(d digest.Digest, except peer.ID, now time.Time) []Memb
 	return out[:min(len(out), membersPerAnswer)]
 }
 
-// mayServe says whether this node should send piece i of d to another
-// asker now, and counts it if so.
-func (t *tracker) mayServe(d digest.Digest, i int, now time.Time) bool {
+// holderFresh is how recently a member must have been heard from for
+// this node to send askers of a piece to it instead of serving the piece
+// itself: a member that left stops being heard from.
+const holderFresh = 10 * time.Second
+
+// mayServe says whether this node should send piece i of d (ending at
+// byte end) to asker now, and counts it if so. It declines while another
+// member heard from lately holds the piece (the asker is told of it),
+// and otherwise sends each piece to a few askers at first (swarm.Spread).
+func (t *tracker) mayServe(d digest.Digest, asker peer.ID, i int, end int64, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.blobs[d]
 	if s == nil {
 		return true // not tracked (the table is full): serve
+	}
+	for id, m := range s.members {
+		if id != asker && m.have >= end && now.Sub(m.seen) < holderFresh {
+			return false
+		}
 	}
 	return s.sent.MayServe(i, now)
 }

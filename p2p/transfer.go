@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/shoal-dev/shoal/repository"
+	"github.com/shoal-dev/shoal/swarm"
 )
 
 // ContentProtocol carries content between nodes over libp2p streams,
@@ -110,8 +111,15 @@ var ErrNotFound = errors.New("p2p: not found")
 // ErrDenied means the peer refused to serve us.
 var ErrDenied = errors.New("p2p: denied")
 
-// ErrBusy means the peer has no upload slot free now.
+// ErrBusy means the peer has no upload slot free now, or would rather
+// the asker got the piece from the peers that hold it.
 var ErrBusy = errors.New("p2p: busy")
+
+// busyError is a busy answer and the members of the swarm it named.
+type busyError struct{ members []Member }
+
+func (e *busyError) Error() string        { return ErrBusy.Error() }
+func (e *busyError) Is(target error) bool { return target == ErrBusy }
 
 // Content is what a node offers its peers.
 type Content interface {
@@ -193,17 +201,27 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	if req.Swarm {
 		h.tracker.note(req.Digest, from, req.Have, time.Now())
 	}
-	// A swarm asker's piece goes to a few askers first and to the rest
-	// through them (tracker.go).
-	if req.Swarm && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize &&
-		!h.tracker.mayServe(req.Digest, int(req.Offset/PieceSize), time.Now()) {
-		return 0, writeHeader(s, Response{Error: errBusy})
+	// The origin sends a piece to a few askers first and to the rest
+	// through them (tracker.go); a busy answer names the swarm, so the
+	// asker finds those that hold the piece.
+	busy := Response{Error: errBusy}
+	if req.Swarm {
+		busy.Members = h.tracker.members(req.Digest, from, time.Now())
+	}
+	// Only the origin holds back: it is asked with the rule (as the
+	// blob's designated fetcher), its uplink is what every other node
+	// waits on, and peers that hold pieces serve them while they have a
+	// slot (two holders each sending askers to the other would serve no
+	// one).
+	if req.Swarm && req.Rule != "" && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize &&
+		!h.tracker.mayServe(req.Digest, from, int(req.Offset/PieceSize), req.Offset+req.Length, time.Now()) {
+		return 0, writeHeader(s, busy)
 	}
 	// A transfer takes an upload slot before the content is opened: a
 	// designated fetcher opening it may start an upstream fetch.
 	if !req.Status {
 		if !h.takeSlot(ctx, req.Swarm) {
-			return 0, writeHeader(s, Response{Error: errBusy})
+			return 0, writeHeader(s, busy)
 		}
 		defer h.releaseSlot()
 	}
@@ -247,6 +265,11 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	want := served.Size - req.Offset
 	if req.Length > 0 && req.Length < want {
 		want = req.Length
+	}
+	if req.Swarm && want <= PieceSize {
+		// A piece the asker stopped reading must not hold a slot for
+		// long: two such would leave a slow node serving no one.
+		_ = s.SetWriteDeadline(time.Now().Add(2 * swarm.PieceTimeout))
 	}
 	n, err := io.CopyN(slotWriter{s, h}, h.corrupt(served.Content), want)
 	if err == nil && n != want {
@@ -367,7 +390,7 @@ func (h *Host) Open(ctx context.Context, p peer.ID, req Request) (*Stream, error
 	case errDenied:
 		return nil, ErrDenied
 	case errBusy:
-		return nil, ErrBusy
+		return nil, &busyError{members: resp.Members}
 	default:
 		return nil, fmt.Errorf("p2p: peer %s answered %s", p, resp.Error)
 	}

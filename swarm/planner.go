@@ -6,7 +6,9 @@
 package swarm
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -45,6 +47,10 @@ const (
 	// StatusInterval is how often a fetch asks the blob's origin for
 	// news: its progress, its piece digests and the other members.
 	StatusInterval = 250 * time.Millisecond
+	// PieceTimeout bounds one piece request, answer and bytes: at the
+	// slowest rate a slot is kept at (Slots.MinRate, and far below it for
+	// the minimum two slots of a slow link) a piece takes well under it.
+	PieceTimeout = 10 * time.Second
 	// Stall is how long a fetch waits without a piece before it gives up
 	// (and the node goes upstream with a Range request).
 	Stall = 30 * time.Second
@@ -213,4 +219,19 @@ func (p *Planner) Drop(peer string) {
 	if s := p.peers[peer]; s != nil {
 		s.dropped = true
 	}
+}
+
+// State describes every candidate at time now, for a log line when a
+// fetch is stuck.
+func (p *Planner) State(now time.Time) string {
+	var b strings.Builder
+	for _, id := range p.order {
+		s := p.peers[id]
+		short := id
+		if len(short) > 8 {
+			short = short[len(short)-8:]
+		}
+		fmt.Fprintf(&b, "%s(have=%d inflight=%d wait=%v failures=%d dropped=%v origin=%v) ", short, s.have, s.inflight, max(0, s.busyUntil.Sub(now)).Round(time.Millisecond), s.failures, s.dropped, id == p.origin)
+	}
+	return b.String()
 }

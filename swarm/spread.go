@@ -2,14 +2,14 @@ package swarm
 
 import "time"
 
-// A node sends each piece of a blob to a few peers at first, and to more
-// as time passes: those first peers pass it on, so the node that brings
-// a blob into the fleet uploads each piece about FirstCopies times, not
-// once per node. The limit grows by one every CopiesEvery so that a
+// The node that brings a blob into the fleet (its origin) sends each
+// piece to a few peers at first, and to more as time passes: those first
+// peers pass it on, so the origin uploads each piece about FirstCopies
+// times, not once per node. The limit grows by one every CopiesEvery so that a
 // swarm that loses those peers still gets the piece.
 const (
 	FirstCopies = 2
-	CopiesEvery = 300 * time.Millisecond
+	CopiesEvery = time.Second
 )
 
 // Spread counts, per piece of one blob, the copies a node has begun to

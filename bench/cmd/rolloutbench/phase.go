@@ -194,7 +194,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 			logf("phase %s: %s done in %v: %s", name, fn.Short, res.nodes[i].dur.Round(time.Millisecond), trafficOf(ctx, fn.URL()))
 			if res.nodes[i].dur > p50*3/2 {
 				// A straggler: its log says what held it up.
-				logf("phase %s: %s's log:\n%s", name, fn.Short, fn.Container.Logs(ctx, 40))
+				logf("phase %s: %s's log:\n%s", name, fn.Short, fn.Container.Logs(ctx, 200))
 			}
 		}
 	}
