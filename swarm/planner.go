@@ -78,6 +78,7 @@ type peerState struct {
 	have      int64 // bytes it can serve now, as last heard
 	inflight  int
 	busyUntil time.Time
+	busy      int // busy answers in a row
 	failures  int
 	dropped   bool
 }
@@ -200,9 +201,14 @@ func (p *Planner) Done(peer string, o Outcome, now time.Time) {
 	}
 	switch o {
 	case OK:
-		s.failures = 0
+		s.failures, s.busy = 0, 0
 	case Busy:
-		s.busyUntil = now.Add(BusyBackoff)
+		// Each busy answer in a row doubles the wait, up to a second: a
+		// holder whose slots are taken stays so for about a piece's
+		// time, and asking it every BusyBackoff meanwhile only costs
+		// both sides CPU.
+		s.busyUntil = now.Add(min(time.Second, BusyBackoff<<min(s.busy, 3)))
+		s.busy++
 	case Failed:
 		s.failures++
 		s.busyUntil = now.Add(min(maxBackoff, BusyBackoff<<s.failures))

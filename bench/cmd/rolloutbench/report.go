@@ -52,7 +52,7 @@ func (r *report) markdown(runErr error) string {
 		"Every node pulls by POST /shoal/v1/preload from the host, all nodes of a phase at the same moment; a node's time is until its preload stream ends. "+
 		"Each phase uses fresh containers (empty caches).\n\n",
 		float64(r.img.Bytes)/mib, r.o.layers, r.img.Digest, r.o.rate, r.gateway)
-	w("| phase | nodes | p50 | last done | failed | upstream bytes / image | peak container memory |\n")
+	w("| phase | nodes | p50 | last done | failed | upstream bytes / image | peak node RSS |\n")
 	w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, row := range []struct {
 		name string
@@ -74,7 +74,7 @@ func (r *report) markdown(runErr error) string {
 			r.fleet.last().Seconds()/r.direct.last().Seconds(), r.fleet.p50().Seconds()/r.direct.p50().Seconds(),
 			r.fleet.last().Seconds()/r.alone.last().Seconds(), r.times(r.direct), r.times(r.fleet))
 	}
-	w("Peak container memory is docker stats' usage sampled during the preloads; it includes the tmpfs holding the node's data (about the image size once cached), so it bounds the RSS from above.\n\n")
+	w("Peak node RSS is the highest anonymous memory of any node container (its cgroup's total_rss, sampled every 200 ms during the preloads): the Go heap and stacks, not the tmpfs holding the node's data.\n\n")
 	for _, p := range []phaseResult{r.alone, r.direct, r.fleet} {
 		for _, n := range p.nodes {
 			if n.err != "" {
