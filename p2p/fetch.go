@@ -565,10 +565,16 @@ func (dl *Download) readPieces(p []byte) (int, error) {
 	}
 	if len(dl.buf) == 0 {
 		if dl.held != nil {
+			if dl.sw != nil {
+				dl.sw.forget(dl.next - 1)
+			}
 			dl.h.putPieceBuf(dl.held)
 			dl.held = nil
 		}
 		if dl.next >= len(dl.pieces) {
+			if dl.sw != nil {
+				dl.sw.end()
+			}
 			return 0, io.EOF
 		}
 		var r pieceResult
@@ -608,6 +614,9 @@ func (dl *Download) Sources() []peer.ID {
 // goroutine is left to drop them: Close may run concurrently with Read.
 func (dl *Download) Close() error {
 	dl.cancel()
+	if dl.sw != nil {
+		dl.sw.end()
+	}
 	return nil
 }
 

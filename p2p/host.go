@@ -28,6 +28,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/shoal-dev/shoal/swarm"
 )
@@ -77,6 +78,8 @@ type Host struct {
 	pieces    *pieceCache
 	piecePool sync.Pool
 	tracker   *tracker
+	activeMu  sync.Mutex
+	active    map[digest.Digest]*swarmFetch // fetches running, by blob
 	slotsMu   sync.Mutex
 	slots     *swarm.Slots
 	penalty   penalties
@@ -163,7 +166,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("starting the DHT: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	hst := &Host{host: h, dht: kad, log: cfg.Logger, cfg: cfg, members: members, bootstrap: bootstrap, cancel: cancel, pieces: newPieceCache(1024), tracker: newTracker(), slots: swarm.NewSlots(maxUploads)}
+	hst := &Host{host: h, dht: kad, log: cfg.Logger, cfg: cfg, members: members, bootstrap: bootstrap, cancel: cancel, pieces: newPieceCache(1024), tracker: newTracker(), active: map[digest.Digest]*swarmFetch{}, slots: swarm.NewSlots(maxUploads)}
 	if cfg.MDNS {
 		hst.mdns = mdns.NewMdnsService(h, "shoal", mdnsNotifee{hst})
 		if err := hst.mdns.Start(); err != nil {

@@ -41,14 +41,20 @@ type swarmFetch struct {
 	lastGood time.Time
 	failed   bool
 	start    sync.Once
+
+	// mem holds the checked pieces the reader has not yet taken, which
+	// this node serves to its peers before its store has them.
+	memMu sync.Mutex
+	mem   map[int][]byte
 }
 
 type arrival struct {
-	i    int
-	p    peer.ID
-	data []byte
-	have int64
-	mem  []Member
+	i      int
+	p      peer.ID
+	data   []byte
+	have   int64
+	pieces []int // the sender's pieces beyond have
+	mem    []Member
 	err  error
 	o    swarm.Outcome
 }
@@ -69,6 +75,7 @@ func (dl *Download) startSwarm(first *Response, from peer.ID, origin peer.ID, or
 		advance:   make(chan struct{}, 1),
 		statusCh:  make(chan *Response, 1),
 		lastGood:  time.Now(),
+		mem:       map[int][]byte{},
 	}
 	if origin == "" {
 		sf.plan = swarm.NewPlanner(dl.Size, PieceSize, "", uint64(time.Now().UnixNano()))
@@ -81,6 +88,9 @@ func (dl *Download) startSwarm(first *Response, from peer.ID, origin peer.ID, or
 	}
 	sf.news(first, from)
 	dl.sw = sf
+	dl.h.activeMu.Lock()
+	dl.h.active[dl.d] = sf
+	dl.h.activeMu.Unlock()
 	dl.pieces = make([]digest.Digest, n) // marks piece mode for Read
 	dl.results = make([]chan pieceResult, n)
 	for i := range dl.results {
@@ -105,9 +115,15 @@ func (sf *swarmFetch) learn(p peer.ID, have int64) {
 // piece digests.
 func (sf *swarmFetch) news(r *Response, from peer.ID) {
 	sf.learn(from, r.Have)
+	if r.PieceSize != 0 && sf.plan.Known(from.String()) {
+		sf.plan.LearnPieces(from.String(), r.HavePieces)
+	}
 	for _, m := range r.Members {
 		if id, err := peer.Decode(m.Peer); err == nil {
 			sf.learn(id, m.Have)
+			if sf.plan.Known(id.String()) {
+				sf.plan.LearnPieces(id.String(), m.Pieces)
+			}
 		}
 	}
 	if r.PiecesFrom == len(sf.known) && len(r.Pieces) > 0 {
@@ -124,13 +140,20 @@ func (sf *swarmFetch) run() {
 	for {
 		now := time.Now()
 		next := int(dl.readNext.Load())
-		for len(sf.todo) > 0 && sf.todo[0] < next+swarm.Window {
-			i := sf.todo[0]
-			id, ok := sf.plan.Pick(i, now)
-			if !ok {
+		var window []int
+		for _, i := range sf.todo {
+			if i >= next+swarm.Window {
 				break
 			}
-			sf.todo = sf.todo[1:]
+			window = append(window, i)
+		}
+		sf.plan.Order(window)
+		for _, i := range window {
+			id, ok := sf.plan.Pick(i, now)
+			if !ok {
+				continue
+			}
+			sf.todo = slices.DeleteFunc(sf.todo, func(j int) bool { return j == i })
 			inflight++
 			go sf.fetch(i, sf.ids[id], events)
 		}
@@ -176,7 +199,7 @@ func (sf *swarmFetch) run() {
 // fetch asks p for piece i.
 func (sf *swarmFetch) fetch(i int, p peer.ID, out chan<- *arrival) {
 	dl := sf.dl
-	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Offset: int64(i) * PieceSize, Length: dl.pieceLen(i), Swarm: true, Have: dl.delivered.Load()}
+	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Offset: int64(i) * PieceSize, Length: dl.pieceLen(i), Swarm: true, Have: dl.delivered.Load(), HavePieces: sf.extras()}
 	if p == sf.origin {
 		req.Rule, req.Repo = sf.originReq.Rule, sf.originReq.Repo
 	}
@@ -201,7 +224,7 @@ func (sf *swarmFetch) fetch(i int, p peer.ID, out chan<- *arrival) {
 		dl.h.Penalise(p, "sent another size for "+dl.d.String())
 		a.o, a.err = swarm.Lied, errors.New("wrong size")
 	default:
-		a.have, a.mem = s.Have, s.Members
+		a.have, a.pieces, a.mem = s.Have, s.HavePieces, s.Members
 		a.data, a.err = dl.readPiece(s, dl.pieceLen(i))
 		s.Close()
 		if a.err != nil {
@@ -223,7 +246,7 @@ func (sf *swarmFetch) arrived(a *arrival) {
 		sf.requeue(a.i)
 		return
 	}
-	sf.news(&Response{Have: a.have, Members: a.mem, PiecesFrom: -1}, a.p)
+	sf.news(&Response{Have: a.have, HavePieces: a.pieces, PieceSize: PieceSize, Members: a.mem, PiecesFrom: -1}, a.p)
 	if a.i >= len(sf.known) {
 		// The origin has not told us this piece's digest yet (it hashes
 		// pieces as they arrive from upstream): keep it until it does.
@@ -245,9 +268,13 @@ func (sf *swarmFetch) check(a *arrival) {
 		dl.mu.Lock()
 		dl.sources[a.p] = true
 		dl.mu.Unlock()
+		sf.memMu.Lock()
+		sf.mem[a.i] = a.data
+		sf.memMu.Unlock()
 		select {
 		case dl.results[a.i] <- pieceResult{data: a.data}:
 		default: // the fetch failed and the reader has its error
+			sf.forget(a.i)
 			dl.h.putPieceBuf(a.data)
 		}
 		return
@@ -321,7 +348,7 @@ func (sf *swarmFetch) askStatus() {
 	}
 	sf.asking = true
 	dl := sf.dl
-	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Status: true, Swarm: true, Have: dl.delivered.Load(), WantPieces: len(sf.known) < pieceCount(dl.Size), PiecesFrom: len(sf.known)}
+	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Status: true, Swarm: true, Have: dl.delivered.Load(), HavePieces: sf.extras(), WantPieces: len(sf.known) < pieceCount(dl.Size), PiecesFrom: len(sf.known)}
 	if p == sf.origin {
 		req.Rule, req.Repo = sf.originReq.Rule, sf.originReq.Repo
 	}
@@ -370,4 +397,80 @@ func (sf *swarmFetch) reportDone() {
 			s.Close()
 		}
 	}()
+}
+
+// forget drops piece i from what this node serves from memory: the
+// reader is done with its buffer, and the store has it.
+func (sf *swarmFetch) forget(i int) {
+	sf.memMu.Lock()
+	delete(sf.mem, i)
+	sf.memMu.Unlock()
+}
+
+// extras lists the checked pieces held in memory beyond what the store
+// holds, to tell the swarm.
+func (sf *swarmFetch) extras() []int {
+	stored := int(sf.dl.delivered.Load() / PieceSize)
+	sf.memMu.Lock()
+	defer sf.memMu.Unlock()
+	var out []int
+	for i := range sf.mem {
+		if i >= stored {
+			out = append(out, i)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// end stops serving this fetch's pieces from memory.
+func (sf *swarmFetch) end() {
+	h := sf.dl.h
+	h.activeMu.Lock()
+	if h.active[sf.dl.d] == sf {
+		delete(h.active, sf.dl.d)
+	}
+	h.activeMu.Unlock()
+	sf.memMu.Lock()
+	clear(sf.mem)
+	sf.memMu.Unlock()
+}
+
+// heldPiece copies piece i of d, want bytes long, from a fetch of this
+// node's that holds it checked in memory, into a buffer from the pool
+// (the caller gives it back); nil if none does.
+func (h *Host) heldPiece(d digest.Digest, i int, want int64) []byte {
+	h.activeMu.Lock()
+	sf := h.active[d]
+	h.activeMu.Unlock()
+	if sf == nil {
+		return nil
+	}
+	sf.memMu.Lock()
+	defer sf.memMu.Unlock()
+	b := sf.mem[i]
+	if int64(len(b)) != want {
+		return nil
+	}
+	out := h.pieceBuf()[:want]
+	copy(out, b)
+	return out
+}
+
+// heldPieces lists the pieces of d this node holds checked in memory
+// beyond have.
+func (h *Host) heldPieces(d digest.Digest, have int64) []int {
+	h.activeMu.Lock()
+	sf := h.active[d]
+	h.activeMu.Unlock()
+	if sf == nil {
+		return nil
+	}
+	var out []int
+	for _, i := range sf.extras() {
+		if int64(i) >= have/PieceSize {
+			out = append(out, i)
+		}
+	}
+	return out
 }

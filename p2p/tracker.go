@@ -27,12 +27,17 @@ const (
 	maxMembers = 512
 	// membersPerAnswer bounds the members one answer carries.
 	membersPerAnswer = 64
+	// maxExtra bounds the out-of-order pieces kept per member: a fetch
+	// holds a window of swarm.Window pieces.
+	maxExtra = 64
 )
 
 // Member is a peer fetching or holding a blob, as a tracker last heard.
 type Member struct {
 	Peer string `json:"peer"`
 	Have int64  `json:"have"`
+	// Pieces are whole pieces it holds beyond Have.
+	Pieces []int `json:"pieces,omitempty"`
 }
 
 type tracker struct {
@@ -48,14 +53,15 @@ type swarmOf struct {
 }
 
 type heard struct {
-	have int64
-	seen time.Time
+	have  int64
+	extra []int
+	seen  time.Time
 }
 
 func newTracker() *tracker { return &tracker{blobs: map[digest.Digest]*swarmOf{}} }
 
 // note records that p holds have bytes of d, as it says.
-func (t *tracker) note(d digest.Digest, p peer.ID, have int64, now time.Time) {
+func (t *tracker) note(d digest.Digest, p peer.ID, have int64, extra []int, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.blobs[d]
@@ -82,6 +88,7 @@ func (t *tracker) note(d digest.Digest, p peer.ID, have int64, now time.Time) {
 		s.members[p] = m
 	}
 	m.have = max(m.have, have)
+	m.extra = extra[:min(len(extra), maxExtra)]
 	m.seen = now
 }
 
@@ -118,7 +125,7 @@ func (t *tracker) members(d digest.Digest, except peer.ID, now time.Time) []Memb
 			continue
 		}
 		if id != except {
-			out = append(out, Member{Peer: id.String(), Have: m.have})
+			out = append(out, Member{Peer: id.String(), Have: m.have, Pieces: m.extra})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Have > out[j].Have })

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -69,6 +70,8 @@ type Request struct {
 	// PiecesFrom on.
 	WantPieces bool `json:"want_pieces,omitempty"`
 	PiecesFrom int  `json:"pieces_from,omitempty"`
+	// HavePieces are the whole pieces the asker holds beyond Have.
+	HavePieces []int `json:"have_pieces,omitempty"`
 }
 
 // Response is the header a peer answers with.
@@ -94,6 +97,9 @@ type Response struct {
 	Have       int64    `json:"have,omitempty"`
 	PiecesFrom int      `json:"pieces_from,omitempty"`
 	Members    []Member `json:"members,omitempty"`
+	// HavePieces are the whole, checked pieces the peer holds beyond
+	// Have: received out of order, not yet stored.
+	HavePieces []int `json:"have_pieces,omitempty"`
 }
 
 // Errors a peer can answer with.
@@ -199,7 +205,7 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 		return 0, writeHeader(s, Response{Error: errBadRequest})
 	}
 	if req.Swarm {
-		h.tracker.note(req.Digest, from, req.Have, time.Now())
+		h.tracker.note(req.Digest, from, req.Have, req.HavePieces, time.Now())
 	}
 	// The origin sends a piece to a few askers first and to the rest
 	// through them (tracker.go); a busy answer names the swarm, so the
@@ -245,6 +251,7 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	switch {
 	case req.Swarm:
 		resp.PieceSize, resp.Have = PieceSize, served.Have
+		resp.HavePieces = h.heldPieces(req.Digest, served.Have)
 		resp.Members = h.tracker.members(req.Digest, from, time.Now())
 		if req.WantPieces && req.PiecesFrom < len(served.Pieces) {
 			resp.PiecesFrom = req.PiecesFrom
@@ -256,22 +263,34 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	if req.Status {
 		return 0, writeHeader(s, resp)
 	}
-	if _, err := served.Content.Seek(req.Offset, io.SeekStart); err != nil {
-		return 0, err
-	}
-	if err := writeHeader(s, resp); err != nil {
-		return 0, err
-	}
 	want := served.Size - req.Offset
 	if req.Length > 0 && req.Length < want {
 		want = req.Length
+	}
+	var body io.Reader = served.Content
+	if req.Swarm && req.Rule == "" && req.Offset%PieceSize == 0 && served.Have < req.Offset+want {
+		// A piece this node has checked but not yet stored (it arrived
+		// out of order) is sent from memory: the store would make the
+		// asker wait for every piece before it.
+		if b := h.heldPiece(req.Digest, int(req.Offset/PieceSize), want); b != nil {
+			defer h.putPieceBuf(b)
+			body = bytes.NewReader(b)
+		}
+	}
+	if body == served.Content {
+		if _, err := served.Content.Seek(req.Offset, io.SeekStart); err != nil {
+			return 0, err
+		}
+	}
+	if err := writeHeader(s, resp); err != nil {
+		return 0, err
 	}
 	if req.Swarm && want <= PieceSize {
 		// A piece the asker stopped reading must not hold a slot for
 		// long: two such would leave a slow node serving no one.
 		_ = s.SetWriteDeadline(time.Now().Add(2 * swarm.PieceTimeout))
 	}
-	n, err := io.CopyN(slotWriter{s, h}, h.corrupt(served.Content), want)
+	n, err := io.CopyN(slotWriter{s, h}, h.corrupt(body), want)
 	if err == nil && n != want {
 		err = fmt.Errorf("sent %d of %d bytes", n, want)
 	}

@@ -6,8 +6,10 @@
 package swarm
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 )
@@ -76,6 +78,7 @@ type Planner struct {
 
 type peerState struct {
 	have      int64 // bytes it can serve now, as last heard
+	extra     map[int]bool // whole pieces it holds beyond have
 	inflight  int
 	busyUntil time.Time
 	busy      int // busy answers in a row
@@ -108,6 +111,60 @@ func (p *Planner) Learn(peer string, have int64) {
 	}
 }
 
+// LearnPieces records the whole pieces peer holds beyond its prefix
+// (checked and waiting to be stored in order), as it last said: unlike
+// the prefix, these can leave once stored, so the list replaces the old.
+func (p *Planner) LearnPieces(peer string, pieces []int) {
+	s := p.peers[peer]
+	if s == nil {
+		p.Learn(peer, 0)
+		s = p.peers[peer]
+	}
+	s.extra = nil
+	for _, i := range pieces {
+		if i >= 0 && i < p.Pieces() {
+			if s.extra == nil {
+				s.extra = map[int]bool{}
+			}
+			s.extra[i] = true
+		}
+	}
+}
+
+// holds says whether the peer holds piece i whole.
+func (p *Planner) holds(s *peerState, i int) bool {
+	return s.have >= min(p.size, int64(i+1)*p.pieceSize) || s.extra[i]
+}
+
+// Holders counts the peers, other than the origin, that hold piece i.
+func (p *Planner) Holders(i int) int {
+	n := 0
+	for id, s := range p.peers {
+		if id != p.origin && !s.dropped && p.holds(s, i) {
+			n++
+		}
+	}
+	return n
+}
+
+// Order sorts pieces rarest first (fewest holders besides the origin),
+// then lowest first: a piece few peers hold is fetched while they still
+// have a slot for it, and once fetched this node is one more holder, so
+// the swarm's pieces stay spread over it rather than all in the same few
+// hands.
+func (p *Planner) Order(pieces []int) {
+	count := make(map[int]int, len(pieces))
+	for _, i := range pieces {
+		count[i] = p.Holders(i)
+	}
+	slices.SortStableFunc(pieces, func(a, b int) int {
+		if c := cmp.Compare(count[a], count[b]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+}
+
 // Known says whether peer is one of the fetch's candidates.
 func (p *Planner) Known(peer string) bool { return p.peers[peer] != nil }
 
@@ -135,7 +192,6 @@ func (p *Planner) Live() int {
 // busy or at their limit, or none ahead), and the caller should wait
 // for an answer or news of the swarm before asking again.
 func (p *Planner) Pick(i int, now time.Time) (peer string, ok bool) {
-	end := min(p.size, int64(i+1)*p.pieceSize)
 	const (
 		none = iota
 		origin
@@ -155,10 +211,10 @@ func (p *Planner) Pick(i int, now time.Time) (peer string, ok bool) {
 			// blob from upstream. It is asked only when no other peer
 			// holds the piece, and counts as more loaded than any.
 			tier, load = origin, s.inflight+MaxPerPeer
-			if s.have >= end {
+			if p.holds(s, i) {
 				tier = holds
 			}
-		case s.have >= end:
+		case p.holds(s, i):
 			tier = holds
 		}
 		if tier == none {

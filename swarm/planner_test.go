@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -155,5 +156,33 @@ func TestPlannerKeepsTheOrigin(t *testing.T) {
 	}
 	if id, ok := p.Pick(0, t0.Add(maxBackoff+time.Millisecond)); !ok || id != "o" {
 		t.Fatalf("after many failures picked %q, %v; want the origin again", id, ok)
+	}
+}
+
+// Pieces a peer holds beyond its prefix count as held, and the rarest
+// come first.
+func TestPlannerExtraPiecesAndOrder(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	p := NewPlanner(8*mib, mib, "o", 1)
+	p.Learn("o", 8*mib)
+	p.Learn("a", 2*mib)
+	p.LearnPieces("a", []int{5, 6})
+	p.Learn("b", 2*mib)
+	p.LearnPieces("b", []int{6, 99})
+	if id, ok := p.Pick(5, t0); !ok || id != "a" {
+		t.Fatalf("piece 5 from %q, want a, which holds it beyond its prefix", id)
+	}
+	if got := p.Holders(6); got != 2 {
+		t.Fatalf("%d holders of piece 6, want 2", got)
+	}
+	pieces := []int{2, 3, 4, 5, 6, 7}
+	p.Order(pieces)
+	want := []int{2, 3, 4, 7, 5, 6}
+	if !slices.Equal(pieces, want) {
+		t.Fatalf("order %v, want %v (rarest first, then lowest)", pieces, want)
+	}
+	p.LearnPieces("a", nil) // stored since: only the prefix counts
+	if p.Holders(5) != 0 {
+		t.Fatal("a still counted as holding piece 5")
 	}
 }
