@@ -162,6 +162,10 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 		}
 	}
 	before := b.proxy.Bytes()
+	cpuBefore := make([]int64, len(nodes))
+	for i, fn := range nodes {
+		cpuBefore[i] = cgroupCPU(fn.ID)
+	}
 	mem := sampleMem(ctx, nodes)
 	res := phaseResult{nodes: make([]nodeResult, n)}
 	start := make(chan struct{})
@@ -191,7 +195,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 	if p2p {
 		p50 := res.p50()
 		for i, fn := range nodes {
-			logf("phase %s: %s done in %v: %s", name, fn.Short, res.nodes[i].dur.Round(time.Millisecond), trafficOf(ctx, fn.URL()))
+			logf("phase %s: %s done in %v, %.1f CPU s: %s", name, fn.Short, res.nodes[i].dur.Round(time.Millisecond), float64(cgroupCPU(fn.ID)-cpuBefore[i])/1e9, trafficOf(ctx, fn.URL()))
 			if res.nodes[i].dur > p50*3/2 {
 				// A straggler: its log says what held it up.
 				logf("phase %s: %s's log:\n%s", name, fn.Short, fn.Container.Logs(ctx, 200))
@@ -412,4 +416,22 @@ func trafficOf(ctx context.Context, base string) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// cgroupCPU is the CPU time container id has used, in nanoseconds (0 if
+// its cgroup cannot be read): v1 cpuacct, else v2 cpu.stat.
+func cgroupCPU(id string) int64 {
+	if b, err := os.ReadFile("/sys/fs/cgroup/cpuacct/docker/" + id + "/cpuacct.usage"); err == nil {
+		n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		return n
+	}
+	if b, err := os.ReadFile("/sys/fs/cgroup/system.slice/docker-" + id + ".scope/cpu.stat"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, " "); ok && k == "usage_usec" {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				return n * 1000
+			}
+		}
+	}
+	return 0
 }
