@@ -95,6 +95,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 			}
 		}
 	}()
+	bootstrap := ""
 	for i := 0; i < n; i++ {
 		args := []string{"node",
 			"--listen", ":5000",
@@ -105,14 +106,17 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 		// shoal node has no switch to turn p2p off: a node not told of a
 		// bootstrap peer stays alone (checked below), which is no sharing.
 		args = append(args, "--p2p-listen", fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", harness.P2PPort))
-		if p2p {
-			if i > 0 {
+		if p2p && i > 0 {
+			// Asked of the first node once: at 50 nodes on 2 cores a
+			// status call per joining node was what timed out.
+			if bootstrap == "" {
 				addr, err := nodes[0].BootstrapAddr(ctx, b.net.Name)
 				if err != nil {
 					return phaseResult{}, err
 				}
-				args = append(args, "--bootstrap", addr)
+				bootstrap = addr
 			}
+			args = append(args, "--bootstrap", bootstrap)
 		}
 		c, err := harness.CreateContainer(ctx, harness.RunOptions{
 			Name:    fmt.Sprintf("%s-%s-%d", b.prefix, name, i),
@@ -139,7 +143,9 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 			return phaseResult{}, err
 		}
 		fn.API = &harness.Node{Addr: addr}
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		// Generous: at 50 nodes on 2 cores a node starting while the others
+		// join the fleet can take a while to answer.
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		err = harness.WaitHTTP(wctx, nil, fn.URL()+"/readyz", 200)
 		cancel()
 		if err != nil {
