@@ -88,6 +88,12 @@ func (s *Store) Fetch(ctx context.Context, d digest.Digest, src Source) (*Reader
 	if err := validDigest(d); err != nil {
 		return nil, err
 	}
+	return s.fetchOrFollow(ctx, d, src)
+}
+
+// fetchOrFollow is Fetch, and with a nil src Follow: a blob neither
+// stored nor being fetched is then ErrNotFound.
+func (s *Store) fetchOrFollow(ctx context.Context, d digest.Digest, src Source) (*Reader, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -105,6 +111,10 @@ func (s *Store) Fetch(ctx context.Context, d digest.Digest, src Source) (*Reader
 		return r, err
 	}
 	f := s.inflight[d]
+	if f == nil && src == nil {
+		s.mu.Unlock()
+		return nil, ErrNotFound
+	}
 	if f == nil {
 		file, err := s.createTemp()
 		if err != nil {

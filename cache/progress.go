@@ -48,41 +48,8 @@ func (s *Store) Progress(d digest.Digest) (p Progress, ok bool) {
 // blob this node is itself still receiving reads it as it arrives, which
 // is what lets a fleet pass a blob on instead of all asking one node.
 func (s *Store) Follow(ctx context.Context, d digest.Digest) (*Reader, error) {
-	if err := validDigest(d); err != nil {
+	if validDigest(d) != nil {
 		return nil, ErrNotFound
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if bi := s.blobs[d]; bi != nil {
-		s.pins[d]++
-		s.touchLocked(d, bi)
-		size := bi.size
-		s.mu.Unlock()
-		r, err := s.openStored(d, size)
-		if err != nil {
-			s.unpin(d)
-		}
-		return r, err
-	}
-	f := s.inflight[d]
-	if f == nil {
-		s.mu.Unlock()
-		return nil, ErrNotFound
-	}
-	s.pins[d]++
-	s.mu.Unlock()
-	select {
-	case <-f.ready:
-	case <-ctx.Done():
-		s.unpin(d)
-		return nil, ctx.Err()
-	}
-	r, err := s.follow(f)
-	if err != nil {
-		s.unpin(d)
-	}
-	return r, err
+	return s.fetchOrFollow(ctx, d, nil)
 }

@@ -242,6 +242,13 @@ func signPolicy(t *testing.T, priv ed25519.PrivateKey, dir string, version uint6
 			{Effect: "deny", Identities: []string{"*"}, Actions: []policy.Action{"*"}, Repositories: []string{"up/secret/**"}},
 		},
 	}
+	return writeSignedPolicy(t, priv, filepath.Join(dir, fmt.Sprintf("policy-%d.signed.json", version)), doc)
+}
+
+// writeSignedPolicy checks doc, signs it with priv and writes the signed
+// envelope to path, which it returns.
+func writeSignedPolicy(t *testing.T, priv ed25519.PrivateKey, path string, doc policy.Document) string {
+	t.Helper()
 	payload, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +258,6 @@ func signPolicy(t *testing.T, priv ed25519.PrivateKey, dir string, version uint6
 	}
 	env := &policy.Envelope{PayloadType: policy.PayloadType, Payload: payload}
 	env.Sign(priv)
-	path := filepath.Join(dir, fmt.Sprintf("policy-%d.signed.json", version))
 	if err := os.WriteFile(path, env.Marshal(), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -384,20 +384,7 @@ func probePolicy(t *testing.T, priv ed25519.PrivateKey, dir string, members []pe
 			{Identities: []string{"anyone"}, Actions: []policy.Action{policy.Pull}, Repositories: []string{"up/probe/public"}},
 		},
 	}
-	payload, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := policy.Parse(payload); err != nil {
-		t.Fatalf("the test's policy is invalid: %v", err)
-	}
-	env := &policy.Envelope{PayloadType: policy.PayloadType, Payload: payload}
-	env.Sign(priv)
-	path := filepath.Join(dir, "policy.signed.json")
-	if err := os.WriteFile(path, env.Marshal(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeSignedPolicy(t, priv, filepath.Join(dir, "policy.signed.json"), doc)
 }
 
 // probeToken is a token the node at base issues for creds ("user:pass")
