@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -26,7 +27,10 @@ func TestPasswordChecks(t *testing.T) {
 	doc := fleetDoc(1)
 	doc.Identities = []policy.Identity{{Name: "alice", Username: "alice", PasswordHash: string(h)}}
 	doc.Rules = []policy.Rule{{Identities: []string{"alice"}, Actions: []policy.Action{policy.Pull}, Repositories: []string{"**"}}}
-	c := open(t, Config{Roots: []ed25519.PublicKey{root.pub}, Policy: root.envelope(t, doc)})
+	// A clock that stands still: with a real one, a slow machine (bcrypt
+	// under -race) refills the limiter while the test runs.
+	t0 := time.Now()
+	c := open(t, Config{Roots: []ed25519.PublicKey{root.pub}, Policy: root.envelope(t, doc), Now: func() time.Time { return t0 }})
 	req := func(addr, pass string) *http.Request {
 		r := httptest.NewRequest(http.MethodGet, "http://node.test/v2/", nil)
 		r.RemoteAddr = addr
