@@ -95,10 +95,10 @@ func holdersOf(repo repository.Name) repository.Name { return repository.Local(r
 
 // scope lets a read of a stored blob d through repo go on only if repo
 // holds d (a link, or a manifest stored in repo that references d).
-// Otherwise a mirrored repository's upstream is asked, under that
-// repository's name and credentials, and a yes is remembered as a link;
-// a local repository held by another node shows only what its manifests
-// here reference.
+// Otherwise the source the blob would be fetched from is asked under
+// repo's name — a mirrored repository's upstream (with that repository's
+// credentials), for a local repository another node holds the peers whose
+// repository of that name holds it — and a yes is remembered as a link.
 // Without it any blob in the store could be read, or probed with HEAD,
 // through any repository name a caller may pull.
 func (p *Puller) scope(ctx context.Context, repo repository.Name, d digest.Digest) error {
@@ -112,7 +112,18 @@ func (p *Puller) scope(ctx context.Context, repo repository.Name, d digest.Diges
 		return nil
 	}
 	if !repo.Mirrored() {
-		return blobUnknown(d)
+		// Stored for something else, or fetched through the fleet
+		// before (a fetch does not link).
+		if p.cfg.Peers == nil {
+			return blobUnknown(d)
+		}
+		dl, err := p.cfg.Peers.Fetch(ctx, d, holdersOf(repo), FindTimeout)
+		if err != nil {
+			return blobUnknown(d)
+		}
+		dl.Close()
+		p.remember(repo, d)
+		return nil
 	}
 	if p.cfg.UpstreamAllowed(repo.Rule) != nil {
 		return blobUnknown(d)
@@ -122,10 +133,16 @@ func (p *Puller) scope(ctx context.Context, repo repository.Name, d digest.Diges
 	if _, err := p.cfg.Upstream.StatBlob(ctx, repo, d); err != nil {
 		return upstreamErr(err, blobUnknown(d))
 	}
+	p.remember(repo, d)
+	return nil
+}
+
+// remember links the stored blob d into repo, whose source confirmed
+// that repo holds it.
+func (p *Puller) remember(repo repository.Name, d digest.Digest) {
 	if err := p.cfg.Store.LinkBlob(repo.Key(), d); err != nil && !errors.Is(err, ErrNotFound) {
 		p.log.Warn("remembering that a repository holds a blob", "repository", repo, "digest", d, "err", err)
 	}
-	return nil
 }
 
 // blobSource is where a missing blob of repo comes from: the fleet

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/pull"
 	"github.com/shoal-dev/shoal/pull/pulltest"
 	"github.com/shoal-dev/shoal/repository"
 )
@@ -149,5 +151,79 @@ func TestPeersAnsweredOnlyFromTheRepository(t *testing.T) {
 				t.Fatalf("ForPeer(%s) = %v, want served %v", tt.repo, err, tt.want)
 			}
 		})
+	}
+}
+
+// A local repository another node holds shows a blob this node stores
+// (fetched through the fleet before, or stored for another repository)
+// when a peer's repository of that name holds it, and remembers that.
+// The second read of a blob fetched through the fleet used to be
+// refused: the fetch stored it without linking it, and a stored blob the
+// repository did not hold was refused without asking anyone.
+func TestFleetRepositoryConfirmsStoredBlobsWithPeers(t *testing.T) {
+	content := []byte("a layer of team/app, pushed on another node")
+	d := digest.FromBytes(content)
+	read := func(p interface {
+		Blob(context.Context, repository.Name, digest.Digest) (*oci.Blob, error)
+		StatBlob(context.Context, repository.Name, digest.Digest) (int64, error)
+	}, stat bool) error {
+		if stat {
+			_, err := p.StatBlob(context.Background(), local, d)
+			return err
+		}
+		b, err := p.Blob(context.Background(), local, d)
+		if err == nil {
+			readBlob(t, b)
+		}
+		return err
+	}
+	tests := []struct {
+		name      string
+		setup     func(t *testing.T, e *env, p *pull.Puller)
+		peerHolds bool
+	}{
+		{"fetched through the fleet before", func(t *testing.T, e *env, p *pull.Puller) {
+			if err := read(p, false); err != nil {
+				t.Fatalf("the first read through the fleet: %v", err)
+			}
+		}, true},
+		{"stored for another repository, a peer's repository holds it", func(t *testing.T, e *env, p *pull.Puller) {
+			e.store.AddBlob(content)
+		}, true},
+		{"stored for another repository, no peer's repository holds it", func(t *testing.T, e *env, p *pull.Puller) {
+			e.store.AddBlob(content)
+		}, false},
+	}
+	for _, tt := range tests {
+		for _, stat := range []bool{false, true} {
+			name := tt.name + ", GET"
+			if stat {
+				name = tt.name + ", HEAD"
+			}
+			t.Run(name, func(t *testing.T) {
+				e := newEnv()
+				if tt.peerHolds {
+					e.peers.Hold(d, "application/octet-stream", content)
+				}
+				p := e.puller(t)
+				tt.setup(t, e, p)
+				err := read(p, stat)
+				if !tt.peerHolds {
+					wantNotFound(t, err, "BLOB_UNKNOWN")
+					return
+				}
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if !e.store.BlobLinked(local.Key(), d) {
+					t.Errorf("not remembered: %s is not linked into %s", d, local)
+				}
+				for _, f := range e.peers.Fetched {
+					if !strings.HasSuffix(f, "(holders only)") {
+						t.Errorf("peers asked %q: a local repository's blob is asked of its holders only", f)
+					}
+				}
+			})
+		}
 	}
 }
