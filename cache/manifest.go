@@ -25,6 +25,12 @@ type ManifestRecord struct {
 	Subject      *ocispec.Descriptor
 	// Blobs are the config and layers of an image manifest.
 	Blobs []digest.Digest
+	// Held are the config and the distributable layers: the blobs a
+	// repository this manifest was fetched into holds through it. Not a
+	// non-distributable layer (its registry does not hold it, so listing
+	// one says nothing), nor an index's children (each is fetched into
+	// the repository on its own).
+	Held []digest.Digest
 	// Children are the manifests of an index.
 	Children []digest.Digest
 }

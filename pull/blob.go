@@ -94,7 +94,7 @@ var errNoSource = errors.New("no peer holds the blob and it has no upstream")
 func holdersOf(repo repository.Name) repository.Name { return repository.Local(repo.Key()) }
 
 // scope lets a read of a stored blob d through repo go on only if repo
-// holds d (a link, or a manifest stored in repo that references d).
+// holds d (Store.Holds).
 // Otherwise the source the blob would be fetched from is asked under
 // repo's name — a mirrored repository's upstream (with that repository's
 // credentials), for a local repository another node holds the peers whose

@@ -29,7 +29,7 @@ type Store struct {
 	referrers map[string][]ocispec.Descriptor
 	local     map[string]bool
 	links     map[string]bool // repo \x00 digest
-	uses      map[string]bool // repo \x00 digest: referenced by a manifest stored in repo
+	uses      map[string]bool // repo \x00 digest: a config or distributable layer of a manifest stored in repo
 	// Fetches counts calls of Fetch that had to fill from a source.
 	Fetches int
 }
@@ -127,7 +127,9 @@ func (s *Store) PutManifest(repo string, m *oci.Manifest, info *oci.ManifestInfo
 	s.manifests[key(repo, m.Digest.String())] = &c
 	if info != nil {
 		for _, b := range info.Blobs {
-			s.uses[key(repo, b.Digest.String())] = true
+			if !oci.IsNonDistributable(b.MediaType) {
+				s.uses[key(repo, b.Digest.String())] = true
+			}
 		}
 	}
 	return nil
@@ -200,7 +202,7 @@ func (s *Store) BlobLinked(repo string, d digest.Digest) bool {
 func (s *Store) Holds(repo string, d digest.Digest) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.links[key(repo, d.String())] || s.uses[key(repo, d.String())]
+	return s.links[key(repo, d.String())] || !s.local[repo] && s.uses[key(repo, d.String())]
 }
 
 func (s *Store) LinkBlob(repo string, d digest.Digest) error {
