@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -225,5 +226,67 @@ func TestFleetRepositoryConfirmsStoredBlobsWithPeers(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A blob that was not stored when a read checked the repository, and is
+// stored (or being fetched) for another repository by the time it is
+// read, is not served through a repository whose source does not have
+// it: the store shares one transfer among everyone asking for a digest
+// and serves what it holds, so "not stored: the fetch is the check" held
+// only when the read's own source filled it. The window is as long as the
+// other fetch (found by the whole-node property test, where a blob fetched
+// through the fleet was committed just after the read that fetched it).
+func TestBlobArrivingAfterTheCheckIsCheckedToo(t *testing.T) {
+	content := []byte("a private layer, fetched for private/app meanwhile")
+	d := digest.FromBytes(content)
+	hasRule := func(r string) bool { return r == "docker.io" }
+	tests := []struct {
+		name string
+		read func(p *pull.Puller) error
+	}{
+		{"GET through a mirrored repository", func(p *pull.Puller) error {
+			b, err := p.Blob(context.Background(), mirrored, d)
+			if err == nil {
+				b.Close()
+			}
+			return err
+		}},
+		{"HEAD through a mirrored repository", func(p *pull.Puller) error {
+			_, err := p.StatBlob(context.Background(), mirrored, d)
+			return err
+		}},
+		{"GET through a fleet repository", func(p *pull.Puller) error {
+			b, err := p.Blob(context.Background(), local, d)
+			if err == nil {
+				b.Close()
+			}
+			return err
+		}},
+		{"HEAD through a fleet repository", func(p *pull.Puller) error {
+			_, err := p.StatBlob(context.Background(), local, d)
+			return err
+		}},
+		{"a peer asking for a mirrored repository", func(p *pull.Puller) error {
+			b, _, err := p.ForPeer(context.Background(), d, mirrored, hasRule)
+			if err == nil {
+				b.Close()
+			}
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv()
+			var once sync.Once
+			e.store.AfterStat = func(digest.Digest) { once.Do(func() { e.store.AddBlob(content) }) }
+			err := tt.read(e.puller(t))
+			if !errors.Is(err, pull.ErrNotFound) {
+				t.Fatalf("served, or not refused as unknown: %v", err)
+			}
+			if e.store.BlobLinked(mirrored.Key(), d) || e.store.BlobLinked(local.Key(), d) {
+				t.Fatal("linked into a repository that does not hold it")
+			}
+		})
 	}
 }

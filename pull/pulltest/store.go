@@ -32,6 +32,10 @@ type Store struct {
 	uses      map[string]bool // repo \x00 digest: a config or distributable layer of a manifest stored in repo
 	// Fetches counts calls of Fetch that had to fill from a source.
 	Fetches int
+	// AfterStat, when set, is called after StatBlob has answered: a test
+	// can store the blob then, as another request's fetch finishing right
+	// after the check would.
+	AfterStat func(d digest.Digest)
 }
 
 type tagEntry struct {
@@ -217,8 +221,12 @@ func (s *Store) LinkBlob(repo string, d digest.Digest) error {
 
 func (s *Store) StatBlob(d digest.Digest) (int64, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	b, ok := s.blobs[d]
+	after := s.AfterStat
+	s.mu.Unlock()
+	if after != nil {
+		defer after(d)
+	}
 	if !ok {
 		return 0, notFound("blob")
 	}
