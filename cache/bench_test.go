@@ -107,7 +107,8 @@ func BenchmarkRangeRead(b *testing.B) {
 }
 
 // BenchmarkHolds is the cost the repository scope check adds to a blob
-// GET: one lookup of the link (and, failing it, of a manifest's use).
+// GET: one lookup of the link (and, failing it, of whether the repository
+// is local and of a manifest holding the blob).
 func BenchmarkHolds(b *testing.B) {
 	s := openTest(b, "", Options{})
 	blob, d := content(1<<10, 5)

@@ -22,6 +22,7 @@ const (
 	kindManifest   = 'm' // m repo sep digest → JSON ManifestRecord
 	kindManifestBy = 'M' // M digest sep repo → nothing (records by digest)
 	kindUse        = 'u' // u blob sep repo sep manifest → nothing (records needing a blob)
+	kindHeld       = 'h' // h blob sep repo sep manifest → nothing (records through which repo holds a blob)
 	kindTag        = 't' // t repo sep tag → tagValue
 	kindReferrer   = 'f' // f repo sep subject sep manifest → JSON descriptor (pushed)
 	kindUpstream   = 'g' // g repo sep subject → JSON []descriptor (cached upstream list)

@@ -39,8 +39,12 @@ func (s *Store) BlobLinked(repo string, d digest.Digest) bool {
 	return ok
 }
 
-// Holds reports whether repo holds blob d: linked into it, or referenced
-// by a manifest recorded in it.
+// Holds reports whether repo holds blob d: linked into it, or, in a
+// repository not pushed to here, the config or a distributable layer of a
+// manifest recorded in it (ManifestRecord.Held). A pushed manifest links
+// what its repository holds, so in a local repository whatever else its
+// manifests list (a non-distributable layer, an index's child, a blob
+// deleted since) is not the repository's.
 func (s *Store) Holds(repo string, d digest.Digest) bool {
 	if s.BlobLinked(repo, d) {
 		return true
@@ -50,7 +54,10 @@ func (s *Store) Holds(repo string, d digest.Digest) bool {
 	}
 	var ok bool
 	_ = s.db.View(func(txn *badger.Txn) error {
-		ok = hasPrefix(txn, key(kindUse, string(d), repo, ""))
+		if v, err := getValue(txn, key(kindRepo, repo)); err == nil && len(v) == 1 && v[0] == 1 {
+			return nil // local
+		}
+		ok = hasPrefix(txn, key(kindHeld, string(d), repo, ""))
 		return nil
 	})
 	return ok

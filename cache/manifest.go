@@ -25,6 +25,12 @@ type ManifestRecord struct {
 	Subject      *ocispec.Descriptor
 	// Blobs are the config and layers of an image manifest.
 	Blobs []digest.Digest
+	// Held are the config and the distributable layers: the blobs a
+	// repository this manifest was fetched into holds through it. Not a
+	// non-distributable layer (its registry does not hold it, so listing
+	// one says nothing), nor an index's children (each is fetched into
+	// the repository on its own).
+	Held []digest.Digest
 	// Children are the manifests of an index.
 	Children []digest.Digest
 }
@@ -144,7 +150,8 @@ func (s *Store) GetManifest(repo string, d digest.Digest) (ManifestRecord, []byt
 // DeleteManifest removes manifest d from repo: its record, the tags of
 // repo pointing at it, its referrers entry and its link. In a local
 // repository the blobs it referenced that no other manifest of repo
-// references are unlinked too. Blobs left unreferenced are freed.
+// references are unlinked too, unless one is a manifest recorded in repo
+// (a record keeps its link). Blobs left unreferenced are freed.
 func (s *Store) DeleteManifest(repo string, d digest.Digest) error {
 	if validName("repository", repo) != nil || validDigest(d) != nil {
 		return ErrNotFound
@@ -171,6 +178,9 @@ func (s *Store) DeleteManifest(repo string, d digest.Digest) error {
 		for _, b := range rec.Blobs {
 			if hasPrefix(mt.txn, key(kindUse, string(b), repo, "")) {
 				continue // another manifest of repo still uses it
+			}
+			if _, err := getRecord(mt.txn, repo, b); err == nil {
+				continue // a manifest of repo in its own right, linked as such
 			}
 			if err := mt.unlink(repo, b); err != nil && !errors.Is(err, ErrNotFound) {
 				return err

@@ -9,6 +9,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/shoal-dev/shoal/oci"
 )
 
 // image stores a config and a layer and returns a manifest record and body
@@ -318,5 +320,53 @@ func TestUnlinkBlob(t *testing.T) {
 	}
 	if !slices.Equal(evicted.list(), []digest.Digest{d}) {
 		t.Fatalf("OnEvict = %v", evicted.list())
+	}
+}
+
+// Deleting a manifest of a local repository unlinks the blobs it listed
+// that no other manifest there uses, but not one that is a manifest of
+// the repository itself: its record stayed, so its own clients still got
+// it while peers, who go by links, were refused it (found by the
+// whole-node property test, with a manifest listing another as a
+// non-distributable layer).
+func TestDeleteManifestKeepsListedManifests(t *testing.T) {
+	s := openTest(t, "", Options{})
+	const repo = "team/app"
+	cfgB, _ := content(100, 910)
+	cfg := putBlob(t, s, cfgB)
+	if err := s.LinkBlob(repo, true, cfg); err != nil {
+		t.Fatal(err)
+	}
+	mBody := []byte(`{"schemaVersion":2,"listed":true}`)
+	m := digest.FromBytes(mBody)
+	if err := s.PutManifest(repo, true, RecordFor(m, 0, &oci.ManifestInfo{MediaType: ocispec.MediaTypeImageManifest}), mBody); err != nil {
+		t.Fatal(err)
+	}
+	for _, mediaType := range []string{ocispec.MediaTypeImageLayerGzip, ocispec.MediaTypeImageLayerNonDistributableGzip} { //nolint:staticcheck // what is tested
+		xBody := []byte(`{"schemaVersion":2,"lists":"` + mediaType + `"}`)
+		x := digest.FromBytes(xBody)
+		info := &oci.ManifestInfo{MediaType: ocispec.MediaTypeImageManifest, Blobs: []ocispec.Descriptor{
+			{MediaType: ocispec.MediaTypeImageConfig, Digest: cfg},
+			{MediaType: mediaType, Digest: m},
+		}}
+		if err := s.PutManifest(repo, true, RecordFor(x, 0, info), xBody); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteManifest(repo, x); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.GetManifest(repo, m); err != nil {
+			t.Fatalf("%s: manifest %s gone from %s: %v", mediaType, m, repo, err)
+		}
+		if !s.BlobLinked(repo, m) || !s.Holds(repo, m) {
+			t.Fatalf("deleting a manifest listing manifest %s as a layer (%s) unlinked it from %s, whose record stays", m, mediaType, repo)
+		}
+		if s.BlobLinked(repo, cfg) {
+			t.Fatalf("%s: the deleted manifest's config is still linked", mediaType)
+		}
+		putBlob(t, s, cfgB) // freed with its last link
+		if err := s.LinkBlob(repo, true, cfg); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

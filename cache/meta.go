@@ -157,6 +157,11 @@ func (mt *metaTxn) putRecord(repo string, rec *ManifestRecord) error {
 			return err
 		}
 	}
+	for _, b := range rec.Held {
+		if err := mt.txn.Set(key(kindHeld, string(b), repo, string(rec.Digest)), nil); err != nil {
+			return err
+		}
+	}
 	if rec.Subject != nil {
 		desc, err := json.Marshal(referrerOf(rec))
 		if err != nil {
@@ -176,6 +181,11 @@ func (mt *metaTxn) dropRecordIndexes(repo string, rec *ManifestRecord) error {
 			return err
 		}
 		mt.unlinked = append(mt.unlinked, b)
+	}
+	for _, b := range rec.Held {
+		if err := mt.txn.Delete(key(kindHeld, string(b), repo, string(rec.Digest))); err != nil {
+			return err
+		}
 	}
 	if rec.Subject != nil {
 		if err := mt.txn.Delete(key(kindReferrer, repo, string(rec.Subject.Digest), string(rec.Digest))); err != nil {

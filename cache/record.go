@@ -19,6 +19,9 @@ func RecordFor(d digest.Digest, size int64, info *oci.ManifestInfo) ManifestReco
 	}
 	for _, b := range info.Blobs {
 		rec.Blobs = append(rec.Blobs, b.Digest)
+		if !oci.IsNonDistributable(b.MediaType) {
+			rec.Held = append(rec.Held, b.Digest)
+		}
 	}
 	for _, c := range info.Manifests {
 		rec.Children = append(rec.Children, c.Digest)

@@ -125,12 +125,19 @@ func newAuthTestNode(t *testing.T, withRoot bool) *authTestNode {
 type req struct {
 	method, path string
 	body         []byte
+	contentType  string
 	user, pass   string
 	bearer       string
 	remote       string
 }
 
 func (tn *authTestNode) do(t *testing.T, r req) *httptest.ResponseRecorder {
+	t.Helper()
+	return serveReq(t, tn.n.Handler(), r)
+}
+
+// serveReq sends r to h in process and records the answer.
+func serveReq(t *testing.T, h http.Handler, r req) *httptest.ResponseRecorder {
 	t.Helper()
 	if r.method == "" {
 		r.method = http.MethodGet
@@ -147,8 +154,11 @@ func (tn *authTestNode) do(t *testing.T, r req) *httptest.ResponseRecorder {
 		hr.Header.Set("Authorization", "Bearer "+r.bearer)
 	}
 	hr.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+	if r.contentType != "" {
+		hr.Header.Set("Content-Type", r.contentType)
+	}
 	w := httptest.NewRecorder()
-	tn.n.Handler().ServeHTTP(w, hr)
+	h.ServeHTTP(w, hr)
 	return w
 }
 

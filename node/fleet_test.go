@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -29,7 +30,7 @@ type countingUpstream struct {
 
 func newCountingUpstream(t *testing.T) *countingUpstream {
 	u := &countingUpstream{}
-	reg := ggcrregistry.New()
+	reg := quietRegistry()
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
 			w = countingWriter{w, &u.blobBytes}
@@ -38,6 +39,12 @@ func newCountingUpstream(t *testing.T) *countingUpstream {
 	}))
 	t.Cleanup(u.Close)
 	return u
+}
+
+// quietRegistry is go-containerregistry's in-memory registry, without
+// its request log.
+func quietRegistry() http.Handler {
+	return ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
 }
 
 type countingWriter struct {
@@ -63,17 +70,22 @@ func waitConnected(t *testing.T, a, b *Node) {
 	}
 }
 
-// startFleetNode starts a node with p2p on loopback, joined through boot.
-func startFleetNode(t *testing.T, upstreamURL string, boot []string) (*Node, *httptest.Server) {
+// startFleetNode starts a node with p2p on loopback, joined through boot;
+// opts change its configuration first.
+func startFleetNode(t *testing.T, upstreamURL string, boot []string, opts ...func(*Config)) (*Node, *httptest.Server) {
 	t.Helper()
-	n, err := New(Config{
+	cfg := Config{
 		DataDir:   filepath.Join(t.TempDir(), "data"),
 		Upstreams: upstreamtest.Rules(t, "up="+upstreamURL),
 		TagTTL:    time.Minute,
 		P2PListen: []string{"/ip4/127.0.0.1/tcp/0"},
 		Bootstrap: boot,
 		P2PTags:   true,
-	}, "test")
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n, err := New(cfg, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

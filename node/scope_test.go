@@ -33,8 +33,14 @@ func pushBlob(t *testing.T, base, repo string, b []byte) digest.Digest {
 func putManifest(t *testing.T, base, repo, ref string, m ocispec.Manifest) int {
 	t.Helper()
 	body, _ := json.Marshal(m)
+	return putManifestBody(t, base, repo, ref, ocispec.MediaTypeImageManifest, body)
+}
+
+// putManifestBody puts a manifest of any media type as these bytes.
+func putManifestBody(t *testing.T, base, repo, ref, mediaType string, body []byte) int {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, base+"/v2/"+repo+"/manifests/"+ref, bytes.NewReader(body))
-	req.Header.Set("Content-Type", ocispec.MediaTypeImageManifest)
+	req.Header.Set("Content-Type", mediaType)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 
@@ -46,11 +47,14 @@ func (p *Puller) Blob(ctx context.Context, repo repository.Name, d digest.Digest
 func (p *Puller) remoteStatBlob(ctx context.Context, repo repository.Name, d digest.Digest) (int64, error) {
 	// The bytes are the same whichever repository brought a blob in, but
 	// a repository only shows the blobs it holds.
-	if err := p.scope(ctx, repo, d); err != nil {
+	held, err := p.scope(ctx, repo, d)
+	if err != nil {
 		return 0, err
 	}
-	if size, err := p.cfg.Store.StatBlob(d); err == nil {
-		return size, nil
+	if held {
+		if size, err := p.cfg.Store.StatBlob(d); err == nil {
+			return size, nil
+		}
 	}
 	// A denied upstream is skipped: peers may still hold the blob.
 	if repo.Mirrored() && p.cfg.UpstreamAllowed(repo.Rule) == nil {
@@ -70,13 +74,16 @@ func (p *Puller) remoteStatBlob(ctx context.Context, repo repository.Name, d dig
 }
 
 func (p *Puller) remoteBlob(ctx context.Context, repo repository.Name, d digest.Digest) (*oci.Blob, error) {
-	if err := p.scope(ctx, repo, d); err != nil {
+	held, err := p.scope(ctx, repo, d)
+	if err != nil {
 		return nil, err
 	}
-	if b, err := p.cfg.Store.OpenBlob(d); err == nil {
-		return b, nil
+	if held {
+		if b, err := p.cfg.Store.OpenBlob(d); err == nil {
+			return b, nil
+		}
 	}
-	b, _, err := p.cfg.Store.Fetch(ctx, d, p.blobSource(repo, d))
+	b, _, err := p.fetchFor(ctx, repo, d, held, p.blobSource(repo, d))
 	if err != nil {
 		if errors.Is(err, errNoSource) {
 			return nil, blobUnknown(d)
@@ -93,26 +100,43 @@ var errNoSource = errors.New("no peer holds the blob and it has no upstream")
 // key, without the rule that would make the designated peer fetch.
 func holdersOf(repo repository.Name) repository.Name { return repository.Local(repo.Key()) }
 
-// scope lets a read of a stored blob d through repo go on only if repo
-// holds d (a link, or a manifest stored in repo that references d).
-// Otherwise a mirrored repository's upstream is asked, under that
-// repository's name and credentials, and a yes is remembered as a link;
-// a local repository held by another node shows only what its manifests
-// here reference.
+// scope says whether repo holds blob d here (Store.Holds), asking when d
+// is stored for something else: held or an error for a stored blob, and
+// for a blob not stored false, nil — it may then come only from repo's
+// own sources (fetchFor), never from the store or a transfer another
+// request started.
 // Without it any blob in the store could be read, or probed with HEAD,
 // through any repository name a caller may pull.
-func (p *Puller) scope(ctx context.Context, repo repository.Name, d digest.Digest) error {
+func (p *Puller) scope(ctx context.Context, repo repository.Name, d digest.Digest) (held bool, err error) {
 	if p.cfg.Store.Holds(repo.Key(), d) {
-		return nil
+		return true, nil
 	}
 	if _, err := p.cfg.Store.StatBlob(d); err != nil {
-		// Not stored: it is fetched under repo's name (upstream answers
-		// for that repository; a peer for what it holds), so the fetch
-		// itself is the check.
-		return nil
+		return false, nil
 	}
+	if err := p.confirm(ctx, repo, d); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// confirm asks the source repo's blobs come from whether repo holds d,
+// under repo's name — a mirrored repository's upstream (with that
+// repository's credentials), for a local repository another node holds
+// the peers whose repository of that name holds it — and remembers a yes
+// as a link.
+func (p *Puller) confirm(ctx context.Context, repo repository.Name, d digest.Digest) error {
 	if !repo.Mirrored() {
-		return blobUnknown(d)
+		if p.cfg.Peers == nil {
+			return blobUnknown(d)
+		}
+		dl, err := p.cfg.Peers.Fetch(ctx, d, holdersOf(repo), FindTimeout)
+		if err != nil {
+			return blobUnknown(d)
+		}
+		dl.Close()
+		p.remember(repo, d)
+		return nil
 	}
 	if p.cfg.UpstreamAllowed(repo.Rule) != nil {
 		return blobUnknown(d)
@@ -122,10 +146,36 @@ func (p *Puller) scope(ctx context.Context, repo repository.Name, d digest.Diges
 	if _, err := p.cfg.Upstream.StatBlob(ctx, repo, d); err != nil {
 		return upstreamErr(err, blobUnknown(d))
 	}
+	p.remember(repo, d)
+	return nil
+}
+
+// fetchFor reads blob d for repo through the store, filling it from src,
+// repo's own source. The store serves a blob it holds and shares one
+// transfer among everyone asking for a digest: unless repo is known to
+// hold d, what src did not fill is confirmed with repo's source first.
+func (p *Puller) fetchFor(ctx context.Context, repo repository.Name, d digest.Digest, held bool, src BlobSource) (*oci.Blob, bool, error) {
+	var filled atomic.Bool
+	b, complete, err := p.cfg.Store.Fetch(ctx, d, func(ctx context.Context) (io.ReadCloser, int64, error) {
+		filled.Store(true)
+		return src(ctx)
+	})
+	if err != nil || held || filled.Load() {
+		return b, complete, err
+	}
+	if err := p.confirm(ctx, repo, d); err != nil {
+		b.Close()
+		return nil, false, err
+	}
+	return b, complete, nil
+}
+
+// remember links the stored blob d into repo, whose source confirmed
+// that repo holds it.
+func (p *Puller) remember(repo repository.Name, d digest.Digest) {
 	if err := p.cfg.Store.LinkBlob(repo.Key(), d); err != nil && !errors.Is(err, ErrNotFound) {
 		p.log.Warn("remembering that a repository holds a blob", "repository", repo, "digest", d, "err", err)
 	}
-	return nil
 }
 
 // blobSource is where a missing blob of repo comes from: the fleet

@@ -38,15 +38,17 @@ func (p *Puller) ForPeer(ctx context.Context, d digest.Digest, repo repository.N
 	// A peer gets only what the repository it names holds here (or, for
 	// a mirrored one, what its upstream confirms): by digest alone any
 	// node's private content could be fetched through any name.
-	if _, err := p.cfg.Store.StatBlob(d); err == nil {
-		if !p.cfg.Store.Holds(repo.Key(), d) {
-			if !mirrored {
-				return nil, false, ErrNotFound
-			}
-			if err := p.scope(ctx, repo, d); err != nil {
-				return nil, false, ErrNotFound
-			}
+	held := p.cfg.Store.Holds(repo.Key(), d)
+	if _, err := p.cfg.Store.StatBlob(d); err == nil && !held {
+		if !mirrored {
+			return nil, false, ErrNotFound
 		}
+		if err := p.confirm(ctx, repo, d); err != nil {
+			return nil, false, ErrNotFound
+		}
+		held = true
+	}
+	if held {
 		if b, err := p.cfg.Store.OpenBlob(d); err == nil {
 			return b, true, nil
 		}
@@ -71,7 +73,11 @@ func (p *Puller) ForPeer(ctx context.Context, d digest.Digest, repo repository.N
 		return nil, false, fmt.Errorf("%w: %w", ErrDenied, err)
 	}
 	p.log.Debug("fetching for a peer as the designated fetcher", "digest", d, "repository", repo)
-	return p.cfg.Store.Fetch(ctx, d, p.upstreamSource(repo, d, 0))
+	b, complete, err = p.fetchFor(ctx, repo, d, held, p.upstreamSource(repo, d, 0))
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, ErrNotFound
+	}
+	return b, complete, err
 }
 
 // TagForPeer is the last digest this node resolved for tag of repo: a

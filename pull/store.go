@@ -31,8 +31,9 @@ type Store interface {
 	// BlobLinked says whether blob d is linked into repo (pushed,
 	// mounted or confirmed into it).
 	BlobLinked(repo string, d digest.Digest) bool
-	// Holds says whether repo holds blob d: linked into it, or
-	// referenced by a manifest stored in it.
+	// Holds says whether repo holds blob d: linked into it, or, in a
+	// repository not pushed to here, the config or a distributable layer
+	// of a manifest stored in it.
 	Holds(repo string, d digest.Digest) bool
 	// LinkBlob records that repo holds the stored blob d, as fetched
 	// (not local) content.

@@ -29,9 +29,13 @@ type Store struct {
 	referrers map[string][]ocispec.Descriptor
 	local     map[string]bool
 	links     map[string]bool // repo \x00 digest
-	uses      map[string]bool // repo \x00 digest: referenced by a manifest stored in repo
+	uses      map[string]bool // repo \x00 digest: a config or distributable layer of a manifest stored in repo
 	// Fetches counts calls of Fetch that had to fill from a source.
 	Fetches int
+	// AfterStat, when set, is called after StatBlob has answered: a test
+	// can store the blob then, as another request's fetch finishing right
+	// after the check would.
+	AfterStat func(d digest.Digest)
 }
 
 type tagEntry struct {
@@ -127,7 +131,9 @@ func (s *Store) PutManifest(repo string, m *oci.Manifest, info *oci.ManifestInfo
 	s.manifests[key(repo, m.Digest.String())] = &c
 	if info != nil {
 		for _, b := range info.Blobs {
-			s.uses[key(repo, b.Digest.String())] = true
+			if !oci.IsNonDistributable(b.MediaType) {
+				s.uses[key(repo, b.Digest.String())] = true
+			}
 		}
 	}
 	return nil
@@ -200,7 +206,7 @@ func (s *Store) BlobLinked(repo string, d digest.Digest) bool {
 func (s *Store) Holds(repo string, d digest.Digest) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.links[key(repo, d.String())] || s.uses[key(repo, d.String())]
+	return s.links[key(repo, d.String())] || !s.local[repo] && s.uses[key(repo, d.String())]
 }
 
 func (s *Store) LinkBlob(repo string, d digest.Digest) error {
@@ -215,8 +221,12 @@ func (s *Store) LinkBlob(repo string, d digest.Digest) error {
 
 func (s *Store) StatBlob(d digest.Digest) (int64, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	b, ok := s.blobs[d]
+	after := s.AfterStat
+	s.mu.Unlock()
+	if after != nil {
+		defer after(d)
+	}
 	if !ok {
 		return 0, notFound("blob")
 	}
