@@ -446,7 +446,10 @@ func TestPushWithinCacheMaxBytes(t *testing.T) {
 		t.Fatalf("a push past the limit beside pushed content: err %v, want DENIED store full:\n%s", err, out)
 	}
 	t.Logf("crane, refused: %s", strings.TrimSpace(out))
-	if c := cache(); c.Bytes > limit || c.UploadBytes != 0 {
+	// crane pushes the config and the layer at once and cancels neither
+	// session when one is refused, so the config's few hundred bytes may
+	// stay in an open upload; the layer's refused chunk must not.
+	if c := cache(); c.Bytes > limit || c.UploadBytes > 64<<10 {
 		t.Fatalf("after the refused push: %+v, want within %d bytes and the refused chunk rolled back", c, limit)
 	}
 	// The first push is whole.
