@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -371,6 +372,10 @@ func testFleetNodeKilledMidTransfer(t *testing.T, env *fleetEnv) {
 	}
 
 	layer := big.layer()
+	aPid, err := a.Pid(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := fleetMetric(t, ctx, b, "shoal_fetched_bytes_total", `source="peer"`)
 	aBefore := fleetMetric(t, ctx, a, "shoal_served_bytes_total", `to="peer"`)
 	cBefore := fleetMetric(t, ctx, c, "shoal_served_bytes_total", `to="peer"`)
@@ -380,7 +385,7 @@ func testFleetNodeKilledMidTransfer(t *testing.T, env *fleetEnv) {
 
 	// Kill A once B has taken in some of the layer from peers.
 	var killedAt float64
-	err := waitFor(ctx, 60*time.Second, func() error {
+	err = waitFor(ctx, 60*time.Second, func() error {
 		select {
 		case err := <-done:
 			done <- err
@@ -401,9 +406,13 @@ func testFleetNodeKilledMidTransfer(t *testing.T, env *fleetEnv) {
 		t.Fatalf("the pull through B ended before A could be killed: %v", <-done)
 	}
 	aServed := fleetMetric(t, ctx, a, "shoal_served_bytes_total", `to="peer"`) - aBefore
-	if err := a.Kill(ctx); err != nil {
+	// SIGKILL from the host lands at once; docker kill took seconds on a
+	// loaded CI machine, long enough for B to finish the layer from A
+	// and C together.
+	if err := syscall.Kill(aPid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	_ = a.Kill(ctx) // for docker's own record; A is already dead
 	if aServed == 0 {
 		t.Fatalf("A had served B nothing when it was killed: B was not fetching from it, so nothing was tested")
 	}
