@@ -47,6 +47,7 @@ type phaseResult struct {
 	upstream int64
 	memPeak  int64 // highest anonymous memory of a node container seen, bytes
 	memNode  string
+	links    linkUse
 }
 
 func (p phaseResult) durs() []time.Duration {
@@ -96,6 +97,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 		}
 	}()
 	bootstrap := ""
+	var veths []string // each node's host end, in node order
 	for i := 0; i < n; i++ {
 		args := []string{"node",
 			"--listen", ":5000",
@@ -151,9 +153,11 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 		if err != nil {
 			return phaseResult{}, fmt.Errorf("node %s (%s): %w\n%s", c.Name, c.State(ctx), err, c.Logs(ctx, 40))
 		}
-		if err := capNode(ctx, c, b.o.rate); err != nil {
+		veth, err := capNode(ctx, c, b.o.rate)
+		if err != nil {
 			return phaseResult{}, fmt.Errorf("capping %s: %w", c.Name, err)
 		}
+		veths = append(veths, veth)
 	}
 	if p2p && n > 1 {
 		if err := harness.WaitPeers(ctx, nodes, n-1, 60*time.Second); err != nil {
@@ -173,6 +177,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 		cpuBefore[i] = cgroupCPU(fn.ID)
 	}
 	mem := sampleMem(ctx, nodes)
+	links := sampleLinks(ctx, veths)
 	res := phaseResult{nodes: make([]nodeResult, n)}
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -193,6 +198,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 	logf("phase %s: preloading on %d nodes at once", name, n)
 	close(start)
 	wg.Wait()
+	res.links = links.stop(parseRate(b.o.rate))
 	if err := ctx.Err(); err != nil {
 		_, _ = mem.stop()
 		return res, fmt.Errorf("stopped during the preloads: %w", err)
@@ -210,6 +216,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 	}
 	res.upstream = b.proxy.Bytes() - before
 	res.memNode, res.memPeak = mem.stop()
+	logf("phase %s: %s", name, res.links)
 	logf("phase %s: p50 %v, last %v, upstream %.2fx, %d failed", name, res.p50().Round(time.Millisecond), res.last().Round(time.Millisecond), float64(res.upstream)/float64(b.img.Bytes), res.failures())
 	return res, nil
 }
@@ -259,46 +266,46 @@ func preload(ctx context.Context, base, ref string) error {
 
 // capNode caps c's network both ways at rate: egress with tbf on eth0
 // inside its namespace, ingress with tbf on the host end of its veth.
-func capNode(ctx context.Context, c *harness.Container, rate string) error {
+func capNode(ctx context.Context, c *harness.Container, rate string) (veth string, err error) {
 	pidS, err := harness.Docker(ctx, "inspect", "--format", "{{.State.Pid}}", c.ID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	tbf := []string{"qdisc", "replace", "dev", "", "root", "tbf", "rate", rate, "burst", "64kb", "latency", "100ms"}
 	inside := append([]string{"-t", pidS, "-n", "tc"}, tbf...)
 	inside[7] = "eth0"
 	if out, err := exec.CommandContext(ctx, "nsenter", inside...).CombinedOutput(); err != nil {
-		return fmt.Errorf("nsenter %s: %w: %s", strings.Join(inside, " "), err, out)
+		return "", fmt.Errorf("nsenter %s: %w: %s", strings.Join(inside, " "), err, out)
 	}
 	// The container's eth0 names its peer as eth0@ifN. /sys/class/net is
 	// no help here: nsenter -n keeps the host's mount of sysfs, whose eth0
 	// is the host's own.
 	out, err := exec.CommandContext(ctx, "nsenter", "-t", pidS, "-n", "ip", "-o", "link", "show", "eth0").Output()
 	if err != nil {
-		return fmt.Errorf("reading eth0's peer index in %s: %w", c.Name, err)
+		return "", fmt.Errorf("reading eth0's peer index in %s: %w", c.Name, err)
 	}
 	_, after, ok := strings.Cut(string(out), "eth0@if")
 	if !ok {
-		return fmt.Errorf("%s: eth0 names no peer interface: %q", c.Name, out)
+		return "", fmt.Errorf("%s: eth0 names no peer interface: %q", c.Name, out)
 	}
 	iflink, err := strconv.Atoi(strings.FieldsFunc(after, func(r rune) bool { return r < '0' || r > '9' })[0])
 	if err != nil {
-		return err
+		return "", err
 	}
-	veth, err := hostIface(iflink)
+	veth, err = hostIface(iflink)
 	if err != nil {
-		return err
+		return "", err
 	}
 	// Shaping the wrong host interface would cap the machine itself.
 	if d, err := exec.CommandContext(ctx, "ip", "-o", "-d", "link", "show", "dev", veth).Output(); err != nil || !strings.Contains(string(d), " veth ") {
-		return fmt.Errorf("host interface %s (ifindex %d) is not a veth, not capping it: %s %v", veth, iflink, d, err)
+		return "", fmt.Errorf("host interface %s (ifindex %d) is not a veth, not capping it: %s %v", veth, iflink, d, err)
 	}
 	host := append([]string{}, tbf...)
 	host[3] = veth
 	if out, err := exec.CommandContext(ctx, "tc", host...).CombinedOutput(); err != nil {
-		return fmt.Errorf("tc %s: %w: %s", strings.Join(host, " "), err, out)
+		return "", fmt.Errorf("tc %s: %w: %s", strings.Join(host, " "), err, out)
 	}
-	return nil
+	return veth, nil
 }
 
 // hostIface is the name of the host interface with ifindex idx.
