@@ -366,6 +366,9 @@ func testFleetSwarmCorrupt(t *testing.T, env *fleetEnv) {
 		if len(lines) > 0 {
 			caught++
 			t.Logf("%s: %s", n.Short, lines[0])
+			if pen := fleetMetric(t, ctx, n, "shoal_peer_penalties_total", ""); pen < 1 {
+				t.Errorf("%s logged a penalty but its shoal_peer_penalties_total is %v", n.Short, pen)
+			}
 		}
 	}
 	if caught == 0 {
