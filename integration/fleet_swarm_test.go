@@ -163,7 +163,17 @@ func fleetStartRollout(t *testing.T, ctx context.Context, im *fleetImage, nodes 
 	r.start = time.Now()
 	for n, c := range clients {
 		go func() {
-			_, err := c.Preload(ctx, []string{ref}, nil)
+			// The last line only counts failures; the ref's own line
+			// says why.
+			var why []string
+			_, err := c.Preload(ctx, []string{ref}, func(l adminapi.ImageStreamLine) {
+				if l.Error != "" && !l.Final() {
+					why = append(why, l.Error)
+				}
+			})
+			if err != nil && len(why) > 0 {
+				err = fmt.Errorf("%w: %s", err, strings.Join(why, "; "))
+			}
 			r.results[n] <- fleetPreloaded{err: err, took: time.Since(r.start)}
 		}()
 	}
@@ -184,7 +194,7 @@ func (r *fleetRollout) wait(ctx context.Context, n *harness.FleetNode) fleetPrel
 	}
 }
 
-// fleetMustRollOut waits for every node's preload: each must succeed.
+// mustSucceed waits for each node's preload: each must succeed.
 func (r *fleetRollout) mustSucceed(t *testing.T, ctx context.Context, nodes ...*harness.FleetNode) {
 	t.Helper()
 	for _, n := range nodes {
