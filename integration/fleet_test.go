@@ -78,6 +78,9 @@ func TestFleet(t *testing.T) {
 	t.Run("UpstreamStopped", func(t *testing.T) { testFleetUpstreamStopped(t, env) })
 	t.Run("CorruptPeer", func(t *testing.T) { testFleetCorruptPeer(t, env) })
 	t.Run("SwarmKey", func(t *testing.T) { testFleetSwarmKey(t, env) })
+	t.Run("SwarmNodeKilled", func(t *testing.T) { testFleetSwarmKill(t, env) })
+	t.Run("SwarmCorruptRelayer", func(t *testing.T) { testFleetSwarmCorrupt(t, env) })
+	t.Run("SwarmPartition", func(t *testing.T) { testFleetSwarmPartition(t, env) })
 	t.Run("ProbeFromOutside", func(t *testing.T) { testFleetProbeFromOutside(t, env) })
 }
 
@@ -156,6 +159,12 @@ func fleetPushImage(t *testing.T, ctx context.Context, f *harness.Fleet, repo, t
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fleetPushBuilt(t, ctx, f, repo, tag, img)
+}
+
+// fleetPushBuilt pushes img to the fleet's upstream as repo:tag.
+func fleetPushBuilt(t *testing.T, ctx context.Context, f *harness.Fleet, repo, tag string, img v1.Image) *fleetImage {
+	t.Helper()
 	if err := harness.PushImage(ctx, f.UpstreamAddr+"/"+repo+":"+tag, img); err != nil {
 		t.Fatalf("pushing %s:%s to the upstream: %v", repo, tag, err)
 	}

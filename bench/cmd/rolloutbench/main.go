@@ -12,7 +12,8 @@
 // Debian's docker-registry on the host behind a byte-counting proxy with
 // no aggregate cap, listening on the bench network's gateway. Egress is
 // capped with tbf on the container's eth0 (nsenter), ingress with tbf on
-// the host end of its veth. Everything created (image, network,
+// the host end of its veth (harness.Container.CapNetwork, which the
+// docker fleet tests use too). Everything created (image, network,
 // containers) is removed at the end, also on failure or Ctrl-C, unless
 // -keep. The markdown report goes to stdout (and -out), progress to stderr.
 package main

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -153,11 +151,14 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 		if err != nil {
 			return phaseResult{}, fmt.Errorf("node %s (%s): %w\n%s", c.Name, c.State(ctx), err, c.Logs(ctx, 40))
 		}
-		veth, err := capNode(ctx, c, b.o.rate)
-		if err != nil {
+		if err := c.CapNetwork(ctx, b.o.rate); err != nil {
 			return phaseResult{}, fmt.Errorf("capping %s: %w", c.Name, err)
 		}
-		veths = append(veths, veth)
+		hv, err := c.HostVeths(ctx)
+		if err != nil {
+			return phaseResult{}, fmt.Errorf("finding %s's links: %w", c.Name, err)
+		}
+		veths = append(veths, hv...)
 	}
 	if p2p && n > 1 {
 		if err := harness.WaitPeers(ctx, nodes, n-1, 60*time.Second); err != nil {
@@ -262,65 +263,6 @@ func preload(ctx context.Context, base, ref string) error {
 		return fmt.Errorf("preload: stream ended without a final line: %v", last)
 	}
 	return nil
-}
-
-// capNode caps c's network both ways at rate: egress with tbf on eth0
-// inside its namespace, ingress with tbf on the host end of its veth.
-func capNode(ctx context.Context, c *harness.Container, rate string) (veth string, err error) {
-	pidS, err := harness.Docker(ctx, "inspect", "--format", "{{.State.Pid}}", c.ID)
-	if err != nil {
-		return "", err
-	}
-	tbf := []string{"qdisc", "replace", "dev", "", "root", "tbf", "rate", rate, "burst", "64kb", "latency", "100ms"}
-	inside := append([]string{"-t", pidS, "-n", "tc"}, tbf...)
-	inside[7] = "eth0"
-	if out, err := exec.CommandContext(ctx, "nsenter", inside...).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("nsenter %s: %w: %s", strings.Join(inside, " "), err, out)
-	}
-	// The container's eth0 names its peer as eth0@ifN. /sys/class/net is
-	// no help here: nsenter -n keeps the host's mount of sysfs, whose eth0
-	// is the host's own.
-	out, err := exec.CommandContext(ctx, "nsenter", "-t", pidS, "-n", "ip", "-o", "link", "show", "eth0").Output()
-	if err != nil {
-		return "", fmt.Errorf("reading eth0's peer index in %s: %w", c.Name, err)
-	}
-	_, after, ok := strings.Cut(string(out), "eth0@if")
-	if !ok {
-		return "", fmt.Errorf("%s: eth0 names no peer interface: %q", c.Name, out)
-	}
-	iflink, err := strconv.Atoi(strings.FieldsFunc(after, func(r rune) bool { return r < '0' || r > '9' })[0])
-	if err != nil {
-		return "", err
-	}
-	veth, err = hostIface(iflink)
-	if err != nil {
-		return "", err
-	}
-	// Shaping the wrong host interface would cap the machine itself.
-	if d, err := exec.CommandContext(ctx, "ip", "-o", "-d", "link", "show", "dev", veth).Output(); err != nil || !strings.Contains(string(d), " veth ") {
-		return "", fmt.Errorf("host interface %s (ifindex %d) is not a veth, not capping it: %s %v", veth, iflink, d, err)
-	}
-	host := append([]string{}, tbf...)
-	host[3] = veth
-	if out, err := exec.CommandContext(ctx, "tc", host...).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("tc %s: %w: %s", strings.Join(host, " "), err, out)
-	}
-	return veth, nil
-}
-
-// hostIface is the name of the host interface with ifindex idx.
-func hostIface(idx int) (string, error) {
-	dirs, err := filepath.Glob("/sys/class/net/*/ifindex")
-	if err != nil {
-		return "", err
-	}
-	for _, d := range dirs {
-		b, err := os.ReadFile(d)
-		if err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(idx) {
-			return filepath.Base(filepath.Dir(d)), nil
-		}
-	}
-	return "", fmt.Errorf("no host interface with ifindex %d", idx)
 }
 
 // memSampler polls docker stats until stopped, keeping the highest memory
