@@ -14,7 +14,6 @@ import (
 	"github.com/shoal-dev/shoal/swarm"
 )
 
-
 // swarmFetch is the state of a Download in swarm mode. Only its run
 // goroutine touches the planner, the piece list and the queue.
 type swarmFetch struct {
@@ -33,7 +32,13 @@ type swarmFetch struct {
 	// blamed records, per piece, the first peer whose copy did not
 	// match; a second peer failing the same piece means the list, not
 	// the peers, is wrong.
-	blamed   map[int]peer.ID
+	blamed map[int]peer.ID
+	// pending are the pieces asked for and not yet checked, with the
+	// requests out for each (a late one is asked of a second peer).
+	pending map[int]*pieceAsk
+	got     map[int]bool // pieces checked and handed to the reader
+	// typical is how long a piece request has been taking, smoothed.
+	typical  time.Duration
 	ids      map[string]peer.ID
 	advance  chan struct{}
 	statusCh chan *Response
@@ -48,15 +53,22 @@ type swarmFetch struct {
 	mem   map[int][]byte
 }
 
+// pieceAsk is a piece's requests in flight.
+type pieceAsk struct {
+	since time.Time // the first request
+	asks  map[peer.ID]context.CancelFunc
+}
+
 type arrival struct {
 	i      int
 	p      peer.ID
+	took   time.Duration
 	data   []byte
 	have   int64
 	pieces []int // the sender's pieces beyond have
 	mem    []Member
-	err  error
-	o    swarm.Outcome
+	err    error
+	o      swarm.Outcome
 }
 
 // startSwarm fetches the blob piece by piece from every peer that has
@@ -71,6 +83,8 @@ func (dl *Download) startSwarm(first *Response, from peer.ID, origin peer.ID, or
 		originReq: originReq,
 		held:      map[int]*arrival{},
 		blamed:    map[int]peer.ID{},
+		pending:   map[int]*pieceAsk{},
+		got:       map[int]bool{},
 		ids:       map[string]peer.ID{},
 		advance:   make(chan struct{}, 1),
 		statusCh:  make(chan *Response, 1),
@@ -133,7 +147,9 @@ func (sf *swarmFetch) news(r *Response, from peer.ID) {
 
 func (sf *swarmFetch) run() {
 	dl := sf.dl
-	events := make(chan *arrival, swarm.Window)
+	// Room for every request in flight, a second one for each piece
+	// included, so none blocks once run has returned.
+	events := make(chan *arrival, 2*swarm.Window)
 	tick := time.NewTicker(swarm.StatusInterval)
 	defer tick.Stop()
 	inflight := 0
@@ -155,7 +171,20 @@ func (sf *swarmFetch) run() {
 			}
 			sf.todo = slices.DeleteFunc(sf.todo, func(j int) bool { return j == i })
 			inflight++
-			go sf.fetch(i, sf.ids[id], events)
+			sf.launch(i, sf.ids[id], events)
+		}
+		for i, pa := range sf.pending {
+			if len(pa.asks) != 1 || sf.held[i] != nil || !swarm.Late(now.Sub(pa.since), sf.typical) {
+				continue
+			}
+			var asked peer.ID
+			for p := range pa.asks {
+				asked = p
+			}
+			if id, ok := sf.plan.PickOther(i, now, asked.String()); ok {
+				inflight++
+				sf.launch(i, sf.ids[id], events)
+			}
 		}
 		if sf.failed {
 			return
@@ -196,19 +225,32 @@ func (sf *swarmFetch) run() {
 	}
 }
 
+// launch asks p for piece i, recording the request so that a copy that
+// arrives first can call it off.
+func (sf *swarmFetch) launch(i int, p peer.ID, out chan<- *arrival) {
+	// A piece that does not arrive in time is asked of another peer: a
+	// transfer can stall (a peer whose own fetch restarted, a connection
+	// gone quiet), and one stalled request must not stall the blob.
+	ctx, cancel := context.WithTimeout(sf.dl.ctx, swarm.PieceTimeout)
+	pa := sf.pending[i]
+	if pa == nil {
+		pa = &pieceAsk{since: time.Now(), asks: map[peer.ID]context.CancelFunc{}}
+		sf.pending[i] = pa
+	}
+	pa.asks[p] = cancel
+	go sf.fetch(ctx, cancel, i, p, out)
+}
+
 // fetch asks p for piece i.
-func (sf *swarmFetch) fetch(i int, p peer.ID, out chan<- *arrival) {
+func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, i int, p peer.ID, out chan<- *arrival) {
+	defer cancel()
 	dl := sf.dl
+	start := time.Now()
 	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Offset: int64(i) * PieceSize, Length: dl.pieceLen(i), Swarm: true, Have: dl.delivered.Load(), HavePieces: sf.extras()}
 	if p == sf.origin {
 		req.Rule, req.Repo = sf.originReq.Rule, sf.originReq.Repo
 	}
 	a := &arrival{i: i, p: p}
-	// A piece that does not arrive in time is asked of another peer: a
-	// transfer can stall (a peer whose own fetch restarted, a connection
-	// gone quiet), and one stalled request must not stall the blob.
-	ctx, cancel := context.WithTimeout(dl.ctx, swarm.PieceTimeout)
-	defer cancel()
 	s, err := dl.h.Open(ctx, p, req)
 	switch {
 	case errors.Is(err, ErrBusy):
@@ -231,20 +273,42 @@ func (sf *swarmFetch) fetch(i int, p peer.ID, out chan<- *arrival) {
 			a.o = swarm.Failed
 		}
 	}
+	a.took = time.Since(start)
 	out <- a
 }
 
 // arrived handles a piece request's end.
 func (sf *swarmFetch) arrived(a *arrival) {
 	now := time.Now()
+	pa := sf.pending[a.i]
+	if pa == nil || pa.asks[a.p] == nil || sf.got[a.i] || sf.held[a.i] != nil {
+		// A request called off, or a second copy of a piece already
+		// here: its news still counts, its bytes do not.
+		sf.dl.h.putPieceBuf(a.data)
+		sf.plan.Done(a.p.String(), swarm.Cancelled, now)
+		if pa != nil {
+			delete(pa.asks, a.p)
+		}
+		return
+	}
+	delete(pa.asks, a.p)
+	others := len(pa.asks) > 0
 	if a.err != nil {
 		sf.news(&Response{Have: -1, Members: a.mem, PiecesFrom: -1}, a.p)
 		if a.o != swarm.Busy {
 			sf.dl.h.log.Debug("piece request failed", "digest", sf.dl.d, "piece", a.i, "peer", a.p, "err", a.err)
 		}
 		sf.plan.Done(a.p.String(), a.o, now)
-		sf.requeue(a.i)
+		if !others {
+			delete(sf.pending, a.i)
+			sf.requeue(a.i)
+		}
 		return
+	}
+	if sf.typical == 0 {
+		sf.typical = a.took
+	} else {
+		sf.typical += (a.took - sf.typical) / 4
 	}
 	sf.news(&Response{Have: a.have, HavePieces: a.pieces, PieceSize: PieceSize, Members: a.mem, PiecesFrom: -1}, a.p)
 	if a.i >= len(sf.known) {
@@ -265,6 +329,13 @@ func (sf *swarmFetch) check(a *arrival) {
 	if digest.SHA256.FromBytes(a.data) == sf.known[a.i] {
 		sf.plan.Done(a.p.String(), swarm.OK, now)
 		sf.lastGood = now
+		sf.got[a.i] = true
+		if pa := sf.pending[a.i]; pa != nil {
+			for _, cancel := range pa.asks {
+				cancel()
+			}
+			delete(sf.pending, a.i)
+		}
 		dl.mu.Lock()
 		dl.sources[a.p] = true
 		dl.mu.Unlock()
@@ -290,6 +361,10 @@ func (sf *swarmFetch) check(a *arrival) {
 	}
 	sf.blamed[a.i] = a.p
 	dl.h.Penalise(a.p, fmt.Sprintf("piece %d of %s did not match", a.i, dl.d))
+	if pa := sf.pending[a.i]; pa != nil && len(pa.asks) > 0 {
+		return // another peer's copy is on its way
+	}
+	delete(sf.pending, a.i)
 	sf.requeue(a.i)
 }
 
@@ -373,8 +448,6 @@ func (sf *swarmFetch) nudge() {
 	default:
 	}
 }
-
-
 
 // reportDone tells the blob's tracker this node now holds it all: a node
 // that has finished asks no one anything more, and would otherwise stay

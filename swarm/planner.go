@@ -27,6 +27,9 @@ const (
 	// Lied: the piece did not match its digest. The peer is not asked
 	// again.
 	Lied
+	// Cancelled: the asker called the request off (another peer's copy
+	// of the piece came first). It says nothing of the peer.
+	Cancelled
 )
 
 // Tuning of the planner.
@@ -34,6 +37,9 @@ const (
 	// MaxPerPeer bounds the pieces in flight from one peer, so that a
 	// fast asker does not take all of a holder's upload slots.
 	MaxPerPeer = 2
+	// HedgeMin and HedgeFactor set when a piece request is Late.
+	HedgeMin    = time.Second
+	HedgeFactor = 3
 	// BusyBackoff is how long a peer that answered busy is left alone.
 	BusyBackoff = 150 * time.Millisecond
 	// maxFailures is how many failed requests in a row drop a peer from
@@ -77,7 +83,7 @@ type Planner struct {
 }
 
 type peerState struct {
-	have      int64 // bytes it can serve now, as last heard
+	have      int64        // bytes it can serve now, as last heard
 	extra     map[int]bool // whole pieces it holds beyond have
 	inflight  int
 	busyUntil time.Time
@@ -192,6 +198,16 @@ func (p *Planner) Live() int {
 // busy or at their limit, or none ahead), and the caller should wait
 // for an answer or news of the swarm before asking again.
 func (p *Planner) Pick(i int, now time.Time) (peer string, ok bool) {
+	return p.pick(i, now, "")
+}
+
+// PickOther is Pick for a second request for piece i, to a peer other
+// than not (the one asked first).
+func (p *Planner) PickOther(i int, now time.Time, not string) (peer string, ok bool) {
+	return p.pick(i, now, not)
+}
+
+func (p *Planner) pick(i int, now time.Time, not string) (peer string, ok bool) {
 	const (
 		none = iota
 		origin
@@ -201,7 +217,7 @@ func (p *Planner) Pick(i int, now time.Time) (peer string, ok bool) {
 	ties := 0
 	for _, id := range p.order {
 		s := p.peers[id]
-		if s.dropped || now.Before(s.busyUntil) || s.inflight >= MaxPerPeer {
+		if id == not || s.dropped || now.Before(s.busyUntil) || s.inflight >= MaxPerPeer {
 			continue
 		}
 		tier, load := none, s.inflight
@@ -274,6 +290,18 @@ func (p *Planner) Done(peer string, o Outcome, now time.Time) {
 	case Lied:
 		s.dropped = true
 	}
+}
+
+// Late says whether a piece request that has run for elapsed should be
+// doubled with a request to another peer, given typical, how long this
+// fetch's pieces have been taking (0 before the first). A peer cut off
+// without a word (a partition, a host gone) neither answers nor fails
+// until PieceTimeout; and at the end of a blob the last pieces come from
+// whoever was asked, however slow. Asking a second peer when a piece
+// runs well past the usual bounds both, at the cost of a duplicate
+// piece now and then.
+func Late(elapsed, typical time.Duration) bool {
+	return elapsed > max(HedgeMin, HedgeFactor*typical)
 }
 
 // Drop stops asking peer.

@@ -186,3 +186,58 @@ func TestPlannerExtraPiecesAndOrder(t *testing.T) {
 		t.Fatal("a still counted as holding piece 5")
 	}
 }
+
+func TestPlannerSecondRequest(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	p := NewPlanner(8*mib, mib, "", 1)
+	p.Learn("a", 8*mib)
+	p.Learn("b", 8*mib)
+	first, ok := p.Pick(0, t0)
+	if !ok {
+		t.Fatal("no peer for piece 0")
+	}
+	for range 20 {
+		other, ok := p.PickOther(0, t0, first)
+		if !ok || other == first {
+			t.Fatalf("PickOther(not %s) = %q, %v; want the other holder", first, other, ok)
+		}
+		p.Done(other, Cancelled, t0)
+	}
+	// A request called off says nothing of its peer: no backoff, no
+	// failure counted.
+	p.Done(first, Cancelled, t0)
+	if got, ok := p.PickOther(0, t0, "b"); !ok || got != "a" {
+		t.Fatalf("after a cancelled request, PickOther(not b) = %q, %v; want a at once", got, ok)
+	}
+	p.Done("a", Cancelled, t0)
+	for range maxFailures + 1 {
+		p.Done("a", Cancelled, t0)
+	}
+	if p.Live() != 2 {
+		t.Fatalf("cancelled requests dropped a peer: %d live", p.Live())
+	}
+	// With one holder, there is no second peer to ask.
+	q := NewPlanner(8*mib, mib, "", 1)
+	q.Learn("a", 8*mib)
+	if got, ok := q.PickOther(0, t0, "a"); ok {
+		t.Fatalf("PickOther with only the first peer holding it = %q", got)
+	}
+}
+
+func TestLate(t *testing.T) {
+	tests := []struct {
+		elapsed, typical time.Duration
+		want             bool
+	}{
+		{elapsed: 500 * time.Millisecond, typical: 0, want: false},
+		{elapsed: HedgeMin + time.Millisecond, typical: 0, want: true},
+		{elapsed: 2 * time.Second, typical: time.Second, want: false},
+		{elapsed: 3*time.Second + time.Millisecond, typical: time.Second, want: true},
+		{elapsed: 900 * time.Millisecond, typical: 100 * time.Millisecond, want: false},
+	}
+	for _, tt := range tests {
+		if got := Late(tt.elapsed, tt.typical); got != tt.want {
+			t.Errorf("Late(%v, typical %v) = %v, want %v", tt.elapsed, tt.typical, got, tt.want)
+		}
+	}
+}
