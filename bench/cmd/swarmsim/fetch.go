@@ -1,0 +1,346 @@
+package main
+
+import (
+	"fmt"
+
+	"slices"
+	"time"
+
+	"github.com/shoal-dev/shoal/bench/internal/simnet"
+	"github.com/shoal-dev/shoal/swarm"
+)
+
+// fetch is p2p/swarmfetch.go's run loop for one node and one blob, with
+// the same planner, the same window, status questions to the origin
+// every swarm.StatusInterval, piece requests bounded by
+// swarm.PieceTimeout and the fall back to upstream after swarm.Stall.
+type fetch struct {
+	f        *fleet
+	n        *node
+	b        *blob
+	h        *holding
+	plan     *swarm.Planner
+	todo     []int
+	inflight int
+	known    int         // pieces whose digests the origin has sent
+	held     map[int]int // pieces that arrived before their digest, and from whom
+	next     int         // the piece the reader waits for
+	asking   bool
+	lastGood time.Duration
+	over     bool
+	tick     *simnet.Event
+}
+
+func (f *fleet) startFetch(n *node, b *blob, originHave int64, originMem []int, members []swarm.Member) {
+	h := f.holding(n, b)
+	sf := &fetch{f: f, n: n, b: b, h: h, plan: swarm.NewPlanner(b.size, pieceSize, f.names[b.origin], f.cfg.seed^uint64(n.id)<<16^uint64(b.idx)), held: map[int]int{}, lastGood: f.clk.Now()}
+	h.fetch = sf
+	h.mem = make([]bool, b.pieces())
+	for i := range b.pieces() {
+		sf.todo = append(sf.todo, i)
+	}
+	sf.news(b.origin, originHave, originMem, members)
+	sf.known = int(originHave / pieceSize)
+	if originHave == b.size {
+		sf.known = b.pieces()
+	}
+	sf.schedTick()
+	sf.loop()
+}
+
+func (sf *fetch) schedTick() {
+	sf.tick = sf.f.clk.After(swarm.StatusInterval, func() {
+		if sf.over || sf.n.dead {
+			return
+		}
+		sf.askStatus()
+		sf.loop()
+		sf.schedTick()
+	})
+}
+
+func (sf *fetch) learn(p int, have int64) {
+	if p == sf.n.id {
+		return
+	}
+	sf.plan.Learn(sf.f.names[p], have)
+}
+
+// news takes in a peer's answer, as swarmFetch.news does.
+func (sf *fetch) news(from int, have int64, pieces []int, members []swarm.Member) {
+	sf.learn(from, have)
+	if from != sf.n.id && have >= 0 {
+		sf.plan.LearnPieces(sf.f.names[from], pieces)
+	}
+	for _, m := range members {
+		id := sf.f.idOf(m.Peer)
+		sf.learn(id, m.Have)
+		if id != sf.n.id {
+			sf.plan.LearnPieces(m.Peer, m.Pieces)
+		}
+	}
+}
+
+// delivered is what the node's store holds: the pieces its reader took.
+func (sf *fetch) delivered() int64 { return min(sf.b.size, int64(sf.next)*pieceSize) }
+
+func (sf *fetch) extras() []int {
+	var out []int
+	for i := sf.next; i < len(sf.h.mem); i++ {
+		if sf.h.mem[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// loop is one turn of swarmFetch.run: ask for what the window allows,
+// then see whether the fetch is done or stalled.
+func (sf *fetch) loop() {
+	if sf.over || sf.n.dead {
+		return
+	}
+	f := sf.f
+	now := f.now()
+	var window []int
+	for _, i := range sf.todo {
+		if i >= sf.next+swarm.Window {
+			break
+		}
+		window = append(window, i)
+	}
+	sf.plan.Order(window)
+	for _, i := range window {
+		p, ok := sf.plan.Pick(i, now)
+		if !ok {
+			continue
+		}
+		sf.todo = slices.DeleteFunc(sf.todo, func(j int) bool { return j == i })
+		sf.inflight++
+		sf.request(i, f.idOf(p))
+	}
+	if len(sf.todo) == 0 && sf.inflight == 0 && len(sf.held) == 0 {
+		sf.finish()
+		return
+	}
+	if (sf.plan.Live() == 0 && sf.inflight == 0) || f.clk.Now()-sf.lastGood > swarm.Stall {
+		sf.over = true
+		sf.tick.Cancel()
+		if f.cfg.verbose != nil {
+			fmt.Fprintf(f.cfg.verbose, "%.1fs node %d blob %d stalls: next %d todo %v inflight %d held %v known %d lastGood %.1fs: %s\n", f.clk.Now().Seconds(), sf.n.id, sf.b.idx, sf.next, sf.todo, sf.inflight, sf.held, sf.known, sf.lastGood.Seconds(), sf.plan.State(now))
+		}
+		f.fallback(sf.n, sf.b, sf.h)
+	}
+}
+
+// request asks peer p for piece i: the question, the holder's decision
+// (the origin's tracker, then its upload slots), the answer, the bytes.
+func (sf *fetch) request(i, p int) {
+	f := sf.f
+	f.stats.requests++
+	lat := f.cfg.latency
+	askerHave, askerExtra := sf.delivered(), sf.extras()
+	me := f.names[sf.n.id]
+	var flow *simnet.Flow
+	ended := false
+	end := func(o swarm.Outcome, have int64, pieces []int, members []swarm.Member) {
+		if ended {
+			return
+		}
+		ended = true
+		sf.arrived(i, p, o, have, pieces, members)
+	}
+	timeout := f.clk.After(swarm.PieceTimeout, func() {
+		f.stats.timeouts++
+		if flow != nil {
+			flow.Cancel()
+		}
+		end(swarm.Failed, -1, nil, nil)
+	})
+	f.clk.After(lat, func() {
+		q := f.nodes[p]
+		if q.dead || ended {
+			return // the asker's timeout ends it
+		}
+		now := f.now()
+		t := f.tracker(q, sf.b)
+		t.Note(me, askerHave, askerExtra, now)
+		busy := func() {
+			f.stats.busy++
+			members := t.Members(me, now)
+			f.clk.After(lat, func() {
+				timeout.Cancel()
+				end(swarm.Busy, -1, nil, members)
+			})
+		}
+		if p == sf.b.origin {
+			f.originOpens(q, sf.b)
+			if !t.MayServe(me, i, int64(i)*pieceSize+sf.b.pieceLen(i), now) {
+				busy()
+				return
+			}
+		}
+		if !q.slots.Admit(now) {
+			busy()
+			return
+		}
+		have, pieces := f.haveOf(q, sf.b)
+		members := t.Members(me, now)
+		released := false
+		release := func() {
+			if !released {
+				released = true
+				q.slots.Release()
+			}
+		}
+		// The header goes first; the bytes follow it on the same stream.
+		progress := func(x float64) {
+			f.countUpload(q, sf.n, x)
+			q.slots.Sent(int64(x), f.now())
+		}
+		delivered := func() {
+			if p == sf.b.origin && sf.b.injected[i] == 0 {
+				sf.b.injected[i] = f.clk.Now()
+			}
+			f.clk.After(lat, func() {
+				if ended {
+					return
+				}
+				timeout.Cancel()
+				end(swarm.OK, have, pieces, members)
+			})
+		}
+		// The holder's write returns, and its slot frees, once the last
+		// bytes are in the buffers below it (the stream's window, the
+		// socket's, the link's queue): sendBuffer bytes before the asker
+		// has them. The origin's last bytes wait for upstream.
+		total := sf.b.pieceLen(i)
+		head := max(0, total-f.cfg.sendBuffer)
+		tail := func() {
+			release()
+			if ended || q.dead {
+				return
+			}
+			flow = f.net.Start(p, sf.n.id, total-head, func(x float64) { f.countUpload(q, sf.n, x) }, func(ok bool) {
+				if ok {
+					delivered()
+				}
+			})
+		}
+		held := func() { f.whenHeld(q, sf.b, i, tail) }
+		if head == 0 {
+			held()
+			return
+		}
+		flow = f.net.Start(p, sf.n.id, head, progress, func(ok bool) {
+			if !ok {
+				release()
+				return
+			}
+			held()
+		})
+	})
+}
+
+// arrived is swarmFetch.arrived and check, for a piece whose content is
+// right (the simulation has no liars).
+func (sf *fetch) arrived(i, p int, o swarm.Outcome, have int64, pieces []int, members []swarm.Member) {
+	f := sf.f
+	sf.inflight--
+	if sf.over || sf.n.dead {
+		return
+	}
+	now := f.now()
+	sf.news(p, have, pieces, members)
+	if o != swarm.OK {
+		sf.plan.Done(f.names[p], o, now)
+		sf.requeue(i)
+		sf.loop()
+		return
+	}
+	if i >= sf.known {
+		// Kept, and counted in flight from p, until the origin sends
+		// its digest (swarmFetch.arrived).
+		sf.held[i] = p
+		sf.askStatus()
+		sf.loop()
+		return
+	}
+	sf.plan.Done(f.names[p], swarm.OK, now)
+	sf.checked(i)
+	sf.loop()
+}
+
+func (sf *fetch) checked(i int) {
+	sf.lastGood = sf.f.clk.Now()
+	sf.h.mem[i] = true
+	for sf.next < len(sf.h.mem) && sf.h.mem[sf.next] {
+		sf.next++
+	}
+	sf.h.stored = sf.delivered()
+}
+
+func (sf *fetch) requeue(i int) {
+	at, _ := slices.BinarySearch(sf.todo, i)
+	sf.todo = slices.Insert(sf.todo, at, i)
+}
+
+// askStatus asks the origin for news unless a question is out.
+func (sf *fetch) askStatus() {
+	f := sf.f
+	if sf.asking {
+		return
+	}
+	sf.asking = true
+	f.stats.statuses++
+	me := f.names[sf.n.id]
+	have, extra := sf.delivered(), sf.extras()
+	f.clk.After(f.cfg.latency, func() {
+		o := f.nodes[sf.b.origin]
+		if o.dead {
+			f.clk.After(statusTimeout-f.cfg.latency, func() { sf.asking = false })
+			return
+		}
+		now := f.now()
+		t := f.tracker(o, sf.b)
+		t.Note(me, have, extra, now)
+		oHave, oMem := f.haveOf(o, sf.b)
+		members := t.Members(me, now)
+		f.clk.After(f.cfg.latency, func() {
+			sf.asking = false
+			if sf.over || sf.n.dead {
+				return
+			}
+			now := f.now()
+			sf.news(sf.b.origin, oHave, oMem, members)
+			k := int(oHave / pieceSize)
+			if oHave == sf.b.size {
+				k = sf.b.pieces()
+			}
+			sf.known = max(sf.known, k)
+			for _, i := range sortedInts(sf.held) {
+				if i < sf.known {
+					sf.plan.Done(f.names[sf.held[i]], swarm.OK, now)
+					delete(sf.held, i)
+					sf.checked(i)
+				}
+			}
+			sf.loop()
+		})
+	})
+}
+
+// finish is the fetch done: the node tells the origin it holds it all.
+func (sf *fetch) finish() {
+	f := sf.f
+	sf.over = true
+	sf.tick.Cancel()
+	sf.h.stored, sf.h.complete = sf.b.size, true
+	me := f.names[sf.n.id]
+	f.clk.After(f.cfg.latency, func() {
+		if o := f.nodes[sf.b.origin]; !o.dead {
+			f.tracker(o, sf.b).Note(me, sf.b.size, nil, f.now())
+		}
+	})
+	f.blobDone(sf.n, sf.b)
+}

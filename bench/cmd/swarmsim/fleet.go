@@ -1,0 +1,374 @@
+package main
+
+import (
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/shoal-dev/shoal/bench/internal/simnet"
+	"github.com/shoal-dev/shoal/swarm"
+)
+
+// Constants of the node that the simulation copies rather than imports:
+// they live in packages a bench command should not reach into (p2p,
+// ingest), and a change there should show here as a deliberate edit.
+const (
+	// pieceSize is p2p.PieceSize.
+	pieceSize = 1 << 20
+	// maxUploads is p2p's memory bound on upload streams.
+	maxUploads = 32
+	// preloadConcurrency is ingest's: a preload pulls three blobs at once.
+	preloadConcurrency = 3
+	// statusTimeout is how long a status question to the origin waits.
+	statusTimeout = 5 * time.Second
+)
+
+// config is one simulated rollout.
+type config struct {
+	nodes   int
+	rate    float64 // bytes per second, each way, per node
+	size    int64   // image bytes
+	layers  int
+	latency time.Duration // one way, per message
+	leave   float64       // fraction of nodes that die during the rollout
+	seed    uint64
+	share   bool // false: every node pulls from upstream (no sharing)
+	// sendBuffer is how many bytes of a piece are still on their way
+	// when the holder's write returns and frees its upload slot.
+	sendBuffer int64
+	// verbose, if set, is told of every swarm fetch that stalls.
+	verbose io.Writer
+}
+
+// fleet is the state of one simulated rollout.
+type fleet struct {
+	cfg   config
+	clk   *simnet.Clock
+	net   *simnet.Net
+	t0    time.Time
+	rng   *rand.Rand
+	blobs []*blob
+	nodes []*node
+	names []string
+	stats stats
+	// upBuckets is the fleet's upload in each bucket of time.
+	upBuckets []float64
+}
+
+// bucket is the resolution of the upload record.
+const bucket = 100 * time.Millisecond
+
+func (f *fleet) countUpload(n, to *node, x float64) {
+	n.uploaded += x
+	to.downloaded += x
+	k := int(f.clk.Now() / bucket)
+	for len(f.upBuckets) <= k {
+		f.upBuckets = append(f.upBuckets, 0)
+	}
+	f.upBuckets[k] += x
+}
+
+type blob struct {
+	idx    int
+	size   int64
+	origin int
+	// injected is, per piece, when its first copy finished leaving the
+	// origin (0: not yet).
+	injected []time.Duration
+}
+
+func (b *blob) pieces() int { return int((b.size + pieceSize - 1) / pieceSize) }
+
+func (b *blob) pieceLen(i int) int64 { return min(pieceSize, b.size-int64(i)*pieceSize) }
+
+// node is one simulated shoal node.
+type node struct {
+	id       int
+	dead     bool
+	slots    *swarm.Slots
+	trackers map[int]*swarm.Tracker
+	holds    map[int]*holding
+	queue    []int // blobs its preload has yet to start
+	running  int
+	left     int // blobs not yet done
+	doneAt   time.Duration
+	uploaded float64
+	// downloaded counts every byte the node received, from peers and
+	// upstream, including pieces that arrived too late to count.
+	downloaded float64
+}
+
+// holding is what a node holds of one blob: a stored prefix, checked
+// pieces beyond it in memory (a swarm fetch), or a stream from upstream
+// (the origin's fetch, or a fetch that fell back to a Range request).
+type holding struct {
+	stored   int64
+	mem      []bool // checked pieces, by index (swarm fetch)
+	upstream *simnet.Flow
+	upFrom   int64
+	complete bool
+	fetch    *fetch
+	started  bool // the origin's upstream fetch has begun
+	wanted   bool // the node's own preload has asked for it
+}
+
+type stats struct {
+	upstreamBytes float64
+	requests      int
+	busy          int
+	timeouts      int
+	stalls        int
+	statuses      int
+}
+
+func newFleet(cfg config) *fleet {
+	clk := &simnet.Clock{}
+	f := &fleet{cfg: cfg, clk: clk, net: simnet.NewNet(clk, cfg.nodes, cfg.rate, cfg.rate), t0: time.Unix(1_800_000_000, 0), rng: rand.New(rand.NewPCG(cfg.seed, 0x5eed))}
+	for i, sz := range splitSize(cfg.size, cfg.layers) {
+		f.blobs = append(f.blobs, &blob{idx: i, size: sz, origin: f.rng.IntN(cfg.nodes)})
+		f.blobs[i].injected = make([]time.Duration, f.blobs[i].pieces())
+	}
+	for i := range cfg.nodes {
+		n := &node{id: i, slots: swarm.NewSlots(maxUploads), trackers: map[int]*swarm.Tracker{}, holds: map[int]*holding{}, left: len(f.blobs)}
+		for b := range f.blobs {
+			n.queue = append(n.queue, b)
+		}
+		f.nodes = append(f.nodes, n)
+		f.names = append(f.names, "n"+strconv.Itoa(i))
+	}
+	return f
+}
+
+// splitSize is benchimage.SplitSize: equal layers, the last takes the rest.
+func splitSize(total int64, parts int) []int64 {
+	out := make([]int64, parts)
+	for i := range out {
+		out[i] = total / int64(parts)
+	}
+	out[parts-1] += total % int64(parts)
+	return out
+}
+
+func (f *fleet) now() time.Time { return f.t0.Add(f.clk.Now()) }
+
+func (f *fleet) idOf(name string) int {
+	i, _ := strconv.Atoi(name[1:])
+	return i
+}
+
+// run simulates the rollout until every live node is done (or limit).
+func (f *fleet) run(limit time.Duration) {
+	if f.cfg.leave > 0 {
+		onePull := time.Duration(float64(f.cfg.size) / f.cfg.rate * float64(time.Second))
+		dying := int(f.cfg.leave * float64(f.cfg.nodes))
+		for _, i := range f.rng.Perm(f.cfg.nodes)[:dying] {
+			at := time.Duration(f.rng.Int64N(int64(onePull)))
+			f.clk.At(at, func() { f.kill(i) })
+		}
+	}
+	for _, n := range f.nodes {
+		// The preload first resolves the tag and reads the manifest
+		// from upstream: two round trips.
+		f.clk.At(4*f.cfg.latency, func() { f.next(n) })
+	}
+	f.clk.Run(limit)
+}
+
+// next starts the node's next blobs, up to the preload's concurrency.
+func (f *fleet) next(n *node) {
+	for !n.dead && n.running < preloadConcurrency && len(n.queue) > 0 {
+		b := f.blobs[n.queue[0]]
+		n.queue = n.queue[1:]
+		n.running++
+		f.pull(n, b)
+	}
+}
+
+// pull is the node's client asking it for blob b.
+func (f *fleet) pull(n *node, b *blob) {
+	h := f.holding(n, b)
+	h.wanted = true
+	if !f.cfg.share || b.origin == n.id {
+		if h.complete {
+			f.clk.After(f.cfg.latency, func() { f.blobDone(n, b) })
+			return
+		}
+		f.startUpstream(n, b, h, 0)
+		return
+	}
+	// Fetch: the designated fetcher is asked for the header (a status
+	// answer), then the swarm fetch starts.
+	f.clk.After(f.cfg.latency, func() {
+		o := f.nodes[b.origin]
+		if o.dead {
+			f.clk.After(statusTimeout, func() { f.fallback(n, b, f.holding(n, b)) })
+			return
+		}
+		f.originOpens(o, b)
+		f.tracker(o, b).Note(f.names[n.id], 0, nil, f.now())
+		have, mem := f.haveOf(o, b)
+		members := f.tracker(o, b).Members(f.names[n.id], f.now())
+		f.clk.After(f.cfg.latency, func() {
+			if n.dead {
+				return
+			}
+			f.startFetch(n, b, have, mem, members)
+		})
+	})
+}
+
+func (f *fleet) holding(n *node, b *blob) *holding {
+	h := n.holds[b.idx]
+	if h == nil {
+		h = &holding{}
+		n.holds[b.idx] = h
+	}
+	return h
+}
+
+func (f *fleet) tracker(n *node, b *blob) *swarm.Tracker {
+	t := n.trackers[b.idx]
+	if t == nil {
+		t = swarm.NewTracker(f.cfg.seed ^ uint64(n.id)<<20 ^ uint64(b.idx))
+		n.trackers[b.idx] = t
+	}
+	return t
+}
+
+// originOpens starts the designated fetcher's upstream fetch of b on
+// the first request that opens the blob there (or its own client's).
+func (f *fleet) originOpens(o *node, b *blob) {
+	h := f.holding(o, b)
+	if !h.started {
+		f.startUpstream(o, b, h, 0)
+	}
+}
+
+// startUpstream fetches b from upstream from byte from: a request, an
+// answer, then the bytes at the node's download share.
+func (f *fleet) startUpstream(n *node, b *blob, h *holding, from int64) {
+	if h.started && from == 0 {
+		return
+	}
+	h.started = true
+	h.upFrom = from
+	f.clk.After(2*f.cfg.latency, func() {
+		if n.dead {
+			return
+		}
+		h.upstream = f.net.Start(simnet.Upstream, n.id, b.size-from, func(x float64) {
+			f.stats.upstreamBytes += x
+			n.downloaded += x
+		}, func(ok bool) {
+			if !ok {
+				return
+			}
+			h.stored, h.complete = b.size, true
+			if h.wanted {
+				f.clk.After(f.cfg.latency, func() { f.blobDone(n, b) })
+			}
+		})
+	})
+}
+
+// haveOf is what node n can send of b without waiting: its stored
+// prefix (or its upstream stream's progress), and the checked pieces
+// it holds beyond that.
+func (f *fleet) haveOf(n *node, b *blob) (int64, []int) {
+	h := n.holds[b.idx]
+	if h == nil {
+		return 0, nil
+	}
+	if h.complete {
+		return b.size, nil
+	}
+	have := h.stored
+	if h.upstream != nil {
+		have = max(have, h.upFrom+int64(h.upstream.Moved()))
+	}
+	var extra []int
+	for i := int(have / pieceSize); i < len(h.mem); i++ {
+		if h.mem[i] && int64(i+1)*pieceSize > have {
+			extra = append(extra, i)
+		}
+	}
+	return have, extra
+}
+
+// holdsPiece says whether n holds piece i of b whole.
+func (f *fleet) holdsPiece(n *node, b *blob, i int) bool {
+	h := n.holds[b.idx]
+	if h == nil {
+		return false
+	}
+	have, _ := f.haveOf(n, b)
+	return have >= int64(i)*pieceSize+b.pieceLen(i) || (i < len(h.mem) && h.mem[i])
+}
+
+// whenHeld calls g once n holds piece i of b: the origin streams a piece
+// while it arrives from upstream, so its last byte cannot leave before
+// it has come in.
+func (f *fleet) whenHeld(n *node, b *blob, i int, g func()) {
+	if f.holdsPiece(n, b, i) {
+		g()
+		return
+	}
+	h := n.holds[b.idx]
+	wait := 10 * time.Millisecond
+	if h != nil && h.upstream != nil && h.upstream.Rate() > 0 {
+		have, _ := f.haveOf(n, b)
+		need := float64(int64(i)*pieceSize + b.pieceLen(i) - have)
+		wait = max(time.Millisecond, time.Duration(need/h.upstream.Rate()*float64(time.Second)))
+	}
+	f.clk.After(wait, func() {
+		if !n.dead {
+			f.whenHeld(n, b, i, g)
+		}
+	})
+}
+
+func (f *fleet) blobDone(n *node, b *blob) {
+	if n.dead {
+		return
+	}
+	n.running--
+	n.left--
+	if n.left == 0 {
+		n.doneAt = f.clk.Now()
+		return
+	}
+	f.next(n)
+}
+
+// kill ends node i: its transfers break, and it answers no one.
+func (f *fleet) kill(i int) {
+	n := f.nodes[i]
+	if n.dead || n.left == 0 {
+		return
+	}
+	n.dead = true
+	f.net.Kill(i)
+}
+
+// fallback is the node going upstream with a Range request from what it
+// has stored, after its swarm fetch gave up.
+func (f *fleet) fallback(n *node, b *blob, h *holding) {
+	if n.dead {
+		return
+	}
+	f.stats.stalls++
+	h.mem = nil
+	f.startUpstream(n, b, h, h.stored)
+}
+
+// sortedInts returns the keys of a set in order, so runs repeat.
+func sortedInts[V any](m map[int]V) []int {
+	out := make([]int, 0, len(m))
+	for i := range m {
+		out = append(out, i)
+	}
+	slices.Sort(out)
+	return out
+}

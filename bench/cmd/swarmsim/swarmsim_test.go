@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// small is a rollout that runs in a fraction of a second.
+func small(nodes int) config {
+	return config{nodes: nodes, rate: 1e6, size: 6 << 20, layers: 2, latency: time.Millisecond, seed: 3, share: true, sendBuffer: 256 << 10}
+}
+
+func TestSameSeedSameRun(t *testing.T) {
+	a, b := measure(small(12), time.Hour), measure(small(12), time.Hour)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("two runs of one seed differ:\n%+v\n%+v", a, b)
+	}
+	c := small(12)
+	c.seed++
+	if reflect.DeepEqual(a, measure(c, time.Hour)) {
+		t.Fatal("another seed gave the very same run: the seed is not used")
+	}
+}
+
+func TestOneNodeTakesSizeOverRate(t *testing.T) {
+	r := measure(small(1), time.Hour)
+	want := float64(6<<20) / 1e6
+	if math.Abs(r.Alone-want)/want > 0.01 || math.Abs(r.Last-want)/want > 0.01 {
+		t.Fatalf("one node alone took %.3f s (in a fleet of one %.3f s), want %.3f s (size/rate) within 1%%", r.Alone, r.Last, want)
+	}
+	if r.Copies != 1 {
+		t.Fatalf("one node took %.2f copies from upstream, want 1", r.Copies)
+	}
+}
+
+func TestFleetTakesTheImageOnEveryNode(t *testing.T) {
+	cfg := small(15)
+	f := newFleet(cfg)
+	f.run(time.Hour)
+	for _, n := range f.nodes {
+		if n.left != 0 {
+			t.Fatalf("node %d has %d blobs left", n.id, n.left)
+		}
+		if n.downloaded < float64(cfg.size)-1 {
+			t.Fatalf("node %d received %.0f bytes, less than the image's %d", n.id, n.downloaded, cfg.size)
+		}
+	}
+	if f.stats.upstreamBytes < float64(cfg.size)-1 {
+		t.Fatalf("upstream sent %.0f bytes, less than one copy (%d)", f.stats.upstreamBytes, cfg.size)
+	}
+	var up float64
+	for _, n := range f.nodes {
+		up += n.uploaded
+	}
+	if got, want := up+f.stats.upstreamBytes, float64(cfg.nodes)*float64(cfg.size); got < want-1 {
+		t.Fatalf("peers and upstream sent %.0f bytes in all, less than an image per node (%.0f)", got, want)
+	}
+}
+
+func TestNodesLeavingDoNotStallTheRest(t *testing.T) {
+	cfg := small(20)
+	cfg.leave = 0.25
+	r := measure(cfg, time.Hour)
+	if r.Died == 0 {
+		t.Fatal("no node died: the test tests nothing")
+	}
+	if r.Done+r.Died != cfg.nodes {
+		t.Fatalf("%d nodes done and %d died of %d: the rest stalled", r.Done, r.Died, cfg.nodes)
+	}
+}
+
+func TestFlagsAndOutput(t *testing.T) {
+	var out bytes.Buffer
+	if err := run([]string{"-nodes", "4", "-size", "2", "-layers", "1", "-rate", "8mbit"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"one pull alone", "no sharing", "fleet p50", "upstream copies", "upload use"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, bad := range [][]string{{"-nodes", "0"}, {"-rate", "fast"}, {"-rate", "-8mbit"}, {"-layers", "0"}, {"-leave", "1"}, {"-runs", "0"}, {"-sendbuf", "-1"}} {
+		if err := run(bad, &out); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]float64{"8mbit": 1e6, "40Mbit": 5e6, "800kbit": 1e5, "1gbit": 1.25e8, "8000": 1000} {
+		if got, err := parseRate(in); err != nil || got != want {
+			t.Errorf("parseRate(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package swarm
+
+import (
+	"cmp"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// A node remembers, per blob, the peers that asked it for pieces of that
+// blob recently and how much of it each said it holds. The designated
+// fetcher of a blob is asked by every node that fetches it, so it is the
+// blob's tracker without anyone running one: each answer carries the
+// swarm it knows, and askers then fetch from each other. Other nodes
+// answer with the members they have heard from too.
+const (
+	// MemberTTL is how long a member that has not been heard from is
+	// passed on.
+	MemberTTL = time.Minute
+	// maxMembers bounds the members kept per blob, so a busy node's
+	// table stays small.
+	maxMembers = 512
+	// membersPerAnswer bounds the members one answer carries.
+	membersPerAnswer = 64
+	// maxExtra bounds the out-of-order pieces kept per member: a fetch
+	// holds a window of Window pieces.
+	maxExtra = 64
+	// holderFresh is how recently a member must have been heard from
+	// for this node to send askers of a piece to it instead of serving
+	// the piece itself: a member that left stops being heard from.
+	holderFresh = 10 * time.Second
+)
+
+// Member is a peer fetching or holding a blob, as a tracker last heard.
+type Member struct {
+	Peer string
+	Have int64
+	// Pieces are whole pieces it holds beyond Have.
+	Pieces []int
+}
+
+// Tracker is one blob's member table on one node: who asked for it, how
+// much each holds, and how many copies of each piece this node has sent.
+// It is not safe for concurrent use.
+type Tracker struct {
+	touched time.Time
+	members map[string]*heard
+	order   []string // members in the order first heard, for stable answers
+	sent    Spread
+	rng     *rand.Rand
+}
+
+type heard struct {
+	have  int64
+	extra []int
+	seen  time.Time
+}
+
+// NewTracker makes an empty table; seed breaks ties between members
+// that hold as much, so that answers spread askers over them.
+func NewTracker(seed uint64) *Tracker {
+	return &Tracker{members: map[string]*heard{}, rng: rand.New(rand.NewPCG(seed, seed^0x6a09e667f3bcc908))}
+}
+
+// Touched is when a member was last noted.
+func (t *Tracker) Touched() time.Time { return t.touched }
+
+// Note records that peer holds have bytes of the blob and the whole
+// pieces extra beyond them, as it says. A full table forgets the member
+// heard from least recently.
+func (t *Tracker) Note(peer string, have int64, extra []int, now time.Time) {
+	t.touched = now
+	m := t.members[peer]
+	if m == nil {
+		if len(t.members) >= maxMembers {
+			oldest := ""
+			for _, id := range t.order {
+				if oldest == "" || t.members[id].seen.Before(t.members[oldest].seen) {
+					oldest = id
+				}
+			}
+			t.forget(oldest)
+		}
+		m = &heard{have: -1}
+		t.members[peer] = m
+		t.order = append(t.order, peer)
+	}
+	m.have = max(m.have, have)
+	m.extra = extra[:min(len(extra), maxExtra)]
+	m.seen = now
+}
+
+func (t *Tracker) forget(peer string) {
+	delete(t.members, peer)
+	if i := slices.Index(t.order, peer); i >= 0 {
+		t.order = slices.Delete(t.order, i, i+1)
+	}
+}
+
+// Members lists up to membersPerAnswer peers heard from within
+// MemberTTL, other than except, those holding most first (ties in a
+// random order).
+func (t *Tracker) Members(except string, now time.Time) []Member {
+	type ranked struct {
+		m   Member
+		key uint64
+	}
+	out := make([]ranked, 0, len(t.order))
+	kept := t.order[:0]
+	for _, id := range t.order {
+		m := t.members[id]
+		if now.Sub(m.seen) > MemberTTL {
+			delete(t.members, id)
+			continue
+		}
+		kept = append(kept, id)
+		if id != except {
+			out = append(out, ranked{Member{Peer: id, Have: m.have, Pieces: m.extra}, t.rng.Uint64()})
+		}
+	}
+	clear(t.order[len(kept):])
+	t.order = kept
+	slices.SortFunc(out, func(a, b ranked) int {
+		if c := cmp.Compare(b.m.Have, a.m.Have); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.key, b.key)
+	})
+	res := make([]Member, min(len(out), membersPerAnswer))
+	for i := range res {
+		res[i] = out[i].m
+	}
+	return res
+}
+
+// MayServe says whether this node should send piece i (ending at byte
+// end) to asker now, and counts it if so. It declines while another
+// member heard from lately holds the piece (the asker is told of it),
+// and otherwise sends each piece to a few askers at first (Spread).
+func (t *Tracker) MayServe(asker string, i int, end int64, now time.Time) bool {
+	for _, id := range t.order {
+		m := t.members[id]
+		if id != asker && m.have >= end && now.Sub(m.seen) < holderFresh {
+			return false
+		}
+	}
+	return t.sent.MayServe(i, now)
+}

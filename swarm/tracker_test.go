@@ -1,0 +1,80 @@
+package swarm
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestTrackerMembers(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := NewTracker(1)
+	tr.Note("a", 10, nil, t0)
+	tr.Note("b", 30, []int{5}, t0)
+	tr.Note("c", 20, nil, t0)
+	tr.Note("a", 5, nil, t0) // an older figure does not lower what a holds
+	got := tr.Members("c", t0)
+	if len(got) != 2 || got[0].Peer != "b" || got[0].Have != 30 || len(got[0].Pieces) != 1 || got[1].Peer != "a" || got[1].Have != 10 {
+		t.Fatalf("members = %+v, want b (30, piece 5) then a (10), without c", got)
+	}
+	if got := tr.Members("", t0.Add(MemberTTL+time.Second)); len(got) != 0 {
+		t.Fatalf("members after their TTL = %+v, want none", got)
+	}
+}
+
+func TestTrackerBounds(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := NewTracker(1)
+	for i := range maxMembers + 10 {
+		tr.Note(fmt.Sprint("p", i), int64(i), make([]int, 2*maxExtra), t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	got := tr.Members("", t0.Add(time.Second))
+	if len(got) != membersPerAnswer || got[0].Have != maxMembers+9 || len(got[0].Pieces) != maxExtra {
+		t.Fatalf("%d members, first %+v: want %d, the one holding most first, pieces cut to %d", len(got), got[0].Have, membersPerAnswer, maxExtra)
+	}
+	if len(tr.members) != maxMembers || tr.members["p0"] != nil {
+		t.Fatalf("table holds %d members (p0 kept: %v), want %d without the oldest", len(tr.members), tr.members["p0"] != nil, maxMembers)
+	}
+}
+
+func TestTrackerMayServe(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := NewTracker(1)
+	tr.Note("asker", 0, nil, t0)
+	if !tr.MayServe("asker", 0, 100, t0) {
+		t.Fatal("no one else holds piece 0: the tracker should serve it")
+	}
+	tr.Note("holder", 100, nil, t0)
+	if tr.MayServe("asker", 0, 100, t0) {
+		t.Fatal("a fresh member holds piece 0: the asker should be sent to it")
+	}
+	if !tr.MayServe("holder", 1, 200, t0) {
+		t.Fatal("piece 1 is held by no one: serve it")
+	}
+	if !tr.MayServe("asker", 0, 100, t0.Add(holderFresh)) {
+		t.Fatal("the holder has not been heard from lately: serve the piece")
+	}
+	for range 10 {
+		tr.MayServe("x", 7, 800, t0)
+	}
+	if tr.MayServe("y", 7, 800, t0) {
+		t.Fatalf("piece 7 was sent %d times already: Spread should hold it back", FirstCopies)
+	}
+}
+
+func TestTrackerSameSeedSameAnswer(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	answer := func() []Member {
+		tr := NewTracker(7)
+		for i := range 200 {
+			tr.Note(fmt.Sprint("p", i), 0, nil, t0)
+		}
+		return tr.Members("", t0)
+	}
+	a, b := answer(), answer()
+	for i := range a {
+		if a[i].Peer != b[i].Peer {
+			t.Fatalf("answer %d: %s then %s: one seed should give one order", i, a[i].Peer, b[i].Peer)
+		}
+	}
+}
