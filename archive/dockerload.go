@@ -12,8 +12,8 @@ import (
 
 // DockerImage is an image as "docker load" reads it from manifest.json:
 // Docker's classic image store (the default of Docker Engine 28 and
-// earlier) reads that
-// file only, never index.json, so a layout without it is refused.
+// earlier) reads that file only, never index.json, so a layout without it
+// is refused.
 type DockerImage struct {
 	// RepoTags are the NAME:TAG references docker load tags the image
 	// with; an image without one is loaded untagged.
