@@ -152,6 +152,14 @@ func (c *Control) open() error {
 				Name: "shoal_policy_version", Help: "Version of the access policy in force; 0 when there is none.",
 			}, func() float64 { return float64(c.Version()) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "shoal_policy_expiry_timestamp_seconds", Help: "When the policy in force expires, in seconds since the Unix epoch; 0 when there is none.",
+			}, func() float64 {
+				if p := c.Current(); p != nil {
+					return float64(p.Document.Expires.Unix())
+				}
+				return 0
+			}),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "shoal_policy_expired", Help: "1 while the policy in force has expired (no upstream fetches; cached content only, until the grace period ends), else 0.",
 			}, func() float64 {
 				if c.Offline() {

@@ -15,12 +15,15 @@ import (
 
 // Writer writes an OCI image layout as a tar stream: oci-layout and
 // index.json first, so that a reader of the stream knows what follows,
-// then every blob (manifests, configs and layers alike). Members carry no
-// owner or time, so the same images give the same bytes.
+// then every blob (manifests, configs and layers alike), and last the
+// manifest.json docker load reads, naming the same blobs (as docker save
+// writes it since Docker 25). Members carry no owner or time, so the same
+// images give the same bytes.
 type Writer struct {
 	tw      *tar.Writer
 	images  []ocispec.Descriptor
 	written map[digest.Digest]bool
+	docker  []DockerImage
 }
 
 // NewWriter starts a layout in w whose index.json lists images: the
@@ -70,7 +73,7 @@ func (w *Writer) WriteBlob(d digest.Digest, size int64, r io.Reader) error {
 	if w.written[d] {
 		return nil
 	}
-	if err := w.header(ocispec.ImageBlobsDir+"/"+d.Algorithm().String()+"/"+d.Encoded(), size); err != nil {
+	if err := w.header(blobPath(d), size); err != nil {
 		return fmt.Errorf("blob %s: %w", d, err)
 	}
 	h := d.Algorithm().Digester()
@@ -88,13 +91,17 @@ func (w *Writer) WriteBlob(d digest.Digest, size int64, r io.Reader) error {
 	return nil
 }
 
-// Close ends the tar, after checking that every image index.json lists
+// Close writes manifest.json if AddDockerImage was called, and ends the
+// tar, after checking that every image index.json or manifest.json lists
 // was written. It does not close the io.Writer given to NewWriter.
 func (w *Writer) Close() error {
 	for _, d := range w.images {
 		if !w.written[d.Digest] {
 			return fmt.Errorf("index.json lists %s, which was not written", d.Digest)
 		}
+	}
+	if err := w.writeDockerManifest(); err != nil {
+		return err
 	}
 	return w.tw.Close()
 }

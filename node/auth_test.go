@@ -241,7 +241,8 @@ func TestAuthorization(t *testing.T) {
 	tn.importImage(t, app, "team/app:1")
 	appLayers, _ := app.Layers()
 	appBlob := testimage.Digest(t, appLayers[0])
-	tn.apply(t, tn.kit.sign(t, testDoc(t, 1, tn.now())))
+	doc := testDoc(t, 1, tn.now())
+	tn.apply(t, tn.kit.sign(t, doc))
 
 	if v := tn.n.Status().Policy.Version; v != 1 {
 		t.Fatalf("status policy.version = %d, want 1", v)
@@ -333,7 +334,8 @@ func TestAuthorization(t *testing.T) {
 	})
 	t.Run("denials are counted", func(t *testing.T) {
 		w := tn.do(t, req{path: "/metrics"})
-		for _, s := range []string{`shoal_access_denied_total{action="pull"}`, `shoal_access_denied_total{action="push"}`, "shoal_policy_version 1", "shoal_policy_expired 0"} {
+		expiry := fmt.Sprintf("shoal_policy_expiry_timestamp_seconds %g", float64(doc.Expires.Unix()))
+		for _, s := range []string{`shoal_access_denied_total{action="pull"}`, `shoal_access_denied_total{action="push"}`, "shoal_policy_version 1", "shoal_policy_expired 0", expiry} {
 			if !strings.Contains(w.Body.String(), s) {
 				t.Errorf("metrics lack %s", s)
 			}

@@ -19,8 +19,9 @@ type metrics struct {
 }
 
 // cacheUsage and uploads report the store's size and blobs, and the part
-// of that size held by open upload sessions and how many are open.
-func newMetrics(cacheUsage, uploads func() (int64, int), peers func() int) *metrics {
+// of that size held by open upload sessions and how many are open;
+// cacheLimit is --cache-max-bytes (0: none).
+func newMetrics(cacheUsage, uploads func() (int64, int), cacheLimit int64, peers func() int) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		servedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -52,6 +53,9 @@ func newMetrics(cacheUsage, uploads func() (int64, int), peers func() int) *metr
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "shoal_cache_bytes", Help: "The store's size, which its size limit bounds: its blobs and its open upload sessions.",
 		}, func() float64 { b, _ := cacheUsage(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_cache_limit_bytes", Help: "The store's size limit (--cache-max-bytes); 0 when only the disk's free space bounds it.",
+		}, func() float64 { return float64(cacheLimit) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "shoal_cache_blobs", Help: "Blobs in the store.",
 		}, func() float64 { _, n := cacheUsage(); return float64(n) }),

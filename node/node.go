@@ -130,7 +130,7 @@ func (n *Node) open() error {
 		n.log.Warn("the data dir was readable by other users; made it 0700 and what it holds 0600", "data_dir", cfg.DataDir)
 	}
 	n.names = repository.Resolver{HasRule: n.hasRule, Default: cfg.DefaultUpstream, IsLocal: store.IsLocal}
-	n.metrics = newMetrics(store.Usage, store.Uploads, n.peerCount)
+	n.metrics = newMetrics(store.Usage, store.Uploads, cfg.CacheMaxBytes, n.peerCount)
 
 	n.access, err = access.Open(access.Config{
 		DataDir: cfg.DataDir, Roots: cfg.PolicyRoots, Policy: cfg.Policy, Network: cfg.PolicyNetwork,

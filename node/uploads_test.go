@@ -75,6 +75,7 @@ func TestUploadBytesInStatusAndMetrics(t *testing.T) {
 		}
 		for series, v := range map[string]float64{
 			"shoal_cache_bytes":        float64(tt.wantBytes),
+			"shoal_cache_limit_bytes":  float64(limit),
 			"shoal_cache_upload_bytes": float64(tt.wantUploadBytes),
 			"shoal_cache_uploads":      float64(tt.wantUploads),
 		} {

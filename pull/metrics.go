@@ -7,6 +7,8 @@ type metrics struct {
 	fetchedBytes *prometheus.CounterVec
 	staleTags    prometheus.Counter
 	peerTags     prometheus.Counter
+	// upstreamErrors counts through countedUpstream.
+	upstreamErrors *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -23,12 +25,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "shoal_peer_tag_resolutions_total",
 			Help: "Tags resolved by asking peers, because upstream could not be reached or the repository is another node's.",
 		}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_upstream_errors_total",
+			Help: "Requests to upstream registries that failed (unreachable, refused, 5xx, 429; not-found answers are not counted), by operation.",
+		}, []string{"op"}),
+	}
+	for _, op := range upstreamOps {
+		m.upstreamErrors.WithLabelValues(op)
 	}
 	// Pre-create the contract's series so they read 0 rather than missing.
 	m.fetchedBytes.WithLabelValues("peer")
 	m.fetchedBytes.WithLabelValues("upstream")
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.fetchedBytes, m.staleTags, m.peerTags} {
+		for _, c := range []prometheus.Collector{m.fetchedBytes, m.staleTags, m.peerTags, m.upstreamErrors} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -105,6 +105,9 @@ func New(cfg Config) (*Puller, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Upstream != nil {
+		cfg.Upstream = countedUpstream{Upstream: cfg.Upstream, errors: m.upstreamErrors}
+	}
 	return &Puller{cfg: cfg, log: cfg.Logger, metrics: m}, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -338,7 +339,7 @@ func runPreload(ctx context.Context, api *adminapi.Client, refs []string, stdout
 }
 
 func newExportCommand() *cobra.Command {
-	var nodeURL, out string
+	var nodeURL, out, platform string
 	cmd := &cobra.Command{
 		Use:   "export [--node URL] --out FILE REF...",
 		Short: "Write images from a node to an OCI image layout tar",
@@ -352,14 +353,18 @@ mirrored image (docker.io/library/alpine:3.20; the node fetches it if it
 does not hold it yet) or REPOSITORY[:TAG|@DIGEST] for a local one
 (myteam/app:1.0). The tag defaults to latest. Each image is annotated with
 org.opencontainers.image.ref.name = REF (and io.containerd.image.name when
-REF starts with a registry host), so "ctr images import" and
-"docker load" (Docker 25+) name it too.
+REF starts with a registry host), so "ctr images import" and skopeo's
+oci-archive name it too. The archive also holds the manifest.json that
+"docker load" reads, naming each image REF (an image given by digest is
+loaded untagged); of a multi-arch image, docker load loads the --platform
+one.
 
 Every blob is checked against its digest while it is written. The file is
 written under a temporary name and renamed when complete; --out - writes the
 tar to standard output.`,
 		Example: `  shoal export --out images.tar docker.io/library/alpine:3.20 myteam/app:1.0
-  shoal export --node https://shoal.example:5000 --out - ghcr.io/org/tool:2 | gzip > tool.tar.gz`,
+  shoal export --node https://shoal.example:5000 --out - ghcr.io/org/tool:2 | gzip > tool.tar.gz
+  shoal export --platform linux/arm64 --out app.tar myteam/app:1.0 && docker load -i app.tar`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			base, err := nodeEndpoint(nodeURL)
@@ -369,15 +374,24 @@ tar to standard output.`,
 			if out == "" {
 				return errors.New("--out FILE is required (- for standard output)")
 			}
+			p, err := v1.ParsePlatform(platform)
+			if err != nil || p.OS == "" || p.Architecture == "" {
+				return fmt.Errorf("--platform %q: want OS/ARCH[/VARIANT], e.g. linux/amd64", platform)
+			}
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
-			return runExport(ctx, base, out, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runExport(ctx, base, out, args, *p, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&nodeURL, "node", defaultNodeURL, "base URL of the node")
 	cmd.Flags().StringVarP(&out, "out", "o", "", "the tar file to write (- for standard output)")
+	cmd.Flags().StringVar(&platform, "platform", defaultExportPlatform(), `the platform (OS/ARCH[/VARIANT]) of a multi-arch image that "docker load" loads; the archive holds every platform`)
 	return cmd
 }
+
+// defaultExportPlatform is this machine's architecture under Linux, which
+// is what docker runs images as.
+func defaultExportPlatform() string { return "linux/" + runtime.GOARCH }
 
 // exportBlob is one file of the layout: a manifest (bytes) or a blob
 // pulled while it is written (layer).
@@ -392,9 +406,11 @@ type exportBlob struct {
 // named on the command line, blobs everything they are made of.
 type exportPlan struct {
 	index []ocispec.Descriptor
-	blobs []exportBlob
-	seen  map[v1.Hash]bool
-	total int64
+	// docker are the images docker load loads, from manifest.json.
+	docker []archive.DockerImage
+	blobs  []exportBlob
+	seen   map[v1.Hash]bool
+	total  int64
 }
 
 func (p *exportPlan) add(b exportBlob) {
@@ -418,7 +434,7 @@ func exportAnnotationName(ref name.Reference) string {
 	return repo
 }
 
-func runExport(ctx context.Context, base *url.URL, out string, refs []string, stdout, stderr io.Writer) error {
+func runExport(ctx context.Context, base *url.URL, out string, refs []string, platform v1.Platform, stdout, stderr io.Writer) error {
 	var nameOpts []name.Option
 	if base.Scheme == "http" {
 		nameOpts = append(nameOpts, name.Insecure)
@@ -444,6 +460,12 @@ func runExport(ctx context.Context, base *url.URL, out string, refs []string, st
 		top := layoutDescriptor(desc.Descriptor)
 		top.Annotations = archive.NameAnnotations(exportAnnotationName(ref))
 		plan.index = append(plan.index, top)
+		img, err := dockerLoadImage(desc, ref, platform)
+		if err != nil {
+			fmt.Fprintf(stderr, "warning: %s: docker load will not load it: %v\n", r, err)
+			continue
+		}
+		plan.docker = append(plan.docker, img)
 	}
 
 	var w io.Writer = stdout
@@ -589,12 +611,69 @@ func layoutDescriptor(d v1.Descriptor) ocispec.Descriptor {
 	return od
 }
 
+// dockerLoadImage is the image of desc that docker load loads: desc
+// itself, or the child of an index for platform, tagged REF unless REF
+// is a digest (docker's tags hold none).
+func dockerLoadImage(desc *remote.Descriptor, ref name.Reference, platform v1.Platform) (archive.DockerImage, error) {
+	var tags []string
+	if _, ok := ref.(name.Tag); ok {
+		tags = []string{exportAnnotationName(ref)}
+	}
+	raw := desc.Manifest
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return archive.DockerImage{}, err
+		}
+		child, err := platformImage(idx, platform, 0)
+		if err != nil {
+			return archive.DockerImage{}, err
+		}
+		if raw, err = child.RawManifest(); err != nil {
+			return archive.DockerImage{}, err
+		}
+	}
+	return archive.DockerImageOf(raw, tags...)
+}
+
+// platformImage is the first image of idx (or of an index within it) for
+// platform.
+func platformImage(idx v1.ImageIndex, platform v1.Platform, depth int) (v1.Image, error) {
+	if depth > 8 {
+		return nil, errors.New("indexes nested too deep")
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range im.Manifests {
+		switch {
+		case c.MediaType.IsIndex():
+			child, err := idx.ImageIndex(c.Digest)
+			if err != nil {
+				return nil, err
+			}
+			if img, err := platformImage(child, platform, depth+1); err == nil {
+				return img, nil
+			}
+		case c.MediaType.IsImage() && c.Platform != nil && c.Platform.Satisfies(platform):
+			return idx.Image(c.Digest)
+		}
+	}
+	return nil, fmt.Errorf("it has no image for %s (choose one with --platform)", platform)
+}
+
 // write writes the layout tar: the images of the index, then every blob,
-// the layers pulled as they are written.
+// the layers pulled as they are written, and manifest.json.
 func (p *exportPlan) write(w io.Writer, prog progress) error {
 	lw, err := archive.NewWriter(w, p.index)
 	if err != nil {
 		return err
+	}
+	for _, img := range p.docker {
+		if err := lw.AddDockerImage(img); err != nil {
+			return err
+		}
 	}
 	var done int64
 	for _, b := range p.blobs {

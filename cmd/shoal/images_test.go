@@ -18,9 +18,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/shoal-dev/shoal/node"
@@ -97,7 +100,11 @@ func TestExportImportRoundTrip(t *testing.T) {
 	defer up.Close()
 	upURL, _ := url.Parse(up.URL)
 	alpine, _ := random.Image(4096, 2)
-	multi, _ := random.Index(1024, 2, 2)
+	amd64 := randomImageFor(t, v1.Platform{OS: "linux", Architecture: "amd64"})
+	arm64 := randomImageFor(t, v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"})
+	multi := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: amd64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}})
 	app, _ := random.Image(2048, 3)
 	if err := remote.Write(testRef(t, upURL, "library/alpine:3.20"), alpine); err != nil {
 		t.Fatal(err)
@@ -114,11 +121,20 @@ func TestExportImportRoundTrip(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "images.tar")
 	var stdout, stderr bytes.Buffer
 	refs := []string{"docker.io/library/alpine:3.20", "docker.io/team/multi:1", "myteam/app:1.0"}
-	if err := runExport(ctx, source, out, refs, &stdout, &stderr); err != nil {
+	linuxARM64 := v1.Platform{OS: "linux", Architecture: "arm64"}
+	if err := runExport(ctx, source, out, refs, linuxARM64, &stdout, &stderr); err != nil {
 		t.Fatalf("export: %v\n%s", err, stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "export: 3 image(s)") {
-		t.Fatalf("export summary missing:\n%s", stderr.String())
+	if !strings.Contains(stderr.String(), "export: 3 image(s)") || strings.Contains(stderr.String(), "warning") {
+		t.Fatalf("export summary missing, or a warning:\n%s", stderr.String())
+	}
+	// docker load reads manifest.json: each image by its name, the
+	// multi-arch one for the platform asked for.
+	for _, c := range []struct {
+		ref string
+		img v1.Image
+	}{{"docker.io/library/alpine:3.20", alpine}, {"docker.io/team/multi:1", arm64}, {"myteam/app:1.0", app}} {
+		checkDockerLoadable(t, out, c.ref, c.img)
 	}
 
 	// Other tools can read the file as an OCI image layout.
@@ -190,6 +206,91 @@ func TestExportImportRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkDockerLoadable checks that the docker save tarball reader of
+// go-containerregistry finds img in archive under tag, as docker load
+// would: the same config, and layers that are its diff_ids.
+func checkDockerLoadable(t *testing.T, archive, tag string, img v1.Image) {
+	t.Helper()
+	nt, err := name.NewTag(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tarball.ImageFromPath(archive, &nt)
+	if err != nil {
+		t.Fatalf("%s from manifest.json: %v", tag, err)
+	}
+	if err := validate.Image(got); err != nil {
+		t.Fatalf("%s from manifest.json: %v", tag, err)
+	}
+	gotCfg, _ := got.ConfigName()
+	wantCfg, _ := img.ConfigName()
+	if gotCfg != wantCfg {
+		t.Fatalf("%s from manifest.json has config %s, want %s", tag, gotCfg, wantCfg)
+	}
+}
+
+// TestExportDockerLoadPlatform: a multi-arch image without the platform
+// asked for is still exported whole, with a warning that docker load
+// will not load it, and an image exported by digest is loaded untagged.
+func TestExportDockerLoadPlatform(t *testing.T) {
+	up := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer up.Close()
+	upURL, _ := url.Parse(up.URL)
+	img := randomImageFor(t, v1.Platform{OS: "linux", Architecture: "amd64"})
+	multi := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}})
+	if err := remote.WriteIndex(testRef(t, upURL, "team/multi:1"), multi); err != nil {
+		t.Fatal(err)
+	}
+	source := testNode(t, node.Config{Upstreams: rules(t, "docker.io="+up.URL), TagTTL: time.Minute})
+	out := filepath.Join(t.TempDir(), "images.tar")
+	var stderr bytes.Buffer
+	imgDigest := hashOf(t, img)
+	refs := []string{"docker.io/team/multi:1", "docker.io/team/multi@" + imgDigest}
+	if err := runExport(context.Background(), source, out, refs, v1.Platform{OS: "linux", Architecture: "s390x"}, io.Discard, &stderr); err != nil {
+		t.Fatalf("export: %v\n%s", err, stderr.String())
+	}
+	if want := "warning: docker.io/team/multi:1: docker load will not load it: it has no image for linux/s390x"; !strings.Contains(stderr.String(), want) {
+		t.Fatalf("stderr:\n%s\nwant %q", stderr.String(), want)
+	}
+	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(out) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 1 || len(m[0].RepoTags) != 0 || m[0].Config != "blobs/"+strings.Replace(configName(t, img), ":", "/", 1) {
+		t.Fatalf("manifest.json %+v, want one untagged entry for %s", m, imgDigest)
+	}
+}
+
+// randomImageFor is a random image whose config names platform p.
+func randomImageFor(t *testing.T, p v1.Platform) v1.Image {
+	t.Helper()
+	img, err := random.Image(1024, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture, cf.Variant = p.OS, p.Architecture, p.Variant
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func configName(t *testing.T, img v1.Image) string {
+	t.Helper()
+	h, err := img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.String()
 }
 
 func TestImportErrors(t *testing.T) {
