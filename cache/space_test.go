@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -147,6 +148,10 @@ func TestFetchRefusedWhenNoRoom(t *testing.T) {
 	readAll(t, r)
 	r.Close()
 	waitStored(t, s, ds)
+	// The episode ends just after the commit that StatBlob already sees.
+	for i := 0; i < 500 && s.Health().Degraded; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if h := s.Health(); h.Degraded {
 		t.Fatalf("still degraded after a blob was stored: %s", h.Reason)
 	}
