@@ -39,6 +39,39 @@ type CacheStatus struct {
 	UploadBytes int64 `json:"upload_bytes"`
 	// Uploads is how many upload sessions are open.
 	Uploads int `json:"uploads"`
+	// State is "ok", or "degraded" while the store cannot write (a full
+	// or failing disk, a size limit held by content that may not be
+	// evicted): content is then served from peers and upstream without
+	// being stored.
+	State string `json:"state"`
+	// Reason says why the store is degraded; empty when it is not.
+	Reason string `json:"reason,omitempty"`
+	// DegradedSince is when the store became degraded.
+	DegradedSince *time.Time `json:"degraded_since,omitempty"`
+	// Filesystem is the filesystem under the data dir; nil where it
+	// cannot be measured.
+	Filesystem *FilesystemStatus `json:"filesystem,omitempty"`
+}
+
+// Cache states.
+const (
+	CacheOK       = "ok"
+	CacheDegraded = "degraded"
+)
+
+// FilesystemStatus is the filesystem that holds the store, as df counts
+// it, and the watermarks the store keeps it within.
+type FilesystemStatus struct {
+	Bytes          int64 `json:"bytes"`
+	UsedBytes      int64 `json:"used_bytes"`
+	AvailableBytes int64 `json:"available_bytes"`
+	// UsedPercent is used over used plus available, as df shows it.
+	UsedPercent float64 `json:"used_percent"`
+	// HighWatermarkPercent and LowWatermarkPercent: past the high one,
+	// least recently used mirrored content is evicted down to the low
+	// one; 0 when off.
+	HighWatermarkPercent float64 `json:"high_watermark_percent"`
+	LowWatermarkPercent  float64 `json:"low_watermark_percent"`
 }
 
 // PolicyStatus is the policy part of Status.

@@ -115,11 +115,16 @@ func (s *Store) fetchOrFollow(ctx context.Context, d digest.Digest, src Source) 
 		s.mu.Unlock()
 		return nil, ErrNotFound
 	}
+	if f == nil && s.writesFailing() {
+		s.mu.Unlock()
+		h := s.Health()
+		return nil, fmt.Errorf("%w: %s", ErrCannotWrite, h.Reason)
+	}
 	if f == nil {
 		file, err := s.createTemp()
 		if err != nil {
 			s.mu.Unlock()
-			return nil, fmt.Errorf("cache: %w", err)
+			return nil, s.writeFailed(fmt.Errorf("cache: %w", err))
 		}
 		var fc *fileCipher
 		if s.enc != nil {
@@ -286,6 +291,12 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fi
 	f.mu.Lock()
 	f.size = size
 	f.mu.Unlock()
+	// A blob that cannot fit is refused before any follower reads it, so
+	// that each can take it from its source without storing it.
+	if err := s.roomFor(f, size); err != nil {
+		s.failFetch(f, file, fmt.Errorf("cache: fetch %s: %w", f.d, err))
+		return
+	}
 	if size >= 0 {
 		f.markReady()
 	}
@@ -304,7 +315,7 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fi
 				return
 			}
 			if _, werr := w.Write(buf[:m]); werr != nil {
-				s.failFetch(f, file, fmt.Errorf("cache: fetch %s: %w", f.d, werr))
+				s.failFetch(f, file, s.writeFailed(fmt.Errorf("cache: fetch %s: %w", f.d, werr)))
 				return
 			}
 			h.Write(buf[:m])
@@ -349,7 +360,7 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fi
 	}
 	if sw != nil {
 		if err := sw.Close(); err != nil {
-			s.failFetch(f, file, fmt.Errorf("cache: fetch %s: %w", f.d, err))
+			s.failFetch(f, file, s.writeFailed(fmt.Errorf("cache: fetch %s: %w", f.d, err)))
 			return
 		}
 	}
@@ -359,11 +370,11 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fi
 	f.cond.Broadcast()
 	f.mu.Unlock()
 	if err := file.Sync(); err != nil {
-		s.failFetch(f, file, fmt.Errorf("cache: fetch %s: %w", f.d, err))
+		s.failFetch(f, file, s.writeFailed(fmt.Errorf("cache: fetch %s: %w", f.d, err)))
 		return
 	}
 	if err := file.Close(); err != nil {
-		s.failFetch(f, nil, fmt.Errorf("cache: fetch %s: %w", f.d, err))
+		s.failFetch(f, nil, s.writeFailed(fmt.Errorf("cache: fetch %s: %w", f.d, err)))
 		return
 	}
 	isNew, freed, err := s.commitFile(f.tmp, f.d, n, ph.Sum(), nil, func() {
@@ -374,9 +385,10 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fi
 		f.mu.Unlock()
 	})
 	if err != nil {
-		s.failFetch(f, nil, fmt.Errorf("cache: fetch %s: %w", f.d, err))
+		s.failFetch(f, nil, s.writeFailed(fmt.Errorf("cache: fetch %s: %w", f.d, err)))
 		return
 	}
+	s.stored()
 	s.mu.Lock()
 	if s.inflight[f.d] == f {
 		delete(s.inflight, f.d)
@@ -410,5 +422,10 @@ func (s *Store) failFetch(f *fetch, file *os.File, err error) {
 	f.cond.Broadcast()
 	f.mu.Unlock()
 	f.markReady()
+	if errors.Is(err, ErrCannotWrite) {
+		// Logged once per episode (health.go); the blob passes through.
+		s.log.Debug("cache: fetch not stored", "digest", f.d, "err", err)
+		return
+	}
 	s.log.Warn("cache: fetch failed", "digest", f.d, "err", err)
 }

@@ -33,7 +33,7 @@ func (s *Store) update(fn func(mt *metaTxn) error) (*metaTxn, error) {
 		return fn(mt)
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.writeFailed(err)
 	}
 	s.mu.Lock()
 	for d, ld := range mt.delta {

@@ -83,10 +83,19 @@ type Options struct {
 	// with peers connected. Nil or false: pieces are computed on first
 	// use instead, and kept from then on.
 	PiecesOnWrite func() bool
+	// HighWatermark and LowWatermark keep the filesystem under the store
+	// from filling (space.go): past HighWatermark used (a fraction, as df
+	// counts it), least recently used mirrored content is evicted until
+	// LowWatermark. Local content is never evicted. Zero for both turns
+	// this off; otherwise 0 < LowWatermark < HighWatermark <= 1.
+	HighWatermark, LowWatermark float64
 
-	// Test hooks: a clock and the fetch idle timeout (zero: defaults).
-	clock       func() time.Time
-	idleTimeout time.Duration
+	// Test hooks: a clock, the fetch idle timeout, the filesystem's
+	// space and how often it is looked at (zero: defaults).
+	clock         func() time.Time
+	idleTimeout   time.Duration
+	statfs        func(dir string) (Filesystem, error)
+	spaceInterval time.Duration
 }
 
 const (
@@ -144,6 +153,9 @@ type Store struct {
 	upMu    sync.Mutex
 	upLocks map[string]*uploadLock
 
+	// health is whether the store can write (health.go).
+	health health
+
 	// Tunables, fixed by Open; tests in this package shorten them.
 	idleTimeout time.Duration
 	now         func() time.Time
@@ -166,6 +178,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if err := checkWatermarks(opts.HighWatermark, opts.LowWatermark); err != nil {
+		return nil, err
 	}
 	var enc *encryption
 	if opts.EncryptionKey != nil {
@@ -250,8 +265,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.background()
+	go s.watchSpace()
 	return s, nil
 }
 

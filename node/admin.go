@@ -21,6 +21,13 @@ func (n *Node) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	// A store that cannot write still serves every pull that peers or
+	// upstream can (pass-through), so the node stays ready and says
+	// why it is degraded.
+	if h := n.store.Health(); h.Degraded {
+		_, _ = w.Write([]byte("degraded\nstore: cannot write: " + h.Reason + "\n"))
+		return
+	}
 	_, _ = w.Write([]byte("ok\n"))
 }
 
@@ -54,6 +61,18 @@ func (n *Node) Status() adminapi.Status {
 		Cache: adminapi.CacheStatus{Bytes: bytes, Blobs: blobs, MaxBytes: n.cfg.CacheMaxBytes,
 			UploadBytes: uploadBytes, Uploads: uploads},
 		Upstream: []string{},
+	}
+	s.Cache.State = adminapi.CacheOK
+	if h := n.store.Health(); h.Degraded {
+		since := h.Since
+		s.Cache.State, s.Cache.Reason, s.Cache.DegradedSince = adminapi.CacheDegraded, h.Reason, &since
+	}
+	if fs, high, low, ok := n.store.Space(); ok {
+		s.Cache.Filesystem = &adminapi.FilesystemStatus{
+			Bytes: fs.Size, UsedBytes: fs.Used, AvailableBytes: fs.Avail,
+			UsedPercent:          100 * fs.UsedRatio(),
+			HighWatermarkPercent: 100 * high, LowWatermarkPercent: 100 * low,
+		}
 	}
 	if n.p2p != nil {
 		s.PeerID = n.p2p.ID().String()

@@ -36,8 +36,13 @@ type Config struct {
 	// upstream cannot be reached.
 	P2PTags bool
 
-	CacheMaxBytes    int64
-	MaxManifestBytes int64
+	CacheMaxBytes int64
+	// CacheHighWatermark and CacheLowWatermark keep the filesystem under
+	// the data dir from filling: past the high one (a fraction used),
+	// least recently used mirrored content is evicted down to the low
+	// one. Zero for both turns this off.
+	CacheHighWatermark, CacheLowWatermark float64
+	MaxManifestBytes                      int64
 	// EncryptionKey encrypts the store at rest (see cache.ParseKey); nil
 	// for no encryption.
 	EncryptionKey []byte

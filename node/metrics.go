@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/shoal-dev/shoal/cache"
 )
 
 // metrics are the node's Prometheus series, on a registry of its own so
@@ -18,10 +20,26 @@ type metrics struct {
 	penalties   prometheus.Counter
 }
 
+// storeState is whether the store can write and the filesystem under
+// it (cache.Store).
+type storeState interface {
+	Health() cache.Health
+	Space() (fs cache.Filesystem, high, low float64, ok bool)
+}
+
 // cacheUsage and uploads report the store's size and blobs, and the part
 // of that size held by open upload sessions and how many are open;
 // cacheLimit is --cache-max-bytes (0: none).
-func newMetrics(cacheUsage, uploads func() (int64, int), cacheLimit int64, peers func() int) *metrics {
+func newMetrics(cacheUsage, uploads func() (int64, int), cacheLimit int64, store storeState, peers func() int) *metrics {
+	space := func(pick func(fs cache.Filesystem, high, low float64) float64) func() float64 {
+		return func() float64 {
+			fs, high, low, ok := store.Space()
+			if !ok {
+				return 0
+			}
+			return pick(fs, high, low)
+		}
+	}
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		servedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -65,6 +83,29 @@ func newMetrics(cacheUsage, uploads func() (int64, int), cacheLimit int64, peers
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "shoal_cache_uploads", Help: "Upload sessions open.",
 		}, func() float64 { _, n := uploads(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_cache_degraded", Help: "1 while the store cannot write (content is then served without being stored), 0 otherwise.",
+		}, func() float64 {
+			if store.Health().Degraded {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_cache_filesystem_bytes", Help: "Size of the filesystem that holds the store.",
+		}, space(func(fs cache.Filesystem, _, _ float64) float64 { return float64(fs.Size) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_cache_filesystem_available_bytes", Help: "Bytes available on the filesystem that holds the store.",
+		}, space(func(fs cache.Filesystem, _, _ float64) float64 { return float64(fs.Avail) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_cache_filesystem_used_ratio", Help: "How full the filesystem that holds the store is, as df counts it (used over used plus available).",
+		}, space(func(fs cache.Filesystem, _, _ float64) float64 { return fs.UsedRatio() })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_cache_high_watermark_ratio", Help: "Past this ratio of the filesystem used, mirrored content is evicted (0: off).",
+		}, space(func(_ cache.Filesystem, high, _ float64) float64 { return high })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_cache_low_watermark_ratio", Help: "Eviction for the high watermark stops at this ratio of the filesystem used.",
+		}, space(func(_ cache.Filesystem, _, low float64) float64 { return low })),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

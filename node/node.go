@@ -102,8 +102,10 @@ func (n *Node) open() error {
 		return fmt.Errorf("making the data dir private: %w", err)
 	}
 	store, err := cache.Open(filepath.Join(cfg.DataDir, "store"), cache.Options{
-		MaxBytes: cfg.CacheMaxBytes,
-		Logger:   cfg.Logger.With("component", "cache"),
+		MaxBytes:      cfg.CacheMaxBytes,
+		HighWatermark: cfg.CacheHighWatermark,
+		LowWatermark:  cfg.CacheLowWatermark,
+		Logger:        cfg.Logger.With("component", "cache"),
 		OnAdd: func(d digest.Digest, _ int64) {
 			if a := n.advertiser.Load(); a != nil {
 				a.Add(d)
@@ -130,7 +132,7 @@ func (n *Node) open() error {
 		n.log.Warn("the data dir was readable by other users; made it 0700 and what it holds 0600", "data_dir", cfg.DataDir)
 	}
 	n.names = repository.Resolver{HasRule: n.hasRule, Default: cfg.DefaultUpstream, IsLocal: store.IsLocal}
-	n.metrics = newMetrics(store.Usage, store.Uploads, cfg.CacheMaxBytes, n.peerCount)
+	n.metrics = newMetrics(store.Usage, store.Uploads, cfg.CacheMaxBytes, store, n.peerCount)
 
 	n.access, err = access.Open(access.Config{
 		DataDir: cfg.DataDir, Roots: cfg.PolicyRoots, Policy: cfg.Policy, Network: cfg.PolicyNetwork,

@@ -29,6 +29,8 @@ func pullErr(err error) error {
 		return fmt.Errorf("%w: %w", pull.ErrNotFound, err)
 	case errors.Is(err, cache.ErrDigestMismatch):
 		return fmt.Errorf("%w: %w", pull.ErrDigestMismatch, err)
+	case errors.Is(err, cache.ErrCannotWrite):
+		return fmt.Errorf("%w: %w", pull.ErrCannotStore, err)
 	}
 	return err
 }

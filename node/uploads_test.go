@@ -69,7 +69,8 @@ func TestUploadBytesInStatusAndMetrics(t *testing.T) {
 		if err := json.Unmarshal(do(http.MethodGet, "/shoal/v1/status", nil).Body.Bytes(), &st); err != nil {
 			t.Fatal(err)
 		}
-		want := adminapi.CacheStatus{Bytes: tt.wantBytes, Blobs: st.Cache.Blobs, MaxBytes: limit, UploadBytes: tt.wantUploadBytes, Uploads: tt.wantUploads}
+		want := adminapi.CacheStatus{Bytes: tt.wantBytes, Blobs: st.Cache.Blobs, MaxBytes: limit, UploadBytes: tt.wantUploadBytes, Uploads: tt.wantUploads,
+			State: adminapi.CacheOK, Filesystem: st.Cache.Filesystem}
 		if st.Cache != want {
 			t.Errorf("%s: status cache %+v, want %+v", tt.name, st.Cache, want)
 		}

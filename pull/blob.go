@@ -154,12 +154,19 @@ func (p *Puller) confirm(ctx context.Context, repo repository.Name, d digest.Dig
 // repo's own source. The store serves a blob it holds and shares one
 // transfer among everyone asking for a digest: unless repo is known to
 // hold d, what src did not fill is confirmed with repo's source first.
+//
+// A store that cannot write passes the blob through from src instead
+// (passthrough.go): checked on the way, not stored, and not shared.
 func (p *Puller) fetchFor(ctx context.Context, repo repository.Name, d digest.Digest, held bool, src BlobSource) (*oci.Blob, bool, error) {
 	var filled atomic.Bool
 	b, complete, err := p.cfg.Store.Fetch(ctx, d, func(ctx context.Context) (io.ReadCloser, int64, error) {
 		filled.Store(true)
 		return src(ctx)
 	})
+	if errors.Is(err, ErrCannotStore) {
+		b, err := p.passThrough(ctx, d, src)
+		return b, false, err
+	}
 	if err != nil || held || filled.Load() {
 		return b, complete, err
 	}
@@ -173,7 +180,7 @@ func (p *Puller) fetchFor(ctx context.Context, repo repository.Name, d digest.Di
 // remember links the stored blob d into repo, whose source confirmed
 // that repo holds it.
 func (p *Puller) remember(repo repository.Name, d digest.Digest) {
-	if err := p.cfg.Store.LinkBlob(repo.Key(), d); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := p.cfg.Store.LinkBlob(repo.Key(), d); err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrCannotStore) {
 		p.log.Warn("remembering that a repository holds a blob", "repository", repo, "digest", d, "err", err)
 	}
 }

@@ -83,7 +83,7 @@ func (p *Puller) resolveTag(ctx context.Context, repo repository.Name, tag strin
 			if err != nil {
 				return nil, err
 			}
-			return m, p.cfg.Store.SetTag(repo.Key(), tag, m.Digest, time.Now())
+			return m, p.setTag(repo, tag, m.Digest)
 		}
 		if errors.Is(err, upstream.ErrNotFound) {
 			return nil, err
@@ -108,7 +108,7 @@ func (p *Puller) resolveTag(ctx context.Context, repo repository.Name, tag strin
 			if err != nil {
 				return nil, err
 			}
-			if err := p.cfg.Store.SetTag(repo.Key(), tag, d, time.Now()); err != nil {
+			if err := p.setTag(repo, tag, d); err != nil {
 				return nil, err
 			}
 			if upErr != nil {
@@ -121,6 +121,16 @@ func (p *Puller) resolveTag(ctx context.Context, repo repository.Name, tag strin
 		return nil, upErr
 	}
 	return nil, ErrNotFound
+}
+
+// setTag records what tag of repo resolved to. A store that cannot
+// write does not fail the pull: the tag is resolved again next time.
+func (p *Puller) setTag(repo repository.Name, tag string, d digest.Digest) error {
+	err := p.cfg.Store.SetTag(repo.Key(), tag, d, time.Now())
+	if errors.Is(err, ErrCannotStore) {
+		return nil
+	}
+	return err
 }
 
 // peerTag asks the connected peers what tag of repo last resolved to and
@@ -182,10 +192,14 @@ func (p *Puller) fetchManifestOnce(ctx context.Context, repo repository.Name, d 
 		return nil, fmt.Errorf("manifest %s is invalid: %w", d, err)
 	}
 	m := &oci.Manifest{Digest: d, MediaType: info.MediaType, Bytes: body}
-	if err := p.cfg.Store.PutManifest(repo.Key(), m, info); err != nil {
+	switch err := p.cfg.Store.PutManifest(repo.Key(), m, info); {
+	case errors.Is(err, ErrCannotStore):
+		// Checked against its digest above: served, not stored.
+		p.metrics.passThrough.WithLabelValues("manifest").Inc()
+		p.log.Debug("passing a manifest through without storing it", "repository", repo, "digest", d)
+	case err != nil:
 		return nil, err
-	}
-	if p.cfg.ManifestStored != nil {
+	case p.cfg.ManifestStored != nil:
 		p.cfg.ManifestStored(repo, d, info)
 	}
 	return &oci.Manifest{Digest: d, MediaType: info.MediaType, Bytes: body}, nil

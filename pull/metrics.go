@@ -9,6 +9,7 @@ type metrics struct {
 	peerTags     prometheus.Counter
 	// upstreamErrors counts through countedUpstream.
 	upstreamErrors *prometheus.CounterVec
+	passThrough    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -29,15 +30,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "shoal_upstream_errors_total",
 			Help: "Requests to upstream registries that failed (unreachable, refused, 5xx, 429; not-found answers are not counted), by operation.",
 		}, []string{"op"}),
+		passThrough: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_passthrough_total",
+			Help: "Blobs and manifests served from peers or upstream without being stored, because the store could not write.",
+		}, []string{"kind"}),
 	}
 	for _, op := range upstreamOps {
 		m.upstreamErrors.WithLabelValues(op)
 	}
+	m.passThrough.WithLabelValues("blob")
+	m.passThrough.WithLabelValues("manifest")
 	// Pre-create the contract's series so they read 0 rather than missing.
 	m.fetchedBytes.WithLabelValues("peer")
 	m.fetchedBytes.WithLabelValues("upstream")
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.fetchedBytes, m.staleTags, m.peerTags, m.upstreamErrors} {
+		for _, c := range []prometheus.Collector{m.fetchedBytes, m.staleTags, m.peerTags, m.upstreamErrors, m.passThrough} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

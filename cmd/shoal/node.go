@@ -21,6 +21,8 @@ func newNodeCommand() *cobra.Command {
 		nf         nodeFiles
 		configFile string
 		maxBytes   byteSize
+		highMark   float64
+		lowMark    float64
 		logLevel   string
 		logFormat  string
 	)
@@ -49,6 +51,10 @@ a local repository that can be pushed to.`,
 			}
 			cfg.Logger = logger
 			cfg.CacheMaxBytes = int64(maxBytes)
+			if err := checkWatermarks(highMark, lowMark); err != nil {
+				return err
+			}
+			cfg.CacheHighWatermark, cfg.CacheLowWatermark = highMark/100, lowMark/100
 			if !cmd.Flags().Changed("upstream-auth") {
 				if home, err := os.UserHomeDir(); err == nil {
 					nf.dockerConfig = filepath.Join(home, ".docker", "config.json")
@@ -82,6 +88,8 @@ a local repository that can be pushed to.`,
 	f.StringVar(&cfg.SwarmKey, "swarm-key", "", "a libp2p private-network key file: only nodes holding it can connect")
 	f.BoolVar(&cfg.P2PTags, "p2p-tags", true, "when upstream cannot be reached, ask peers for the last digest of a tag")
 	f.Var(&maxBytes, "cache-max-bytes", "the store's size limit (e.g. 50GiB), blobs and open uploads together; least recently used mirrored content is evicted past it, and upload bytes that still do not fit are refused; 0 means no limit")
+	f.Float64Var(&highMark, "cache-high-watermark", 85, "percent of the data dir's filesystem used past which least recently used mirrored content is evicted (with or without --cache-max-bytes; pushed content never is); 0, with --cache-low-watermark 0, turns it off")
+	f.Float64Var(&lowMark, "cache-low-watermark", 80, "percent of the data dir's filesystem used that eviction for --cache-high-watermark brings it down to")
 	f.Int64Var(&cfg.MaxManifestBytes, "max-manifest-bytes", 4<<20, "the largest manifest accepted from a client or an upstream")
 	f.StringVar(&nf.encryptionKey, "encryption-key", "", "a file of 32 random bytes (raw, hex or base64; e.g. head -c 32 /dev/urandom) that encrypts the store at rest; a store is created encrypted or not and always needs the same key")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate file (PEM) to serve HTTPS")
@@ -110,4 +118,16 @@ func newLogger(level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// checkWatermarks checks --cache-high-watermark and --cache-low-watermark
+// (percent): both 0 (off), or 0 < low < high <= 100.
+func checkWatermarks(high, low float64) error {
+	if high == 0 && low == 0 {
+		return nil
+	}
+	if !(high > 0 && high <= 100) || !(low > 0 && low < high) {
+		return fmt.Errorf("--cache-high-watermark %v, --cache-low-watermark %v: want 0 < low < high <= 100 (percent of the filesystem used), or both 0 to turn them off", high, low)
+	}
+	return nil
 }

@@ -63,3 +63,28 @@ func rules(t testing.TB, specs ...string) []upstream.Rule {
 	}
 	return r
 }
+
+func TestCheckWatermarks(t *testing.T) {
+	for _, tt := range []struct {
+		high, low float64
+		ok        bool
+	}{
+		{85, 80, true},
+		{0, 0, true},
+		{100, 99, true},
+		{80, 85, false},
+		{85, 85, false},
+		{101, 80, false},
+		{85, 0, false},
+		{0, 80, false},
+		{-1, -2, false},
+	} {
+		err := checkWatermarks(tt.high, tt.low)
+		if (err == nil) != tt.ok {
+			t.Errorf("checkWatermarks(%v, %v) = %v, want ok %v", tt.high, tt.low, err, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--cache-high-watermark") {
+			t.Errorf("the error does not name the flags: %v", err)
+		}
+	}
+}

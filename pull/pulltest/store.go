@@ -36,6 +36,27 @@ type Store struct {
 	// can store the blob then, as another request's fetch finishing right
 	// after the check would.
 	AfterStat func(d digest.Digest)
+	// CannotWrite makes the store refuse new content as a full disk
+	// would: Fetch, PutManifest, SetTag and LinkBlob answer
+	// pull.ErrCannotStore, and what is stored stays readable.
+	CannotWrite bool
+}
+
+// refused is the answer of a store that cannot write.
+func (s *Store) refused() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.CannotWrite {
+		return fmt.Errorf("pulltest: disk full: %w", pull.ErrCannotStore)
+	}
+	return nil
+}
+
+// SetCannotWrite switches CannotWrite, safely beside requests in flight.
+func (s *Store) SetCannotWrite(v bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.CannotWrite = v
 }
 
 type tagEntry struct {
@@ -123,6 +144,9 @@ func (s *Store) Manifest(repo string, d digest.Digest) (*oci.Manifest, error) {
 }
 
 func (s *Store) PutManifest(repo string, m *oci.Manifest, info *oci.ManifestInfo) error {
+	if err := s.refused(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := *m
@@ -150,6 +174,9 @@ func (s *Store) Tag(repo, tag string) (digest.Digest, time.Time, error) {
 }
 
 func (s *Store) SetTag(repo, tag string, d digest.Digest, checked time.Time) error {
+	if err := s.refused(); err != nil {
+		return err
+	}
 	s.SetTagAt(repo, tag, d, checked)
 	return nil
 }
@@ -210,6 +237,9 @@ func (s *Store) Holds(repo string, d digest.Digest) bool {
 }
 
 func (s *Store) LinkBlob(repo string, d digest.Digest) error {
+	if err := s.refused(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.blobs[d]; !ok {
@@ -258,6 +288,9 @@ func (s *Store) Follow(ctx context.Context, d digest.Digest) (*oci.Blob, bool, e
 func (s *Store) Fetch(ctx context.Context, d digest.Digest, src pull.BlobSource) (*oci.Blob, bool, error) {
 	if b, err := s.OpenBlob(d); err == nil {
 		return b, true, nil
+	}
+	if err := s.refused(); err != nil {
+		return nil, false, err
 	}
 	s.mu.Lock()
 	s.Fetches++
