@@ -214,15 +214,6 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	if req.Swarm {
 		busy.Members = h.tracker.members(req.Digest, from, time.Now())
 	}
-	// Only the origin holds back: it is asked with the rule (as the
-	// blob's designated fetcher), its uplink is what every other node
-	// waits on, and peers that hold pieces serve them while they have a
-	// slot (two holders each sending askers to the other would serve no
-	// one).
-	if req.Swarm && req.Rule != "" && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize &&
-		!h.tracker.mayServe(req.Digest, from, int(req.Offset/PieceSize), req.Offset+req.Length, time.Now()) {
-		return 0, writeHeader(s, busy)
-	}
 	// A transfer takes an upload slot before the content is opened: a
 	// designated fetcher opening it may start an upstream fetch.
 	if !req.Status {
@@ -230,6 +221,18 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 			return 0, writeHeader(s, busy)
 		}
 		defer h.releaseSlot()
+	}
+	// Only the origin holds back: it is asked with the rule (as the
+	// blob's designated fetcher), its uplink is what every other node
+	// waits on, and peers that hold pieces serve them while they have a
+	// slot (two holders each sending askers to the other would serve no
+	// one). It asks after the slot is taken: the decision counts a copy
+	// of the piece as sent, and a copy counted for an asker then turned
+	// away for want of a slot was one fewer for the fleet (found by
+	// bench/cmd/swarmsim).
+	if req.Swarm && req.Rule != "" && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize &&
+		!h.tracker.mayServe(req.Digest, from, int(req.Offset/PieceSize), req.Offset+req.Length, time.Now()) {
+		return 0, writeHeader(s, busy)
 	}
 	served, err := c.Open(ctx, from, req.Digest, repo)
 	if err != nil {

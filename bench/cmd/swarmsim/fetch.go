@@ -173,16 +173,19 @@ func (sf *fetch) request(i, p int) {
 				end(swarm.Busy, -1, nil, members)
 			})
 		}
-		if p == sf.b.origin {
-			f.originOpens(q, sf.b)
-			if !t.MayServe(me, i, int64(i)*pieceSize+sf.b.pieceLen(i), now) {
-				busy()
-				return
-			}
-		}
+		// As in p2p's transfer.go: a slot first, then the origin's
+		// decision, which counts the copy.
 		if !q.slots.Admit(now) {
 			busy()
 			return
+		}
+		if p == sf.b.origin {
+			f.originOpens(q, sf.b)
+			if !t.MayServe(me, i, int64(i)*pieceSize+sf.b.pieceLen(i), now) {
+				q.slots.Release()
+				busy()
+				return
+			}
 		}
 		have, pieces := f.haveOf(q, sf.b)
 		members := t.Members(me, now)
