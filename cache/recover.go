@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -14,8 +13,9 @@ import (
 
 // recover loads the blob index and reconciles it with the files: a record
 // whose file is gone (or has another size) is dropped with its links; a
-// file without a record — renamed into place just before a crash, and
-// verified before that rename — is adopted.
+// file without a record — renamed into place just before a crash, or
+// every file when the metadata is being rebuilt — is re-hashed and
+// adopted if it is what its name says, quarantined if not.
 func (s *Store) recover() error {
 	err := s.db.View(func(txn *badger.Txn) error {
 		if err := scan(txn, []byte{kindBlob}, func(k, v []byte) error {
@@ -36,7 +36,7 @@ func (s *Store) recover() error {
 		return fmt.Errorf("cache: load metadata: %w", err)
 	}
 
-	onDisk := make(map[digest.Digest]int64)
+	onDisk := make(map[digest.Digest]orphan)
 	root := filepath.Join(s.dir, "blobs")
 	err = filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
@@ -60,15 +60,16 @@ func (s *Store) recover() error {
 			return err
 		}
 		size := info.Size()
+		mtime := info.ModTime().UnixNano()
 		if s.enc != nil {
 			// Records hold the plaintext size; a file no plaintext size
-			// fits is dropped (-1 matches no record and is not adopted).
+			// fits is quarantined (-1 matches no record nor verifies).
 			var ok bool
 			if size, ok = plainSize(size); !ok {
 				size = -1
 			}
 		}
-		onDisk[d] = size
+		onDisk[d] = orphan{d: d, size: size, mtime: mtime}
 		return nil
 	})
 	if err != nil {
@@ -77,8 +78,8 @@ func (s *Store) recover() error {
 
 	var missing []digest.Digest
 	for d, bi := range s.blobs {
-		size, ok := onDisk[d]
-		if ok && size == bi.size {
+		f, ok := onDisk[d]
+		if ok && f.size == bi.size {
 			s.total += bi.size
 			continue
 		}
@@ -86,33 +87,58 @@ func (s *Store) recover() error {
 	}
 	for _, d := range missing {
 		delete(s.blobs, d)
+		delete(onDisk, d) // dropBlobLocked removes the file
 		s.log.Warn("cache: blob file missing or wrong size; dropping it", "digest", d)
 		if err := s.dropBlobLocked(d); err != nil {
 			return fmt.Errorf("cache: drop %s: %w", d, err)
 		}
 	}
-	now := s.now().UnixNano()
-	for d, size := range onDisk {
-		if _, ok := s.blobs[d]; ok {
-			continue
+	var orphans []orphan
+	for d, f := range onDisk {
+		if _, ok := s.blobs[d]; !ok {
+			orphans = append(orphans, f)
 		}
-		if size < 0 {
-			s.log.Warn("cache: removing blob file of impossible size", "digest", d)
-			if err := os.Remove(s.blobPath(d)); err != nil {
-				return fmt.Errorf("cache: %w", err)
-			}
-			continue
+	}
+	if len(orphans) > 0 {
+		if err := s.adopt(s.verifyOrphans(orphans)); err != nil {
+			return err
 		}
-		if err := s.db.Update(func(txn *badger.Txn) error {
-			return txn.Set(key(kindBlob, string(d)), encodeBlobMeta(size, now))
-		}); err != nil {
-			return fmt.Errorf("cache: adopt %s: %w", d, err)
-		}
-		s.blobs[d] = &blobInfo{size: size, atime: now}
-		s.total += size
-		s.log.Info("cache: adopted blob without record", "digest", d, "size", size)
 	}
 	return s.countLinks()
+}
+
+// adopt records blob files found without a record and verified, in one
+// batch: a rebuild may adopt every blob of a large store. Their access
+// time is their file's modification time, so eviction keeps some order.
+func (s *Store) adopt(files []orphan) error {
+	now := s.now().UnixNano()
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, f := range files {
+		if err := wb.Set(key(kindBlob, string(f.d)), encodeBlobMeta(f.size, min(f.mtime, now))); err != nil {
+			return fmt.Errorf("cache: adopt %s: %w", f.d, err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("cache: adopt blob files: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range files {
+		s.blobs[f.d] = &blobInfo{size: f.size, atime: min(f.mtime, now)}
+		s.total += f.size
+		if s.rebuild != nil {
+			s.rebuild.Blobs++
+			s.rebuild.Bytes += f.size
+		}
+	}
+	if s.rebuild == nil {
+		s.log.Info("cache: adopted blob files without a record", "count", len(files))
+	} else {
+		s.log.Warn("cache: metadata rebuilt from the blob files", "blobs", s.rebuild.Blobs,
+			"bytes", s.rebuild.Bytes, "quarantined", s.rebuild.Quarantined, "lost", strings.Join(s.rebuild.Lost, "; "))
+	}
+	return nil
 }
 
 // countLinks loads the link counts of the blobs, dropping links to blobs
