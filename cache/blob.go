@@ -263,6 +263,10 @@ func (s *Store) OpenBlob(d digest.Digest) (*Reader, error) {
 	r, err := s.openStored(d, size)
 	if err != nil {
 		s.unpin(d)
+		if errors.Is(err, ErrCorrupt) {
+			// Fetched again by the next read rather than failing them all.
+			s.dropDamaged(d, err)
+		}
 		return nil, err
 	}
 	return r, nil
@@ -293,7 +297,14 @@ func (s *Store) openStored(d digest.Digest, size int64) (*Reader, error) {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	var content io.ReadSeeker = f
-	if s.enc != nil {
+	if s.enc == nil {
+		// Open does not stat every file; a file of another size than its
+		// record is damaged.
+		if fi, err := f.Stat(); err == nil && fi.Size() != size {
+			_ = f.Close()
+			return nil, fmt.Errorf("%w: blob %s: file has %d bytes, want %d", ErrCorrupt, d, fi.Size(), size)
+		}
+	} else {
 		br, err := s.openSealed(f, size)
 		if err != nil {
 			_ = f.Close()

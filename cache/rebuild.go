@@ -316,3 +316,30 @@ func (s *Store) quarantine(d digest.Digest, why error) {
 	}
 	s.mu.Unlock()
 }
+
+// dropDamaged takes the blob d, whose file was found damaged when read,
+// out of the store: its file quarantined, its metadata dropped as an
+// eviction would, so the next read fetches it again. A blob still open
+// elsewhere is left to its readers.
+func (s *Store) dropDamaged(d digest.Digest, why error) {
+	s.meta.Lock()
+	s.mu.Lock()
+	bi := s.blobs[d]
+	if bi == nil || s.pins[d] > 0 || s.closed {
+		s.mu.Unlock()
+		s.meta.Unlock()
+		return
+	}
+	delete(s.blobs, d)
+	delete(s.dirty, d)
+	s.total -= bi.size
+	s.mu.Unlock()
+	s.quarantine(d, why)
+	err := s.dropBlobLocked(d)
+	s.meta.Unlock()
+	if err != nil {
+		s.log.Error("cache: drop damaged blob", "digest", d, "err", err)
+		return
+	}
+	s.notifyEvicted([]digest.Digest{d})
+}
