@@ -201,6 +201,8 @@ func setAside(dir string, now time.Time) (string, error) {
 // Rebuilt says how Open rebuilt the store's metadata; nil when it opened
 // whole.
 func (s *Store) Rebuilt() *Rebuild {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.rebuild == nil {
 		return nil
 	}

@@ -55,6 +55,10 @@ func (n *Node) Status() adminapi.Status {
 			UploadBytes: uploadBytes, Uploads: uploads},
 		Upstream: []string{},
 	}
+	if rb := n.store.Rebuilt(); rb != nil {
+		s.Cache.Rebuild = &adminapi.CacheRebuild{At: rb.At, Reason: rb.Reason, SetAside: rb.SetAside,
+			Blobs: rb.Blobs, Bytes: rb.Bytes, Quarantined: rb.Quarantined, QuarantineDir: rb.QuarantineDir, Lost: rb.Lost}
+	}
 	if n.p2p != nil {
 		s.PeerID = n.p2p.ID().String()
 		s.P2PAddrs = n.p2p.Addrs()
