@@ -39,6 +39,9 @@ type CacheStatus struct {
 	UploadBytes int64 `json:"upload_bytes"`
 	// Uploads is how many upload sessions are open.
 	Uploads int `json:"uploads"`
+	// Rebuild is set when the node found its store's metadata missing
+	// or damaged at start and rebuilt it from the blob files.
+	Rebuild *CacheRebuild `json:"rebuild,omitempty"`
 	// State is "ok", or "degraded" while the store cannot write (a full
 	// or failing disk, a size limit held by content that may not be
 	// evicted): content is then served from peers and upstream without
@@ -72,6 +75,26 @@ type FilesystemStatus struct {
 	// one; 0 when off.
 	HighWatermarkPercent float64 `json:"high_watermark_percent"`
 	LowWatermarkPercent  float64 `json:"low_watermark_percent"`
+}
+
+// CacheRebuild says how a node rebuilt its store's metadata at start.
+type CacheRebuild struct {
+	// At is when the rebuild started.
+	At time.Time `json:"at"`
+	// Reason says what was wrong with the metadata.
+	Reason string `json:"reason"`
+	// SetAside is where the damaged metadata directory was moved; empty
+	// when it was missing.
+	SetAside string `json:"set_aside,omitempty"`
+	// Blobs and Bytes count the blob files re-hashed and kept.
+	Blobs int   `json:"blobs"`
+	Bytes int64 `json:"bytes"`
+	// Quarantined counts blob files whose content did not match their
+	// name, moved to QuarantineDir and never served.
+	Quarantined   int    `json:"quarantined"`
+	QuarantineDir string `json:"quarantine_dir,omitempty"`
+	// Lost lists what the metadata held that could not be rebuilt.
+	Lost []string `json:"lost"`
 }
 
 // PolicyStatus is the policy part of Status.

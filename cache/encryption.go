@@ -63,6 +63,9 @@ func checkEncryption(dir string, enc *encryption) error {
 func storeUsed(dir string) (bool, error) {
 	for _, sub := range []string{"meta", "blobs", "uploads"} {
 		es, err := os.ReadDir(filepath.Join(dir, sub))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return false, err
 		}

@@ -123,6 +123,9 @@ type Store struct {
 	db   *badger.DB
 	// enc is nil for a store without encryption.
 	enc *encryption
+	// rebuild is set when Open rebuilt the metadata from the blob files;
+	// its counts are filled in by recover, under mu.
+	rebuild *Rebuild
 
 	// ctx is cancelled by Close; it bounds fetches and background work.
 	ctx    context.Context
@@ -189,7 +192,8 @@ func Open(dir string, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	for _, sub := range []string{"blobs", "tmp", "uploads", "meta"} {
+	// meta/ is made by openMeta, which tells a missing one from an empty one.
+	for _, sub := range []string{"blobs", "tmp", "uploads"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
@@ -221,19 +225,16 @@ func Open(dir string, opts Options) (*Store, error) {
 		// Encrypted tables need an index cache (badger panics without).
 		bo = bo.WithEncryptionKey(enc.badgerKey()).WithIndexCacheSize(16 << 20)
 	}
-	db, err := badger.Open(bo)
-	if err != nil {
-		if errors.Is(err, badger.ErrEncryptionKeyMismatch) {
-			return nil, fmt.Errorf("%w: metadata: %v", ErrEncryptionKey, err)
-		}
-		return nil, fmt.Errorf("cache: open metadata: %w", err)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
 	now, idle := opts.clock, opts.idleTimeout
 	if now == nil {
 		now = time.Now
 	}
+	db, rebuild, err := openMeta(dir, bo, log, now())
+	if err != nil {
+		return nil, fmt.Errorf("cache: open metadata in %s: %w", filepath.Join(dir, "meta"), err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
 	if idle <= 0 {
 		idle = fetchIdleTimeout
 	}
@@ -243,6 +244,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		log:         log,
 		db:          db,
 		enc:         enc,
+		rebuild:     rebuild,
 		ctx:         ctx,
 		cancel:      cancel,
 		blobs:       make(map[digest.Digest]*blobInfo),

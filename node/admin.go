@@ -62,6 +62,10 @@ func (n *Node) Status() adminapi.Status {
 			UploadBytes: uploadBytes, Uploads: uploads},
 		Upstream: []string{},
 	}
+	if rb := n.store.Rebuilt(); rb != nil {
+		s.Cache.Rebuild = &adminapi.CacheRebuild{At: rb.At, Reason: rb.Reason, SetAside: rb.SetAside,
+			Blobs: rb.Blobs, Bytes: rb.Bytes, Quarantined: rb.Quarantined, QuarantineDir: rb.QuarantineDir, Lost: rb.Lost}
+	}
 	s.Cache.State = adminapi.CacheOK
 	if h := n.store.Health(); h.Degraded {
 		since := h.Since

@@ -23,6 +23,7 @@ import (
 
 	"github.com/shoal-dev/shoal/access"
 	"github.com/shoal-dev/shoal/cache"
+	"github.com/shoal-dev/shoal/datadir"
 	"github.com/shoal-dev/shoal/gate"
 	"github.com/shoal-dev/shoal/ingest"
 	"github.com/shoal-dev/shoal/oci"
@@ -100,6 +101,13 @@ func (n *Node) open() error {
 	wasOpen, err := privateDataDir(cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("making the data dir private: %w", err)
+	}
+	from, err := datadir.Prepare(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if from < datadir.Current {
+		n.log.Info("upgraded the data dir's format", "data_dir", cfg.DataDir, "from", from, "to", datadir.Current)
 	}
 	store, err := cache.Open(filepath.Join(cfg.DataDir, "store"), cache.Options{
 		MaxBytes:      cfg.CacheMaxBytes,
