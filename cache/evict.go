@@ -73,12 +73,15 @@ func (s *Store) evictLocked(extra int64) ([]digest.Digest, bool) {
 	over, total, uploads := s.total+s.uploadBytes > s.opts.MaxBytes, s.total, s.uploadBytes
 	s.mu.Unlock()
 
-	ds := make([]digest.Digest, len(victims))
-	for i, v := range victims {
-		ds[i] = v.d
+	evicted := make([]digest.Digest, 0, len(victims))
+	for _, v := range victims {
+		if err := s.dropBlobLocked(v.d); err != nil {
+			s.log.Error("cache: evict", "digest", v.d, "err", err)
+			continue
+		}
+		s.log.Debug("cache: evicted", "digest", v.d, "size", v.size)
+		evicted = append(evicted, v.d)
 	}
-	evicted := s.dropBlobsLocked(ds)
-	s.log.Debug("cache: evicted", "blobs", len(evicted))
 	if over {
 		s.log.Warn("cache: over the size limit with nothing evictable",
 			"blob_bytes", total, "upload_bytes", uploads, "max_bytes", s.opts.MaxBytes)
