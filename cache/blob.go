@@ -492,98 +492,51 @@ func (s *Store) freeUnlinkedLocked(ds []digest.Digest) []digest.Digest {
 // links, the manifest records whose bytes it is, and then its file. The
 // caller holds s.meta.
 func (s *Store) dropBlobLocked(d digest.Digest) error {
-	_, err := s.update(func(mt *metaTxn) error { return mt.dropBlob(d) })
+	_, err := s.update(func(mt *metaTxn) error {
+		if err := mt.txn.Delete(key(kindBlob, string(d))); err != nil {
+			return err
+		}
+		if err := mt.txn.Delete(key(kindPieces, string(d))); err != nil {
+			return err
+		}
+		var repos []string
+		if err := scanKeys(mt.txn, key(kindBlobLink, string(d), ""), func(k []byte) error {
+			repos = append(repos, lastField(k))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, repo := range repos {
+			if err := mt.unlink(repo, d); err != nil {
+				return err
+			}
+		}
+		var recRepos []string
+		if err := scanKeys(mt.txn, key(kindManifestBy, string(d), ""), func(k []byte) error {
+			recRepos = append(recRepos, lastField(k))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, repo := range recRepos {
+			rec, err := getRecord(mt.txn, repo, d)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := mt.removeRecord(repo, &rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	if err := os.Remove(s.blobPath(d)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
-	}
-	return nil
-}
-
-// dropBlobsPerTxn bounds how many blobs dropBlobsLocked drops in one
-// metadata transaction, well within badger's transaction size.
-const dropBlobsPerTxn = 64
-
-// dropBlobsLocked is dropBlobLocked for many blobs, several to a metadata
-// transaction: eviction drops thousands at once, and one synced
-// transaction each held s.meta for half a minute at 100,000 blobs. It
-// returns those dropped. The caller holds s.meta.
-func (s *Store) dropBlobsLocked(ds []digest.Digest) []digest.Digest {
-	dropped := make([]digest.Digest, 0, len(ds))
-	for len(ds) > 0 {
-		chunk := ds[:min(dropBlobsPerTxn, len(ds))]
-		ds = ds[len(chunk):]
-		_, err := s.update(func(mt *metaTxn) error {
-			for _, d := range chunk {
-				if err := mt.dropBlob(d); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			// One at a time, so that one blob cannot keep the others.
-			for _, d := range chunk {
-				if err := s.dropBlobLocked(d); err != nil {
-					s.log.Error("cache: drop blob", "digest", d, "err", err)
-					continue
-				}
-				dropped = append(dropped, d)
-			}
-			continue
-		}
-		for _, d := range chunk {
-			if err := os.Remove(s.blobPath(d)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				// Recorded nowhere now: adopted again by the next Open.
-				s.log.Error("cache: remove blob file", "digest", d, "err", err)
-			}
-		}
-		dropped = append(dropped, chunk...)
-	}
-	return dropped
-}
-
-// dropBlob deletes the metadata of blob d in mt: its record, pieces,
-// links and the manifest records whose bytes it is.
-func (mt *metaTxn) dropBlob(d digest.Digest) error {
-	if err := mt.txn.Delete(key(kindBlob, string(d))); err != nil {
-		return err
-	}
-	if err := mt.txn.Delete(key(kindPieces, string(d))); err != nil {
-		return err
-	}
-	var repos []string
-	if err := scanKeys(mt.txn, key(kindBlobLink, string(d), ""), func(k []byte) error {
-		repos = append(repos, lastField(k))
-		return nil
-	}); err != nil {
-		return err
-	}
-	for _, repo := range repos {
-		if err := mt.unlink(repo, d); err != nil {
-			return err
-		}
-	}
-	var recRepos []string
-	if err := scanKeys(mt.txn, key(kindManifestBy, string(d), ""), func(k []byte) error {
-		recRepos = append(recRepos, lastField(k))
-		return nil
-	}); err != nil {
-		return err
-	}
-	for _, repo := range recRepos {
-		rec, err := getRecord(mt.txn, repo, d)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := mt.removeRecord(repo, &rec); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -60,16 +60,16 @@ func (s *Store) takeLocked(c evictCand) {
 }
 
 // dropVictimsLocked removes the files and records of blobs taken with
-// takeLocked, several to a metadata transaction (dropBlobsLocked), and
-// returns those removed. The caller holds s.meta.
+// takeLocked, and returns those removed. The caller holds s.meta.
 func (s *Store) dropVictimsLocked(victims []evictCand) []digest.Digest {
-	ds := make([]digest.Digest, len(victims))
-	for i, v := range victims {
-		ds[i] = v.d
-	}
-	evicted := s.dropBlobsLocked(ds)
-	if len(evicted) > 0 {
-		s.log.Debug("cache: evicted", "blobs", len(evicted))
+	evicted := make([]digest.Digest, 0, len(victims))
+	for _, v := range victims {
+		if err := s.dropBlobLocked(v.d); err != nil {
+			s.log.Error("cache: evict", "digest", v.d, "err", err)
+			continue
+		}
+		s.log.Debug("cache: evicted", "digest", v.d, "size", v.size)
+		evicted = append(evicted, v.d)
 	}
 	return evicted
 }
