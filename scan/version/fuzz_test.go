@@ -91,3 +91,29 @@ func FuzzGo(f *testing.F) {
 		checkOrder(t, "Go", Go, [3]string{a, b, c})
 	})
 }
+
+func FuzzPyPI(f *testing.F) {
+	f.Add("1.0a12.dev456", "1!1.0.post1", "1.0+abc.5")
+	f.Add("1.dev0", "1.0.0", "v1.0-r2")
+	f.Add("1.0+5", "1.0+abc", "1.0rc1.post1.dev2")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "PyPI", PyPI, [3]string{a, b, c})
+	})
+}
+
+func FuzzNpm(f *testing.F) {
+	f.Add("1.0.0-alpha.1", "=v1.0.0", "1.0.0-beta.11+build")
+	f.Add("0.0.1-0", "10.20.30", "1.0.0-alpha.beta")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "npm", Npm, [3]string{a, b, c})
+	})
+}
+
+func FuzzMaven(f *testing.F) {
+	f.Add("1-alpha2snapshot", "1.0-1", "2.0.a")
+	f.Add("1-sp2", "1-pom-1", "11.m11")
+	f.Add("1.0.0.RELEASE", "1-1-snapshot", "1..--x")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "Maven", Maven, [3]string{a, b, c})
+	})
+}

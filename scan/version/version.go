@@ -1,6 +1,7 @@
 // Package version orders package versions under each ecosystem's own rules:
-// dpkg for Debian and Ubuntu, apk-tools for Alpine, and semantic versioning
-// (with Go toolchain names mapped onto it) for Go.
+// dpkg for Debian and Ubuntu, apk-tools for Alpine, semantic versioning
+// (with Go toolchain names mapped onto it) for Go, PEP 440 for PyPI,
+// node-semver for npm and Maven's ComparableVersion for Maven.
 //
 // Every function returns an error, never a panic, for a version its
 // ecosystem would not accept, so a caller can tell "not comparable" apart
@@ -37,13 +38,20 @@ func comparer(ecosystem string) (func(a, b string) (int, error), bool) {
 		return Alpine, true
 	case "Go":
 		return Go, true
+	case "PyPI":
+		return PyPI, true
+	case "npm":
+		return Npm, true
+	case "Maven":
+		return Maven, true
 	}
 	return nil, false
 }
 
 // Compare orders two versions under an ecosystem's own rules: -1, 0, +1.
 // ecosystem is the OSV ecosystem ("Debian", "Debian:12", "Ubuntu:…",
-// "Alpine", "Alpine:v3.10", "Go"); the part after ':' is ignored.
+// "Alpine", "Alpine:v3.10", "Go", "PyPI", "npm", "Maven"); the part after
+// ':' is ignored.
 func Compare(ecosystem, a, b string) (int, error) {
 	cmp, ok := comparer(ecosystem)
 	if !ok {
@@ -65,6 +73,15 @@ func Valid(ecosystem, v string) bool {
 		return err == nil
 	case "Go":
 		_, err := goSemver(v)
+		return err == nil
+	case "PyPI":
+		_, err := parsePyPI(v)
+		return err == nil
+	case "npm":
+		_, err := npmSemver(v)
+		return err == nil
+	case "Maven":
+		_, err := parseMaven(v)
 		return err == nil
 	}
 	return false

@@ -31,7 +31,7 @@ func TestCompareEcosystems(t *testing.T) {
 }
 
 func TestCompareErrors(t *testing.T) {
-	for _, eco := range []string{"", "debian", "PyPI", "Alpine ", ":12", "Wolfi"} {
+	for _, eco := range []string{"", "debian", "pypi", "Alpine ", ":12", "Wolfi"} {
 		if _, err := Compare(eco, "1.0", "1.0"); !errors.Is(err, ErrUnknownEcosystem) {
 			t.Errorf("Compare(%q) error = %v, want ErrUnknownEcosystem", eco, err)
 		}
