@@ -213,6 +213,8 @@ var syntheticRecords = []string{
              {"package":{"ecosystem":"Ubuntu:Pro:22.04:LTS","name":"zlib"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:1.2.11.dfsg-2ubuntu9.9"}]}]}]}`,
 	`{"id":"TEST-PYPI","modified":"2024-01-01T00:00:00Z",
  "affected":[{"package":{"ecosystem":"PyPI","name":"jinja2"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.1.3"}]}],"versions":["3.1.2"]}]}`,
+	`{"id":"TEST-HEX","modified":"2024-01-01T00:00:00Z",
+ "affected":[{"package":{"ecosystem":"Hex","name":"plug"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.15.3"}]}],"versions":["1.15.2"]}]}`,
 }
 
 func syntheticDB(t testing.TB) *DB {
@@ -261,8 +263,11 @@ func TestMatchRules(t *testing.T) {
 		{"first pair", scan.Package{Ecosystem: "Alpine:v3.19", Name: "curl", Version: "7.88.1-r1"}, map[string]string{"TEST-PAIRS": "7.88.1-r2"}},
 		{"Ubuntu LTS suffix, not Pro", scan.Package{Ecosystem: "Ubuntu:22.04", Name: "zlib1g", Source: "zlib", Version: "1:1.2.11.dfsg-2ubuntu9.2"}, map[string]string{}},
 		{"Ubuntu affected", scan.Package{Ecosystem: "Ubuntu:22.04", Name: "zlib1g", Source: "zlib", Version: "1:1.2.11.dfsg-2ubuntu9"}, map[string]string{"TEST-UBUNTU": "1:1.2.11.dfsg-2ubuntu9.2"}},
-		{"unknown ecosystem: versions list only", scan.Package{Ecosystem: "PyPI", Name: "jinja2", Version: "3.1.2"}, map[string]string{"TEST-PYPI": ""}},
-		{"unknown ecosystem: ranges not evaluated", scan.Package{Ecosystem: "PyPI", Name: "jinja2", Version: "3.1.1"}, map[string]string{}},
+		{"unknown ecosystem: versions list only", scan.Package{Ecosystem: "Hex", Name: "plug", Version: "1.15.2"}, map[string]string{"TEST-HEX": ""}},
+		{"unknown ecosystem: ranges not evaluated", scan.Package{Ecosystem: "Hex", Name: "plug", Version: "1.15.1"}, map[string]string{}},
+		{"PyPI range, PEP 440 order", scan.Package{Ecosystem: "PyPI", Name: "jinja2", Version: "3.1.1"}, map[string]string{"TEST-PYPI": "3.1.3"}},
+		{"PyPI pre-release of the fix is still affected", scan.Package{Ecosystem: "PyPI", Name: "jinja2", Version: "3.1.3rc1"}, map[string]string{"TEST-PYPI": "3.1.3"}},
+		{"PyPI fixed", scan.Package{Ecosystem: "PyPI", Name: "jinja2", Version: "3.1.3"}, map[string]string{}},
 	} {
 		fs := db.Match(inventory(tc.pkg))
 		if got := found(fs, tc.pkg.Name); !mapsEqual(got, tc.want) {
