@@ -124,9 +124,14 @@ func (a fleetTraffic) String() string {
 }
 
 func fleetTrafficOf(ctx context.Context, n *harness.FleetNode) (fleetTraffic, error) {
-	m, err := n.API.Metrics(ctx)
+	return fleetTrafficAt(ctx, n.Short, n.API)
+}
+
+// fleetTrafficAt reads the traffic of node name through api.
+func fleetTrafficAt(ctx context.Context, name string, api *harness.Node) (fleetTraffic, error) {
+	m, err := api.Metrics(ctx)
 	if err != nil {
-		return fleetTraffic{}, fmt.Errorf("node %s /metrics: %w", n.Short, err)
+		return fleetTraffic{}, fmt.Errorf("node %s /metrics: %w", name, err)
 	}
 	return fleetTraffic{
 		servedPeers:  harness.Series(m, "shoal_served_bytes_total", `to="peer"`),
@@ -261,6 +266,18 @@ func testFleetSwarmKill(t *testing.T, env *fleetEnv) {
 		}
 		pids[n] = pid
 	}
+	// The watch below reads metrics from inside each node's own network
+	// namespace: over the capped links a reading took seconds, queued
+	// behind the pieces, and the window in which a relayer is still
+	// receiving (a few seconds) was missed (seen in CI).
+	inside := map[*harness.FleetNode]*harness.Node{}
+	for _, n := range nodes {
+		api, err := n.Inside(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inside[n] = api
+	}
 	fleetCapLinks(t, ctx, nodes...)
 	before := fleetMustTraffic(t, ctx, nodes...)
 	ro := fleetStartRollout(t, ctx, im, nodes...)
@@ -279,11 +296,11 @@ func testFleetSwarmKill(t *testing.T, env *fleetEnv) {
 				continue
 			}
 			running++
-			served, err := fleetTrafficOf(ctx, n)
+			served, err := fleetTrafficAt(ctx, n.Short, inside[n])
 			if err != nil {
 				return err
 			}
-			took, err := fleetTrafficOf(ctx, n)
+			took, err := fleetTrafficAt(ctx, n.Short, inside[n])
 			if err != nil {
 				return err
 			}

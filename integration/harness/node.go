@@ -38,6 +38,8 @@ type Node struct {
 	Config NodeConfig
 	Addr   string
 	Port   int
+	// Client reaches Addr; http.DefaultClient when nil.
+	Client *http.Client
 }
 
 // URL is the node's base URL.
@@ -215,7 +217,11 @@ func (n *Node) get(ctx context.Context, path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := n.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
