@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -254,6 +255,32 @@ func TestSwarmPassesPiecesOnWhileTheyArrive(t *testing.T) {
 					t.Errorf("node %d sent corrupt pieces and no one penalised it", j)
 				}
 			}
+			// Every piece request gives back its room in the node's
+			// intake, whether it ended with a piece, busy, a lie or
+			// called off: a leak would leave the node unable to ask.
+			for i, p := range fleet {
+				if err := waitIntakeIdle(ctx, p.h); err != nil {
+					t.Errorf("node %d: %v", i, err)
+				}
+			}
 		})
+	}
+}
+
+// waitIntakeIdle waits for h's piece requests still ending (a request
+// called off returns its room when its goroutine ends).
+func waitIntakeIdle(ctx context.Context, h *Host) error {
+	for {
+		h.intakeMu.Lock()
+		n := h.intake.Active()
+		h.intakeMu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d piece requests still hold room in the intake", n)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }

@@ -38,9 +38,11 @@ type swarmFetch struct {
 	pending map[int]*pieceAsk
 	got     map[int]bool // pieces checked and handed to the reader
 	// typical is how long a piece request has been taking, smoothed.
-	typical  time.Duration
-	ids      map[string]peer.ID
-	advance  chan struct{}
+	typical time.Duration
+	ids     map[string]peer.ID
+	advance chan struct{}
+	// wake is poked when the node's intake has room again (intake.go).
+	wake     chan struct{}
 	statusCh chan *Response
 	asking   bool
 	lastGood time.Time
@@ -87,6 +89,7 @@ func (dl *Download) startSwarm(first *Response, from peer.ID, origin peer.ID, or
 		got:       map[int]bool{},
 		ids:       map[string]peer.ID{},
 		advance:   make(chan struct{}, 1),
+		wake:      make(chan struct{}, 1),
 		statusCh:  make(chan *Response, 1),
 		lastGood:  time.Now(),
 		mem:       map[int][]byte{},
@@ -165,8 +168,12 @@ func (sf *swarmFetch) run() {
 		}
 		sf.plan.Order(window)
 		for _, i := range window {
+			if !dl.h.admitIntake(now) {
+				break
+			}
 			id, ok := sf.plan.Pick(i, now)
 			if !ok {
+				dl.h.unadmitIntake()
 				continue
 			}
 			sf.todo = slices.DeleteFunc(sf.todo, func(j int) bool { return j == i })
@@ -181,9 +188,14 @@ func (sf *swarmFetch) run() {
 			for p := range pa.asks {
 				asked = p
 			}
+			if !dl.h.admitIntake(now) {
+				break
+			}
 			if id, ok := sf.plan.PickOther(i, now, asked.String()); ok {
 				inflight++
 				sf.launch(i, sf.ids[id], events)
+			} else {
+				dl.h.unadmitIntake()
 			}
 		}
 		if sf.failed {
@@ -213,6 +225,7 @@ func (sf *swarmFetch) run() {
 			}
 		case <-sf.advance:
 			sf.lastGood = time.Now() // a reader that moves on is progress too
+		case <-sf.wake:
 		case <-tick.C:
 			sf.askStatus()
 			if idle := time.Since(sf.lastGood); idle > 5*time.Second && idle%(5*time.Second) < swarm.StatusInterval {
@@ -244,6 +257,9 @@ func (sf *swarmFetch) launch(i int, p peer.ID, out chan<- *arrival) {
 // fetch asks p for piece i.
 func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, i int, p peer.ID, out chan<- *arrival) {
 	defer cancel()
+	// The room is given back here, not when run takes the answer: run
+	// may have returned, and no one would.
+	defer sf.dl.h.releaseIntake()
 	dl := sf.dl
 	start := time.Now()
 	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Offset: int64(i) * PieceSize, Length: dl.pieceLen(i), Swarm: true, Have: dl.delivered.Load(), HavePieces: sf.extras()}

@@ -42,6 +42,10 @@ const (
 	HedgeFactor = 3
 	// BusyBackoff is how long a peer that answered busy is left alone.
 	BusyBackoff = 150 * time.Millisecond
+	// Starving is how long a fetch may go without a piece before it asks
+	// busy holders again every BusyBackoff, whatever they answered
+	// before.
+	Starving = 2 * time.Second
 	// maxFailures is how many failed requests in a row drop a peer from
 	// a fetch; each one before that doubles its backoff, up to
 	// maxBackoff. The origin is never dropped for failing: it may be the
@@ -80,6 +84,7 @@ type Planner struct {
 	peers           map[string]*peerState
 	order           []string // peers in the order first learnt
 	rng             *rand.Rand
+	lastOK          time.Time // the last piece from any peer, or the first pick
 }
 
 type peerState struct {
@@ -255,6 +260,9 @@ func (p *Planner) pick(i int, now time.Time, not string) (peer string, ok bool) 
 			peer, bestTier, bestLoad = id, tier, load
 		}
 	}
+	if p.lastOK.IsZero() {
+		p.lastOK = now
+	}
 	if bestTier == none {
 		return "", false
 	}
@@ -274,12 +282,17 @@ func (p *Planner) Done(peer string, o Outcome, now time.Time) {
 	switch o {
 	case OK:
 		s.failures, s.busy = 0, 0
+		p.lastOK = now
 	case Busy:
 		// Each busy answer in a row doubles the wait, up to a second: a
 		// holder whose slots are taken stays so for about a piece's
 		// time, and asking it every BusyBackoff meanwhile only costs
 		// both sides CPU.
-		s.busyUntil = now.Add(min(time.Second, BusyBackoff<<min(s.busy, 3)))
+		wait := min(time.Second, BusyBackoff<<min(s.busy, 3))
+		if now.Sub(p.lastOK) > Starving {
+			wait = BusyBackoff
+		}
+		s.busyUntil = now.Add(wait)
 		s.busy++
 	case Failed:
 		s.failures++

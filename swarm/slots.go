@@ -87,3 +87,14 @@ func (s *Slots) update(now time.Time) {
 	s.sent = 0
 	s.last = now
 }
+
+// NewIntake is the node's download side: the piece requests it has out
+// across all its fetches. An asker that asks for more than its link can
+// take holds every holder's upload slot on a stream its own link
+// throttles: at 8 Mbit/s, 24 pieces in flight (three blobs, a window of
+// 8 each) ran at 40 KiB/s apiece while the holders' uplinks idled and
+// every other asker was told busy. So requests are admitted while the
+// running ones each still receive MinRate, as uploads are.
+func NewIntake() *Slots {
+	return &Slots{Min: 2, Max: 3 * Window, MinRate: 4 << 20}
+}

@@ -111,8 +111,12 @@ func (sf *fetch) loop() {
 	}
 	sf.plan.Order(window)
 	for _, i := range window {
+		if !sf.n.intake.Admit(now) {
+			break
+		}
 		p, ok := sf.plan.Pick(i, now)
 		if !ok {
+			sf.n.intake.Release()
 			continue
 		}
 		sf.todo = slices.DeleteFunc(sf.todo, func(j int) bool { return j == i })
@@ -198,6 +202,7 @@ func (sf *fetch) request(i, p int) {
 		}
 		// The header goes first; the bytes follow it on the same stream.
 		progress := func(x float64) {
+			sf.n.intake.Sent(int64(x), f.now())
 			f.countUpload(q, sf.n, x)
 			q.slots.Sent(int64(x), f.now())
 		}
@@ -224,7 +229,7 @@ func (sf *fetch) request(i, p int) {
 			if ended || q.dead {
 				return
 			}
-			flow = f.net.Start(p, sf.n.id, total-head, func(x float64) { f.countUpload(q, sf.n, x) }, func(ok bool) {
+			flow = f.net.Start(p, sf.n.id, total-head, func(x float64) { sf.n.intake.Sent(int64(x), f.now()); f.countUpload(q, sf.n, x) }, func(ok bool) {
 				if ok {
 					delivered()
 				}
@@ -250,6 +255,7 @@ func (sf *fetch) request(i, p int) {
 func (sf *fetch) arrived(i, p int, o swarm.Outcome, have int64, pieces []int, members []swarm.Member) {
 	f := sf.f
 	sf.inflight--
+	sf.n.intake.Release()
 	if sf.over || sf.n.dead {
 		return
 	}

@@ -88,6 +88,7 @@ type node struct {
 	id       int
 	dead     bool
 	slots    *swarm.Slots
+	intake   *swarm.Slots
 	trackers map[int]*swarm.Tracker
 	holds    map[int]*holding
 	queue    []int // blobs its preload has yet to start
@@ -131,7 +132,7 @@ func newFleet(cfg config) *fleet {
 		f.blobs[i].injected = make([]time.Duration, f.blobs[i].pieces())
 	}
 	for i := range cfg.nodes {
-		n := &node{id: i, slots: swarm.NewSlots(maxUploads), trackers: map[int]*swarm.Tracker{}, holds: map[int]*holding{}, left: len(f.blobs)}
+		n := &node{id: i, slots: swarm.NewSlots(maxUploads), intake: swarm.NewIntake(), trackers: map[int]*swarm.Tracker{}, holds: map[int]*holding{}, left: len(f.blobs)}
 		for b := range f.blobs {
 			n.queue = append(n.queue, b)
 		}
