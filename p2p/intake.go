@@ -11,10 +11,14 @@ import (
 // swarm.NewIntake for why.
 
 // admitIntake says whether one more piece request may go out now, and
-// counts it if so.
-func (h *Host) admitIntake(now time.Time) bool {
+// counts it if so; first (the fetch has none out) always may.
+func (h *Host) admitIntake(now time.Time, first bool) bool {
 	h.intakeMu.Lock()
 	defer h.intakeMu.Unlock()
+	if first {
+		h.intake.Take()
+		return true
+	}
 	return h.intake.Admit(now)
 }
 

@@ -168,7 +168,9 @@ func (sf *swarmFetch) run() {
 		}
 		sf.plan.Order(window)
 		for _, i := range window {
-			if !dl.h.admitIntake(now) {
+			// A fetch with nothing in flight always gets one request:
+			// the node's other fetches must not keep it from asking.
+			if !dl.h.admitIntake(now, inflight == 0) {
 				break
 			}
 			id, ok := sf.plan.Pick(i, now)
@@ -188,7 +190,7 @@ func (sf *swarmFetch) run() {
 			for p := range pa.asks {
 				asked = p
 			}
-			if !dl.h.admitIntake(now) {
+			if !dl.h.admitIntake(now, false) {
 				break
 			}
 			if id, ok := sf.plan.PickOther(i, now, asked.String()); ok {

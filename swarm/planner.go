@@ -82,13 +82,25 @@ type Planner struct {
 	size, pieceSize int64
 	origin          string
 	peers           map[string]*peerState
-	order           []string // peers in the order first learnt
+	order           []*peerState // peers in the order first learnt
 	rng             *rand.Rand
 	lastOK          time.Time // the last piece from any peer, or the first pick
+	live            int       // peers not dropped
+
+	// The holders of each piece, kept as peers are learnt and dropped,
+	// so that ordering a window costs the window, not a pass over every
+	// peer for each piece (in a fleet of thousands that pass was most of
+	// an asker's work). Only live peers other than the origin count.
+	covering     fenwick // how many peers' prefixes cover exactly k whole pieces, k in [0, Pieces()]
+	counted      int     // peers in covering
+	extraHolders []int   // per piece, peers holding it beyond their prefix
 }
 
 type peerState struct {
+	id        string
 	have      int64        // bytes it can serve now, as last heard
+	covered   int          // whole pieces in the first have bytes
+	counted   bool         // in the holder counts
 	extra     map[int]bool // whole pieces it holds beyond have
 	inflight  int
 	busyUntil time.Time
@@ -102,7 +114,10 @@ type peerState struct {
 // every holder has it whole); seed makes ties break the same way each
 // run.
 func NewPlanner(size, pieceSize int64, origin string, seed uint64) *Planner {
-	return &Planner{size: size, pieceSize: pieceSize, origin: origin, peers: map[string]*peerState{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	p := &Planner{size: size, pieceSize: pieceSize, origin: origin, peers: map[string]*peerState{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	p.covering = newFenwick(p.Pieces() + 1)
+	p.extraHolders = make([]int, p.Pieces())
+	return p
 }
 
 // Pieces is how many pieces the blob has.
@@ -113,12 +128,64 @@ func (p *Planner) Pieces() int { return int((p.size + p.pieceSize - 1) / p.piece
 func (p *Planner) Learn(peer string, have int64) {
 	s := p.peers[peer]
 	if s == nil {
-		s = &peerState{have: -1}
+		s = &peerState{id: peer, have: -1}
 		p.peers[peer] = s
-		p.order = append(p.order, peer)
+		p.order = append(p.order, s)
+		p.live++
+		if peer != p.origin {
+			s.counted = true
+			p.counted++
+			p.covering.add(0, 1)
+		}
 	}
 	if have > s.have {
 		s.have = min(have, p.size)
+		p.cover(s, p.coveredBy(s.have))
+	}
+}
+
+// coveredBy is how many whole pieces the first have bytes are.
+func (p *Planner) coveredBy(have int64) int {
+	switch {
+	case have >= p.size:
+		return p.Pieces()
+	case have <= 0:
+		return 0
+	}
+	return int(have / p.pieceSize)
+}
+
+// cover moves s's prefix to k pieces in the holder counts; the pieces
+// it held beyond its prefix and now holds within it leave its extras.
+func (p *Planner) cover(s *peerState, k int) {
+	if k == s.covered {
+		return
+	}
+	if s.counted {
+		p.covering.add(s.covered, -1)
+		p.covering.add(k, 1)
+	}
+	for i := range s.extra {
+		if i < k {
+			delete(s.extra, i)
+			if s.counted {
+				p.extraHolders[i]--
+			}
+		}
+	}
+	s.covered = k
+}
+
+// uncount takes a dropped peer out of the holder counts.
+func (p *Planner) uncount(s *peerState) {
+	if !s.counted {
+		return
+	}
+	s.counted = false
+	p.counted--
+	p.covering.add(s.covered, -1)
+	for i := range s.extra {
+		p.extraHolders[i]--
 	}
 }
 
@@ -131,31 +198,38 @@ func (p *Planner) LearnPieces(peer string, pieces []int) {
 		p.Learn(peer, 0)
 		s = p.peers[peer]
 	}
+	if s.counted {
+		for i := range s.extra {
+			p.extraHolders[i]--
+		}
+	}
 	s.extra = nil
 	for _, i := range pieces {
-		if i >= 0 && i < p.Pieces() {
+		if i >= s.covered && i < p.Pieces() && !s.extra[i] {
 			if s.extra == nil {
 				s.extra = map[int]bool{}
 			}
 			s.extra[i] = true
+			if s.counted {
+				p.extraHolders[i]++
+			}
 		}
 	}
 }
 
 // holds says whether the peer holds piece i whole.
 func (p *Planner) holds(s *peerState, i int) bool {
-	return s.have >= min(p.size, int64(i+1)*p.pieceSize) || s.extra[i]
+	return i < s.covered || s.extra[i]
 }
 
-// Holders counts the peers, other than the origin, that hold piece i.
+// Holders counts the live peers, other than the origin, that hold piece
+// i: those whose prefix covers more than i pieces, and those holding it
+// beyond their prefix.
 func (p *Planner) Holders(i int) int {
-	n := 0
-	for id, s := range p.peers {
-		if id != p.origin && !s.dropped && p.holds(s, i) {
-			n++
-		}
+	if i < 0 || i >= p.Pieces() {
+		return 0
 	}
-	return n
+	return p.counted - p.covering.sum(i+1) + p.extraHolders[i]
 }
 
 // Order sorts pieces rarest first (fewest holders besides the origin),
@@ -188,15 +262,7 @@ func (p *Planner) Have(peer string) int64 {
 }
 
 // Live is how many peers are still candidates.
-func (p *Planner) Live() int {
-	n := 0
-	for _, s := range p.peers {
-		if !s.dropped {
-			n++
-		}
-	}
-	return n
-}
+func (p *Planner) Live() int { return p.live }
 
 // Pick chooses the peer to ask for piece i at time now and counts the
 // request as in flight; ok is false when no peer can be asked now (all
@@ -220,8 +286,8 @@ func (p *Planner) pick(i int, now time.Time, not string) (peer string, ok bool) 
 	)
 	bestTier, bestLoad := none, 0
 	ties := 0
-	for _, id := range p.order {
-		s := p.peers[id]
+	for _, s := range p.order {
+		id := s.id
 		if id == not || s.dropped || now.Before(s.busyUntil) || s.inflight >= MaxPerPeer {
 			continue
 		}
@@ -298,11 +364,20 @@ func (p *Planner) Done(peer string, o Outcome, now time.Time) {
 		s.failures++
 		s.busyUntil = now.Add(min(maxBackoff, BusyBackoff<<s.failures))
 		if s.failures >= maxFailures && peer != p.origin {
-			s.dropped = true
+			p.drop(s)
 		}
 	case Lied:
-		s.dropped = true
+		p.drop(s)
 	}
+}
+
+func (p *Planner) drop(s *peerState) {
+	if s.dropped {
+		return
+	}
+	s.dropped = true
+	p.live--
+	p.uncount(s)
 }
 
 // Late says whether a piece request that has run for elapsed should be
@@ -320,7 +395,7 @@ func Late(elapsed, typical time.Duration) bool {
 // Drop stops asking peer.
 func (p *Planner) Drop(peer string) {
 	if s := p.peers[peer]; s != nil {
-		s.dropped = true
+		p.drop(s)
 	}
 }
 
@@ -328,8 +403,8 @@ func (p *Planner) Drop(peer string) {
 // fetch is stuck.
 func (p *Planner) State(now time.Time) string {
 	var b strings.Builder
-	for _, id := range p.order {
-		s := p.peers[id]
+	for _, s := range p.order {
+		id := s.id
 		short := id
 		if len(short) > 8 {
 			short = short[len(short)-8:]

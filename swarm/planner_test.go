@@ -1,6 +1,8 @@
 package swarm
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -288,5 +290,84 @@ func TestPlannerBusyBackoff(t *testing.T) {
 				t.Errorf("not asked again at %v", tt.want)
 			}
 		})
+	}
+}
+
+// The holder counts kept as peers come and go agree with counting every
+// peer in a model of what the planner was told, whatever the order.
+func TestPlannerHolderCounts(t *testing.T) {
+	const pieces = 13
+	size := int64(pieces-1)*mib + 12345
+	type told struct {
+		have    int64
+		extra   []int
+		dropped bool
+	}
+	for seed := range uint64(50) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		p := NewPlanner(size, mib, "p0", seed)
+		model := map[string]*told{}
+		learnt := func(peer string) *told {
+			if model[peer] == nil {
+				model[peer] = &told{have: -1}
+			}
+			return model[peer]
+		}
+		for step := range 400 {
+			peer := fmt.Sprintf("p%d", rng.IntN(12))
+			switch rng.IntN(8) {
+			case 0, 1, 2:
+				have := rng.Int64N(size+mib) - mib/2
+				p.Learn(peer, have)
+				m := learnt(peer)
+				m.have = max(m.have, min(have, size))
+			case 3, 4:
+				var extra []int
+				for range rng.IntN(5) {
+					extra = append(extra, rng.IntN(pieces+2)-1)
+				}
+				p.LearnPieces(peer, extra)
+				learnt(peer).extra = extra
+			case 5:
+				if rng.IntN(4) == 0 {
+					p.Drop(peer)
+					if m := model[peer]; m != nil {
+						m.dropped = true
+					}
+				}
+			case 6, 7:
+				if s := p.peers[peer]; s != nil {
+					s.inflight = 1
+					if rng.IntN(2) == 0 {
+						p.Done(peer, Lied, time.Unix(0, 0))
+						model[peer].dropped = true
+					} else {
+						p.Done(peer, Failed, time.Unix(0, 0))
+						model[peer].dropped = model[peer].dropped || (peer != "p0" && s.failures >= maxFailures)
+					}
+				}
+			}
+			live := 0
+			for _, m := range model {
+				if !m.dropped {
+					live++
+				}
+			}
+			if p.Live() != live {
+				t.Fatalf("seed %d step %d: Live %d, the model has %d", seed, step, p.Live(), live)
+			}
+			for i := -1; i <= pieces; i++ {
+				want := 0
+				for id, m := range model {
+					end := min(size, int64(i+1)*mib)
+					if i >= 0 && i < pieces && id != "p0" && !m.dropped && (m.have >= end || slices.Contains(m.extra, i)) {
+						want++
+					}
+				}
+				if got := p.Holders(i); got != want {
+					t.Fatalf("seed %d step %d: Holders(%d) = %d, the model gives %d", seed, step, i, got, want)
+				}
+			}
+		}
 	}
 }

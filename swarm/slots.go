@@ -51,6 +51,13 @@ func (s *Slots) Admit(now time.Time) bool {
 	return ok
 }
 
+// Take counts a stream that runs whatever Admit would say: a node's
+// fetch with nothing in flight always gets one piece request, so that
+// one blob's fetch cannot keep another's from asking at all (seen in the
+// simulation: a fetch went 30 s without a request while its node's
+// other fetch took all the room).
+func (s *Slots) Take() { s.active++ }
+
 // Release ends a stream.
 func (s *Slots) Release() {
 	if s.active > 0 {

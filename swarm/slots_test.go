@@ -44,3 +44,45 @@ func TestSlots(t *testing.T) {
 		})
 	}
 }
+
+// The intake admits as the upload side does, up to 3 windows; Take
+// counts a request that must go out whatever the room, and Admit then
+// sees it.
+func TestIntake(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tests := []struct {
+		name string
+		rate float64
+		want int
+	}{
+		{name: "an 8 Mbit/s link: the minimum", rate: 1e6, want: 2},
+		{name: "a 1 Gbit/s link", rate: 125e6, want: 3 * Window},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewIntake()
+			s.Sent(0, t0)
+			now := t0
+			for range 100 {
+				now = now.Add(50 * time.Millisecond)
+				s.Sent(int64(tt.rate*0.05), now)
+			}
+			n := 0
+			for n < 100 && s.Admit(now) {
+				n++
+			}
+			if n != tt.want {
+				t.Fatalf("admitted %d requests at %.0f B/s, want %d", n, tt.rate, tt.want)
+			}
+			s.Take()
+			if s.Active() != n+1 {
+				t.Fatalf("after Take %d active, want %d", s.Active(), n+1)
+			}
+			s.Release()
+			s.Release()
+			if !s.Admit(now) || s.Admit(now) {
+				t.Fatal("with Take's request and one more released, one request is admitted, and only one")
+			}
+		})
+	}
+}

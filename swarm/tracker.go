@@ -120,7 +120,7 @@ func (t *Tracker) Members(except string, now time.Time) []Member {
 	}
 	clear(t.order[len(kept):])
 	t.order = kept
-	slices.SortFunc(out, func(a, b ranked) int {
+	top(out, membersPerAnswer, func(a, b ranked) int {
 		if c := cmp.Compare(b.m.Have, a.m.Have); c != 0 {
 			return c
 		}

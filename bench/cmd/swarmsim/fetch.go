@@ -111,7 +111,9 @@ func (sf *fetch) loop() {
 	}
 	sf.plan.Order(window)
 	for _, i := range window {
-		if !sf.n.intake.Admit(now) {
+		if sf.inflight == 0 {
+			sf.n.intake.Take()
+		} else if !sf.n.intake.Admit(now) {
 			break
 		}
 		p, ok := sf.plan.Pick(i, now)
