@@ -81,6 +81,7 @@ func TestReadJavaArchive(t *testing.T) {
 		{"nesting stops at maxJavaNesting", "outer.ear", zipBytes(t, pomEntry("a", "outer", "1"), zipEntry{"lib/level2.war", string(level2)}),
 			[]scan.Package{maven("a", "outer", "1", ""), maven("b", "level2", "2", "lib/level2.war"),
 				maven("c", "level3", "3", "lib/level2.war:lib/level3.jar"), maven("d", "deepest", "4", "lib/level2.war:lib/level3.jar:lib/deepest.jar")}},
+		{"pom.properties without groupId", "w.jar", zipBytes(t, zipEntry{"META-INF/maven/g/w/pom.properties", "artifactId=w\nversion=1\n"}), nil},
 		{"pom.properties missing a field", "y.jar", zipBytes(t, zipEntry{"META-INF/maven/g/y/pom.properties", "groupId=g\nartifactId=y\n"}), nil},
 		{"pom.properties at the wrong depth is not read", "z.jar", zipBytes(t, zipEntry{"META-INF/maven/pom.properties", "groupId=g\nartifactId=z\nversion=1\n"}), nil},
 		{"not a zip", "fake-1.0.jar", []byte("not a zip at all"), nil},

@@ -30,6 +30,9 @@ func parseJavaProperties(data []byte) map[string]string {
 // javaPomPackage is the artifact a pom.properties names, if it names all of
 // groupId, artifactId and version.
 func javaPomPackage(props map[string]string) (scan.Package, bool) {
+	if strings.TrimSpace(props["groupId"]) == "" {
+		return scan.Package{}, false
+	}
 	return javaPackage(props["groupId"], props["artifactId"], props["version"])
 }
 
