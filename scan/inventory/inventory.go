@@ -143,8 +143,9 @@ func inLayer(pkgs []scan.Package, layer int) []scan.Package {
 }
 
 // sortPackages orders by Ecosystem, Name, Version, Location (then Source,
-// PURL and Layer so the order is total) and drops exact duplicates, such as
-// a package listed both in dpkg's status and in status.d by one layer.
+// PURL and Layer so the order is total) and drops duplicates, such as a
+// package listed both in dpkg's status and in status.d: one that differs
+// only in its layer keeps the lowest, where it first appeared.
 func sortPackages(pkgs []scan.Package) []scan.Package {
 	slices.SortFunc(pkgs, func(a, b scan.Package) int {
 		for _, c := range [...][2]string{
@@ -157,7 +158,10 @@ func sortPackages(pkgs []scan.Package) []scan.Package {
 		}
 		return a.Layer - b.Layer
 	})
-	return slices.Compact(pkgs)
+	return slices.CompactFunc(pkgs, func(a, b scan.Package) bool {
+		a.Layer, b.Layer = 0, 0
+		return a == b
+	})
 }
 
 // ctxReader stops a layer read when the context ends.

@@ -262,6 +262,17 @@ func TestScan(t *testing.T) {
 			os: debian12,
 		},
 		{
+			name: "a package listed again by a later layer keeps the first layer",
+			layers: func(t *testing.T) []Layer {
+				return []Layer{
+					layer(t, osLayer(), file("var/lib/dpkg/status.d/a", stanza("a", "1"))),
+					layer(t, file("var/lib/dpkg/status", stanza("a", "1")+"Status: install ok installed\n\n"+stanza("b", "2")+"Status: install ok installed\n")),
+				}
+			},
+			os:   debian12,
+			want: append([]scan.Package{deb12("a", "1")}, onLayer(1, deb12("b", "2"))...),
+		},
+		{
 			name: "status and status.d together, duplicate listed once",
 			layers: func(t *testing.T) []Layer {
 				return []Layer{layer(t, osLayer(), file("var/lib/dpkg/status", debianStatus), file("var/lib/dpkg/status.d/libc6", debianStatus[:strings.Index(debianStatus, "\n\n")+1]))}
