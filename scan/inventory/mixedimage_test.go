@@ -17,7 +17,7 @@ import (
 // mixedImageLayers builds the image of issue 12 from this machine's own
 // files, one layer per kind, as testdata/syft/README.md describes; nil when
 // a source is missing here.
-func mixedImageLayers(t *testing.T) []Layer {
+func mixedImageLayers(t testing.TB) []Layer {
 	t.Helper()
 	home, _ := os.UserHomeDir()
 	var python []hostFile
