@@ -9,12 +9,16 @@ type OSRelease struct{ ID, VersionID, VersionCodename, PrettyName string }
 
 // Package is one installed package found in an image.
 type Package struct {
-	Ecosystem string // OSV ecosystem name with release: "Debian:12", "Ubuntu:22.04", "Alpine:v3.10", "Go"
-	Name      string // binary package name (dpkg/apk), module path (Go), "stdlib" for the Go standard library
+	Ecosystem string // OSV ecosystem name with release: "Debian:12", "Ubuntu:22.04", "Alpine:v3.10", "Go", "PyPI", "npm", "Maven"
+	Name      string // binary package name (dpkg/apk), module path (Go), "stdlib" for the Go standard library, Python distribution name as written, npm name with its @scope, Maven "groupId:artifactId"
 	Source    string // source package (dpkg "Source:" field, apk origin "o:"), "" if same as Name
-	Version   string // as installed: dpkg version, apk version, Go module version ("v1.2.3", pseudo-versions; stdlib as "v1.21.3" from go1.21.3)
-	Location  string // path in the image (Go binaries), "" for OS packages
+	Version   string // as installed: dpkg version, apk version, Go module version ("v1.2.3", pseudo-versions; stdlib as "v1.21.3" from go1.21.3), the language package's own version string
+	Location  string // path in the image of the file read (Go binary, METADATA, package.json, jar; "outer.jar:inner.jar" for a nested jar), "" for OS packages
 	PURL      string // package URL
+	// Layer is the index (0 = base) of the layer that wrote the file the
+	// package was read from: for OS packages the layer holding the package
+	// database as finally seen, which is not always the one that installed it.
+	Layer int
 }
 
 // Inventory is the set of packages installed in one image (platform manifest).

@@ -185,3 +185,24 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
+
+// BenchmarkScanMixedImage scans the mixed image of this machine's files
+// (mixedimage_test.go: a dpkg status, Python metadata, npm's node_modules,
+// /usr/share/java and two Go binaries), which exercises every reader. The
+// layers are tarred from disk as they are read, so the time includes that.
+func BenchmarkScanMixedImage(b *testing.B) {
+	layers := mixedImageLayers(b)
+	if layers == nil {
+		b.Skip("this machine lacks a source of the mixed image")
+	}
+	b.ReportAllocs()
+	var pkgs int
+	for b.Loop() {
+		inv, err := Scan(context.Background(), "linux/amd64", layers)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pkgs = len(inv.Packages)
+	}
+	b.ReportMetric(float64(pkgs), "packages")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 	"github.com/opencontainers/go-digest"
@@ -19,15 +20,17 @@ const (
 	propSource    = "shoal:source"
 	propLocation  = "shoal:location"
 	propPlatform  = "shoal:platform"
+	propLayer     = "shoal:layer" // index of the layer whose file listed the package
 )
 
 // CycloneDX renders the inventory as a CycloneDX 1.5 JSON SBOM about the image digest.
 //
 // metadata.component is the image (type container, named by its digest);
-// the OS, when known, is an operating-system component; each Go binary is
-// an application component (named by its path) that depends on its modules;
-// every package is a library component with its purl and properties for
-// ecosystem, source and location. There is no timestamp or serial number:
+// the OS, when known, is an operating-system component; each file that
+// listed packages with a Location (a Go binary, a Python metadata file, a
+// package.json or lock file, a jar) is an application component (named by
+// its path) that depends on them; every package is a library component with
+// its purl and properties for ecosystem, source, layer and location. There is no timestamp or serial number:
 // the same inventory and digest always give the same bytes.
 func CycloneDX(inv *scan.Inventory, image digest.Digest) ([]byte, error) {
 	if inv == nil {
@@ -63,7 +66,7 @@ func CycloneDX(inv *scan.Inventory, image digest.Digest) ([]byte, error) {
 		topDeps = append(topDeps, ref)
 	}
 
-	// Go binaries become applications, in path order.
+	// Files with packages of their own become applications, in path order.
 	appDeps := map[string][]string{}
 	var apps []string
 	for _, p := range inv.Packages {
@@ -105,6 +108,7 @@ func CycloneDX(inv *scan.Inventory, image digest.Digest) ([]byte, error) {
 		if p.Source != "" {
 			props = append(props, cdx.Property{Name: propSource, Value: p.Source})
 		}
+		props = append(props, cdx.Property{Name: propLayer, Value: strconv.Itoa(p.Layer)})
 		if p.Location != "" {
 			props = append(props, cdx.Property{Name: propLocation, Value: p.Location})
 			appDeps[p.Location] = append(appDeps[p.Location], ref)

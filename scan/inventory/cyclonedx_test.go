@@ -27,6 +27,7 @@ func TestCycloneDX(t *testing.T) {
 			goPkg("golang.org/x/text", "v0.3.5", "usr/bin/a"),
 			goPkg("golang.org/x/text", "v0.3.5", "usr/bin/b"),
 			goPkg("stdlib", "v1.21.3", "usr/bin/a"),
+			at(maven("org.apache.commons", "commons-text", "1.9", ""), "app/shop.war:WEB-INF/lib/commons-text-1.9.jar", 2),
 		}),
 	}
 	out, err := CycloneDX(inv, img)
@@ -79,19 +80,24 @@ func TestCycloneDX(t *testing.T) {
 			oses++
 		}
 	}
-	if libs != len(inv.Packages) || apps != 2 || oses != 1 {
-		t.Errorf("%d libraries, %d applications, %d OS; want %d, 2, 1", libs, apps, oses, len(inv.Packages))
+	if libs != len(inv.Packages) || apps != 3 || oses != 1 {
+		t.Errorf("%d libraries, %d applications, %d OS; want %d, 3, 1", libs, apps, oses, len(inv.Packages))
 	}
 	c, ok := byRef[libc6.PURL]
 	if !ok || c.PackageURL != libc6.PURL || c.Version != libc6.Version || c.Name != "libc6" {
 		t.Fatalf("libc6 component = %+v", c)
 	}
-	if props := propMap(c); props[propSource] != "glibc" || props[propEcosystem] != "Debian:12" || props[propLocation] != "" {
+	if props := propMap(c); props[propSource] != "glibc" || props[propEcosystem] != "Debian:12" || props[propLocation] != "" || props[propLayer] != "0" {
 		t.Errorf("libc6 properties = %v", props)
 	}
 	c, ok = byRef["file:usr/bin/b:pkg:golang/golang.org/x/text@v0.3.5"]
 	if !ok || propMap(c)[propLocation] != "usr/bin/b" || c.PackageURL != "pkg:golang/golang.org/x/text@v0.3.5" {
 		t.Errorf("x/text in usr/bin/b = %+v", c)
+	}
+
+	c, ok = byRef["file:app/shop.war:WEB-INF/lib/commons-text-1.9.jar:pkg:maven/org.apache.commons/commons-text@1.9"]
+	if props := propMap(c); !ok || props[propEcosystem] != "Maven" || props[propLayer] != "2" || props[propLocation] != "app/shop.war:WEB-INF/lib/commons-text-1.9.jar" {
+		t.Errorf("commons-text in a war = %+v", c)
 	}
 
 	deps := map[string][]string{}
@@ -101,7 +107,7 @@ func TestCycloneDX(t *testing.T) {
 	if got := deps["file:usr/bin/a"]; len(got) != 2 {
 		t.Errorf("usr/bin/a depends on %v, want x/text and stdlib", got)
 	}
-	if got := deps[img.String()]; len(got) != 1+2+2 { // OS, two binaries, two dpkg packages
+	if got := deps[img.String()]; len(got) != 1+3+2 { // OS, two binaries and a jar, two dpkg packages
 		t.Errorf("image depends on %v", got)
 	}
 	for ref, ds := range deps {

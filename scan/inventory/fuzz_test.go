@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -67,4 +68,90 @@ func checkPackage(t *testing.T, p scan.Package, prefix string) {
 	if strings.Count(rest, "@") != 1 || strings.Count(rest, "?") > 1 || strings.ContainsAny(rest, " \n#/") {
 		t.Fatalf("malformed PURL %q for %+v", p.PURL, p)
 	}
+}
+
+func FuzzPythonMetadata(f *testing.F) {
+	f.Add([]byte("Metadata-Version: 2.1\nName: PyYAML\nVersion: 6.0\n\nbody\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pkgs := pythonPackages(data)
+		if len(pkgs) > 1 {
+			t.Fatalf("%d packages from one metadata file", len(pkgs))
+		}
+		for _, p := range pkgs {
+			if p.Ecosystem != "PyPI" || p.Name == "" || p.Version == "" {
+				t.Fatalf("bad package %+v", p)
+			}
+			if n := pep503Name(p.Name); n != pep503Name(n) || strings.ContainsAny(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_.") || strings.Contains(n, "--") {
+				t.Fatalf("pep503Name(%q) = %q is not normal", p.Name, n)
+			}
+			checkPackage(t, p, "pkg:pypi/")
+		}
+	})
+}
+
+func FuzzNpmPackageJSON(f *testing.F) {
+	f.Add([]byte(`{"name":"@npmcli/arborist","version":"7.5.4"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, p := range npmPackageJSON(data) {
+			checkNpmPackage(t, p)
+		}
+	})
+}
+
+func FuzzNpmLock(f *testing.F) {
+	f.Add([]byte(lockV3))
+	f.Add([]byte(lockV1))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, p := range npmLockPackages(data) {
+			checkNpmPackage(t, p)
+		}
+	})
+}
+
+// checkNpmPackage: a scoped name puts its scope, and only it, in the purl's
+// namespace.
+func checkNpmPackage(t *testing.T, p scan.Package) {
+	t.Helper()
+	if p.Ecosystem != "npm" || p.Name == "" || p.Version == "" {
+		t.Fatalf("bad package %+v", p)
+	}
+	rest := strings.TrimPrefix(p.PURL, "pkg:npm/")
+	if rest == p.PURL || strings.Count(rest, "@") != 1 || strings.Count(rest, "/") > 1 || strings.ContainsAny(rest, " \n#?") {
+		t.Fatalf("malformed PURL %q for %+v", p.PURL, p)
+	}
+}
+
+func FuzzJavaArchive(f *testing.F) {
+	f.Add(zipBytes(f, pomEntry("org.apache.logging.log4j", "log4j-core", "2.14.1")), "log4j-core-2.14.1.jar")
+	f.Add(zipBytes(f, zipEntry{"META-INF/MANIFEST.MF", "Bundle-SymbolicName: a.b;singleton:=true\nBundle-Version: 1.0\n"}), "b.jar")
+	f.Fuzz(func(t *testing.T, data []byte, base string) {
+		pkgs, err := readJavaArchive(bytes.NewReader(data), int64(len(data)), base)
+		if err != nil {
+			t.Fatalf("in-memory archive: %v", err)
+		}
+		for _, p := range pkgs {
+			if p.Ecosystem != "Maven" || p.Version == "" || javaArtifact(p.Name) == "" || strings.Count(p.Name, ":") > 1 {
+				t.Fatalf("bad package %+v", p)
+			}
+			if !strings.HasPrefix(p.PURL, "pkg:maven/") || strings.ContainsAny(p.PURL, " \n#?") {
+				t.Fatalf("malformed PURL %q for %+v", p.PURL, p)
+			}
+		}
+	})
+}
+
+func FuzzJavaManifest(f *testing.F) {
+	f.Add([]byte("Manifest-Version: 1.0\r\nImplementation-Title: x\r\nImplementation-Version: 1.2\r\n long\r\n\r\nName: a/\r\n"), "x.jar")
+	f.Fuzz(func(t *testing.T, data []byte, base string) {
+		name, version := javaNameFromFile(base)
+		if version != "" && !strings.HasPrefix(base, name+"-"+version) {
+			t.Fatalf("javaNameFromFile(%q) = %q, %q: not a split of the name", base, name, version)
+		}
+		if p, ok := javaManifestPackage(parseJavaManifest(data), name, version); ok && (p.Version == "" || strings.Contains(p.Name, ":")) {
+			t.Fatalf("bad package %+v", p)
+		}
+		if p, ok := javaPomPackage(parseJavaProperties(data)); ok && strings.Count(p.Name, ":") != 1 {
+			t.Fatalf("bad package %+v", p)
+		}
+	})
 }

@@ -1,5 +1,6 @@
 // Package inventory lists the packages installed in a container image: dpkg
-// and apk databases and Go binaries, read from the image's layers as streams.
+// and apk databases, Go binaries, Python distributions, npm packages and
+// Java archives, read from the image's layers as streams.
 package inventory
 
 import (
@@ -45,8 +46,11 @@ const (
 
 // Scan applies the layers in order, honouring whiteouts (.wh.<name>, .wh..wh..opq), and reads
 // var/lib/dpkg/status, var/lib/dpkg/status.d/*, lib/apk/db/installed, etc/os-release (usr/lib/os-release),
-// and every executable regular file that is a Go binary (debug/buildinfo: main module, deps with replacements, Go version → "stdlib").
-// It never extracts to disk; memory is bounded (it keeps only the files it needs, and reads Go binaries through a size cap, e.g. 512 MiB, via a temp file if needed).
+// every executable regular file that is a Go binary (debug/buildinfo: main module, deps with replacements, Go version → "stdlib"),
+// Python metadata (*.dist-info/METADATA, *.egg-info/PKG-INFO, *.egg-info), package.json under node_modules, package-lock.json
+// outside it, and Java archives (*.jar, *.war, *.ear, *.jpi, *.hpi: pom.properties, MANIFEST.MF, nested archives, the file name).
+// It never extracts to disk; memory is bounded (it keeps only the files it needs and the packages read from the others, and
+// reads Go binaries and Java archives through size caps, via a temp file when large). docs/scanning.md has the rules.
 func Scan(ctx context.Context, platform string, layers []Layer) (*scan.Inventory, error) {
 	fs := newOverlay()
 	for i, open := range layers {
@@ -96,38 +100,52 @@ func applyLayer(ctx context.Context, fs *overlay, index int, open Layer) (err er
 // inventory reads the packages out of the final file system state.
 func (o *overlay) inventory(platform string) (*scan.Inventory, error) {
 	inv := &scan.Inventory{Platform: platform}
-	if data, ok := o.file(osReleasePath); ok {
-		inv.OS = parseOSRelease(data)
-	} else if data, ok := o.file(osReleaseUsrLib); ok {
-		inv.OS = parseOSRelease(data)
+	if n, ok := o.file(osReleasePath); ok {
+		inv.OS = parseOSRelease(n.data)
+	} else if n, ok := o.file(osReleaseUsrLib); ok {
+		inv.OS = parseOSRelease(n.data)
 	}
 	var pkgs []scan.Package
 
-	if data, ok := o.file(dpkgStatusPath); ok {
-		pkgs = append(pkgs, dpkgPackages(parseDpkgStatus(data, true), inv.OS)...)
+	if n, ok := o.file(dpkgStatusPath); ok {
+		pkgs = append(pkgs, inLayer(dpkgPackages(parseDpkgStatus(n.data, true), inv.OS), n.layer)...)
 	}
-	for _, data := range o.filesIn(dpkgStatusDir) {
-		pkgs = append(pkgs, dpkgPackages(parseDpkgStatus(data, false), inv.OS)...)
+	for _, n := range o.filesIn(dpkgStatusDir) {
+		pkgs = append(pkgs, inLayer(dpkgPackages(parseDpkgStatus(n.data, false), inv.OS), n.layer)...)
 	}
-	if data, ok := o.file(apkInstalled); ok {
-		pkgs = append(pkgs, apkPackages(parseApkInstalled(data), inv.OS)...)
+	if n, ok := o.file(apkInstalled); ok {
+		pkgs = append(pkgs, inLayer(apkPackages(parseApkInstalled(n.data), inv.OS), n.layer)...)
 	}
 	for p, n := range o.nodes {
-		if n.kind != kindGoBinary {
+		if n.kind != kindPackages {
 			continue
 		}
-		for _, gp := range n.goPkgs {
-			gp.Location = p
-			pkgs = append(pkgs, gp)
+		for _, fp := range n.pkgs {
+			if fp.Location == "" {
+				fp.Location = p
+			} else {
+				fp.Location = p + ":" + fp.Location
+			}
+			fp.Layer = n.layer
+			pkgs = append(pkgs, fp)
 		}
 	}
-	inv.Packages = sortPackages(pkgs)
+	inv.Packages = sortPackages(dropLockDuplicates(pkgs))
 	return inv, nil
 }
 
-// sortPackages orders by Ecosystem, Name, Version, Location (then Source and
-// PURL so the order is total) and drops exact duplicates, such as a package
-// listed both in dpkg's status and in status.d.
+// inLayer sets the layer of packages read from one file.
+func inLayer(pkgs []scan.Package, layer int) []scan.Package {
+	for i := range pkgs {
+		pkgs[i].Layer = layer
+	}
+	return pkgs
+}
+
+// sortPackages orders by Ecosystem, Name, Version, Location (then Source,
+// PURL and Layer so the order is total) and drops duplicates, such as a
+// package listed both in dpkg's status and in status.d: one that differs
+// only in its layer keeps the lowest, where it first appeared.
 func sortPackages(pkgs []scan.Package) []scan.Package {
 	slices.SortFunc(pkgs, func(a, b scan.Package) int {
 		for _, c := range [...][2]string{
@@ -138,9 +156,12 @@ func sortPackages(pkgs []scan.Package) []scan.Package {
 				return d
 			}
 		}
-		return 0
+		return a.Layer - b.Layer
 	})
-	return slices.Compact(pkgs)
+	return slices.CompactFunc(pkgs, func(a, b scan.Package) bool {
+		a.Layer, b.Layer = 0, 0
+		return a == b
+	})
 }
 
 // ctxReader stops a layer read when the context ends.

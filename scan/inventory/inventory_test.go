@@ -93,6 +93,15 @@ func stanza(name, version string) string {
 	return "Package: " + name + "\nArchitecture: amd64\nVersion: " + version + "\n"
 }
 
+// onLayer is pkgs as read from a file that layer wrote.
+func onLayer(layer int, pkgs ...scan.Package) []scan.Package {
+	out := slices.Clone(pkgs)
+	for i := range out {
+		out[i].Layer = layer
+	}
+	return out
+}
+
 func deb12(name, version string) scan.Package {
 	return scan.Package{Ecosystem: "Debian:12", Name: name, Version: version,
 		PURL: "pkg:deb/debian/" + name + "@" + strings.ReplaceAll(version, "+", "%2B") + "?arch=amd64&distro=debian-12"}
@@ -164,7 +173,7 @@ func TestScan(t *testing.T) {
 				}
 			},
 			os:   debian12,
-			want: []scan.Package{deb12("b", "2")},
+			want: onLayer(1, deb12("b", "2")),
 		},
 		{
 			name: "opaque directory drops lower layers' entries, keeps its own",
@@ -175,7 +184,7 @@ func TestScan(t *testing.T) {
 				}
 			},
 			os:   debian12,
-			want: []scan.Package{deb12("c", "3"), deb12("d", "4")},
+			want: onLayer(1, deb12("c", "3"), deb12("d", "4")),
 		},
 		{
 			name: "later layer replaces status",
@@ -186,7 +195,7 @@ func TestScan(t *testing.T) {
 				}
 			},
 			os:   debian12,
-			want: []scan.Package{deb12("only", "9")},
+			want: onLayer(1, deb12("only", "9")),
 		},
 		{
 			name: "os-release through relative symlink into usr/lib",
@@ -240,7 +249,7 @@ func TestScan(t *testing.T) {
 				}
 			},
 			os:   alpine310,
-			want: []scan.Package{busybox, sslClient},
+			want: onLayer(1, busybox, sslClient),
 		},
 		{
 			name: "a file replacing a directory drops its contents",
@@ -251,6 +260,17 @@ func TestScan(t *testing.T) {
 				}
 			},
 			os: debian12,
+		},
+		{
+			name: "a package listed again by a later layer keeps the first layer",
+			layers: func(t *testing.T) []Layer {
+				return []Layer{
+					layer(t, osLayer(), file("var/lib/dpkg/status.d/a", stanza("a", "1"))),
+					layer(t, file("var/lib/dpkg/status", stanza("a", "1")+"Status: install ok installed\n\n"+stanza("b", "2")+"Status: install ok installed\n")),
+				}
+			},
+			os:   debian12,
+			want: append([]scan.Package{deb12("a", "1")}, onLayer(1, deb12("b", "2"))...),
 		},
 		{
 			name: "status and status.d together, duplicate listed once",

@@ -13,16 +13,17 @@ import (
 
 // The overlay is the merged file system of the layers applied so far, reduced
 // to what the scan needs: the contents of the files that matter, every
-// symlink (to resolve paths as the runtime would), and the packages of each
-// Go binary. Other files leave no trace, so memory follows the number of
-// symlinks and binaries, not the image size.
+// symlink (to resolve paths as the runtime would), and the packages read
+// from each Go binary, language package manifest or Java archive. Other files
+// leave no trace, so memory follows the number of symlinks and packages, not
+// the image size.
 
 type nodeKind uint8
 
 const (
 	kindFile     nodeKind = iota + 1 // a kept regular file (data)
 	kindSymlink                      // target
-	kindGoBinary                     // goPkgs, Location left empty
+	kindPackages                     // pkgs read from the file (Go binary, Python metadata, package.json, lock file, Java archive)
 )
 
 type node struct {
@@ -30,7 +31,7 @@ type node struct {
 	layer  int // index of the layer that wrote it: whiteouts hide only lower layers
 	data   []byte
 	target string
-	goPkgs []scan.Package
+	pkgs   []scan.Package // Location is "" or, inside a Java archive, the nested path
 }
 
 // maxSymlinkHops bounds path resolution, as the kernel's 40 (ELOOP) does.
@@ -89,7 +90,7 @@ func (o *overlay) apply(layer int, hdr *tar.Header, r io.Reader) error {
 		// this layer or a lower one; only a tracked target can be copied.
 		target := o.resolve(cleanPath(hdr.Linkname), false)
 		if t, ok := o.nodes[target]; ok && t.kind != kindSymlink {
-			if t.kind == kindGoBinary || o.wanted(p) {
+			if t.kind == kindPackages || o.wanted(p) {
 				c := *t
 				c.layer = layer
 				o.add(p, &c)
@@ -113,15 +114,16 @@ func (o *overlay) regular(layer int, p string, hdr *tar.Header, r io.Reader) err
 		o.add(p, &node{kind: kindFile, layer: layer, data: data})
 		return nil
 	}
-	if hdr.Mode&0o111 == 0 || hdr.Size < minGoBinary || hdr.Size > maxGoBinary {
+	read := packageReaderFor(p, hdr)
+	if read == nil {
 		return nil
 	}
-	pkgs, err := readGoBinary(r, hdr.Size)
+	pkgs, err := read(r, hdr.Size)
 	if err != nil {
 		return err
 	}
 	if len(pkgs) > 0 {
-		o.add(p, &node{kind: kindGoBinary, layer: layer, goPkgs: pkgs})
+		o.add(p, &node{kind: kindPackages, layer: layer, pkgs: pkgs})
 	}
 	return nil
 }
@@ -272,17 +274,17 @@ func (o *overlay) hasSymlinkPrefix(p string, followLast bool) bool {
 	return false
 }
 
-// file returns the content of the kept file at p, following symlinks.
-func (o *overlay) file(p string) ([]byte, bool) {
+// file returns the kept file at p, following symlinks.
+func (o *overlay) file(p string) (*node, bool) {
 	n, ok := o.nodes[o.resolve(p, true)]
 	if !ok || n.kind != kindFile {
 		return nil, false
 	}
-	return n.data, true
+	return n, true
 }
 
 // filesIn returns the kept files directly in dir, by name.
-func (o *overlay) filesIn(dir string) [][]byte {
+func (o *overlay) filesIn(dir string) []*node {
 	dir = o.resolve(dir, true)
 	var names []string
 	for p, n := range o.nodes {
@@ -293,10 +295,10 @@ func (o *overlay) filesIn(dir string) [][]byte {
 		}
 	}
 	sort.Strings(names)
-	var out [][]byte
+	var out []*node
 	for _, p := range names {
-		if data, ok := o.file(p); ok {
-			out = append(out, data)
+		if n, ok := o.file(p); ok {
+			out = append(out, n)
 		}
 	}
 	return out

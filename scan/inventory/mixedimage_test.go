@@ -1,0 +1,180 @@
+package inventory
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shoal-dev/shoal/scan"
+)
+
+// mixedImageLayers builds the image of issue 12 from this machine's own
+// files, one layer per kind, as testdata/syft/README.md describes; nil when
+// a source is missing here.
+func mixedImageLayers(t testing.TB) []Layer {
+	t.Helper()
+	home, _ := os.UserHomeDir()
+	var python []hostFile
+	for _, pattern := range []string{"*.dist-info", "*.egg-info"} {
+		matches, _ := filepath.Glob("/usr/lib/python3/dist-packages/" + pattern)
+		for _, m := range matches {
+			python = append(python, hostFile{"usr/lib/python3/dist-packages/" + filepath.Base(m), m})
+		}
+	}
+	groups := [][]hostFile{
+		{{"etc/os-release", "/etc/os-release"}, {"var/lib/dpkg/status", "/var/lib/dpkg/status"}},
+		python,
+		{{"usr/lib/node_modules/npm", "/usr/lib/node_modules/npm"}},
+		{{"usr/share/java", "/usr/share/java"}},
+		{{"usr/local/bin/crane", filepath.Join(home, "go/bin/crane")}, {"usr/local/bin/helm", filepath.Join(home, "go/bin/helm")}},
+	}
+	var layers []Layer
+	for _, g := range groups {
+		if len(g) == 0 {
+			return nil
+		}
+		for _, f := range g {
+			if _, err := os.Stat(f.host); err != nil {
+				return nil
+			}
+		}
+		layers = append(layers, hostLayer(t, g...))
+	}
+	return layers
+}
+
+// layersDigest is the sha256 of the layers' tar streams, one after another:
+// the inputs a recorded package list is valid for.
+func layersDigest(t *testing.T, layers []Layer) string {
+	t.Helper()
+	h := sha256.New()
+	for _, open := range layers {
+		rc, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(h, rc); err != nil {
+			t.Fatal(err)
+		}
+		_ = rc.Close()
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// syftPackage is one line of testdata/syft/mixed-image.tsv.
+type syftPackage struct{ typ, name, version, location string }
+
+func readSyftList(t *testing.T, name string) []syftPackage {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	var out []syftPackage
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), "\t")
+		if len(fields) != 4 {
+			t.Fatalf("%s: bad line %q", name, sc.Text())
+		}
+		out = append(out, syftPackage{fields[0], fields[1], fields[2], fields[3]})
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// syftKey is how a syft package is compared with Shoal's: ecosystem, the
+// name as its purl has it, version.
+func syftKey(p syftPackage) (string, bool) {
+	v := p.version
+	if v == "" || v == "UNKNOWN" || v == "(devel)" {
+		return "", false // no version to compare: Shoal reports no such package
+	}
+	switch p.typ {
+	case "deb":
+		return "deb " + p.name + " " + v, true
+	case "python":
+		return "pypi " + pep503Name(p.name) + " " + v, true
+	case "npm":
+		return "npm " + p.name + " " + v, true
+	case "java-archive":
+		return "maven " + p.name + " " + v, true
+	case "go-module":
+		if p.name == "stdlib" {
+			v = goToolchainSemver(v)
+		}
+		return "golang " + p.name + " " + v, true
+	}
+	return "", false
+}
+
+func shoalKey(p scan.Package) string {
+	switch {
+	case strings.HasPrefix(p.Ecosystem, "Debian"):
+		return "deb " + p.Name + " " + p.Version
+	case p.Ecosystem == "PyPI":
+		return "pypi " + pep503Name(p.Name) + " " + p.Version
+	case p.Ecosystem == "npm":
+		return "npm " + p.Name + " " + p.Version
+	case p.Ecosystem == "Maven":
+		return "maven " + javaArtifact(p.Name) + " " + p.Version
+	case p.Ecosystem == "Go":
+		return "golang " + p.Name + " " + p.Version
+	}
+	return p.Ecosystem + " " + p.Name + " " + p.Version
+}
+
+// TestMixedImageAgainstSyft scans the mixed image built from this machine's
+// files and requires every package syft found in it, with a version, to be
+// found by Shoal too. It runs only where the inputs are the ones the list
+// was recorded from (testdata/syft/mixed-image.sha256).
+func TestMixedImageAgainstSyft(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads ~160 MB of this machine's files")
+	}
+	layers := mixedImageLayers(t)
+	if layers == nil {
+		t.Skip("this machine lacks a source of the mixed image (dist-packages, npm, /usr/share/java, ~/go/bin/crane and helm)")
+	}
+	want, err := os.ReadFile("testdata/syft/mixed-image.sha256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := layersDigest(t, layers); got != strings.TrimSpace(string(want)) {
+		t.Skipf("this machine's files (layers sha256 %s) are not the ones the syft list was recorded from", got)
+	}
+	inv, err := Scan(context.Background(), "linux/amd64", layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := make(map[string]bool)
+	perEcosystem := make(map[string]int)
+	for _, p := range inv.Packages {
+		found[shoalKey(p)] = true
+		perEcosystem[strings.SplitN(p.Ecosystem, ":", 2)[0]]++
+	}
+	t.Logf("Shoal: %d packages %v", len(inv.Packages), perEcosystem)
+	syftPerType := make(map[string]int)
+	unversioned := make(map[string]int)
+	for _, p := range readSyftList(t, "testdata/syft/mixed-image.tsv") {
+		syftPerType[p.typ]++
+		k, ok := syftKey(p)
+		if !ok {
+			unversioned[p.typ]++
+			continue
+		}
+		if !found[k] {
+			t.Errorf("syft found %s %s %s at %s; Shoal did not", p.typ, p.name, p.version, p.location)
+		}
+	}
+	t.Logf("syft: %v, of which without a version (not compared): %v", syftPerType, unversioned)
+}
