@@ -46,8 +46,12 @@ type swarmFetch struct {
 	statusCh chan *Response
 	asking   bool
 	lastGood time.Time
-	failed   bool
-	start    sync.Once
+	// swarmHeld is the most pieces the planner has known the swarm to
+	// hold, and lastGrowth when that grew.
+	swarmHeld  int
+	lastGrowth time.Time
+	failed     bool
+	start      sync.Once
 
 	// mem holds the checked pieces the reader has not yet taken, which
 	// this node serves to its peers before its store has them.
@@ -207,7 +211,14 @@ func (sf *swarmFetch) run() {
 			sf.reportDone()
 			return
 		}
-		if (sf.plan.Live() == 0 && inflight == 0) || now.Sub(sf.lastGood) > swarm.Stall {
+		// The swarm is stalled when this fetch has had no piece and
+		// the swarm has grown by none for swarm.Stall: in a large
+		// fleet a fetch can wait its turn for longer while the pieces
+		// spread, and going upstream then would cost a copy per node.
+		if h := sf.plan.Held(); h > sf.swarmHeld {
+			sf.swarmHeld, sf.lastGrowth = h, now
+		}
+		if (sf.plan.Live() == 0 && inflight == 0) || now.Sub(later(sf.lastGood, sf.lastGrowth)) > swarm.Stall {
 			sf.fail(fmt.Errorf("%w: swarm for %s stalled", ErrNoPeer, dl.d))
 			return
 		}
@@ -564,4 +575,11 @@ func (h *Host) heldPieces(d digest.Digest, have int64) []int {
 		}
 	}
 	return out
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -94,6 +94,7 @@ type Planner struct {
 	covering     fenwick // how many peers' prefixes cover exactly k whole pieces, k in [0, Pieces()]
 	counted      int     // peers in covering
 	extraHolders []int   // per piece, peers holding it beyond their prefix
+	held         int     // pieces held, summed over the counted peers
 }
 
 type peerState struct {
@@ -164,12 +165,14 @@ func (p *Planner) cover(s *peerState, k int) {
 	if s.counted {
 		p.covering.add(s.covered, -1)
 		p.covering.add(k, 1)
+		p.held += k - s.covered
 	}
 	for i := range s.extra {
 		if i < k {
 			delete(s.extra, i)
 			if s.counted {
 				p.extraHolders[i]--
+				p.held--
 			}
 		}
 	}
@@ -184,6 +187,7 @@ func (p *Planner) uncount(s *peerState) {
 	s.counted = false
 	p.counted--
 	p.covering.add(s.covered, -1)
+	p.held -= s.covered + len(s.extra)
 	for i := range s.extra {
 		p.extraHolders[i]--
 	}
@@ -202,6 +206,7 @@ func (p *Planner) LearnPieces(peer string, pieces []int) {
 		for i := range s.extra {
 			p.extraHolders[i]--
 		}
+		p.held -= len(s.extra)
 	}
 	s.extra = nil
 	for _, i := range pieces {
@@ -212,6 +217,7 @@ func (p *Planner) LearnPieces(peer string, pieces []int) {
 			s.extra[i] = true
 			if s.counted {
 				p.extraHolders[i]++
+				p.held++
 			}
 		}
 	}
@@ -231,6 +237,11 @@ func (p *Planner) Holders(i int) int {
 	}
 	return p.counted - p.covering.sum(i+1) + p.extraHolders[i]
 }
+
+// Held is how many pieces the live peers other than the origin hold,
+// summed over them: while it grows the swarm is moving, even for a fetch
+// that has been waiting its turn (Stalled).
+func (p *Planner) Held() int { return p.held }
 
 // Order sorts pieces rarest first (fewest holders besides the origin),
 // then lowest first: a piece few peers hold is fetched while they still

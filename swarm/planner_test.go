@@ -356,6 +356,13 @@ func TestPlannerHolderCounts(t *testing.T) {
 			if p.Live() != live {
 				t.Fatalf("seed %d step %d: Live %d, the model has %d", seed, step, p.Live(), live)
 			}
+			sum := 0
+			for i := range pieces {
+				sum += p.Holders(i)
+			}
+			if p.Held() != sum {
+				t.Fatalf("seed %d step %d: Held %d, the holders of each piece sum to %d", seed, step, p.Held(), sum)
+			}
 			for i := -1; i <= pieces; i++ {
 				want := 0
 				for id, m := range model {

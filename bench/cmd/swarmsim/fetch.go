@@ -27,8 +27,12 @@ type fetch struct {
 	next     int         // the piece the reader waits for
 	asking   bool
 	lastGood time.Duration
-	over     bool
-	tick     *simnet.Event
+	// swarmHeld is the most pieces the planner has known the swarm to
+	// hold, and lastGrowth when that grew: as swarmFetch.run.
+	swarmHeld  int
+	lastGrowth time.Duration
+	over       bool
+	tick       *simnet.Event
 }
 
 func (f *fleet) startFetch(n *node, b *blob, originHave int64, originMem []int, members []swarm.Member) {
@@ -129,7 +133,10 @@ func (sf *fetch) loop() {
 		sf.finish()
 		return
 	}
-	if (sf.plan.Live() == 0 && sf.inflight == 0) || f.clk.Now()-sf.lastGood > swarm.Stall {
+	if h := sf.plan.Held(); h > sf.swarmHeld {
+		sf.swarmHeld, sf.lastGrowth = h, f.clk.Now()
+	}
+	if (sf.plan.Live() == 0 && sf.inflight == 0) || f.clk.Now()-max(sf.lastGood, sf.lastGrowth) > swarm.Stall {
 		sf.over = true
 		sf.tick.Cancel()
 		if f.cfg.verbose != nil {
