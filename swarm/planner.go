@@ -297,7 +297,16 @@ func (p *Planner) pick(i int, now time.Time, not string) (peer string, ok bool) 
 	)
 	bestTier, bestLoad := none, 0
 	ties := 0
-	for _, s := range p.order {
+	// The scan starts at a random peer and stops at the first holder
+	// with nothing in flight from this fetch, which no other can beat:
+	// in a large swarm that is a few peers in, not all of them, and the
+	// random start spreads askers with the same view over the holders.
+	start := 0
+	if len(p.order) > 0 {
+		start = p.rng.IntN(len(p.order))
+	}
+	for j := range p.order {
+		s := p.order[(start+j)%len(p.order)]
 		id := s.id
 		if id == not || s.dropped || now.Before(s.busyUntil) || s.inflight >= MaxPerPeer {
 			continue
@@ -335,6 +344,9 @@ func (p *Planner) pick(i int, now time.Time, not string) (peer string, ok bool) 
 				ties = 0
 			}
 			peer, bestTier, bestLoad = id, tier, load
+			if tier == holds && load == 0 {
+				break
+			}
 		}
 	}
 	if p.lastOK.IsZero() {

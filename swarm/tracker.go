@@ -22,6 +22,8 @@ const (
 	maxMembers = 512
 	// membersPerAnswer bounds the members one answer carries.
 	membersPerAnswer = 64
+	// rankEvery is how often the members are ranked for answers.
+	rankEvery = 100 * time.Millisecond
 	// maxExtra bounds the out-of-order pieces kept per member: a fetch
 	// holds a window of Window pieces.
 	maxExtra = 64
@@ -48,6 +50,9 @@ type Tracker struct {
 	order   []string // members in the order first heard, for stable answers
 	sent    Spread
 	rng     *rand.Rand
+	// ranked are the members holding most as of rankedAt (Members).
+	ranked   []string
+	rankedAt time.Time
 }
 
 type heard struct {
@@ -99,11 +104,37 @@ func (t *Tracker) forget(peer string) {
 
 // Members lists up to membersPerAnswer peers heard from within
 // MemberTTL, other than except, those holding most first (ties in a
-// random order).
+// random order), with what each holds now. The ranking is redone at most
+// every rankEvery: a designated fetcher answers every request of its
+// swarm, most of them busy, and ranking up to maxMembers members for
+// each was most of its work; a member first heard since waits that long
+// to be passed on.
 func (t *Tracker) Members(except string, now time.Time) []Member {
+	if t.ranked == nil || now.Sub(t.rankedAt) >= rankEvery || now.Before(t.rankedAt) {
+		t.rank(now)
+	}
+	res := make([]Member, 0, min(len(t.ranked), membersPerAnswer))
+	for _, id := range t.ranked {
+		m := t.members[id]
+		if id == except || m == nil || now.Sub(m.seen) > MemberTTL {
+			continue
+		}
+		res = append(res, Member{Peer: id, Have: m.have, Pieces: m.extra})
+		if len(res) == membersPerAnswer {
+			break
+		}
+	}
+	return res
+}
+
+// rank forgets the members not heard from within MemberTTL and keeps
+// the membersPerAnswer+1 holding most (one more, for the asker left
+// out of its own answer).
+func (t *Tracker) rank(now time.Time) {
 	type ranked struct {
-		m   Member
-		key uint64
+		id   string
+		have int64
+		key  uint64
 	}
 	out := make([]ranked, 0, len(t.order))
 	kept := t.order[:0]
@@ -114,23 +145,21 @@ func (t *Tracker) Members(except string, now time.Time) []Member {
 			continue
 		}
 		kept = append(kept, id)
-		if id != except {
-			out = append(out, ranked{Member{Peer: id, Have: m.have, Pieces: m.extra}, t.rng.Uint64()})
-		}
+		out = append(out, ranked{id, m.have, t.rng.Uint64()})
 	}
 	clear(t.order[len(kept):])
 	t.order = kept
-	top(out, membersPerAnswer, func(a, b ranked) int {
-		if c := cmp.Compare(b.m.Have, a.m.Have); c != 0 {
+	top(out, membersPerAnswer+1, func(a, b ranked) int {
+		if c := cmp.Compare(b.have, a.have); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.key, b.key)
 	})
-	res := make([]Member, min(len(out), membersPerAnswer))
-	for i := range res {
-		res[i] = out[i].m
+	t.ranked = t.ranked[:0]
+	for _, r := range out[:min(len(out), membersPerAnswer+1)] {
+		t.ranked = append(t.ranked, r.id)
 	}
-	return res
+	t.rankedAt = now
 }
 
 // MayServe says whether this node should send piece i (ending at byte

@@ -78,3 +78,26 @@ func TestTrackerSameSeedSameAnswer(t *testing.T) {
 		}
 	}
 }
+
+// Answers within rankEvery share one ranking but carry what each member
+// holds now; a member first heard since is passed on at the next
+// ranking.
+func TestTrackerRanksEvery(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := NewTracker(1)
+	tr.Note("a", 10, nil, t0)
+	tr.Members("", t0)
+	tr.Note("a", 50, []int{9}, t0.Add(time.Millisecond))
+	tr.Note("b", 20, nil, t0.Add(time.Millisecond))
+	got := tr.Members("", t0.Add(rankEvery-time.Millisecond))
+	if len(got) != 1 || got[0].Have != 50 || len(got[0].Pieces) != 1 {
+		t.Fatalf("within rankEvery: %+v, want a alone, with its news", got)
+	}
+	got = tr.Members("", t0.Add(rankEvery))
+	if len(got) != 2 || got[0].Peer != "a" || got[1].Peer != "b" {
+		t.Fatalf("after rankEvery: %+v, want a then b", got)
+	}
+	if got := tr.Members("a", t0.Add(rankEvery)); len(got) != 1 || got[0].Peer != "b" {
+		t.Fatalf("without a: %+v, want b", got)
+	}
+}
