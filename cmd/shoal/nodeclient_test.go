@@ -64,6 +64,7 @@ func TestNodeFlag(t *testing.T) {
 			{"scan", "db", "import", dir},
 			{"policy", "apply", signed},
 			{"export", "--out", "-", "a:1"},
+			{"status"},
 		} {
 			_, _, err := runShoal(t, append(args, "--node", tt.node)...)
 			want := `--node "` + tt.node + `": want the node's base URL, e.g. http://127.0.0.1:5000 (` + tt.reason
