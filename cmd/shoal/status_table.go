@@ -44,6 +44,14 @@ func writeStatusTables(w io.Writer, f *nodeFacts) error {
 	fmt.Fprintf(tw, "FLEET: %d peer(s) connected\n", st.Peers)
 	row("  PEER ID", "ADDRESS", "LAST SEEN", "STORE", "VERSION")
 	row("  "+orNone(st.PeerID)+" (this node)", firstOrNone(st.P2PAddrs), "now", formatBytes(st.Cache.Bytes), orNone(st.Version))
+	// A peer is seen while it is connected; its store and version are
+	// not something a node tells its peers yet.
+	for _, p := range st.ConnectedPeers {
+		row("  "+p.ID, orNone(p.Addr), connectedSince(p, f.At), none, none)
+	}
+	if len(st.ConnectedPeers) < st.Peers {
+		row(fmt.Sprintf("  (%d more: this node does not list its peers)", st.Peers-len(st.ConnectedPeers)))
+	}
 	fmt.Fprintln(tw)
 
 	fmt.Fprintf(tw, "IMAGES: %d\n", len(f.Images))
@@ -68,7 +76,10 @@ func writeStatusTables(w io.Writer, f *nodeFacts) error {
 	} else {
 		row("  version", fmt.Sprint(st.Policy.Version))
 	}
+	row("  network", orNone(st.Policy.Network))
 	row("  expires", policyExpiry(f))
+	row("  signers", orNone(strings.Join(st.Policy.Signers, ", ")))
+	row("  membership", membership(st.Policy.Membership))
 	return tw.Flush()
 }
 
@@ -136,13 +147,38 @@ func scanText(im imageFacts) string {
 	return im.Scan
 }
 
+// policyExpiry is the status document's policy.expires, or where the
+// node is older than that field its shoal_policy_expiry_timestamp_seconds.
 func policyExpiry(f *nodeFacts) string {
-	if f.Metrics == nil || f.Metrics.PolicyExpires == nil {
+	expires := f.Status.Policy.Expires
+	if expires == nil && f.Metrics != nil {
+		expires = f.Metrics.PolicyExpires
+	}
+	if expires == nil {
 		return none
 	}
-	s := f.Metrics.PolicyExpires.Format(time.RFC3339)
-	if f.Metrics.PolicyExpired {
+	s := expires.UTC().Format(time.RFC3339)
+	if !f.At.Before(*expires) || (f.Metrics != nil && f.Metrics.PolicyExpired) {
 		return s + " (EXPIRED)"
 	}
-	return s + " (in " + f.Metrics.PolicyExpires.Sub(f.At).Truncate(time.Minute).String() + ")"
+	return s + " (in " + expires.Sub(f.At).Truncate(time.Minute).String() + ")"
+}
+
+func connectedSince(p adminapi.PeerStatus, at time.Time) string {
+	if p.ConnectedSince == nil {
+		return "now"
+	}
+	return "now (connected " + at.Sub(*p.ConnectedSince).Truncate(time.Second).String() + ")"
+}
+
+func membership(m *adminapi.PolicyMembership) string {
+	switch {
+	case m == nil:
+		return none
+	case m.AnyWithSwarmKey && m.AllowedPeers > 0:
+		return fmt.Sprintf("any peer with the swarm key, and %d listed peer(s)", m.AllowedPeers)
+	case m.AnyWithSwarmKey:
+		return "any peer with the swarm key"
+	}
+	return fmt.Sprintf("%d listed peer(s)", m.AllowedPeers)
 }

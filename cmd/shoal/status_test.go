@@ -120,8 +120,14 @@ const cannedManifest = `{"schemaVersion":2,"mediaType":"application/vnd.oci.imag
 	`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","size":1048576}]}`
 
 const healthyStatus = `{"version":"1.4.0","peer_id":"12D3KooWSelf","p2p_addrs":["/ip4/10.0.0.1/tcp/5001/p2p/12D3KooWSelf"],"peers":2,
-"cache":{"bytes":536870912,"blobs":42,"max_bytes":1073741824,"state":"ok"},"policy":{"version":3},
+"connected_peers":[{"id":"12D3KooWPeerA","addr":"/ip4/10.0.0.2/tcp/5001","connected_since":"2026-12-04T19:30:00Z"},{"id":"12D3KooWPeerB","addr":"/ip4/10.0.0.3/tcp/5001"}],
+"cache":{"bytes":536870912,"blobs":42,"max_bytes":1073741824,"state":"ok"},"policy":{"version":3,"network":"prod","expires":"2026-12-05T16:00:00Z","signers":["k1","k2"],"membership":{"any_with_swarm_key":false,"allowed_peers":3}},
 "upstreams":["docker.io=https://registry-1.docker.io"]}`
+
+// olderStatus is a node from before connected_peers and the policy's
+// details: the counts only, the expiry from /metrics.
+const olderStatus = `{"version":"1.3.0","peer_id":"12D3KooWSelf","p2p_addrs":[],"peers":2,
+"cache":{"bytes":0,"blobs":0,"max_bytes":0,"state":"ok"},"policy":{"version":3},"upstreams":[]}`
 
 const degradedStatus = `{"version":"1.4.0","peer_id":"12D3KooWSelf","p2p_addrs":[],"peers":0,
 "cache":{"bytes":1073741824,"blobs":7,"max_bytes":0,"state":"degraded","reason":"no space left on device","degraded_since":"2026-12-04T19:00:00Z"},
