@@ -29,13 +29,13 @@ func writeStatusTables(w io.Writer, f *nodeFacts) error {
 	if f.Metrics != nil {
 		sh := f.Metrics.shares()
 		if sh.Total == 0 {
-			row("  served from", "store -, peers -, upstream - (nothing served yet)")
+			row("  bytes from", "store -, peers -, upstream - (nothing served or fetched yet)")
 		} else {
-			row("  served from", fmt.Sprintf("store %s, peers %s, upstream %s (of %s)", percent(sh.Store), percent(sh.Peers), percent(sh.Upstream), formatBytes(sh.Total)))
+			row("  bytes from", fmt.Sprintf("store %s, peers %s, upstream %s (of %s)", percent(sh.Store), percent(sh.Peers), percent(sh.Upstream), formatBytes(sh.Total)))
 		}
 		row("  upstream saved", formatBytes(f.Metrics.upstreamSaved()))
 	} else {
-		row("  served from", none+" ("+f.MetricsError+")")
+		row("  bytes from", none+" ("+f.MetricsError+")")
 		row("  upstream saved", none)
 	}
 	row("  upstreams", orNone(strings.Join(st.Upstream, ", ")))

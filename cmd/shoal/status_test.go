@@ -166,7 +166,7 @@ func TestStatusTables(t *testing.T) {
 				"store           512.0 MiB of 1.0 GiB (50%), 42 blobs",
 				"store state     ok",
 				// 3 MiB to clients, 1.5 MiB fetched: 1.5 MiB from the store.
-				"served from     store 50%, peers 33%, upstream 17% (of 3.0 MiB)",
+				"bytes from store 50%, peers 33%, upstream 17% (of 3.0 MiB)",
 				// 3 MiB + 1 MiB served, 0.5 MiB fetched upstream.
 				"upstream saved  3.5 MiB",
 				"FLEET: 2 peer(s) connected",
@@ -188,7 +188,7 @@ func TestStatusTables(t *testing.T) {
 			want: []string{
 				"store           1.0 GiB (no size limit), 7 blobs",
 				"store state     DEGRADED since 2026-12-04T19:00:00Z: no space left on device",
-				"served from     store -, peers -, upstream - (nothing served yet)",
+				"bytes from store -, peers -, upstream - (nothing served or fetched yet)",
 				"uptime          -",
 				"FLEET: 0 peer(s) connected",
 				"IMAGES: 0",
