@@ -13,7 +13,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/shoal-dev/shoal/adminapi"
+	"github.com/shoal-dev/shoal/signature"
 )
 
 // maxStatusImages bounds the images one snapshot lists (each costs a
@@ -45,6 +48,11 @@ type imageFacts struct {
 	// ScanTrusted is false when a report is held but its signer is not
 	// one the node trusts.
 	ScanTrusted bool `json:"scan_trusted,omitempty"`
+	// Signature is "cosign .sig tag" when the repository has cosign's
+	// signature tag for the digest; "" when it has none (a signature
+	// stored as a referrer is not looked for). The node, not this
+	// command, verifies signatures, when a pull meets a policy rule.
+	Signature string `json:"signature,omitempty"`
 	// Error says why the tag's manifest could not be read.
 	Error string `json:"error,omitempty"`
 }
@@ -98,11 +106,26 @@ func (r *registryImages) list(ctx context.Context, upstreams []string) ([]imageF
 			out = append(out, imageFacts{Repository: repoName, Source: imageSource(repoName, upstreams), Error: registryError(r.host, "listing tags", err).Error()})
 			continue
 		}
+		// cosign's companion tags are about images, not images: they
+		// show as the signature column of the image they sign.
+		companions := map[string]bool{}
 		for _, tag := range tags {
+			if signature.IsCosignTag(tag) {
+				companions[tag] = true
+			}
+		}
+		for _, tag := range tags {
+			if companions[tag] {
+				continue
+			}
 			if len(out) == maxStatusImages {
 				return out, fmt.Errorf("only the first %d images are listed", maxStatusImages)
 			}
-			out = append(out, r.image(ctx, repo.Tag(tag), repoName, upstreams, opts))
+			f := r.image(ctx, repo.Tag(tag), repoName, upstreams, opts)
+			if d, err := digest.Parse(f.Digest); err == nil && companions[signature.SignatureTag(d)] {
+				f.Signature = "cosign .sig tag"
+			}
+			out = append(out, f)
 		}
 	}
 	return out, nil

@@ -63,7 +63,7 @@ func writeStatusTables(w io.Writer, f *nodeFacts) error {
 			row("  "+im.Repository, orNone(im.Tag), none, none, im.Source, none, none+" ("+im.Error+")")
 			continue
 		}
-		row("  "+im.Repository, orNone(im.Tag), orNone(shortDigest(im.Digest)), imageSize(im), im.Source, scanText(im), none)
+		row("  "+im.Repository, orNone(im.Tag), orNone(shortDigest(im.Digest)), imageSize(im), im.Source, scanText(im), orNone(im.Signature))
 	}
 	if f.ImagesError != "" {
 		row("  (" + f.ImagesError + ")")

@@ -150,6 +150,13 @@ shoal_policy_expired 0
 func TestStatusTables(t *testing.T) {
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	image := map[string]map[string]string{"docker.io/library/alpine": {"3.20": cannedManifest}}
+	// A signed image: cosign's .sig tag for its digest, and an .att tag
+	// of another digest, neither of them an image to list.
+	signedImage := map[string]map[string]string{"team/app": {
+		"1": cannedManifest,
+		strings.Replace(manifestDigest(cannedManifest), ":", "-", 1) + ".sig": "{}",
+		"sha256-" + strings.Repeat("3", 64) + ".att":                          "{}",
+	}}
 	for _, tt := range []struct {
 		name    string
 		node    cannedNode
@@ -201,6 +208,12 @@ func TestStatusTables(t *testing.T) {
 			name: "an image without a report, from a local repository",
 			node: cannedNode{status: degradedStatus, metrics: healthyMetrics, tags: map[string]map[string]string{"team/app": {"1": cannedManifest}}},
 			want: []string{"team/app 1 sha256:", "1.0 MiB local not scanned -"},
+		},
+		{
+			name:    "a signed image",
+			node:    cannedNode{status: degradedStatus, metrics: healthyMetrics, tags: signedImage},
+			want:    []string{"IMAGES: 1", "team/app 1 sha256:", "local not scanned cosign .sig tag"},
+			notWant: []string{"sha256-", ".att"},
 		},
 		{
 			name: "catalog refused",
