@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/shoal-dev/shoal/adminapi"
@@ -149,12 +150,13 @@ func (s statusSource) gather(ctx context.Context) (*nodeFacts, error) {
 // statusCallError words a failed call for a person: a refusal for want
 // of credentials says so.
 func statusCallError(api *adminapi.Client, path string, err error) error {
+	what := path[strings.LastIndexByte(path, '/')+1:]
 	var ae *adminapi.Error
 	switch {
 	case notSent(err):
 		return fmt.Errorf("reading %s%s: %w", api.BaseURL().Redacted(), path, err)
 	case errors.As(err, &ae) && (ae.StatusCode == http.StatusUnauthorized || ae.StatusCode == http.StatusForbidden):
-		return fmt.Errorf("%s%s answered %s: this caller may not read it (is a proxy in front of the node asking for credentials?)", api.BaseURL().Redacted(), path, ae.Status)
+		return fmt.Errorf("%s: %s%s answered %s: this caller may not read it, though a node answers it to anyone (is a proxy in front of the node asking for credentials?)", what, api.BaseURL().Redacted(), path, ae.Status)
 	}
-	return fmt.Errorf("%s: %w", path, err)
+	return fmt.Errorf("%s: %w", what, err)
 }

@@ -43,6 +43,8 @@ type cannedNode struct {
 	statusCode int
 	status     string
 	metrics    string
+	// metricsCode, unless 0, is the answer to /metrics.
+	metricsCode int
 	// catalogCode, unless 0, is the answer to /v2/_catalog.
 	catalogCode int
 	// tags maps repository to tag to manifest.
@@ -63,6 +65,10 @@ func (c cannedNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		fmt.Fprint(w, c.status)
 	case p == "/metrics":
+		if c.metricsCode != 0 {
+			w.WriteHeader(c.metricsCode)
+			return
+		}
 		fmt.Fprint(w, c.metrics)
 	case p == "/v2/":
 		fmt.Fprint(w, "{}")
@@ -214,6 +220,19 @@ func TestStatusTables(t *testing.T) {
 			node:    cannedNode{status: degradedStatus, metrics: healthyMetrics, tags: signedImage},
 			want:    []string{"IMAGES: 1", "team/app 1 sha256:", "local not scanned cosign .sig tag"},
 			notWant: []string{"sha256-", ".att"},
+		},
+		{
+			name: "metrics refused",
+			node: cannedNode{status: healthyStatus, metricsCode: http.StatusForbidden},
+			want: []string{
+				"bytes from - (metrics: http://127.0.0.1:",
+				"/metrics answered 403 Forbidden: this caller may not read it",
+				"upstream saved -",
+				"uptime -",
+				"store state ok",
+				// The status document still gives the expiry.
+				"expires 2026-12-05T16:00:00Z (in 20h0m0s)",
+			},
 		},
 		{
 			name: "catalog refused",

@@ -95,3 +95,23 @@ func TestStatusOnPseudoTerminal(t *testing.T) {
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// TestStatusFlags checks the flag combinations the command refuses
+// before it calls the node.
+func TestStatusFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--format", "yaml"}, `--format "yaml": want table or json`},
+		{[]string{"--watch", "--interval", "0s"}, "--interval 0s: want a positive duration"},
+		{[]string{"--watch", "--count", "-1"}, "--count -1: want 0 (no limit) or more"},
+		{[]string{"--count", "2"}, "--count needs --watch"},
+		{[]string{"extra"}, `unknown command "extra"`},
+	} {
+		_, _, err := runShoal(t, append([]string{"status", "--node", "http://127.0.0.1:1"}, tt.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("status %s: %v, want an error saying %q", strings.Join(tt.args, " "), err, tt.want)
+		}
+	}
+}
