@@ -34,16 +34,20 @@ func newStatusCommand() *cobra.Command {
 		Use:   "status [--node URL] [--watch [--interval D] [--count N]] [--format table|json]",
 		Short: "Show a node's state, its fleet, its images and its policy",
 		Long: `Status shows what a node reports about itself: its version, uptime,
-store size against its limit, store state, where the bytes it served came
-from (store, peers, upstream) and the upstream traffic it saved; the
-peers it is connected to; the images it lists to this caller, with
-their scan results; and the policy in force.
+store size against its limit, store state, where the blob bytes it
+handled came from (store, peers, upstream) and the upstream traffic it
+saved; the peers it is connected to; the images it lists to this caller,
+with their scan results and whether cosign's signature tag is there (the
+node verifies signatures, this command does not); and the policy in
+force: version, network, expiry, signers, membership.
 
 It reads GET /shoal/v1/status and GET /metrics, which are open to every
 caller, and lists images through the registry API (/v2/_catalog, tag
 lists, manifests) with the docker credentials stored for the node's host
 (docker login), so under a policy it shows the images this caller may
-list. Scan results come from GET /shoal/v1/scans/<digest>.
+list. Scan results come from GET /shoal/v1/scans/<digest>. A fact the
+node does not report shows as "-". docs/status.md says how each figure
+is worked out.
 
 With --watch it refreshes every --interval until interrupted: on a
 terminal it redraws in place; otherwise it prints one snapshot after
