@@ -31,6 +31,8 @@ const (
 	maxPolicyBody = 64 << 10
 	maxDBBody     = 1 << 20
 	maxReportBody = 64 << 20
+	// maxMetricsBody: a node exports a few hundred series.
+	maxMetricsBody = 8 << 20
 )
 
 // shortCallTimeout bounds the calls that move little (Status, Ready,
@@ -205,6 +207,23 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// Metrics is the node's GET /metrics: Prometheus text, at most
+// maxMetricsBody bytes of it.
+func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
+	ctx, cancel := short(ctx)
+	defer cancel()
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: PathMetrics})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetricsBody))
+	if err != nil {
+		return nil, fmt.Errorf("reading the node's answer: %w", err)
+	}
+	return body, nil
 }
 
 // Ready is nil when the node's GET /readyz answers 200; otherwise it is an

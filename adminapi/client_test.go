@@ -74,6 +74,16 @@ func TestCalls(t *testing.T) {
 				Cache: CacheStatus{Bytes: 10, Blobs: 2, MaxBytes: 100}, Policy: PolicyStatus{Version: 4}, Upstream: []string{"docker.io=https://registry-1.docker.io"}},
 		},
 		{
+			name:   "metrics",
+			answer: answer{contentType: "text/plain", body: "shoal_peers 2\n"},
+			call: func(ctx context.Context, c *Client) (any, error) {
+				b, err := c.Metrics(ctx)
+				return string(b), err
+			},
+			want:   seen{method: "GET", path: "/metrics"},
+			result: "shoal_peers 2\n",
+		},
+		{
 			name:   "ready",
 			answer: answer{contentType: "text/plain", body: "ok\n"},
 			call:   func(ctx context.Context, c *Client) (any, error) { return nil, c.Ready(ctx) },

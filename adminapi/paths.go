@@ -18,6 +18,9 @@ const (
 	// PathReadyz answers GET with 200 when the node can serve, else 503
 	// with one problem a line.
 	PathReadyz = "/readyz"
+	// PathMetrics answers GET with the node's Prometheus metrics, as
+	// text.
+	PathMetrics = "/metrics"
 	// PathStatus answers GET with a Status.
 	PathStatus = "/shoal/v1/status"
 	// PathPolicy takes PUT of a signed policy envelope and answers a

@@ -18,12 +18,24 @@ type Status struct {
 	P2PAddrs []string `json:"p2p_addrs"`
 	// Peers is how many peers the node is connected to.
 	Peers int `json:"peers"`
+	// ConnectedPeers lists them; absent from nodes older than the field.
+	ConnectedPeers []PeerStatus `json:"connected_peers,omitempty"`
 	// Cache is the node's content store.
 	Cache CacheStatus `json:"cache"`
 	// Policy is the signed policy in force.
 	Policy PolicyStatus `json:"policy"`
 	// Upstream lists the node's upstream rules as NAME=URL.
 	Upstream []string `json:"upstreams"`
+}
+
+// PeerStatus is a peer a node is connected to.
+type PeerStatus struct {
+	// ID is its libp2p peer ID.
+	ID string `json:"id"`
+	// Addr is the multiaddr the node is connected to it at.
+	Addr string `json:"addr"`
+	// ConnectedSince is when that connection opened.
+	ConnectedSince *time.Time `json:"connected_since,omitempty"`
 }
 
 // CacheStatus is the content store part of Status.
@@ -102,6 +114,23 @@ type PolicyStatus struct {
 	// Version is the version of the policy in force, 0 when there is
 	// none.
 	Version int64 `json:"version"`
+	// Network, Expires and Signers are the policy's: the fleet it is
+	// for, when it expires, and the key IDs of the root keys whose
+	// signatures verified. Absent without a policy.
+	Network string     `json:"network,omitempty"`
+	Expires *time.Time `json:"expires,omitempty"`
+	Signers []string   `json:"signers,omitempty"`
+	// Membership says which peers the policy admits to the fleet; nil
+	// without a policy.
+	Membership *PolicyMembership `json:"membership,omitempty"`
+}
+
+// PolicyMembership is the peers part of a policy: every peer holding the
+// swarm key, or the peer IDs it lists.
+type PolicyMembership struct {
+	AnyWithSwarmKey bool `json:"any_with_swarm_key"`
+	// AllowedPeers is how many peer IDs it lists.
+	AllowedPeers int `json:"allowed_peers"`
 }
 
 // PolicyApplied answers PUT /shoal/v1/policy: the policy the node now

@@ -82,8 +82,21 @@ func (n *Node) Status() adminapi.Status {
 		s.PeerID = n.p2p.ID().String()
 		s.P2PAddrs = n.p2p.Addrs()
 		s.Peers = n.p2p.Peers()
+		for _, p := range n.p2p.Connected() {
+			ps := adminapi.PeerStatus{ID: p.ID, Addr: p.Addr}
+			if !p.Since.IsZero() {
+				since := p.Since.UTC()
+				ps.ConnectedSince = &since
+			}
+			s.ConnectedPeers = append(s.ConnectedPeers, ps)
+		}
 	}
 	s.Policy.Version = int64(n.access.Version())
+	if p := n.access.Current(); p != nil {
+		expires := p.Document.Expires.UTC()
+		s.Policy.Network, s.Policy.Expires, s.Policy.Signers = p.Document.Network, &expires, p.Signers
+		s.Policy.Membership = &adminapi.PolicyMembership{AnyWithSwarmKey: p.Document.Peers.AnyWithSwarmKey, AllowedPeers: len(p.Document.Peers.Allow)}
+	}
 	for _, r := range n.upstream.Rules() {
 		s.Upstream = append(s.Upstream, r.Name+"="+r.URL.String())
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/internal/testimage"
 	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
 	"github.com/shoal-dev/shoal/policy"
@@ -228,8 +230,8 @@ func TestOpenNodeAllowsEverything(t *testing.T) {
 	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "no policy root") {
 		t.Errorf("PUT policy on an open node: %d %s", w.Code, w.Body.String())
 	}
-	if v := tn.n.Status().Policy.Version; v != 0 {
-		t.Errorf("status policy.version = %d on an open node", v)
+	if ps := tn.n.Status().Policy; ps.Version != 0 || ps.Network != "" || ps.Expires != nil || ps.Signers != nil || ps.Membership != nil {
+		t.Errorf("status policy = %+v on an open node, want it empty", ps)
 	}
 }
 
@@ -244,8 +246,14 @@ func TestAuthorization(t *testing.T) {
 	doc := testDoc(t, 1, tn.now())
 	tn.apply(t, tn.kit.sign(t, doc))
 
-	if v := tn.n.Status().Policy.Version; v != 1 {
-		t.Fatalf("status policy.version = %d, want 1", v)
+	ps := tn.n.Status().Policy
+	if ps.Version != 1 {
+		t.Fatalf("status policy.version = %d, want 1", ps.Version)
+	}
+	keyID := policy.KeyID(tn.kit.priv.Public().(ed25519.PublicKey))
+	if ps.Network != "test" || ps.Expires == nil || !ps.Expires.Equal(doc.Expires) || !slices.Equal(ps.Signers, []string{keyID}) ||
+		ps.Membership == nil || *ps.Membership != (adminapi.PolicyMembership{AnyWithSwarmKey: true}) {
+		t.Errorf("status policy = %+v (membership %+v), want network test, expires %s, signers [%s], any peer with the swarm key", ps, ps.Membership, doc.Expires, keyID)
 	}
 	_, aliceTok := tn.token(t, "alice", "alice-pw", testHost)
 	_, anonTok := tn.token(t, "", "", testHost)

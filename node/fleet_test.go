@@ -232,3 +232,30 @@ func TestLocalRepositoryByTagThroughAnotherNode(t *testing.T) {
 		t.Fatal("a local repository's content came from upstream")
 	}
 }
+
+// TestStatusListsConnectedPeers checks that each of two connected nodes
+// lists the other in its status, at an address, with when it connected.
+func TestStatusListsConnectedPeers(t *testing.T) {
+	up := newCountingUpstream(t)
+	a, _ := startFleetNode(t, up.URL, nil)
+	b, _ := startFleetNode(t, up.URL, a.p2p.Addrs())
+	waitConnected(t, a, b)
+	for _, tt := range []struct {
+		name       string
+		self, peer *Node
+	}{
+		{"a lists b", a, b},
+		{"b lists a", b, a},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := tt.self.Status()
+			if len(st.ConnectedPeers) != 1 || st.Peers != 1 {
+				t.Fatalf("connected_peers = %+v, peers = %d; want the one peer", st.ConnectedPeers, st.Peers)
+			}
+			p := st.ConnectedPeers[0]
+			if p.ID != tt.peer.p2p.ID().String() || !strings.HasPrefix(p.Addr, "/ip4/127.0.0.1/tcp/") || p.ConnectedSince == nil || time.Since(*p.ConnectedSince) > time.Minute {
+				t.Errorf("connected peer = %+v (since %v), want %s at a loopback address, connected just now", p, p.ConnectedSince, tt.peer.p2p.ID())
+			}
+		})
+	}
+}

@@ -23,6 +23,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newNodeCommand(), newVersionCommand(), newContainerdConfigCommand(), newImportCommand(), newExportCommand(), newPreloadCommand(), newPolicyCommand(), newScanCommand())
+	root.AddCommand(newNodeCommand(), newVersionCommand(), newContainerdConfigCommand(), newImportCommand(), newExportCommand(), newPreloadCommand(), newPolicyCommand(), newScanCommand(), newStatusCommand())
 	return root
 }

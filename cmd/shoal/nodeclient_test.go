@@ -64,6 +64,7 @@ func TestNodeFlag(t *testing.T) {
 			{"scan", "db", "import", dir},
 			{"policy", "apply", signed},
 			{"export", "--out", "-", "a:1"},
+			{"status"},
 		} {
 			_, _, err := runShoal(t, append(args, "--node", tt.node)...)
 			want := `--node "` + tt.node + `": want the node's base URL, e.g. http://127.0.0.1:5000 (` + tt.reason
@@ -106,6 +107,10 @@ func TestNodeCallErrors(t *testing.T) {
 			"scan: the node answered 404 Not Found to POST /shoal/v1/scans: is it a shoal node that has this endpoint?"},
 		{"scan, unreachable", []string{"scan", "a:1"}, goneURL,
 			"asking " + goneURL + " to scan a:1: Post "},
+		{"status, no endpoint", []string{"status"}, srv.URL,
+			"status: the node answered 404 Not Found to GET /shoal/v1/status: is it a shoal node that has this endpoint?"},
+		{"status, unreachable", []string{"status"}, goneURL,
+			"reading " + goneURL + "/shoal/v1/status: Get "},
 		{"scan db import, no endpoint", []string{"scan", "db", "import", secdb}, srv.URL,
 			"scan db import: the node answered 404 Not Found to PUT /shoal/v1/scan/db: is it a shoal node that has this endpoint?"},
 		{"scan db import, unreachable", []string{"scan", "db", "import", secdb}, goneURL,
