@@ -389,12 +389,18 @@ func (c *Control) HandlePutPolicy(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(adminapi.PolicyApplied{Version: p.Document.Version, Digest: p.Digest.String()})
 }
 
+// Admin says whether r comes from an admin: anyone on an open node,
+// only loopback callers while a policy is in force.
+func (c *Control) Admin(r *http.Request) bool {
+	return c.Current() == nil || isLoopback(r.RemoteAddr)
+}
+
 // AdminOnly keeps an admin endpoint that writes the store without going
 // through the registry API (import, preload, scan database, scans) to
 // loopback callers while a policy is in force.
 func (c *Control) AdminOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c.Current() != nil && !isLoopback(r.RemoteAddr) {
+		if !c.Admin(r) {
 			c.denied(r, client{}, "push", r.URL.Path, "admin endpoint from a non-loopback address")
 			oci.WriteError(w, oci.ErrDenied.WithMessage("%s is only open to loopback callers while a policy is in force", r.URL.Path))
 			return

@@ -18,7 +18,8 @@ type Status struct {
 	P2PAddrs []string `json:"p2p_addrs"`
 	// Peers is how many peers the node is connected to.
 	Peers int `json:"peers"`
-	// ConnectedPeers lists them; absent from nodes older than the field.
+	// ConnectedPeers lists them; absent from nodes older than the field,
+	// and from answers to callers that are not admins (Public).
 	ConnectedPeers []PeerStatus `json:"connected_peers,omitempty"`
 	// Cache is the node's content store.
 	Cache CacheStatus `json:"cache"`
@@ -26,6 +27,14 @@ type Status struct {
 	Policy PolicyStatus `json:"policy"`
 	// Upstream lists the node's upstream rules as NAME=URL.
 	Upstream []string `json:"upstreams"`
+}
+
+// Public is the status as a caller that is not an admin sees it: the
+// addresses of the node's peers map the fleet's network, which is an
+// admin's business, not every puller's.
+func (s Status) Public() Status {
+	s.ConnectedPeers = nil
+	return s
 }
 
 // PeerStatus is a peer a node is connected to.

@@ -35,7 +35,11 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(n.Status())
+	st := n.Status()
+	if !n.access.Admin(r) {
+		st = st.Public()
+	}
+	_ = enc.Encode(st)
 }
 
 // notReady lists why the node cannot serve yet; empty when it can.

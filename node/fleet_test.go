@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -18,7 +19,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
+	"github.com/shoal-dev/shoal/policy"
 )
 
 // countingUpstream is an in-process registry that counts blob body bytes
@@ -257,5 +260,43 @@ func TestStatusListsConnectedPeers(t *testing.T) {
 				t.Errorf("connected peer = %+v (since %v), want %s at a loopback address, connected just now", p, p.ConnectedSince, tt.peer.p2p.ID())
 			}
 		})
+	}
+}
+
+// TestStatusHidesPeersFromNonAdmins: while a policy is in force the
+// addresses of a node's peers, which map the fleet's network, go only to
+// admins (loopback callers), as the admin endpoints do.
+func TestStatusHidesPeersFromNonAdmins(t *testing.T) {
+	up := newCountingUpstream(t)
+	kit := newPolicyKit(t)
+	a, _ := startFleetNode(t, up.URL, nil, func(c *Config) { c.PolicyRoots = rootKeys(t, kit.rootPEM) })
+	b, _ := startFleetNode(t, up.URL, a.p2p.Addrs())
+	waitConnected(t, a, b)
+	status := func(remote string) adminapi.Status {
+		t.Helper()
+		w := serveReq(t, a.Handler(), req{path: "/shoal/v1/status", remote: remote})
+		var st adminapi.Status
+		if w.Code != http.StatusOK {
+			t.Fatalf("status from %s: %d %s", remote, w.Code, w.Body.String())
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := status("192.0.2.10:40000"); len(st.ConnectedPeers) != 1 {
+		t.Fatalf("open node, non-loopback caller: connected_peers %+v, want b", st.ConnectedPeers)
+	}
+	doc := testDoc(t, 1, time.Now().Truncate(time.Second))
+	doc.Peers = policy.Peers{Allow: []string{a.p2p.ID().String(), b.p2p.ID().String()}}
+	w := serveReq(t, a.Handler(), req{method: http.MethodPut, path: "/shoal/v1/policy", body: kit.sign(t, doc), remote: "127.0.0.1:5555"})
+	if w.Code != http.StatusOK {
+		t.Fatalf("PUT policy: %d %s", w.Code, w.Body.String())
+	}
+	if st := status("192.0.2.10:40000"); st.ConnectedPeers != nil || st.Peers != 1 {
+		t.Errorf("under a policy, non-loopback caller: connected_peers %+v (peers %d), want none listed (the count stays)", st.ConnectedPeers, st.Peers)
+	}
+	if st := status("127.0.0.1:5555"); len(st.ConnectedPeers) != 1 {
+		t.Errorf("under a policy, loopback caller: connected_peers %+v, want b", st.ConnectedPeers)
 	}
 }
