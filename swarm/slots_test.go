@@ -22,14 +22,7 @@ func TestSlots(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := NewSlots(tt.max)
-			s.Sent(0, t0)
-			now := t0
-			// Run the link at rate for a few seconds so the average
-			// settles.
-			for range 100 {
-				now = now.Add(50 * time.Millisecond)
-				s.Sent(int64(tt.rate*0.05), now)
-			}
+			now := settle(s, tt.rate, t0)
 			n := 0
 			for n < 100 && s.Admit(now) {
 				n++
@@ -61,12 +54,7 @@ func TestIntake(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := NewIntake()
-			s.Sent(0, t0)
-			now := t0
-			for range 100 {
-				now = now.Add(50 * time.Millisecond)
-				s.Sent(int64(tt.rate*0.05), now)
-			}
+			now := settle(s, tt.rate, t0)
 			n := 0
 			for n < 100 && s.Admit(now) {
 				n++
@@ -85,4 +73,16 @@ func TestIntake(t *testing.T) {
 			}
 		})
 	}
+}
+
+// settle runs s's link at rate bytes per second for five seconds from
+// t0, so that its average settles, and returns the time after.
+func settle(s *Slots, rate float64, t0 time.Time) time.Time {
+	s.Sent(0, t0)
+	now := t0
+	for range 100 {
+		now = now.Add(50 * time.Millisecond)
+		s.Sent(int64(rate*0.05), now)
+	}
+	return now
 }
