@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/shoal-dev/shoal/internal/tempfile"
+
 	"github.com/shoal-dev/shoal/scan"
 )
 
@@ -38,14 +40,11 @@ func readGoBinary(r io.Reader, size int64) ([]scan.Package, error) {
 	if !isExecutable(head[:]) {
 		return nil, nil
 	}
-	f, err := os.CreateTemp("", "shoal-inventory-*")
+	f, err := tempfile.Unlinked(os.TempDir(), "shoal-inventory-*")
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	defer func() {
-		_ = f.Close()
-		_ = os.Remove(f.Name())
-	}()
+	defer f.Close()
 	spot := &magicSpotter{w: f}
 	if _, err := spot.Write(head[:]); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)

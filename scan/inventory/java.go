@@ -10,6 +10,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/shoal-dev/shoal/internal/tempfile"
+
 	"github.com/shoal-dev/shoal/scan"
 )
 
@@ -57,14 +59,11 @@ func readJavaArchive(r io.Reader, size int64, base string) ([]scan.Package, erro
 		}
 		ra, size = bytes.NewReader(data), int64(len(data))
 	} else {
-		f, err := os.CreateTemp("", "shoal-inventory-*")
+		f, err := tempfile.Unlinked(os.TempDir(), "shoal-inventory-*")
 		if err != nil {
 			return nil, fmt.Errorf("spool: %w", err)
 		}
-		defer func() {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}()
+		defer f.Close()
 		n, err := io.Copy(f, io.LimitReader(r, size))
 		if err != nil {
 			return nil, fmt.Errorf("spool: %w", err)
