@@ -35,6 +35,7 @@ func (s *Store) update(fn func(mt *metaTxn) error) (*metaTxn, error) {
 	if err != nil {
 		return nil, s.writeFailed(err)
 	}
+	s.metaTxns.Add(1)
 	s.mu.Lock()
 	for d, ld := range mt.delta {
 		if bi := s.blobs[d]; bi != nil {
