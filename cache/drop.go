@@ -16,21 +16,19 @@ func (s *Store) dropBlobLocked(d digest.Digest) error {
 }
 
 // dropBlobsLocked is dropBlobLocked for several blobs in one metadata
-// transaction: with synced writes each transaction costs an fsync, which
-// was most of what evicting a blob took. The metadata goes first and the
-// files after, as for one blob: a crash in between leaves files without
-// a record, which Open re-hashes and adopts, never a record (or a tag)
-// without its file. The caller holds s.meta.
+// transaction: with synced writes each transaction costs an fsync. What
+// to delete is read first in a read-only transaction, because badger
+// sorts a write transaction's pending writes for every iterator opened
+// in it, which made a transaction of many blobs quadratic. The caller
+// holds s.meta, so nothing changes between the read and the write; and
+// what dropping one blob deletes is found only through keys naming that
+// blob, which dropping another never deletes, so reading them all first
+// finds what dropping them one by one would. The metadata goes first and
+// the files after, as for one blob: a crash in between leaves files
+// without a record, which Open re-hashes and adopts, never a record (or
+// a tag) without its file.
 func (s *Store) dropBlobsLocked(ds []digest.Digest) error {
-	_, err := s.update(func(mt *metaTxn) error {
-		for _, d := range ds {
-			if err := mt.dropBlobMeta(d); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.dropBlobsMetaLocked(ds); err != nil {
 		return err
 	}
 	var errs []error
@@ -42,47 +40,71 @@ func (s *Store) dropBlobsLocked(ds []digest.Digest) error {
 	return errors.Join(errs...)
 }
 
-// dropBlobMeta deletes the record of blob d, its links and the manifest
-// records whose bytes it is.
-func (mt *metaTxn) dropBlobMeta(d digest.Digest) error {
-	if err := mt.txn.Delete(key(kindBlob, string(d))); err != nil {
+// dropBlobsMetaLocked is the metadata half of dropBlobsLocked, in one
+// transaction.
+func (s *Store) dropBlobsMetaLocked(ds []digest.Digest) error {
+	var keys [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		for _, d := range ds {
+			var err error
+			if keys, err = appendDropKeys(txn, d, keys); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	if err := mt.txn.Delete(key(kindPieces, string(d))); err != nil {
-		return err
-	}
-	var repos []string
-	if err := scanKeys(mt.txn, key(kindBlobLink, string(d), ""), func(k []byte) error {
-		repos = append(repos, lastField(k))
+	// The in-memory link counts need no change: every blob in ds is
+	// already out of s.blobs, and only keys naming them go.
+	_, err = s.update(func(mt *metaTxn) error {
+		for _, k := range keys {
+			if err := mt.txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+// appendDropKeys appends to keys those dropping blob d deletes: its
+// record and piece digests, its links, and the manifest records whose
+// bytes it is with their indexes and the tags pointing at them.
+func appendDropKeys(txn *badger.Txn, d digest.Digest, keys [][]byte) ([][]byte, error) {
+	keys = append(keys, key(kindBlob, string(d)), key(kindPieces, string(d)))
+	if err := scanKeys(txn, key(kindBlobLink, string(d), ""), func(k []byte) error {
+		keys = append(keys, k, key(kindRepoLink, lastField(k), string(d)))
 		return nil
 	}); err != nil {
-		return err
-	}
-	for _, repo := range repos {
-		if err := mt.unlink(repo, d); err != nil {
-			return err
-		}
+		return nil, err
 	}
 	var recRepos []string
-	if err := scanKeys(mt.txn, key(kindManifestBy, string(d), ""), func(k []byte) error {
+	if err := scanKeys(txn, key(kindManifestBy, string(d), ""), func(k []byte) error {
 		recRepos = append(recRepos, lastField(k))
+		keys = append(keys, k)
 		return nil
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	for _, repo := range recRepos {
-		rec, err := getRecord(mt.txn, repo, d)
+		rec, err := getRecord(txn, repo, d)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := mt.removeRecord(repo, &rec); err != nil {
-			return err
+		keys = append(keys, key(kindManifest, repo, string(d)))
+		keys = append(keys, recordIndexKeys(repo, &rec)...)
+		tags, err := tagsAt(txn, repo, d)
+		if err != nil {
+			return nil, err
 		}
+		keys = append(keys, tags...)
 	}
-	return nil
+	return keys, nil
 }
 
 // isTxnTooBig reports whether err is badger refusing a transaction for

@@ -133,14 +133,7 @@ func TestEvictCrashBeforeFiles(t *testing.T) {
 		s.takeLocked(evictCand{d: d, size: s.blobs[d].size})
 	}
 	s.mu.Unlock()
-	_, err := s.update(func(mt *metaTxn) error {
-		for _, d := range []digest.Digest{md, ld} {
-			if err := mt.dropBlobMeta(d); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := s.dropBlobsMetaLocked([]digest.Digest{md, ld})
 	s.meta.Unlock()
 	if err != nil {
 		t.Fatal(err)
