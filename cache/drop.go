@@ -98,7 +98,7 @@ func appendDropKeys(txn *badger.Txn, d digest.Digest, keys [][]byte) ([][]byte, 
 		}
 		keys = append(keys, key(kindManifest, repo, string(d)))
 		keys = append(keys, recordIndexKeys(repo, &rec)...)
-		tags, err := tagsAt(txn, repo, d)
+		tags, err := tagsAt(txn, repo, d, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -214,7 +214,7 @@ func (mt *metaTxn) removeRecord(repo string, rec *ManifestRecord) error {
 		return err
 	}
 	mt.unlinked = append(mt.unlinked, rec.Digest)
-	stale, err := tagsAt(mt.txn, repo, rec.Digest)
+	stale, err := tagsAt(mt.txn, repo, rec.Digest, nil)
 	if err != nil {
 		return err
 	}
@@ -224,18 +224,6 @@ func (mt *metaTxn) removeRecord(repo string, rec *ManifestRecord) error {
 		}
 	}
 	return nil
-}
-
-// tagsAt lists the keys of the tags of repo that point at d.
-func tagsAt(txn *badger.Txn, repo string, d digest.Digest) ([][]byte, error) {
-	var keys [][]byte
-	err := scan(txn, key(kindTag, repo, ""), func(k, v []byte) error {
-		if td, _, err := decodeTag(v); err == nil && td == d {
-			keys = append(keys, k)
-		}
-		return nil
-	})
-	return keys, err
 }
 
 // recordNeeds lists the blobs a manifest record keeps from being freed.

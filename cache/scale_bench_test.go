@@ -213,7 +213,7 @@ func buildScaleStore(b *testing.B, dir string, images int) []heldBlob {
 				if err := mt.putRecord(im.repo, &im.rec); err != nil {
 					return err
 				}
-				if err := mt.txn.Set(key(kindTag, im.repo, fmt.Sprintf("t%d", first+i)), encodeTag(im.rec.Digest, now)); err != nil {
+				if err := mt.setTag(im.repo, fmt.Sprintf("t%d", first+i), im.rec.Digest, now); err != nil {
 					return err
 				}
 			}

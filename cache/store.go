@@ -240,6 +240,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: open metadata in %s: %w", filepath.Join(dir, "meta"), err)
 	}
+	if err := indexTags(db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("cache: open metadata in %s: %w", filepath.Join(dir, "meta"), err)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	if idle <= 0 {
