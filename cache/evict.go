@@ -34,17 +34,62 @@ func (s *Store) maybeEvict() {
 
 // evictRest runs eviction passes until the store is within MaxBytes,
 // nothing more can be evicted or the store closes, releasing s.meta
-// between passes.
+// between passes. The passes take their victims from one queue; when it
+// runs out, one new queue is listed (blobs may have been added or used).
 func (s *Store) evictRest() {
-	for s.ctx.Err() == nil {
-		s.meta.Lock()
-		evicted, _, more := s.evictPassLocked(0)
-		s.meta.Unlock()
-		s.notifyEvicted(evicted)
-		if !more {
-			return
+	for fresh := 0; fresh < 2 && s.ctx.Err() == nil; fresh++ {
+		q := s.newEvictQueue()
+		for s.ctx.Err() == nil {
+			s.meta.Lock()
+			evicted, fits, more := s.evictQueuedLocked(q)
+			s.meta.Unlock()
+			s.notifyEvicted(evicted)
+			if fits {
+				return
+			}
+			if !more {
+				break
+			}
 		}
 	}
+	if s.ctx.Err() == nil {
+		total, _ := s.Usage()
+		s.log.Warn("cache: over the size limit with nothing evictable",
+			"bytes", total, "max_bytes", s.opts.MaxBytes)
+	}
+}
+
+// evictQueuedLocked is a pass of evictRest: it evicts up to evictPass
+// blobs from q towards the store being within MaxBytes, and reports
+// whether it then is and whether q may hold more. The caller holds
+// s.meta.
+func (s *Store) evictQueuedLocked(q *evictQueue) (evicted []digest.Digest, fits, more bool) {
+	s.mu.Lock()
+	fit := func() bool { return s.total+s.uploadBytes <= s.opts.MaxBytes }
+	if s.closed || fit() {
+		ok := fit()
+		s.mu.Unlock()
+		return nil, ok, false
+	}
+	var victims []evictCand
+	empty := false
+	for !fit() && !empty {
+		var cands []evictCand
+		cands, empty = q.nextLocked(s, evictPass-len(victims))
+		for _, c := range cands {
+			if fit() {
+				break
+			}
+			s.takeLocked(c)
+			victims = append(victims, c)
+		}
+		if len(victims) >= evictPass {
+			break
+		}
+	}
+	fits = fit()
+	s.mu.Unlock()
+	return s.dropVictimsLocked(victims), fits, !fits && !empty
 }
 
 // evictCand is a blob eviction may remove.

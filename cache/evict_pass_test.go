@@ -164,3 +164,37 @@ func TestEvictCrashBeforeFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestEvictQueueSkipsChanged: the background's passes take victims from
+// a list made once, and skip a blob read or pinned since it was made.
+func TestEvictQueueSkipsChanged(t *testing.T) {
+	n, keep := evictPass+10, 5
+	s, ds, pushed := passStore(t, n, keep)
+	q := s.newEvictQueue()
+	s.touch(ds[0])
+	r, err := s.OpenBlob(ds[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var evicted []digest.Digest
+	for more := true; more; {
+		var ev []digest.Digest
+		s.meta.Lock()
+		ev, _, more = s.evictQueuedLocked(q)
+		s.meta.Unlock()
+		if len(ev) > evictPass {
+			t.Fatalf("a pass evicted %d blobs, more than %d", len(ev), evictPass)
+		}
+		evicted = append(evicted, ev...)
+	}
+	if slices.Contains(evicted, ds[0]) || slices.Contains(evicted, ds[1]) {
+		t.Fatal("evicted a blob read or pinned after the queue was made")
+	}
+	if slices.Contains(evicted, pushed) {
+		t.Fatal("pushed blob evicted")
+	}
+	if total, _ := s.Usage(); total > s.opts.MaxBytes {
+		t.Fatalf("%d bytes left, over %d", total, s.opts.MaxBytes)
+	}
+}
