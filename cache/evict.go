@@ -200,10 +200,16 @@ func (s *Store) evict(extra int64) ([]digest.Digest, bool) {
 
 // evictBytes evicts least recently used blobs until at least need bytes
 // are freed or no candidate is left, and returns how many bytes it freed.
-// It takes s.meta for each pass of at most evictPass blobs.
+// It takes s.meta for each pass of at most evictPass blobs, and the
+// passes take their victims from one candidate list (evictQueue): a
+// filesystem watermark can ask for many passes.
 func (s *Store) evictBytes(need int64) ([]digest.Digest, int64) {
 	var evicted []digest.Digest
 	var freed int64
+	if need <= 0 {
+		return nil, 0
+	}
+	q := s.newEvictQueue()
 	for freed < need {
 		s.meta.Lock()
 		s.mu.Lock()
@@ -212,20 +218,24 @@ func (s *Store) evictBytes(need int64) ([]digest.Digest, int64) {
 			s.meta.Unlock()
 			break
 		}
-		cands, _, all := s.oldestLocked(evictPass)
 		var victims []evictCand
-		for _, c := range cands {
-			if freed >= need {
-				break
+		empty := false
+		for freed < need && !empty && len(victims) < evictPass {
+			var cands []evictCand
+			cands, empty = q.nextLocked(s, evictPass-len(victims))
+			for _, c := range cands {
+				if freed >= need {
+					break
+				}
+				s.takeLocked(c)
+				victims = append(victims, c)
+				freed += c.size
 			}
-			s.takeLocked(c)
-			victims = append(victims, c)
-			freed += c.size
 		}
 		s.mu.Unlock()
 		evicted = append(evicted, s.dropVictimsLocked(victims)...)
 		s.meta.Unlock()
-		if all || len(victims) == 0 {
+		if empty || len(victims) == 0 {
 			break
 		}
 	}

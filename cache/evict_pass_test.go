@@ -198,3 +198,29 @@ func TestEvictQueueSkipsChanged(t *testing.T) {
 		t.Fatalf("%d bytes left, over %d", total, s.opts.MaxBytes)
 	}
 }
+
+// TestEvictBytesPasses: freeing space for the filesystem watermark takes
+// more than one pass when it must, the least recently used first, and
+// never pushed content.
+func TestEvictBytesPasses(t *testing.T) {
+	n := 2*evictPass + 10
+	s, ds, pushed := passStore(t, n, n)
+	need := int64(100 * (evictPass + 20))
+	txns := s.metaTxns.Load()
+	evicted, freed := s.evictBytes(need)
+	if freed != need || len(evicted) != evictPass+20 {
+		t.Fatalf("freed %d bytes in %d blobs; want %d in %d", freed, len(evicted), need, evictPass+20)
+	}
+	if got := s.metaTxns.Load() - txns; got != 2 {
+		t.Errorf("%d metadata transactions, want 2", got)
+	}
+	slices.Sort(evicted)
+	oldest := slices.Clone(ds[:evictPass+20])
+	slices.Sort(oldest)
+	if !slices.Equal(evicted, oldest) {
+		t.Error("did not evict the least recently used blobs")
+	}
+	if !s.Holds("team/app", pushed) {
+		t.Fatal("pushed blob evicted")
+	}
+}
