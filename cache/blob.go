@@ -488,59 +488,6 @@ func (s *Store) freeUnlinkedLocked(ds []digest.Digest) []digest.Digest {
 	return freed
 }
 
-// dropBlobLocked deletes the metadata of d (already out of s.blobs), its
-// links, the manifest records whose bytes it is, and then its file. The
-// caller holds s.meta.
-func (s *Store) dropBlobLocked(d digest.Digest) error {
-	_, err := s.update(func(mt *metaTxn) error {
-		if err := mt.txn.Delete(key(kindBlob, string(d))); err != nil {
-			return err
-		}
-		if err := mt.txn.Delete(key(kindPieces, string(d))); err != nil {
-			return err
-		}
-		var repos []string
-		if err := scanKeys(mt.txn, key(kindBlobLink, string(d), ""), func(k []byte) error {
-			repos = append(repos, lastField(k))
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, repo := range repos {
-			if err := mt.unlink(repo, d); err != nil {
-				return err
-			}
-		}
-		var recRepos []string
-		if err := scanKeys(mt.txn, key(kindManifestBy, string(d), ""), func(k []byte) error {
-			recRepos = append(recRepos, lastField(k))
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, repo := range recRepos {
-			rec, err := getRecord(mt.txn, repo, d)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if err := mt.removeRecord(repo, &rec); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if err := os.Remove(s.blobPath(d)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
 func (s *Store) notifyEvicted(ds []digest.Digest) {
 	if s.opts.OnEvict == nil {
 		return

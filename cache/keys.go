@@ -24,6 +24,8 @@ const (
 	kindUse        = 'u' // u blob sep repo sep manifest → nothing (records needing a blob)
 	kindHeld       = 'h' // h blob sep repo sep manifest → nothing (records through which repo holds a blob)
 	kindTag        = 't' // t repo sep tag → tagValue
+	kindTagBy      = 'T' // T digest sep repo sep tag → nothing (tags by what they point at; tagindex.go)
+	kindIndexed    = 'I' // I name → nothing (an index Open built for metadata written before it)
 	kindReferrer   = 'f' // f repo sep subject sep manifest → JSON descriptor (pushed)
 	kindUpstream   = 'g' // g repo sep subject → JSON []descriptor (cached upstream list)
 	kindRepo       = 'p' // p repo → local flag

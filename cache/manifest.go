@@ -109,7 +109,7 @@ func (s *Store) PutManifest(repo string, local bool, rec ManifestRecord, body []
 			return err
 		}
 		for _, t := range tags {
-			if err := mt.txn.Set(key(kindTag, repo, t), encodeTag(rec.Digest, checked)); err != nil {
+			if err := mt.setTag(repo, t, rec.Digest, checked); err != nil {
 				return err
 			}
 		}
@@ -215,7 +215,7 @@ func (s *Store) SetTag(repo string, local bool, tag string, d digest.Digest, che
 		if _, err := mt.ensureRepo(repo, local); err != nil {
 			return err
 		}
-		return mt.txn.Set(key(kindTag, repo, tag), encodeTag(d, checked.UnixNano()))
+		return mt.setTag(repo, tag, d, checked.UnixNano())
 	})
 	return err
 }
@@ -271,11 +271,7 @@ func (s *Store) DeleteTag(repo, tag string) error {
 	s.meta.Lock()
 	defer s.meta.Unlock()
 	_, err := s.update(func(mt *metaTxn) error {
-		k := key(kindTag, repo, tag)
-		if _, err := getValue(mt.txn, k); err != nil {
-			return err
-		}
-		return mt.txn.Delete(k)
+		return mt.deleteTag(repo, tag)
 	})
 	return err
 }

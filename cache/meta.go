@@ -35,6 +35,7 @@ func (s *Store) update(fn func(mt *metaTxn) error) (*metaTxn, error) {
 	if err != nil {
 		return nil, s.writeFailed(err)
 	}
+	s.metaTxns.Add(1)
 	s.mu.Lock()
 	for d, ld := range mt.delta {
 		if bi := s.blobs[d]; bi != nil {
@@ -174,25 +175,30 @@ func (mt *metaTxn) putRecord(repo string, rec *ManifestRecord) error {
 	return nil
 }
 
-// dropRecordIndexes deletes the use and referrer entries of rec.
+// dropRecordIndexes deletes the use, held and referrer entries of rec.
 func (mt *metaTxn) dropRecordIndexes(repo string, rec *ManifestRecord) error {
-	for _, b := range recordNeeds(rec) {
-		if err := mt.txn.Delete(key(kindUse, string(b), repo, string(rec.Digest))); err != nil {
+	for _, k := range recordIndexKeys(repo, rec) {
+		if err := mt.txn.Delete(k); err != nil {
 			return err
 		}
-		mt.unlinked = append(mt.unlinked, b)
+	}
+	mt.unlinked = append(mt.unlinked, recordNeeds(rec)...)
+	return nil
+}
+
+// recordIndexKeys lists the use, held and referrer keys of rec in repo.
+func recordIndexKeys(repo string, rec *ManifestRecord) [][]byte {
+	var keys [][]byte
+	for _, b := range recordNeeds(rec) {
+		keys = append(keys, key(kindUse, string(b), repo, string(rec.Digest)))
 	}
 	for _, b := range rec.Held {
-		if err := mt.txn.Delete(key(kindHeld, string(b), repo, string(rec.Digest))); err != nil {
-			return err
-		}
+		keys = append(keys, key(kindHeld, string(b), repo, string(rec.Digest)))
 	}
 	if rec.Subject != nil {
-		if err := mt.txn.Delete(key(kindReferrer, repo, string(rec.Subject.Digest), string(rec.Digest))); err != nil {
-			return err
-		}
+		keys = append(keys, key(kindReferrer, repo, string(rec.Subject.Digest), string(rec.Digest)))
 	}
-	return nil
+	return keys
 }
 
 // removeRecord deletes the manifest record rec of repo, its indexes and
@@ -208,13 +214,7 @@ func (mt *metaTxn) removeRecord(repo string, rec *ManifestRecord) error {
 		return err
 	}
 	mt.unlinked = append(mt.unlinked, rec.Digest)
-	var stale [][]byte
-	err := scan(mt.txn, key(kindTag, repo, ""), func(k, v []byte) error {
-		if d, _, err := decodeTag(v); err == nil && d == rec.Digest {
-			stale = append(stale, k)
-		}
-		return nil
-	})
+	stale, err := tagsAt(mt.txn, repo, rec.Digest, nil)
 	if err != nil {
 		return err
 	}

@@ -65,9 +65,7 @@ func (s *Store) evictForFilesystem() {
 		return
 	}
 	need := fs.Used - int64(low*float64(fs.Used+fs.Avail))
-	s.meta.Lock()
-	evicted, freed := s.evictBytesLocked(need)
-	s.meta.Unlock()
+	evicted, freed := s.evictBytes(need)
 	s.notifyEvicted(evicted)
 	if freed < need {
 		s.log.Warn("cache: the filesystem is above the high watermark with no more mirrored content to evict",
@@ -87,9 +85,7 @@ func (s *Store) roomFor(f *fetch, size int64) error {
 		return nil
 	}
 	if s.opts.MaxBytes > 0 {
-		s.meta.Lock()
-		evicted, fits := s.evictLocked(size)
-		s.meta.Unlock()
+		evicted, fits := s.evict(size)
 		s.notifyEvicted(evicted)
 		if !fits {
 			return s.noRoom(fmt.Sprintf("the size limit of %d bytes is held by content that cannot be evicted (pushed or in use)", s.opts.MaxBytes), size)
@@ -103,9 +99,7 @@ func (s *Store) roomFor(f *fetch, size int64) error {
 	if short <= 0 {
 		return nil
 	}
-	s.meta.Lock()
-	evicted, freed := s.evictBytesLocked(short)
-	s.meta.Unlock()
+	evicted, freed := s.evictBytes(short)
 	s.notifyEvicted(evicted)
 	if freed >= short {
 		return nil

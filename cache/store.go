@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -131,7 +132,13 @@ type Store struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	once   sync.Once
+	// evictMore asks the background goroutine for the eviction passes
+	// a request path left (maybeEvict).
+	evictMore chan struct{}
+	// metaTxns counts committed metadata transactions, each an fsync:
+	// tests check that eviction batches them.
+	metaTxns atomic.Int64
+	once     sync.Once
 
 	// meta serializes every change to metadata and to the set of stored
 	// blob files, so that check-then-act sequences (commit, link, free,
@@ -233,6 +240,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: open metadata in %s: %w", filepath.Join(dir, "meta"), err)
 	}
+	if err := indexTags(db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("cache: open metadata in %s: %w", filepath.Join(dir, "meta"), err)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	if idle <= 0 {
@@ -251,6 +262,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		pins:        make(map[digest.Digest]int),
 		inflight:    make(map[digest.Digest]*fetch),
 		dirty:       make(map[digest.Digest]struct{}),
+		evictMore:   make(chan struct{}, 1),
 		dirsMade:    make(map[string]bool),
 		uploads:     make(map[string]int64),
 		upLocks:     make(map[string]*uploadLock),
@@ -336,6 +348,8 @@ func (s *Store) background() {
 			if err != nil {
 				s.log.Warn("cache: flush access times", "err", err)
 			}
+		case <-s.evictMore:
+			s.evictRest()
 		case <-janitor.C:
 			s.expireUploads()
 			// One pass is enough: RunValueLogGC rewrites at most one file.

@@ -43,9 +43,7 @@ func (s *Store) makeRoom(id string, n int64) error {
 			return nil
 		}
 		s.mu.Unlock()
-		s.meta.Lock()
-		evicted, fits := s.evictLocked(n)
-		s.meta.Unlock()
+		evicted, fits := s.evict(n)
 		s.notifyEvicted(evicted)
 		if !fits {
 			break

@@ -19,7 +19,13 @@ import (
 //	1  the FORMAT file. A store's missing or damaged metadata is rebuilt
 //	   from its blob files (cache.Rebuild); nothing else changed, so
 //	   upgrading from 0 only records the format.
-const Current = 1
+//	2  the store's metadata indexes tags by the manifest they point at,
+//	   so that evicting a manifest finds its own tags. The store builds
+//	   the index when it next opens (cache.Open, once, marked done in the
+//	   metadata), so upgrading from 1 only records the format; the bump
+//	   keeps a release before it, which would change tags without the
+//	   index, off the data dir.
+const Current = 2
 
 // File is the name of the file in the data dir that records its format.
 const File = "FORMAT"
@@ -32,6 +38,7 @@ const header = "shoal data format "
 func upgrades() []func(dir string) error {
 	return []func(dir string) error{
 		0: func(string) error { return nil }, // format 1 only adds the record
+		1: func(string) error { return nil }, // the store builds its tag index at open
 	}
 }
 

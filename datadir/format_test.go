@@ -16,7 +16,8 @@ func TestPrepare(t *testing.T) {
 	}{
 		{name: "new", wantFrom: Current},
 		{name: "older release", files: map[string]string{"peer.key": "k"}, wantFrom: 0},
-		{name: "current", files: map[string]string{File: "shoal data format 1\n", "peer.key": "k"}, wantFrom: 1},
+		{name: "format 1", files: map[string]string{File: "shoal data format 1\n", "peer.key": "k"}, wantFrom: 1},
+		{name: "current", files: map[string]string{File: "shoal data format 2\n", "peer.key": "k"}, wantFrom: 2},
 		{name: "newer", files: map[string]string{File: "shoal data format 99\n"}, wantErr: "newer shoal"},
 		{name: "damaged", files: map[string]string{File: "\x00\x01garbage"}, wantErr: "does not say a format"},
 		{name: "format zero written", files: map[string]string{File: "shoal data format 0\n"}, wantErr: "does not say a format"},
@@ -47,7 +48,7 @@ func TestPrepare(t *testing.T) {
 			if got, err := Read(dir); err != nil || got != Current {
 				t.Fatalf("after Prepare the format is %d, %v; want %d", got, err, Current)
 			}
-			if string(after) != "shoal data format 1\n" {
+			if string(after) != "shoal data format 2\n" {
 				t.Fatalf("FORMAT holds %q", after)
 			}
 		})
