@@ -86,10 +86,10 @@ func encode(t testing.TB, db *DB) []byte {
 // as from the directory.
 func TestImportArchives(t *testing.T) {
 	dir := t.TempDir()
-	want := encode(t, importTestdata(t, "go-osv", "alpine-secdb", "debian", "pypa-osv"))
+	want := encode(t, importTestdata(t, "go-osv", "alpine-secdb", "debian", "pypa-osv", "ghsa"))
 
 	var files []string
-	for _, sub := range []string{"go-osv", "alpine-secdb", "debian", "pypa-osv"} {
+	for _, sub := range []string{"go-osv", "alpine-secdb", "debian", "pypa-osv", "ghsa"} {
 		filepath.WalkDir(filepath.Join("testdata", sub), func(p string, d os.DirEntry, err error) error {
 			if err == nil && d.Type().IsRegular() {
 				files = append(files, p)

@@ -43,9 +43,16 @@ func zipOf(t *testing.T, files ...string) string {
 //
 //	PYSEC-2019-217 (jinja2): introduced 0, fixed 2.10.1; versions lists '2.10'
 //	PYSEC-2023-74 (requests): introduced 2.3.0, fixed 2.31.0
+//	GHSA-35jh-r3h4-6jhm (npm lodash and lodash-es): introduced 0, fixed 4.17.21
+//	GHSA-jfh8-c2jp-5v3q (Maven org.apache.logging.log4j:log4j-core): three
+//	  entries, 2.13.0 to 2.15.0, 0 to 2.3.1, 2.4 to 2.12.2
 func TestMatchRealLanguageRecords(t *testing.T) {
 	pypaYAML := filepath.Join("testdata", "pypa-osv")
 	pypaZip := zipOf(t, "pypa-osv/PYSEC-2019-217.yaml", "pypa-osv/PYSEC-2023-74.yaml")
+	lodashJSON := filepath.Join("testdata", "ghsa", "GHSA-35jh-r3h4-6jhm.json")
+	log4jJSON := filepath.Join("testdata", "ghsa", "GHSA-jfh8-c2jp-5v3q.json")
+	ghsaZip := zipOf(t, "ghsa/GHSA-35jh-r3h4-6jhm.json", "ghsa/GHSA-jfh8-c2jp-5v3q.json")
+	const log4j = "org.apache.logging.log4j:log4j-core"
 	for _, tc := range []struct {
 		name   string
 		source string
@@ -66,6 +73,24 @@ func TestMatchRealLanguageRecords(t *testing.T) {
 		{"requests below introduced", pypaZip, scan.Package{Ecosystem: "PyPI", Name: "requests", Version: "2.2.1"}, "PYSEC-2023-74", "", false},
 		{"requests at its fix, from a zip", pypaZip, scan.Package{Ecosystem: "PyPI", Name: "requests", Version: "2.31.0"}, "PYSEC-2023-74", "", false},
 		{"jinja2 from a zip", pypaZip, scan.Package{Ecosystem: "PyPI", Name: "Jinja2", Version: "2.9.6"}, "PYSEC-2019-217", "2.10.1", true},
+
+		{"lodash affected", lodashJSON, scan.Package{Ecosystem: "npm", Name: "lodash", Version: "4.17.20"}, "GHSA-35jh-r3h4-6jhm", "4.17.21", true},
+		{"lodash pre-release of the fix", lodashJSON, scan.Package{Ecosystem: "npm", Name: "lodash", Version: "4.17.21-beta.1"}, "GHSA-35jh-r3h4-6jhm", "4.17.21", true},
+		{"lodash at its fix", lodashJSON, scan.Package{Ecosystem: "npm", Name: "lodash", Version: "4.17.21"}, "GHSA-35jh-r3h4-6jhm", "", false},
+		{"lodash-es affected, from a zip", ghsaZip, scan.Package{Ecosystem: "npm", Name: "lodash-es", Version: "4.17.15"}, "GHSA-35jh-r3h4-6jhm", "4.17.21", true},
+		{"npm names are case-sensitive", lodashJSON, scan.Package{Ecosystem: "npm", Name: "Lodash", Version: "4.17.20"}, "GHSA-35jh-r3h4-6jhm", "", false},
+		{"another npm package", lodashJSON, scan.Package{Ecosystem: "npm", Name: "lodash.template", Version: "4.5.0"}, "GHSA-35jh-r3h4-6jhm", "", false},
+		{"lodash in PyPI is not npm's", lodashJSON, scan.Package{Ecosystem: "PyPI", Name: "lodash", Version: "4.17.20"}, "GHSA-35jh-r3h4-6jhm", "", false},
+
+		{"log4j-core 2.14.1 affected", log4jJSON, scan.Package{Ecosystem: "Maven", Name: log4j, Version: "2.14.1"}, "GHSA-jfh8-c2jp-5v3q", "2.15.0", true},
+		{"log4j-core at 2.15.0", log4jJSON, scan.Package{Ecosystem: "Maven", Name: log4j, Version: "2.15.0"}, "GHSA-jfh8-c2jp-5v3q", "", false},
+		{"log4j-core 2.12.1, backport branch", ghsaZip, scan.Package{Ecosystem: "Maven", Name: log4j, Version: "2.12.1"}, "GHSA-jfh8-c2jp-5v3q", "2.12.2", true},
+		{"log4j-core at backport 2.12.2", ghsaZip, scan.Package{Ecosystem: "Maven", Name: log4j, Version: "2.12.2"}, "GHSA-jfh8-c2jp-5v3q", "", false},
+		{"log4j-core 2.0-beta9", log4jJSON, scan.Package{Ecosystem: "Maven", Name: log4j, Version: "2.0-beta9"}, "GHSA-jfh8-c2jp-5v3q", "2.3.1", true},
+		{"log4j-core at backport 2.3.1", log4jJSON, scan.Package{Ecosystem: "Maven", Name: log4j, Version: "2.3.1"}, "GHSA-jfh8-c2jp-5v3q", "", false},
+		{"log4j-core 2.16.0", log4jJSON, scan.Package{Ecosystem: "Maven", Name: log4j, Version: "2.16.0"}, "GHSA-jfh8-c2jp-5v3q", "", false},
+		{"log4j-api is not named", log4jJSON, scan.Package{Ecosystem: "Maven", Name: "org.apache.logging.log4j:log4j-api", Version: "2.14.1"}, "GHSA-jfh8-c2jp-5v3q", "", false},
+		{"artifactId alone is not the Maven name", log4jJSON, scan.Package{Ecosystem: "Maven", Name: "log4j-core", Version: "2.14.1"}, "GHSA-jfh8-c2jp-5v3q", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db, err := Import(tc.source)
