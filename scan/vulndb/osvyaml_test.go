@@ -1,6 +1,9 @@
 package vulndb
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -51,5 +54,38 @@ func TestOSVYAML(t *testing.T) {
 				t.Errorf("fixed = %q, want %q (JSON %s)", got, tc.fixed, j)
 			}
 		})
+	}
+}
+
+// TestImportYAMLDamaged imports every prefix of the real records, and the
+// records with each colon, quote and newline swapped for another, as the
+// fuzzer would: none may panic, and whatever parses must be well-formed.
+func TestImportYAMLDamaged(t *testing.T) {
+	seeds, err := filepath.Glob(filepath.Join("testdata", "pypa-osv", "*.yaml"))
+	if err != nil || len(seeds) == 0 {
+		t.Fatalf("no seeds: %v", err)
+	}
+	for _, s := range seeds {
+		data, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := 0; n <= len(data); n += 7 {
+			db := newDB()
+			db.importData(s, kindYAML, data[:n])
+			checkRecords(t, db.sortedRecords())
+		}
+		for i, c := range data {
+			if c != ':' && c != '\'' && c != '\n' {
+				continue
+			}
+			for _, r := range []byte{'&', '*', '[', '\t'} {
+				d := bytes.Clone(data)
+				d[i] = r
+				db := newDB()
+				db.importData(s, kindYAML, d)
+				checkRecords(t, db.sortedRecords())
+			}
+		}
 	}
 }
