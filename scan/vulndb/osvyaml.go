@@ -3,39 +3,74 @@ package vulndb
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v2"
 )
 
-// maxYAMLNodes bounds the JSON a YAML record expands to: aliases can make a
-// small document name a huge tree (the "billion laughs"), and real OSV
-// records have a few thousand nodes at most.
-const maxYAMLNodes = 1 << 18
+// yamlValue is one YAML node as a JSON-ready value. It is decoded with
+// go.yaml.in/yaml/v2, which the binary links already (through
+// sigs.k8s.io/yaml for secdb): asking v2 for a string keeps a scalar's text,
+// which is the point; aliases are expanded by v2, which refuses documents
+// with excessive aliasing (the "billion laughs").
+type yamlValue struct{ v any }
 
-// maxYAMLDepth bounds nesting; OSV records nest six levels deep.
-const maxYAMLDepth = 64
+// UnmarshalYAML tries the node as a scalar (or null), a mapping, then a
+// sequence; a node of one kind fails the other decodings at once, so a
+// document is decoded once over.
+func (y *yamlValue) UnmarshalYAML(unmarshal func(any) error) error {
+	var s *string
+	if unmarshal(&s) == nil {
+		if s == nil {
+			y.v = nil
+		} else {
+			y.v = *s
+		}
+		return nil
+	}
+	var m map[string]*yamlValue
+	if err := unmarshal(&m); err == nil {
+		out := make(map[string]any, len(m))
+		for k, v := range m {
+			out[k] = v.value()
+		}
+		y.v = out
+		return nil
+	}
+	var l []*yamlValue
+	if err := unmarshal(&l); err != nil {
+		return err
+	}
+	out := make([]any, len(l))
+	for i, v := range l {
+		out[i] = v.value()
+	}
+	y.v = out
+	return nil
+}
 
-var errYAMLTooLarge = errors.New("YAML expands to too many nodes")
+func (y *yamlValue) value() any {
+	if y == nil {
+		return nil
+	}
+	return y.v
+}
 
 // osvYAMLToJSON turns one OSV record written in YAML (as the PyPA advisory
 // database ships them) into JSON for parseOSV. Scalars keep their text:
 // YAML would read an unquoted version such as 1.10 as the float 1.1, and
-// every OSV field a version can be in is a string. Only null and the
-// booleans keep their type.
+// every OSV field a version can be in is a string; booleans become strings
+// too, which no field Import reads minds. Only null stays null.
 func osvYAMLToJSON(data []byte) ([]byte, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	var top map[string]*yamlValue
+	if err := yaml.Unmarshal(data, &top); err != nil {
 		return nil, err
 	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+	if top == nil {
 		return nil, errNotOSV
 	}
-	nodes := 0
-	v, err := yamlNodeValue(doc.Content[0], 0, &nodes)
-	if err != nil {
-		return nil, err
+	v := make(map[string]any, len(top))
+	for k, e := range top {
+		v[k] = e.value()
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -46,64 +81,11 @@ func osvYAMLToJSON(data []byte) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func yamlNodeValue(n *yaml.Node, depth int, nodes *int) (any, error) {
-	*nodes++
-	if *nodes > maxYAMLNodes {
-		return nil, errYAMLTooLarge
-	}
-	if depth > maxYAMLDepth {
-		return nil, fmt.Errorf("YAML nested deeper than %d", maxYAMLDepth)
-	}
-	switch n.Kind {
-	case yaml.AliasNode:
-		if n.Alias == nil {
-			return nil, errors.New("YAML alias without anchor")
-		}
-		return yamlNodeValue(n.Alias, depth+1, nodes)
-	case yaml.MappingNode:
-		m := make(map[string]any, len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			if k.Kind != yaml.ScalarNode {
-				return nil, errors.New("YAML mapping key is not a scalar")
-			}
-			v, err := yamlNodeValue(n.Content[i+1], depth+1, nodes)
-			if err != nil {
-				return nil, err
-			}
-			m[k.Value] = v
-		}
-		return m, nil
-	case yaml.SequenceNode:
-		s := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			v, err := yamlNodeValue(c, depth+1, nodes)
-			if err != nil {
-				return nil, err
-			}
-			s = append(s, v)
-		}
-		return s, nil
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!null":
-			return nil, nil
-		case "!!bool":
-			var b bool
-			if err := n.Decode(&b); err == nil {
-				return b, nil
-			}
-		}
-		return n.Value, nil
-	}
-	return nil, fmt.Errorf("YAML node of kind %d", n.Kind)
-}
-
 // looksLikeOSVYAML tells an OSV record in YAML from an Alpine secdb file by
 // its top-level keys: OSV has "id" and "affected" (or "modified", which the
 // schema requires), secdb has "packages" and "distroversion".
 func looksLikeOSVYAML(data []byte) bool {
-	var top map[string]yaml.Node
+	var top map[string]any
 	if yaml.Unmarshal(data, &top) != nil {
 		return false
 	}

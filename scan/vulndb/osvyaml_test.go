@@ -26,7 +26,7 @@ func TestOSVYAML(t *testing.T) {
 		{"integer-looking fix", "id: PYSEC-X\naffected:\n- package: {name: x, ecosystem: PyPI}\n  ranges:\n  - type: ECOSYSTEM\n    events:\n    - introduced: '0'\n    - fixed: 2\n", true, "2", false},
 		{"secdb is not OSV", "distroversion: v3.10\nreponame: main\npackages: []\n", false, "", true},
 		{"id alone is not OSV", "id: X\n", false, "", true},
-		{"alias bomb refused", laughs, true, "", true},
+		{"alias bomb refused before conversion", laughs, false, "", true},
 		{"non-scalar key is not OSV", "id: X\naffected: []\n? [a]\n: b\n", false, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,6 +54,9 @@ func TestOSVYAML(t *testing.T) {
 				t.Errorf("fixed = %q, want %q (JSON %s)", got, tc.fixed, j)
 			}
 		})
+	}
+	if j, err := osvYAMLToJSON([]byte(laughs)); err == nil {
+		t.Errorf("alias bomb converted to %d bytes of JSON", len(j))
 	}
 }
 
