@@ -58,6 +58,16 @@ func TestOSVYAML(t *testing.T) {
 	if j, err := osvYAMLToJSON([]byte(laughs)); err == nil {
 		t.Errorf("alias bomb converted to %d bytes of JSON", len(j))
 	}
+	// Deep nesting is refused (by yaml/v2's parser past 10,000 levels, by
+	// encoding/json below that) without exhausting the stack.
+	for _, depth := range []int{10000, 1 << 20} {
+		deep := "id: x\naffected: " + strings.Repeat("[", depth) + strings.Repeat("]", depth) + "\n"
+		db := newDB()
+		db.importData("deep.yaml", kindYAML, []byte(deep))
+		if len(db.records) != 0 || db.Skipped() != 1 {
+			t.Errorf("nesting %d: %d records, %d skipped", depth, len(db.records), db.Skipped())
+		}
+	}
 }
 
 // TestImportYAMLDamaged imports every prefix of the real records, and the
