@@ -124,11 +124,13 @@ them and send it to the node, which checks it, stores it as an OCI artifact
 (shoal/vulndb:latest) signed with its key, loads it, and passes it on to its
 fleet peers that trust it.
 
-PATH is a directory of OSV JSON (walked), an osv.dev per-ecosystem all.zip,
-a .tar.gz of OSV JSON, a single .json record, or Alpine secdb YAML
-(v3.10/main.yaml form). Every import replaces the node's database: give all
-the sources at once. Nothing is fetched from the network.`,
-		Example: `  shoal scan db import ./alpine-secdb ./go-osv
+PATH is a directory of OSV records in JSON or YAML (walked; the PyPA
+advisory database's vulns/ is YAML), an osv.dev per-ecosystem all.zip, a
+.tar.gz of OSV records, a single record, or Alpine secdb YAML
+(v3.10/main.yaml form); YAML is told apart by content. Every import replaces
+the node's database: give all the sources at once. Nothing is fetched from
+the network.`,
+		Example: `  shoal scan db import ./alpine-secdb ./go-osv ./pypa-advisory-database/vulns
   shoal scan db import --node http://10.0.0.5:5000 Debian-all.zip`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -92,3 +92,18 @@ func FuzzParseSecdb(f *testing.F) {
 		checkRecords(t, recs)
 	})
 }
+
+// FuzzImportYAML feeds arbitrary bytes to the import of one YAML file: the
+// content check that tells OSV from secdb, the YAML-to-JSON conversion and
+// the parser it leads to. Seeds: testdata/fuzz/FuzzImportYAML (real PyPA
+// records and edge cases: unquoted versions, aliases, secdb look-alikes).
+func FuzzImportYAML(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 64<<10 {
+			return // real records are a few KiB; keep the minimiser fast
+		}
+		db := newDB()
+		db.importData("fuzz.yaml", kindYAML, data)
+		checkRecords(t, db.sortedRecords())
+	})
+}

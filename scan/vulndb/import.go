@@ -17,16 +17,17 @@ import (
 	"strings"
 )
 
-// MaxRecordSize bounds one input record (an OSV JSON file or an archive
-// entry, or one secdb YAML file). Real OSV records are a few KiB; the
+// MaxRecordSize bounds one input record (an OSV JSON or YAML file or an
+// archive entry, or one secdb YAML file). Real OSV records are a few KiB; the
 // largest Alpine secdb file is well under 1 MiB.
 const MaxRecordSize = 4 << 20
 
-// Import reads OSV JSON records and Alpine secdb YAML from paths:
+// Import reads OSV records (JSON or YAML) and Alpine secdb YAML from paths:
 // directories (walked; *.json, *.yaml, *.yml and archives inside them),
 // .zip archives (osv.dev's per-ecosystem all.zip), .tar.gz/.tgz archives and
-// single files. Files are recognised by content: JSON that is not an OSV
-// record and YAML that is not a secdb file are skipped with a warning
+// single files. Files are recognised by content: YAML with "id" and
+// "affected" is an OSV record, other YAML is read as secdb; JSON that is not
+// an OSV record and YAML that is neither are skipped with a warning
 // (see Warnings and Skipped), as are records over MaxRecordSize and
 // malformed ones; withdrawn records are left out (see Withdrawn). An error
 // means a path could not be read at all.
@@ -171,6 +172,14 @@ func readBounded(r io.Reader) ([]byte, error) {
 
 // importData parses one record file's bytes and adds what it holds.
 func (db *DB) importData(name string, kind fileKind, data []byte) {
+	if kind == kindYAML && looksLikeOSVYAML(data) {
+		j, err := osvYAMLToJSON(data)
+		if err != nil {
+			db.warns.add(fmt.Sprintf("%s: skipped: %v", name, err))
+			return
+		}
+		data, kind = j, kindJSON
+	}
 	if kind == kindJSON {
 		r, err := parseOSV(data)
 		switch {

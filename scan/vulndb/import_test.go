@@ -25,8 +25,8 @@ func needShared(t testing.TB) {
 	}
 }
 
-// TestImportShared imports the Go and Alpine parts of ../shared/vulndata:
-// the 4,291 Go records (17 withdrawn) and every Alpine secdb file.
+// TestImportShared imports ../shared/vulndata: the 4,291 Go records (17
+// withdrawn), every Alpine secdb file and every PyPA YAML record.
 func TestImportShared(t *testing.T) {
 	needShared(t)
 	goDB, err := Import(filepath.Join(sharedVulndata, "go-osv"))
@@ -47,8 +47,20 @@ func TestImportShared(t *testing.T) {
 	if alpineDB.Skipped() != 0 {
 		t.Errorf("alpine: skipped %v", alpineDB.Warnings())
 	}
-	// shared/vulndata also holds the PyPA database (OSV in YAML), which
-	// this importer does not read yet: import the two parts it does.
+	// The PyPA database: OSV in YAML, one file per record, beside Alpine's
+	// YAML; every file must be read as OSV (none skipped).
+	pypaDB, err := Import(filepath.Join(sharedVulndata, "pypa-osv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pypaFiles, _ := filepath.Glob(filepath.Join(sharedVulndata, "pypa-osv", "vulns", "*", "*.yaml"))
+	if len(pypaFiles) < 2000 {
+		t.Fatalf("%d PyPA records on disk", len(pypaFiles))
+	}
+	if pypaDB.Records()+pypaDB.Withdrawn() != len(pypaFiles) || pypaDB.Skipped() != 0 {
+		t.Errorf("PyPA: %d records + %d withdrawn != %d files; skipped %d: %v", pypaDB.Records(), pypaDB.Withdrawn(), len(pypaFiles), pypaDB.Skipped(), pypaDB.Warnings())
+	}
+	t.Logf("PyPA: %d records (%d withdrawn left out)", pypaDB.Records(), pypaDB.Withdrawn())
 	all, err := Import(filepath.Join(sharedVulndata, "go-osv"), filepath.Join(sharedVulndata, "alpine-secdb"))
 	if err != nil {
 		t.Fatal(err)
@@ -86,10 +98,10 @@ func encode(t testing.TB, db *DB) []byte {
 // as from the directory.
 func TestImportArchives(t *testing.T) {
 	dir := t.TempDir()
-	want := encode(t, importTestdata(t, "go-osv", "alpine-secdb", "debian"))
+	want := encode(t, importTestdata(t, "go-osv", "alpine-secdb", "debian", "pypa-osv", "ghsa"))
 
 	var files []string
-	for _, sub := range []string{"go-osv", "alpine-secdb", "debian"} {
+	for _, sub := range []string{"go-osv", "alpine-secdb", "debian", "pypa-osv", "ghsa"} {
 		filepath.WalkDir(filepath.Join("testdata", sub), func(p string, d os.DirEntry, err error) error {
 			if err == nil && d.Type().IsRegular() {
 				files = append(files, p)

@@ -15,7 +15,8 @@ func (db *DB) reindex() {
 	idx := make(map[indexKey][]ref)
 	for _, r := range db.sortedRecords() {
 		for i, a := range r.Affected {
-			k := indexKey{normaliseEcosystem(a.Ecosystem), a.Name}
+			eco := normaliseEcosystem(a.Ecosystem)
+			k := indexKey{eco, packageKey(eco, a.Name)}
 			idx[k] = append(idx[k], ref{r, i})
 		}
 	}
@@ -97,7 +98,7 @@ func (db *DB) Match(inv *scan.Inventory) []scan.Finding {
 		name := recordName(p)
 		installed := installedVersion(p)
 		for _, eco := range candidateEcosystems(p.Ecosystem) {
-			for _, rf := range db.index[indexKey{eco, name}] {
+			for _, rf := range db.index[indexKey{eco, packageKey(eco, name)}] {
 				a := &rf.rec.Affected[rf.aff]
 				hit, fixed := affects(a, p.Ecosystem, installed)
 				if !hit {
