@@ -277,6 +277,30 @@ func TestWriteTable(t *testing.T) {
 	}
 }
 
+// Findings come grouped by ecosystem, the group holding the most severe
+// finding first.
+func TestWriteTableGroupsByEcosystem(t *testing.T) {
+	r := testReport()
+	r.Findings = append(r.Findings,
+		Finding{ID: "PYSEC-2019-217", Package: "Jinja2", Ecosystem: "PyPI", Installed: "2.10", Fixed: "2.10.1", Severity: SeverityCritical, Location: "usr/lib/python3/dist-packages/Jinja2-2.10.dist-info/METADATA"},
+		Finding{ID: "GHSA-35jh-r3h4-6jhm", Package: "lodash", Ecosystem: "npm", Installed: "4.17.20", Fixed: "4.17.21", Severity: SeverityHigh},
+		Finding{ID: "GHSA-aaaa-bbbb-cccc", Package: "Jinja2", Ecosystem: "PyPI", Installed: "2.10", Severity: SeverityLow})
+	var b bytes.Buffer
+	if err := WriteTable(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	order := []string{"PyPI: 2 findings", "PYSEC-2019-217", "GHSA-aaaa-bbbb-cccc", "Alpine:v3.10: 2 findings", "CVE-2019-5747", "CVE-2018-0000", "npm: 1 finding", "GHSA-35jh-r3h4-6jhm"}
+	at := -1
+	for _, s := range order {
+		i := strings.Index(out, s)
+		if i <= at {
+			t.Fatalf("%q missing or out of order (want %q):\n%s", s, order, out)
+		}
+		at = i
+	}
+}
+
 func FuzzVerifyReport(f *testing.F) {
 	k, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {

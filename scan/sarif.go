@@ -136,8 +136,11 @@ func sarifRunOf(r *Report) sarifRun {
 	return run
 }
 
-// WriteTable renders r for a terminal: a header, then one line per
-// finding, most severe first.
+// WriteTable renders r for a terminal: a header, then the findings
+// grouped by ecosystem ("Debian:12", "PyPI", "npm", "Maven", "Go"), the
+// group with the most severe finding first, each group most severe
+// first: an application image's language packages and its OS packages
+// are usually fixed by different people.
 func WriteTable(w io.Writer, r *Report) error {
 	fmt.Fprintf(w, "image:    %s", r.Image)
 	if r.Platform != "" {
@@ -154,36 +157,65 @@ func WriteTable(w io.Writer, r *Report) error {
 	counts := r.Counts()
 	fmt.Fprintf(w, "packages: %d, findings: %d (critical %d, high %d, medium %d, low %d, unknown %d)\n",
 		r.Packages, len(r.Findings), counts[SeverityCritical], counts[SeverityHigh], counts[SeverityMedium], counts[SeverityLow], counts[SeverityUnknown])
-	if len(r.Findings) == 0 {
-		return nil
+	for _, g := range groupByEcosystem(r.Findings) {
+		noun := "findings"
+		if len(g.findings) == 1 {
+			noun = "finding"
+		}
+		fmt.Fprintf(w, "\n%s: %d %s\n", g.ecosystem, len(g.findings), noun)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEVERITY\tID\tPACKAGE\tINSTALLED\tFIXED\tSUMMARY")
+		for _, f := range g.findings {
+			pkg := f.Package
+			if f.Location != "" {
+				pkg += " (" + f.Location + ")"
+			}
+			fixed := f.Fixed
+			if fixed == "" {
+				fixed = "-"
+			}
+			summary := f.Summary
+			if len(summary) > 60 {
+				summary = summary[:57] + "..."
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity.Normal(), f.ID, pkg, f.Installed, fixed, summary)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	fs := append([]Finding(nil), r.Findings...)
-	sort.SliceStable(fs, func(i, j int) bool {
-		if a, b := fs[i].Severity.Rank(), fs[j].Severity.Rank(); a != b {
+	return nil
+}
+
+// findingGroup is one ecosystem's findings, most severe first.
+type findingGroup struct {
+	ecosystem string
+	findings  []Finding
+}
+
+func groupByEcosystem(all []Finding) []findingGroup {
+	byEco := map[string][]Finding{}
+	for _, f := range all {
+		byEco[f.Ecosystem] = append(byEco[f.Ecosystem], f)
+	}
+	groups := make([]findingGroup, 0, len(byEco))
+	for eco, fs := range byEco {
+		sort.SliceStable(fs, func(i, j int) bool {
+			if a, b := fs[i].Severity.Rank(), fs[j].Severity.Rank(); a != b {
+				return a > b
+			}
+			if fs[i].ID != fs[j].ID {
+				return fs[i].ID < fs[j].ID
+			}
+			return fs[i].Package < fs[j].Package
+		})
+		groups = append(groups, findingGroup{eco, fs})
+	}
+	sort.Slice(groups, func(i, j int) bool {
+		if a, b := groups[i].findings[0].Severity.Rank(), groups[j].findings[0].Severity.Rank(); a != b {
 			return a > b
 		}
-		if fs[i].ID != fs[j].ID {
-			return fs[i].ID < fs[j].ID
-		}
-		return fs[i].Package < fs[j].Package
+		return groups[i].ecosystem < groups[j].ecosystem
 	})
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEVERITY\tID\tPACKAGE\tINSTALLED\tFIXED\tSUMMARY")
-	for _, f := range fs {
-		pkg := f.Package
-		if f.Location != "" {
-			pkg += " (" + f.Location + ")"
-		}
-		fixed := f.Fixed
-		if fixed == "" {
-			fixed = "-"
-		}
-		summary := f.Summary
-		if len(summary) > 60 {
-			summary = summary[:57] + "..."
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity.Normal(), f.ID, pkg, f.Installed, fixed, summary)
-	}
-	return tw.Flush()
+	return groups
 }
