@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
@@ -105,4 +107,14 @@ func layer(t testing.TB, entries ...entry) Layer {
 
 func layerWith(t testing.TB, c compression, entries ...entry) Layer {
 	return bytesLayer(compress(t, c, tarBytes(t, entries)))
+}
+
+// testdataFile is testdata/dir/name's content.
+func testdataFile(t *testing.T, dir, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }

@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"os"
 	"slices"
 	"testing"
 
@@ -13,13 +12,7 @@ func npmPkg(name, purlPath, version string) scan.Package {
 }
 
 func TestNpmPackageJSON(t *testing.T) {
-	readFile := func(name string) string {
-		data, err := os.ReadFile("testdata/npm/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(data)
-	}
+	readFile := func(name string) string { return testdataFile(t, "npm", name) }
 	tests := []struct {
 		name string
 		data string

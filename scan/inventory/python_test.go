@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"os"
 	"slices"
 	"testing"
 
@@ -13,13 +12,7 @@ func pypi(name, normal, version string) scan.Package {
 }
 
 func TestPythonPackages(t *testing.T) {
-	readFile := func(name string) string {
-		data, err := os.ReadFile("testdata/python/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(data)
-	}
+	readFile := func(name string) string { return testdataFile(t, "python", name) }
 	tests := []struct {
 		name string
 		data string
