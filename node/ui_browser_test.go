@@ -14,10 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
+	"github.com/shoal-dev/shoal/policy"
 )
 
 // The web page at /ui/ is driven here in a real browser (Debian's
@@ -149,6 +152,21 @@ func screenshot(t *testing.T, ctx context.Context, dir, file string) {
 	t.Logf("screenshot %s", filepath.Join(dir, file))
 }
 
+// newBrowser starts headless chromium for the test. No timeout on its
+// context (that would stop the browser); each wait has its own.
+func newBrowser(t *testing.T, browser string) context.Context {
+	t.Helper()
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1200, 1000))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	return ctx
+}
+
 func TestUIInBrowser(t *testing.T) {
 	browser := chromiumPath(t)
 	dir := uiArtifactDir(t)
@@ -166,14 +184,7 @@ func TestUIInBrowser(t *testing.T) {
 	b, _ := startFleetNode(t, up.URL, a.p2p.Addrs())
 	waitConnected(t, a, b)
 
-	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1200, 1000))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	// No timeout on the context that starts the browser (it would stop
-	// the browser); each wait below has its own.
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
+	ctx := newBrowser(t, browser)
 
 	// The first refresh shows an empty node.
 	st := nodeStatus(t, a)
@@ -183,13 +194,13 @@ func TestUIInBrowser(t *testing.T) {
 		waitText("node-blobs", strconv.Itoa(st.Cache.Blobs)),
 		waitText("node-version", "test"),
 		waitText("node-peer-id", st.PeerID),
-		waitText("fleet-peers", strconv.Itoa(st.Peers)),
 		waitText("policy-version", "none (open node)"),
 		// Marks this document: it must still be there after the pull.
 		chromedp.Evaluate[chromedp.Void](`window.shoalUITestMark = "kept"`),
 	); err != nil {
 		t.Fatalf("the page's first view: %v\nit shows:\n%s", err, pageText(ctx))
 	}
+	agrees(t, ctx, "fleet-peers", func() string { return strconv.Itoa(nodeStatus(t, a).Peers) })
 	screenshot(t, ctx, dir, "ui-empty.png")
 
 	pullImage(t, srvA, "up/app/web:v1")
@@ -221,4 +232,117 @@ func TestUIInBrowser(t *testing.T) {
 		t.Fatalf("the images table %q lacks tag v1 with digest %s", rows, d)
 	}
 	screenshot(t, ctx, dir, "ui.png")
+}
+
+// dismissLogins answers every login the page's requests ask for with
+// "cancel", as an anonymous person at the browser's prompt would: a
+// headless browser has no prompt, and the request would wait for one.
+func dismissLogins(t *testing.T, ctx context.Context) {
+	t.Helper()
+	// Roomy: the listener must never block the tab's message loop.
+	paused := make(chan fetch.RequestID, 4096)
+	logins := make(chan fetch.RequestID, 4096)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *fetch.EventRequestPaused:
+			paused <- ev.RequestID
+		case *fetch.EventAuthRequired:
+			logins <- ev.RequestID
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case id := <-paused:
+				_, _ = chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: id})
+			case id := <-logins:
+				_, _ = chromedp.Call(ctx, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: id,
+					AuthChallengeResponse: &fetch.AuthChallengeResponse{Response: fetch.AuthChallengeResponseResponseCancelAuth}})
+			}
+		}
+	}()
+	handle := true
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{HandleAuthRequests: &handle}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUIObeysPolicy: an anonymous caller's page lists only what the
+// policy lets it pull, and nothing once the policy lets it list nothing.
+func TestUIObeysPolicy(t *testing.T) {
+	browser := chromiumPath(t)
+	dir := uiArtifactDir(t)
+
+	up := newCountingUpstream(t)
+	for _, repo := range []string{"app/web", "app/secret"} {
+		img, err := random.Image(1<<10, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, _ := name.ParseReference(strings.TrimPrefix(up.URL, "http://") + "/" + repo + ":v1")
+		if err := remote.Write(ref, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kit := newPolicyKit(t)
+	n, err := New(Config{
+		DataDir: filepath.Join(t.TempDir(), "data"), Upstreams: upstreamtest.Rules(t, "up="+up.URL),
+		PolicyRoots: rootKeys(t, kit.rootPEM),
+	}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(n.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		n.Close()
+	})
+	apply := func(version uint64, rules ...policy.Rule) {
+		t.Helper()
+		doc := testDoc(t, version, time.Now().Add(-time.Minute))
+		doc.Rules = rules
+		if _, err := n.access.Apply(kit.sign(t, doc), "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(1, policy.Rule{Identities: []string{"anyone"}, Actions: []policy.Action{"*"}, Repositories: []string{"**"}})
+	pullImage(t, srv, "up/app/web:v1")
+	pullImage(t, srv, "up/app/secret:v1")
+	apply(2, policy.Rule{Identities: []string{"anyone"}, Actions: []policy.Action{policy.Pull}, Repositories: []string{"up/app/web"}})
+
+	ctx := newBrowser(t, browser)
+	dismissLogins(t, ctx)
+	images := `document.getElementById("images-table").tBodies[0].textContent`
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/ui/"),
+		waitText("policy-version", "2"),
+		chromedp.Poll[chromedp.Void](images+`.includes("up/app/web")`, chromedp.WithPollingTimeout(30*time.Second)),
+	); err != nil {
+		t.Fatalf("the page under a policy: %v\nit shows:\n%s", err, pageText(ctx))
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[string](images))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(rows, "secret") {
+		t.Fatalf("an anonymous caller that may pull only up/app/web sees %q", rows)
+	}
+	screenshot(t, ctx, dir, "ui-policy-filtered.png")
+
+	// Nothing for anonymous callers: the page says so and lists nothing,
+	// while the node's own figures stay (its status is open).
+	apply(3, policy.Rule{Identities: []string{"alice"}, Actions: []policy.Action{"*"}, Repositories: []string{"team/**"}})
+	if err := chromedp.Do(ctx,
+		waitText("policy-version", "3"),
+		waitText("images-note", "This caller may not list the node's repositories."),
+		chromedp.Poll[chromedp.Void](images+` === ""`, chromedp.WithPollingTimeout(30*time.Second)),
+	); err != nil {
+		t.Fatalf("the page under a policy that denies anonymous callers: %v\nit shows:\n%s", err, pageText(ctx))
+	}
+	agrees(t, ctx, "node-blobs", func() string { return strconv.Itoa(nodeStatus(t, n).Cache.Blobs) })
+	screenshot(t, ctx, dir, "ui-policy-denied.png")
 }

@@ -41,9 +41,23 @@ function duration(s) {
   return m + "m " + (s % 60) + "s";
 }
 
+// A 401 makes the browser ask its user to log in. Once refused, a path
+// is not asked again for a while, so a person who cancels the prompt is
+// not asked again at every refresh.
+const askAgainMs = 60000;
+const refusedAt = new Map();
+
+function httpError(path, status) {
+  const e = new Error(path + ": " + status);
+  e.status = status;
+  return e;
+}
+
 async function getJSON(path, headers) {
+  if (Date.now() - (refusedAt.get(path) || -Infinity) < askAgainMs) throw httpError(path, 401);
   const r = await fetch(path, { credentials: "same-origin", cache: "no-store", headers: headers || {} });
-  if (!r.ok) { const e = new Error(path + ": " + r.status); e.status = r.status; throw e; }
+  if (r.status === 401) refusedAt.set(path, Date.now());
+  if (!r.ok) throw httpError(path, r.status);
   return { body: await r.json(), headers: r.headers };
 }
 
@@ -167,10 +181,14 @@ async function fillImages() {
   }
   const rows = [];
   for (const repo of repos) {
-    let tags = [];
+    let tags;
     try {
       tags = ((await getJSON("/v2/" + repo + "/tags/list?n=" + maxTags)).body.tags) || [];
-    } catch (e) { continue; }
+    } catch (e) {
+      // Listed because the caller may pull it, but not its tags.
+      rows.push([{ text: repo }, { text: "" }, { text: "", cls: "digest" }, { text: "" }, { text: "" }]);
+      continue;
+    }
     for (const tag of tags) {
       let img = { digest: "", size: null, severity: "" };
       try { img = await image(repo, tag); } catch (e) { /* not the caller's to pull */ }
