@@ -38,6 +38,20 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	_ = enc.Encode(n.Status())
 }
 
+// handlePeers lists the peers connected now; none without a p2p host.
+func (n *Node) handlePeers(w http.ResponseWriter, r *http.Request) {
+	doc := adminapi.Peers{Peers: []adminapi.Peer{}}
+	if n.p2p != nil {
+		for _, p := range n.p2p.ConnectedPeers() {
+			doc.Peers = append(doc.Peers, adminapi.Peer{PeerID: p.ID.String(), Addrs: p.Addrs, ConnectedSince: p.Since.UTC()})
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(doc)
+}
+
 // notReady lists why the node cannot serve yet; empty when it can.
 func (n *Node) notReady() []string {
 	var problems []string

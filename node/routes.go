@@ -23,6 +23,9 @@ func (n *Node) routes() http.Handler {
 	// and below with the caller's credentials, which decide what it shows.
 	mux.Handle("GET "+ui.Prefix, ui.Handler())
 
+	// Which peers this node talks to, and where, is the operator's: the
+	// admin guard, as for the endpoints below.
+	mux.Handle("GET /shoal/v1/peers", admin(http.HandlerFunc(n.handlePeers)))
 	mux.Handle("POST /shoal/v1/import", admin(http.HandlerFunc(n.ingest.HandleImport)))
 	mux.Handle("POST /shoal/v1/preload", admin(http.HandlerFunc(n.ingest.HandlePreload)))
 

@@ -201,6 +201,11 @@ func TestUIInBrowser(t *testing.T) {
 		t.Fatalf("the page's first view: %v\nit shows:\n%s", err, pageText(ctx))
 	}
 	agrees(t, ctx, "fleet-peers", func() string { return strconv.Itoa(nodeStatus(t, a).Peers) })
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](
+		fmt.Sprintf(`document.getElementById("fleet-table").tBodies[0].textContent.includes(%q)`, b.p2p.ID().String()),
+		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("the fleet table lacks node B: %v\nit shows:\n%s", err, pageText(ctx))
+	}
 	screenshot(t, ctx, dir, "ui-empty.png")
 
 	pullImage(t, srvA, "up/app/web:v1")

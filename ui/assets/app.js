@@ -111,14 +111,27 @@ function row(tbody, cells) {
   tbody.appendChild(tr);
 }
 
-function fillFleet(st) {
+// fillFleet lists this node and the peers it is connected to. The peer
+// list is an admin endpoint; a caller refused it sees this node only.
+async function fillFleet(st) {
   setText("fleet-peers", st.peers);
-  // The status document names this node and counts its peers; it does
-  // not list them, so the table shows this node's own addresses.
+  let peers = null, note = "";
+  try {
+    peers = (await getJSON("/shoal/v1/peers")).body.peers || [];
+  } catch (e) {
+    note = (e.status === 401 || e.status === 403)
+      ? "The list of peers is for the node's admins (loopback callers while a policy is in force)."
+      : "The list of peers could not be read (" + e.message + ").";
+  }
+  $("fleet-note").textContent = note;
   const tbody = $("fleet-table").tBodies[0];
   tbody.replaceChildren();
-  for (const a of (st.p2p_addrs || [])) {
-    row(tbody, [{ text: (st.peer_id || "") + " (this node)", cls: "mono" }, { text: a, cls: "mono" }, { text: "now" }]);
+  if (st.peer_id) {
+    row(tbody, [{ text: st.peer_id + " (this node)", cls: "mono" }, { text: (st.p2p_addrs || []).join(" "), cls: "mono" }, { text: "" }]);
+  }
+  for (const p of (peers || [])) {
+    row(tbody, [{ text: p.peer_id, cls: "mono" }, { text: (p.addrs || []).join(" "), cls: "mono" },
+      { text: p.connected_since ? new Date(p.connected_since).toISOString() : "" }]);
   }
 }
 
@@ -206,7 +219,7 @@ async function refresh() {
   try {
     const [st, m] = await Promise.all([getJSON("/shoal/v1/status").then(r => r.body), metrics()]);
     fillNode(st, m);
-    fillFleet(st);
+    await fillFleet(st);
     fillPolicy(st, m);
     await fillImages();
     $("error").hidden = true;
