@@ -23,6 +23,9 @@ const (
 	PathMetrics = "/metrics"
 	// PathStatus answers GET with a Status.
 	PathStatus = "/shoal/v1/status"
+	// PathPeers answers GET with a Peers: the peers connected now. It is
+	// an admin endpoint: loopback only while a policy is in force.
+	PathPeers = "/shoal/v1/peers"
 	// PathPolicy takes PUT of a signed policy envelope and answers a
 	// PolicyApplied.
 	PathPolicy = "/shoal/v1/policy"

@@ -142,6 +142,22 @@ type PolicyMembership struct {
 	AllowedPeers int `json:"allowed_peers"`
 }
 
+// Peers is the node's GET /shoal/v1/peers document: the peers it is
+// connected to now.
+type Peers struct {
+	Peers []Peer `json:"peers"`
+}
+
+// Peer is one connected peer.
+type Peer struct {
+	// PeerID is its libp2p peer ID.
+	PeerID string `json:"peer_id"`
+	// Addrs are the remote multiaddrs of the node's connections to it.
+	Addrs []string `json:"addrs"`
+	// ConnectedSince is when the oldest of those connections opened.
+	ConnectedSince time.Time `json:"connected_since"`
+}
+
 // PolicyApplied answers PUT /shoal/v1/policy: the policy the node now
 // holds (the one sent, or the same one when it held it already).
 type PolicyApplied struct {

@@ -42,6 +42,20 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	_ = enc.Encode(st)
 }
 
+// handlePeers lists the peers connected now; none without a p2p host.
+func (n *Node) handlePeers(w http.ResponseWriter, r *http.Request) {
+	doc := adminapi.Peers{Peers: []adminapi.Peer{}}
+	if n.p2p != nil {
+		for _, p := range n.p2p.ConnectedPeers() {
+			doc.Peers = append(doc.Peers, adminapi.Peer{PeerID: p.ID.String(), Addrs: p.Addrs, ConnectedSince: p.Since.UTC()})
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(doc)
+}
+
 // notReady lists why the node cannot serve yet; empty when it can.
 func (n *Node) notReady() []string {
 	var problems []string
@@ -86,8 +100,11 @@ func (n *Node) Status() adminapi.Status {
 		s.PeerID = n.p2p.ID().String()
 		s.P2PAddrs = n.p2p.Addrs()
 		s.Peers = n.p2p.Peers()
-		for _, p := range n.p2p.Connected() {
-			ps := adminapi.PeerStatus{ID: p.ID, Addr: p.Addr}
+		for _, p := range n.p2p.ConnectedPeers() {
+			ps := adminapi.PeerStatus{ID: p.ID.String()}
+			if len(p.Addrs) > 0 {
+				ps.Addr = p.Addrs[0]
+			}
 			if !p.Since.IsZero() {
 				since := p.Since.UTC()
 				ps.ConnectedSince = &since

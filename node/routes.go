@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/ui"
 )
 
 // routes is the node's whole HTTP surface. The admin endpoints that
@@ -18,7 +19,13 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", n.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /shoal/v1/status", n.handleStatus)
+	// The page is a public shell: its script reads the endpoints above
+	// and below with the caller's credentials, which decide what it shows.
+	mux.Handle("GET "+ui.Prefix, ui.Handler())
 
+	// Which peers this node talks to, and where, is the operator's: the
+	// admin guard, as for the endpoints below.
+	mux.Handle("GET /shoal/v1/peers", admin(http.HandlerFunc(n.handlePeers)))
 	mux.Handle("POST /shoal/v1/import", admin(http.HandlerFunc(n.ingest.HandleImport)))
 	mux.Handle("POST /shoal/v1/preload", admin(http.HandlerFunc(n.ingest.HandlePreload)))
 

@@ -3,34 +3,33 @@ package p2p
 import (
 	"sort"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// ConnectedPeer is a peer the host has a connection to now.
+// ConnectedPeer is a peer the host is connected to now.
 type ConnectedPeer struct {
-	// ID is the peer's ID.
-	ID string
-	// Addr is the remote address of its oldest open connection.
-	Addr string
-	// Since is when that connection opened; zero where libp2p did not
-	// record it.
+	ID peer.ID
+	// Addrs are the remote addresses of its connections.
+	Addrs []string
+	// Since is when the oldest of those connections was opened.
 	Since time.Time
 }
 
-// Connected lists the peers connected now, by ID, each once: what an
-// operator looks at to see the fleet from this node.
-func (h *Host) Connected() []ConnectedPeer {
-	byID := map[string]ConnectedPeer{}
-	for _, c := range h.host.Network().Conns() {
-		id := c.RemotePeer().String()
-		opened := c.Stat().Opened
-		if p, ok := byID[id]; ok && (opened.IsZero() || (!p.Since.IsZero() && !opened.Before(p.Since))) {
-			continue
+// ConnectedPeers lists the peers connected now, by peer ID, for people
+// looking at the fleet (the admin API's peer list).
+func (h *Host) ConnectedPeers() []ConnectedPeer {
+	net := h.host.Network()
+	out := []ConnectedPeer{}
+	for _, p := range net.Peers() {
+		cp := ConnectedPeer{ID: p, Addrs: []string{}}
+		for _, c := range net.ConnsToPeer(p) {
+			cp.Addrs = append(cp.Addrs, c.RemoteMultiaddr().String())
+			if opened := c.Stat().Opened; cp.Since.IsZero() || (!opened.IsZero() && opened.Before(cp.Since)) {
+				cp.Since = opened
+			}
 		}
-		byID[id] = ConnectedPeer{ID: id, Addr: c.RemoteMultiaddr().String(), Since: opened}
-	}
-	out := make([]ConnectedPeer, 0, len(byID))
-	for _, p := range byID {
-		out = append(out, p)
+		out = append(out, cp)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

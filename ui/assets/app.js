@@ -1,0 +1,235 @@
+// The node's page: reads the node's own endpoints (same origin, the
+// caller's credentials) every few seconds and fills the tables. Text is
+// only ever set with textContent, so nothing a repository name holds is
+// run as markup.
+"use strict";
+
+const refreshMs = 5000;
+const maxRepos = 100;
+const maxTags = 20;
+const dash = "\u2013";
+
+const manifestAccept = [
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+  "application/vnd.oci.image.manifest.v1+json",
+  "application/vnd.docker.distribution.manifest.v2+json",
+].join(", ");
+
+function $(id) { return document.getElementById(id); }
+
+function setText(id, v) { $(id).textContent = (v === undefined || v === null || v === "") ? dash : String(v); }
+
+function bytes(n) {
+  if (typeof n !== "number" || !isFinite(n)) return dash;
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i === 0 ? n.toFixed(0) : n.toFixed(1)) + " " + units[i];
+}
+
+function percent(part, total) {
+  return total > 0 ? (100 * part / total).toFixed(1) + "%" : dash;
+}
+
+function duration(s) {
+  if (!(s >= 0)) return dash;
+  s = Math.floor(s);
+  const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+  if (d > 0) return d + "d " + h + "h " + m + "m";
+  if (h > 0) return h + "h " + m + "m";
+  return m + "m " + (s % 60) + "s";
+}
+
+// A 401 makes the browser ask its user to log in. Once refused, a path
+// is not asked again for a while, so a person who cancels the prompt is
+// not asked again at every refresh.
+const askAgainMs = 60000;
+const refusedAt = new Map();
+
+function httpError(path, status) {
+  const e = new Error(path + ": " + status);
+  e.status = status;
+  return e;
+}
+
+async function getJSON(path, headers) {
+  if (Date.now() - (refusedAt.get(path) || -Infinity) < askAgainMs) throw httpError(path, 401);
+  const r = await fetch(path, { credentials: "same-origin", cache: "no-store", headers: headers || {} });
+  if (r.status === 401) refusedAt.set(path, Date.now());
+  if (!r.ok) throw httpError(path, r.status);
+  return { body: await r.json(), headers: r.headers };
+}
+
+// metrics parses Prometheus text into name{labels} -> value.
+async function metrics() {
+  const r = await fetch("/metrics", { credentials: "same-origin", cache: "no-store" });
+  if (!r.ok) throw new Error("/metrics: " + r.status);
+  const out = new Map();
+  for (const line of (await r.text()).split("\n")) {
+    if (line === "" || line[0] === "#") continue;
+    const sp = line.lastIndexOf(" ");
+    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return out;
+}
+
+function metric(m, series) { return m.has(series) ? m.get(series) : 0; }
+
+function fillNode(st, m) {
+  setText("node-version", st.version);
+  setText("node-peer-id", st.peer_id);
+  const start = m.get("process_start_time_seconds");
+  setText("node-uptime", start ? duration(Date.now() / 1000 - start) : "");
+  const c = st.cache || {};
+  setText("node-store", bytes(c.bytes) + " of " + (c.max_bytes > 0 ? bytes(c.max_bytes) + " (" + percent(c.bytes, c.max_bytes) + ")" : "no limit"));
+  setText("node-blobs", c.blobs);
+  setText("node-state", c.state === "degraded" ? "degraded: " + (c.reason || "") : c.state);
+  $("node-state").className = c.state === "degraded" ? "error" : "";
+
+  // What clients were served came from the store, from peers or from
+  // upstream; what did not come from upstream is upstream traffic saved.
+  const served = metric(m, 'shoal_served_bytes_total{to="client"}');
+  const peer = metric(m, 'shoal_fetched_bytes_total{source="peer"}');
+  const upstream = metric(m, 'shoal_fetched_bytes_total{source="upstream"}');
+  const store = Math.max(0, served - peer - upstream);
+  const total = store + peer + upstream;
+  setText("node-served", bytes(served));
+  setText("node-hits", total > 0 ? [store, peer, upstream].map(v => percent(v, total)).join(" / ") : "");
+  setText("node-saved", bytes(Math.max(0, served - upstream)));
+  setText("node-upstreams", (st.upstreams || []).join(", "));
+}
+
+function row(tbody, cells) {
+  const tr = document.createElement("tr");
+  for (const c of cells) {
+    const td = document.createElement("td");
+    td.textContent = (c.text === undefined || c.text === null || c.text === "") ? dash : String(c.text);
+    if (c.cls) td.className = c.cls;
+    tr.appendChild(td);
+  }
+  tbody.appendChild(tr);
+}
+
+// fillFleet lists this node and the peers it is connected to. The peer
+// list is an admin endpoint; a caller refused it sees this node only.
+async function fillFleet(st) {
+  setText("fleet-peers", st.peers);
+  let peers = null, note = "";
+  try {
+    peers = (await getJSON("/shoal/v1/peers")).body.peers || [];
+  } catch (e) {
+    note = (e.status === 401 || e.status === 403)
+      ? "The list of peers is for the node's admins (loopback callers while a policy is in force)."
+      : "The list of peers could not be read (" + e.message + ").";
+  }
+  $("fleet-note").textContent = note;
+  const tbody = $("fleet-table").tBodies[0];
+  tbody.replaceChildren();
+  if (st.peer_id) {
+    row(tbody, [{ text: st.peer_id + " (this node)", cls: "mono" }, { text: (st.p2p_addrs || []).join(" "), cls: "mono" }, { text: "" }]);
+  }
+  for (const p of (peers || [])) {
+    row(tbody, [{ text: p.peer_id, cls: "mono" }, { text: (p.addrs || []).join(" "), cls: "mono" },
+      { text: p.connected_since ? new Date(p.connected_since).toISOString() : "" }]);
+  }
+}
+
+function fillPolicy(st, m) {
+  const v = st.policy ? st.policy.version : 0;
+  setText("policy-version", v > 0 ? v : "none (open node)");
+  const exp = metric(m, "shoal_policy_expiry_timestamp_seconds");
+  let text = "";
+  if (exp > 0) {
+    text = new Date(exp * 1000).toISOString();
+    if (metric(m, "shoal_policy_expired") === 1) text += " (expired)";
+  }
+  setText("policy-expiry", text);
+}
+
+// image is what one tag's manifest says: digest, size and worst severity
+// of the trusted scan report, where the caller may read them.
+async function image(repo, tag) {
+  const path = "/v2/" + repo + "/manifests/" + encodeURIComponent(tag);
+  const { body: man, headers } = await getJSON(path, { Accept: manifestAccept });
+  const digest = headers.get("Docker-Content-Digest") || "";
+  let size = null;
+  if (Array.isArray(man.layers)) {
+    size = (man.config ? man.config.size : 0) + man.layers.reduce((a, l) => a + (l.size || 0), 0);
+  }
+  let severity = "";
+  if (digest) {
+    try {
+      const { body: rep } = await getJSON("/shoal/v1/scans/" + digest);
+      severity = worst(rep.findings || []);
+    } catch (e) { /* no report, or not the caller's to read */ }
+  }
+  return { digest, size, severity, index: Array.isArray(man.manifests) ? man.manifests.length : 0 };
+}
+
+const severityRank = { UNKNOWN: 1, LOW: 2, MEDIUM: 3, HIGH: 4, CRITICAL: 5 };
+
+function worst(findings) {
+  if (findings.length === 0) return "none";
+  let w = "UNKNOWN";
+  for (const f of findings) {
+    const s = String(f.Severity || "UNKNOWN").toUpperCase();
+    if ((severityRank[s] || 0) > severityRank[w]) w = s;
+  }
+  return w;
+}
+
+async function fillImages() {
+  const note = $("images-note");
+  const tbody = $("images-table").tBodies[0];
+  let repos;
+  try {
+    repos = (await getJSON("/v2/_catalog?n=" + maxRepos)).body.repositories || [];
+  } catch (e) {
+    tbody.replaceChildren();
+    note.textContent = (e.status === 401 || e.status === 403)
+      ? "This caller may not list the node's repositories."
+      : "The repository list could not be read (" + e.message + ").";
+    return;
+  }
+  const rows = [];
+  for (const repo of repos) {
+    let tags;
+    try {
+      tags = ((await getJSON("/v2/" + repo + "/tags/list?n=" + maxTags)).body.tags) || [];
+    } catch (e) {
+      // Listed because the caller may pull it, but not its tags.
+      rows.push([{ text: repo }, { text: "" }, { text: "", cls: "digest" }, { text: "" }, { text: "" }]);
+      continue;
+    }
+    for (const tag of tags) {
+      let img = { digest: "", size: null, severity: "" };
+      try { img = await image(repo, tag); } catch (e) { /* not the caller's to pull */ }
+      const size = img.index > 0 ? "index of " + img.index : (img.size === null ? "" : bytes(img.size));
+      rows.push([{ text: repo }, { text: tag }, { text: img.digest, cls: "digest" }, { text: size },
+        { text: img.severity, cls: "sev-" + img.severity }]);
+    }
+  }
+  tbody.replaceChildren();
+  for (const r of rows) row(tbody, r);
+  note.textContent = rows.length === 0 ? "No images this caller may see." : repos.length + " repositories";
+}
+
+async function refresh() {
+  try {
+    const [st, m] = await Promise.all([getJSON("/shoal/v1/status").then(r => r.body), metrics()]);
+    fillNode(st, m);
+    await fillFleet(st);
+    fillPolicy(st, m);
+    await fillImages();
+    $("error").hidden = true;
+    setText("updated", "updated " + new Date().toLocaleTimeString());
+    document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
+  } catch (e) {
+    $("error").textContent = "refresh failed: " + e.message;
+    $("error").hidden = false;
+  }
+  setTimeout(refresh, refreshMs);
+}
+
+refresh();
