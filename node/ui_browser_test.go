@@ -325,6 +325,7 @@ func TestUIObeysPolicy(t *testing.T) {
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(srv.URL+"/ui/"),
 		waitText("policy-version", "2"),
+		waitText("policy-network", "test"),
 		chromedp.Poll[chromedp.Void](images+`.includes("up/app/web")`, chromedp.WithPollingTimeout(30*time.Second)),
 	); err != nil {
 		t.Fatalf("the page under a policy: %v\nit shows:\n%s", err, pageText(ctx))

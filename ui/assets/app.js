@@ -145,6 +145,11 @@ function fillPolicy(st, m) {
     if (metric(m, "shoal_policy_expired") === 1) text += " (expired)";
   }
   setText("policy-expiry", text);
+  // The status document names the network and the signers' key IDs
+  // (nodes older than those fields leave them out).
+  const pol = st.policy || {};
+  setText("policy-network", pol.network || "");
+  setText("policy-signers", (pol.signers || []).join(", "));
 }
 
 // image is what one tag's manifest says: digest, size and worst severity
