@@ -1,9 +1,11 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -19,8 +21,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
 	"github.com/shoal-dev/shoal/policy"
+	"github.com/shoal-dev/shoal/scan"
+	"github.com/shoal-dev/shoal/scan/vulndb"
 )
 
 // The web page at /ui/ is driven here in a real browser (Debian's
@@ -172,17 +177,19 @@ func TestUIInBrowser(t *testing.T) {
 	dir := uiArtifactDir(t)
 
 	up := newCountingUpstream(t)
-	img, err := random.Image(1<<20, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// An Alpine image with a busybox the test database has an advisory
+	// for, so that the images table has a scan result to show.
+	img := alpineImage(t, "1.30.1-r1")
 	upRef, _ := name.ParseReference(strings.TrimPrefix(up.URL, "http://") + "/app/web:v1")
 	if err := remote.Write(upRef, img); err != nil {
 		t.Fatal(err)
 	}
+	// A fleet of three: the page on A lists the other two.
 	a, srvA := startFleetNode(t, up.URL, nil)
 	b, _ := startFleetNode(t, up.URL, a.p2p.Addrs())
+	c, _ := startFleetNode(t, up.URL, a.p2p.Addrs())
 	waitConnected(t, a, b)
+	waitConnected(t, a, c)
 
 	ctx := newBrowser(t, browser)
 
@@ -201,14 +208,18 @@ func TestUIInBrowser(t *testing.T) {
 		t.Fatalf("the page's first view: %v\nit shows:\n%s", err, pageText(ctx))
 	}
 	agrees(t, ctx, "fleet-peers", func() string { return strconv.Itoa(nodeStatus(t, a).Peers) })
-	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](
-		fmt.Sprintf(`document.getElementById("fleet-table").tBodies[0].textContent.includes(%q)`, b.p2p.ID().String()),
-		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
-		t.Fatalf("the fleet table lacks node B: %v\nit shows:\n%s", err, pageText(ctx))
+	for _, other := range []*Node{b, c} {
+		if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](
+			fmt.Sprintf(`document.getElementById("fleet-table").tBodies[0].textContent.includes(%q)`, other.p2p.ID().String()),
+			chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			t.Fatalf("the fleet table lacks node %s: %v\nit shows:\n%s", other.p2p.ID(), err, pageText(ctx))
+		}
 	}
 	screenshot(t, ctx, dir, "ui-empty.png")
 
 	pullImage(t, srvA, "up/app/web:v1")
+	worst := scanThrough(t, srvA.URL, "up/app/web:v1")
+	t.Logf("the scan's worst severity: %s", worst)
 	st = nodeStatus(t, a)
 	if st.Cache.Blobs == 0 {
 		t.Fatal("the pull stored nothing")
@@ -235,6 +246,11 @@ func TestUIInBrowser(t *testing.T) {
 	d, _ := img.Digest()
 	if !strings.Contains(rows, "v1") || !strings.Contains(rows, d.String()) {
 		t.Fatalf("the images table %q lacks tag v1 with digest %s", rows, d)
+	}
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](
+		fmt.Sprintf(`document.getElementById("images-table").tBodies[0].textContent.includes(%q)`, worst),
+		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("the images table lacks the scan's worst severity %s: %v\nit shows:\n%s", worst, err, pageText(ctx))
 	}
 	screenshot(t, ctx, dir, "ui.png")
 }
@@ -351,4 +367,40 @@ func TestUIObeysPolicy(t *testing.T) {
 	}
 	agrees(t, ctx, "node-blobs", func() string { return strconv.Itoa(nodeStatus(t, n).Cache.Blobs) })
 	screenshot(t, ctx, dir, "ui-policy-denied.png")
+}
+
+// scanThrough installs the test Alpine database on the node at url, scans
+// ref there and returns the report's worst severity.
+func scanThrough(t *testing.T, url, ref string) scan.Severity {
+	t.Helper()
+	db, err := vulndb.Import(filepath.Join("testdata", "vulndata", "alpine-secdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPut, url+"/shoal/v1/scan/db", bytes.NewReader(mustEncode(t, db)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT scan db: %s", resp.Status)
+	}
+	resp, err = http.Post(url+"/shoal/v1/scans?ref="+ref, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res adminapi.ScanResult
+	decodeOK(t, resp, &res)
+	if len(res.Reports) != 1 {
+		t.Fatalf("scan of %s: %d reports", ref, len(res.Reports))
+	}
+	w, ok := res.Reports[0].Report.Worst()
+	if !ok {
+		t.Fatalf("scan of %s found nothing: the test image should be vulnerable", ref)
+	}
+	return w.Severity.Normal()
 }
