@@ -27,6 +27,25 @@ type Status struct {
 	Policy PolicyStatus `json:"policy"`
 	// Upstream lists the node's upstream rules as NAME=URL.
 	Upstream []string `json:"upstreams"`
+	// Traffic is the node's recent traffic by source; absent from nodes
+	// older than the field.
+	Traffic *Traffic `json:"traffic,omitempty"`
+}
+
+// Traffic is what a node moved in each of its last intervals (a minute
+// each, an hour in all), oldest first.
+type Traffic struct {
+	IntervalSeconds float64         `json:"interval_seconds"`
+	Samples         []TrafficSample `json:"samples"`
+}
+
+// TrafficSample is one interval's bytes, ending At: served to the node's
+// clients, fetched from peers and from upstream.
+type TrafficSample struct {
+	At            time.Time `json:"at"`
+	ClientBytes   int64     `json:"client_bytes"`
+	PeerBytes     int64     `json:"peer_bytes"`
+	UpstreamBytes int64     `json:"upstream_bytes"`
 }
 
 // Public is the status as a caller that is not an admin sees it: the

@@ -112,6 +112,13 @@ func (n *Node) Status() adminapi.Status {
 			s.ConnectedPeers = append(s.ConnectedPeers, ps)
 		}
 	}
+	if n.traffic != nil {
+		tr := &adminapi.Traffic{IntervalSeconds: n.trafficInterval.Seconds(), Samples: []adminapi.TrafficSample{}}
+		for _, x := range n.traffic.Samples() {
+			tr.Samples = append(tr.Samples, adminapi.TrafficSample{At: x.At.UTC(), ClientBytes: x.Client, PeerBytes: x.Peers, UpstreamBytes: x.Upstream})
+		}
+		s.Traffic = tr
+	}
 	s.Policy.Version = int64(n.access.Version())
 	if p := n.access.Current(); p != nil {
 		expires := p.Document.Expires.UTC()

@@ -63,6 +63,8 @@ type Config struct {
 	PolicyGrace   time.Duration
 	// clock replaces time.Now for the policy's expiry (tests).
 	clock func() time.Time
+	// trafficEvery replaces the traffic history's minute (tests).
+	trafficEvery time.Duration
 
 	// ScanOnPull queues a background vulnerability scan of each image
 	// manifest the node stores for the first time, while a vulnerability

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoal-dev/shoal/traffic"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
 
@@ -59,6 +61,10 @@ type Node struct {
 	ingest   *ingest.Service
 
 	handler http.Handler
+
+	traffic         *traffic.History
+	trafficInterval time.Duration
+	stopTraffic     chan struct{}
 }
 
 // New opens the node's store and prepares its endpoints. It does not
@@ -78,8 +84,21 @@ func New(cfg Config, version string) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
+	n.trafficInterval = cfg.trafficEvery
+	if n.trafficInterval <= 0 {
+		n.trafficInterval = trafficEvery
+	}
+	n.traffic, n.stopTraffic = traffic.NewHistory(trafficSamples), make(chan struct{})
+	go n.traffic.Run(n.stopTraffic, n.trafficInterval, n.trafficTotals)
 	return n, nil
 }
+
+// The traffic history (/shoal/v1/status's traffic, the page's chart): the
+// last hour, a sample a minute.
+const (
+	trafficEvery   = time.Minute
+	trafficSamples = 60
+)
 
 func (n *Node) open() error {
 	cfg := n.cfg
@@ -332,6 +351,10 @@ func (n *Node) peerCount() int {
 // Close leaves the fleet and releases the store.
 func (n *Node) Close() error {
 	var errs []error
+	if n.stopTraffic != nil {
+		close(n.stopTraffic)
+		n.stopTraffic = nil
+	}
 	if n.access != nil {
 		n.access.Close()
 	}

@@ -185,7 +185,9 @@ func TestUIInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A fleet of three: the page on A lists the other two.
-	a, srvA := startFleetNode(t, up.URL, nil)
+	// A's traffic history takes a point every 200 ms, not every minute,
+	// so that its chart has points within the test.
+	a, srvA := startFleetNode(t, up.URL, nil, func(c *Config) { c.trafficEvery = 200 * time.Millisecond })
 	b, _ := startFleetNode(t, up.URL, a.p2p.Addrs())
 	c, _ := startFleetNode(t, up.URL, a.p2p.Addrs())
 	waitConnected(t, a, b)
@@ -232,6 +234,15 @@ func TestUIInBrowser(t *testing.T) {
 	}
 	agrees(t, ctx, "node-blobs", func() string { return strconv.Itoa(nodeStatus(t, a).Cache.Blobs) })
 	agrees(t, ctx, "node-hits", func() string { return hitRatios(t, a) })
+	// The traffic chart: three lines, and the pull from upstream is a
+	// peak on the upstream one (a point above the baseline).
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](
+		`(() => { const l = document.querySelector("#traffic-chart polyline.line-upstream");
+			return document.querySelectorAll("#traffic-chart polyline").length === 3 && l !== null &&
+				l.getAttribute("points").split(" ").some(p => Number(p.split(",")[1]) < 150); })()`,
+		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("the traffic chart does not show the pull: %v\nit shows:\n%s", err, pageText(ctx))
+	}
 	rows, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("images-table").tBodies[0].textContent`))
 	if err != nil {
 		t.Fatal(err)

@@ -220,10 +220,37 @@ async function fillImages() {
   note.textContent = rows.length === 0 ? "No images this caller may see." : repos.length + " repositories";
 }
 
+// fillTraffic draws the node's traffic history (the status document's
+// traffic: bytes per interval, oldest first) as three lines on one scale:
+// served to clients, fetched from peers, fetched from upstream.
+function fillTraffic(st) {
+  const svg = $("traffic-chart");
+  while (svg.firstChild) svg.removeChild(svg.firstChild);
+  const tr = st.traffic;
+  const samples = (tr && tr.samples) || [];
+  if (samples.length < 2) {
+    setText("traffic-note", tr ? "Collecting: a point every " + tr.interval_seconds + " s." : "This node does not keep a traffic history.");
+    return;
+  }
+  let peak = 1;
+  for (const x of samples) peak = Math.max(peak, x.client_bytes, x.peer_bytes, x.upstream_bytes);
+  $("traffic-note").textContent = "Peak " + bytes(peak) + " per " + tr.interval_seconds + " s; " + samples.length + " points.";
+  const w = 600, h = 160, pad = 4;
+  const ns = "http://www.w3.org/2000/svg";
+  for (const [key, cls] of [["client_bytes", "line-client"], ["peer_bytes", "line-peers"], ["upstream_bytes", "line-upstream"]]) {
+    const line = document.createElementNS(ns, "polyline");
+    line.setAttribute("class", cls);
+    line.setAttribute("points", samples.map((x, i) =>
+      (pad + i * (w - 2 * pad) / (samples.length - 1)).toFixed(1) + "," + (h - pad - x[key] * (h - 2 * pad) / peak).toFixed(1)).join(" "));
+    svg.appendChild(line);
+  }
+}
+
 async function refresh() {
   try {
     const [st, m] = await Promise.all([getJSON("/shoal/v1/status").then(r => r.body), metrics()]);
     fillNode(st, m);
+    fillTraffic(st);
     await fillFleet(st);
     fillPolicy(st, m);
     await fillImages();
