@@ -263,6 +263,12 @@ func TestUIInBrowser(t *testing.T) {
 		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
 		t.Fatalf("the images table lacks the scan's worst severity %s: %v\nit shows:\n%s", worst, err, pageText(ctx))
 	}
+	// And the findings behind it: the test database's busybox advisory.
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](
+		`document.getElementById("images-table").tBodies[0].textContent.includes("CVE-2019-5747 busybox 1.30.1-r1 → 1.30.1-r2")`,
+		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("the images table lacks the finding behind the severity: %v\nit shows:\n%s", err, pageText(ctx))
+	}
 	screenshot(t, ctx, dir, "ui.png")
 }
 

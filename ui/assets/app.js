@@ -7,6 +7,7 @@
 const refreshMs = 5000;
 const maxRepos = 100;
 const maxTags = 20;
+const maxFindings = 5;
 const dash = "\u2013";
 
 const manifestAccept = [
@@ -162,14 +163,26 @@ async function image(repo, tag) {
   if (Array.isArray(man.layers)) {
     size = (man.config ? man.config.size : 0) + man.layers.reduce((a, l) => a + (l.size || 0), 0);
   }
-  let severity = "";
+  let severity = "", findings = [];
   if (digest) {
     try {
       const { body: rep } = await getJSON("/shoal/v1/scans/" + digest);
-      severity = worst(rep.findings || []);
+      findings = rep.findings || [];
+      severity = worst(findings);
     } catch (e) { /* no report, or not the caller's to read */ }
   }
-  return { digest, size, severity, index: Array.isArray(man.manifests) ? man.manifests.length : 0 };
+  return { digest, size, severity, findings, index: Array.isArray(man.manifests) ? man.manifests.length : 0 };
+}
+
+// findingsText names the findings behind a severity, most severe first:
+// the advisory, the package, installed and fixed versions.
+function findingsText(findings) {
+  const sorted = findings.slice().sort((a, b) =>
+    (severityRank[String(b.Severity || "UNKNOWN").toUpperCase()] || 0) - (severityRank[String(a.Severity || "UNKNOWN").toUpperCase()] || 0));
+  const shown = sorted.slice(0, maxFindings).map(f =>
+    f.ID + " " + f.Package + " " + f.Installed + (f.Fixed ? " → " + f.Fixed : " (no fix)"));
+  if (sorted.length > maxFindings) shown.push("and " + (sorted.length - maxFindings) + " more");
+  return shown.join("; ");
 }
 
 const severityRank = { UNKNOWN: 1, LOW: 2, MEDIUM: 3, HIGH: 4, CRITICAL: 5 };
@@ -204,15 +217,15 @@ async function fillImages() {
       tags = ((await getJSON("/v2/" + repo + "/tags/list?n=" + maxTags)).body.tags) || [];
     } catch (e) {
       // Listed because the caller may pull it, but not its tags.
-      rows.push([{ text: repo }, { text: "" }, { text: "", cls: "digest" }, { text: "" }, { text: "" }]);
+      rows.push([{ text: repo }, { text: "" }, { text: "", cls: "digest" }, { text: "" }, { text: "" }, { text: "" }]);
       continue;
     }
     for (const tag of tags) {
-      let img = { digest: "", size: null, severity: "" };
+      let img = { digest: "", size: null, severity: "", findings: [] };
       try { img = await image(repo, tag); } catch (e) { /* not the caller's to pull */ }
       const size = img.index > 0 ? "index of " + img.index : (img.size === null ? "" : bytes(img.size));
       rows.push([{ text: repo }, { text: tag }, { text: img.digest, cls: "digest" }, { text: size },
-        { text: img.severity, cls: "sev-" + img.severity }]);
+        { text: img.severity, cls: "sev-" + img.severity }, { text: findingsText(img.findings), cls: "findings" }]);
     }
   }
   tbody.replaceChildren();
