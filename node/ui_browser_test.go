@@ -359,6 +359,7 @@ func TestUIObeysPolicy(t *testing.T) {
 		chromedp.Navigate(srv.URL+"/ui/"),
 		waitText("policy-version", "2"),
 		waitText("policy-network", "test"),
+		waitText("policy-membership", "every peer holding the swarm key"),
 		chromedp.Poll[chromedp.Void](images+`.includes("up/app/web")`, chromedp.WithPollingTimeout(30*time.Second)),
 	); err != nil {
 		t.Fatalf("the page under a policy: %v\nit shows:\n%s", err, pageText(ctx))

@@ -151,6 +151,15 @@ function fillPolicy(st, m) {
   const pol = st.policy || {};
   setText("policy-network", pol.network || "");
   setText("policy-signers", (pol.signers || []).join(", "));
+  const mem = pol.membership;
+  let members = "";
+  if (mem) {
+    const parts = [];
+    if (mem.any_with_swarm_key) parts.push("every peer holding the swarm key");
+    if (mem.allowed_peers > 0) parts.push(mem.allowed_peers + " listed peer IDs");
+    members = parts.join(", and ");
+  }
+  setText("policy-membership", members);
 }
 
 // image is what one tag's manifest says: digest, size and worst severity
