@@ -276,3 +276,18 @@ type DBStatus struct {
 	// Size is the encoded database's size in bytes.
 	Size int64 `json:"size"`
 }
+
+// Pulls is the node's GET /shoal/v1/pulls document: its recent pulls
+// (manifests served to clients), newest first, of the repositories the
+// caller may pull.
+type Pulls struct {
+	Pulls []Pull `json:"pulls"`
+}
+
+// Pull is one manifest a client pulled.
+type Pull struct {
+	At         time.Time `json:"at"`
+	Repository string    `json:"repository"`
+	Reference  string    `json:"reference"`
+	Digest     string    `json:"digest"`
+}

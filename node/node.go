@@ -63,6 +63,7 @@ type Node struct {
 	handler http.Handler
 
 	traffic         *traffic.History
+	pulls           *traffic.Pulls
 	trafficInterval time.Duration
 	stopTraffic     chan struct{}
 }
@@ -89,6 +90,7 @@ func New(cfg Config, version string) (*Node, error) {
 		n.trafficInterval = trafficEvery
 	}
 	n.traffic, n.stopTraffic = traffic.NewHistory(trafficSamples), make(chan struct{})
+	n.pulls = traffic.NewPulls(recentPulls)
 	go n.traffic.Run(n.stopTraffic, n.trafficInterval, n.trafficTotals)
 	return n, nil
 }

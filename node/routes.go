@@ -19,6 +19,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", n.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /shoal/v1/status", n.handleStatus)
+	mux.HandleFunc("GET /shoal/v1/pulls", n.handlePulls)
 	// The page is a public shell: its script reads the endpoints above
 	// and below with the caller's credentials, which decide what it shows.
 	mux.Handle("GET "+ui.Prefix, ui.Handler())
@@ -46,6 +47,7 @@ func (n *Node) routes() http.Handler {
 		BytesServed: func(b int64) {
 			n.metrics.servedBytes.WithLabelValues("client").Add(float64(b))
 		},
+		ManifestServed: n.notePull,
 	}))
 	return mux
 }

@@ -263,6 +263,12 @@ func TestUIInBrowser(t *testing.T) {
 		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
 		t.Fatalf("the images table lacks the scan's worst severity %s: %v\nit shows:\n%s", worst, err, pageText(ctx))
 	}
+	// The pull shows among the recent pulls.
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](
+		fmt.Sprintf(`document.getElementById("pulls-table").tBodies[0].textContent.includes(%q)`, "up/app/web"),
+		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("the recent pulls lack up/app/web: %v\nit shows:\n%s", err, pageText(ctx))
+	}
 	// And the findings behind it: the test database's busybox advisory.
 	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](
 		`document.getElementById("images-table").tBodies[0].textContent.includes("CVE-2019-5747 busybox 1.30.1-r1 → 1.30.1-r2")`,
@@ -370,6 +376,17 @@ func TestUIObeysPolicy(t *testing.T) {
 	}
 	if strings.Contains(rows, "secret") {
 		t.Fatalf("an anonymous caller that may pull only up/app/web sees %q", rows)
+	}
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.getElementById("pulls-table").tBodies[0].textContent.includes("up/app/web")`,
+		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("the recent pulls under a policy: %v\nit shows:\n%s", err, pageText(ctx))
+	}
+	pulled, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("pulls-table").tBodies[0].textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(pulled, "up/app/web") || strings.Contains(pulled, "secret") {
+		t.Fatalf("an anonymous caller that may pull only up/app/web sees these recent pulls: %q", pulled)
 	}
 	screenshot(t, ctx, dir, "ui-policy-filtered.png")
 

@@ -596,3 +596,28 @@ func TestTagsAndCatalogPagination(t *testing.T) {
 		})
 	}
 }
+
+// ManifestServed hears of each manifest GET answered 200, with the
+// reference asked for and the digest it resolved to; not of a HEAD, nor
+// of a manifest that was not found.
+func TestManifestServed(t *testing.T) {
+	type pulled struct{ repo, ref, digest string }
+	var mu sync.Mutex
+	var seen []pulled
+	e := newTestEnv(t, HandlerOptions{ManifestServed: func(repo Repo, ref, d string) {
+		mu.Lock()
+		seen = append(seen, pulled{repo.Name, ref, d})
+		mu.Unlock()
+	}})
+	body := e.pushImage("foo", "a")
+	e.do("PUT", "/v2/foo/manifests/latest", hdr{"Content-Type": ocispec.MediaTypeImageManifest}, body)
+	d := digest.FromBytes(body).String()
+	e.do("HEAD", "/v2/foo/manifests/latest", nil, nil)
+	e.do("GET", "/v2/foo/manifests/latest", nil, nil)
+	e.do("GET", "/v2/foo/manifests/"+d, nil, nil)
+	e.do("GET", "/v2/foo/manifests/missing", nil, nil)
+	want := []pulled{{"foo", "latest", d}, {"foo", d, d}}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("served %v, want %v", seen, want)
+	}
+}

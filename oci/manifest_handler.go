@@ -37,6 +37,9 @@ func (h *handler) getManifest(w *responseWriter, r *request) error {
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(m.Bytes)
+		if h.opts.ManifestServed != nil {
+			h.opts.ManifestServed(r.repo, ref.String(), m.Digest.String())
+		}
 	}
 	return nil
 }

@@ -268,6 +268,25 @@ function fillTraffic(st) {
   }
 }
 
+// fillPulls lists the node's recent pulls the caller may see (the node
+// filters them by the caller's pull rights).
+async function fillPulls() {
+  const tbody = $("pulls-table").tBodies[0];
+  let pulls = [];
+  try {
+    pulls = (await getJSON("/shoal/v1/pulls")).body.pulls || [];
+  } catch (e) {
+    tbody.replaceChildren();
+    $("pulls-note").textContent = "This node does not list its pulls (" + e.message + ").";
+    return;
+  }
+  tbody.replaceChildren();
+  for (const p of pulls) {
+    row(tbody, [{ text: new Date(p.at).toLocaleTimeString() }, { text: p.repository }, { text: p.reference, cls: "mono" }, { text: p.digest, cls: "digest" }]);
+  }
+  $("pulls-note").textContent = pulls.length === 0 ? "No pulls yet that this caller may see." : "";
+}
+
 async function refresh() {
   try {
     const [st, m] = await Promise.all([getJSON("/shoal/v1/status").then(r => r.body), metrics()]);
@@ -276,6 +295,7 @@ async function refresh() {
     await fillFleet(st);
     fillPolicy(st, m);
     await fillImages();
+    await fillPulls();
     $("error").hidden = true;
     setText("updated", "updated " + new Date().toLocaleTimeString());
     document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
