@@ -255,8 +255,8 @@ func TestUIInBrowser(t *testing.T) {
 		t.Fatalf("the page was reloaded (mark %q); it must update in place", mark)
 	}
 	d, _ := img.Digest()
-	if !strings.Contains(rows, "v1") || !strings.Contains(rows, d.String()) {
-		t.Fatalf("the images table %q lacks tag v1 with digest %s", rows, d)
+	if !strings.Contains(rows, "v1") || !strings.Contains(rows, d.String()) || !strings.Contains(rows, "upstream up") {
+		t.Fatalf("the images table %q lacks tag v1 with digest %s from upstream up", rows, d)
 	}
 	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](
 		fmt.Sprintf(`document.getElementById("images-table").tBodies[0].textContent.includes(%q)`, worst),

@@ -206,7 +206,17 @@ function worst(findings) {
   return w;
 }
 
-async function fillImages() {
+// sourceOf says where a repository's content comes from, by its name:
+// the store names a mirrored repository "<rule>/<path>" after the
+// upstream rule it comes through, and a local (pushed or imported) one by
+// its path alone, which cannot start with a rule's name.
+function sourceOf(repo, rules) {
+  const first = repo.split("/")[0];
+  return rules.has(first) ? "upstream " + first : "local";
+}
+
+async function fillImages(st) {
+  const rules = new Set((st.upstreams || []).map(u => u.split("=")[0]));
   const note = $("images-note");
   const tbody = $("images-table").tBodies[0];
   let repos;
@@ -226,14 +236,14 @@ async function fillImages() {
       tags = ((await getJSON("/v2/" + repo + "/tags/list?n=" + maxTags)).body.tags) || [];
     } catch (e) {
       // Listed because the caller may pull it, but not its tags.
-      rows.push([{ text: repo }, { text: "" }, { text: "", cls: "digest" }, { text: "" }, { text: "" }, { text: "" }]);
+      rows.push([{ text: repo }, { text: sourceOf(repo, rules) }, { text: "" }, { text: "", cls: "digest" }, { text: "" }, { text: "" }, { text: "" }]);
       continue;
     }
     for (const tag of tags) {
       let img = { digest: "", size: null, severity: "", findings: [] };
       try { img = await image(repo, tag); } catch (e) { /* not the caller's to pull */ }
       const size = img.index > 0 ? "index of " + img.index : (img.size === null ? "" : bytes(img.size));
-      rows.push([{ text: repo }, { text: tag }, { text: img.digest, cls: "digest" }, { text: size },
+      rows.push([{ text: repo }, { text: sourceOf(repo, rules) }, { text: tag }, { text: img.digest, cls: "digest" }, { text: size },
         { text: img.severity, cls: "sev-" + img.severity }, { text: findingsText(img.findings), cls: "findings" }]);
     }
   }
@@ -294,7 +304,7 @@ async function refresh() {
     fillTraffic(st);
     await fillFleet(st);
     fillPolicy(st, m);
-    await fillImages();
+    await fillImages(st);
     await fillPulls();
     $("error").hidden = true;
     setText("updated", "updated " + new Date().toLocaleTimeString());
