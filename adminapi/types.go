@@ -64,6 +64,9 @@ type PeerStatus struct {
 	Addr string `json:"addr"`
 	// ConnectedSince is when that connection opened.
 	ConnectedSince *time.Time `json:"connected_since,omitempty"`
+	// Version is the Shoal version the peer told; absent when it did
+	// not (an earlier release, or not identified yet).
+	Version string `json:"version,omitempty"`
 }
 
 // CacheStatus is the content store part of Status.
@@ -175,6 +178,9 @@ type Peer struct {
 	Addrs []string `json:"addrs"`
 	// ConnectedSince is when the oldest of those connections opened.
 	ConnectedSince time.Time `json:"connected_since"`
+	// Version is the Shoal version the peer told; absent when it did
+	// not (an earlier release).
+	Version string `json:"version,omitempty"`
 }
 
 // PolicyApplied answers PUT /shoal/v1/policy: the policy the node now

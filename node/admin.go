@@ -47,7 +47,7 @@ func (n *Node) handlePeers(w http.ResponseWriter, r *http.Request) {
 	doc := adminapi.Peers{Peers: []adminapi.Peer{}}
 	if n.p2p != nil {
 		for _, p := range n.p2p.ConnectedPeers() {
-			doc.Peers = append(doc.Peers, adminapi.Peer{PeerID: p.ID.String(), Addrs: p.Addrs, ConnectedSince: p.Since.UTC()})
+			doc.Peers = append(doc.Peers, adminapi.Peer{PeerID: p.ID.String(), Addrs: p.Addrs, ConnectedSince: p.Since.UTC(), Version: p.Version})
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -101,7 +101,7 @@ func (n *Node) Status() adminapi.Status {
 		s.P2PAddrs = n.p2p.Addrs()
 		s.Peers = n.p2p.Peers()
 		for _, p := range n.p2p.ConnectedPeers() {
-			ps := adminapi.PeerStatus{ID: p.ID.String()}
+			ps := adminapi.PeerStatus{ID: p.ID.String(), Version: p.Version}
 			if len(p.Addrs) > 0 {
 				ps.Addr = p.Addrs[0]
 			}

@@ -259,6 +259,13 @@ func TestStatusListsConnectedPeers(t *testing.T) {
 			if p.ID != tt.peer.p2p.ID().String() || !strings.HasPrefix(p.Addr, "/ip4/127.0.0.1/tcp/") || p.ConnectedSince == nil || time.Since(*p.ConnectedSince) > time.Minute {
 				t.Errorf("connected peer = %+v (since %v), want %s at a loopback address, connected just now", p, p.ConnectedSince, tt.peer.p2p.ID())
 			}
+			// Its version comes in libp2p's identify exchange, which
+			// may finish just after the connection.
+			for deadline := time.Now().Add(10 * time.Second); tt.self.Status().ConnectedPeers[0].Version != "test"; time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the peer's version %q, want test", tt.self.Status().ConnectedPeers[0].Version)
+				}
+			}
 		})
 	}
 }

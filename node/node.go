@@ -319,6 +319,7 @@ func (n *Node) joinFleet() error {
 		Bootstrap: n.cfg.Bootstrap,
 		MDNS:      n.cfg.MDNS,
 		SwarmKey:  n.cfg.SwarmKey,
+		Version:   n.version,
 		Logger:    n.log.With("component", "p2p"),
 		OnPenalty: func(peer.ID) { n.metrics.penalties.Inc() },
 	}

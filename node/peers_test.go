@@ -38,6 +38,17 @@ func TestPeersListed(t *testing.T) {
 	if since := doc.Peers[0].ConnectedSince; since.IsZero() || time.Since(since) > time.Minute {
 		t.Errorf("connected since %v", since)
 	}
+	// B's version comes in libp2p's identify exchange, which may finish
+	// just after the connection.
+	for deadline := time.Now().Add(10 * time.Second); doc.Peers[0].Version != "test"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("peer B's version %q, want test (as it started)", doc.Peers[0].Version)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if _, doc = getPeers(t, a, "192.0.2.10:40000"); len(doc.Peers) != 1 {
+			t.Fatalf("peers %+v", doc.Peers)
+		}
+	}
 }
 
 // Under a policy the peer list is an admin endpoint: loopback only.

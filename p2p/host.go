@@ -65,7 +65,10 @@ type Config struct {
 	RebootstrapInterval time.Duration
 	// OnPenalty is told of each peer penalised for sending wrong bytes.
 	OnPenalty func(peer.ID)
-	Logger    *slog.Logger
+	// Version is the node's Shoal version, told to peers in libp2p's
+	// identify exchange (agent "shoal/<version>") for their operators.
+	Version string
+	Logger  *slog.Logger
 }
 
 // Host is a running libp2p host and its DHT.
@@ -130,7 +133,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Muxer(yamux.ID, muxer()),
-		libp2p.UserAgent("shoal"),
+		libp2p.UserAgent(userAgent(cfg.Version)),
 		libp2p.DisableRelay(),
 	}
 	if cfg.SwarmKey != "" {

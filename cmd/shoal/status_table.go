@@ -44,10 +44,11 @@ func writeStatusTables(w io.Writer, f *nodeFacts) error {
 	fmt.Fprintf(tw, "FLEET: %d peer(s) connected\n", st.Peers)
 	row("  PEER ID", "ADDRESS", "LAST SEEN", "STORE", "VERSION")
 	row("  "+orNone(st.PeerID)+" (this node)", firstOrNone(st.P2PAddrs), "now", formatBytes(st.Cache.Bytes), orNone(st.Version))
-	// A peer is seen while it is connected; its store and version are
-	// not something a node tells its peers yet.
+	// A peer is seen while it is connected, and tells its version in
+	// libp2p's identify exchange; its store size is not something a node
+	// tells its peers yet.
 	for _, p := range st.ConnectedPeers {
-		row("  "+p.ID, orNone(p.Addr), connectedSince(p, f.At), none, none)
+		row("  "+p.ID, orNone(p.Addr), connectedSince(p, f.At), none, orNone(p.Version))
 	}
 	if len(st.ConnectedPeers) < st.Peers {
 		row(fmt.Sprintf("  (%d more: this node does not list its peers)", st.Peers-len(st.ConnectedPeers)))

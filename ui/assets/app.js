@@ -128,10 +128,10 @@ async function fillFleet(st) {
   const tbody = $("fleet-table").tBodies[0];
   tbody.replaceChildren();
   if (st.peer_id) {
-    row(tbody, [{ text: st.peer_id + " (this node)", cls: "mono" }, { text: (st.p2p_addrs || []).join(" "), cls: "mono" }, { text: "" }]);
+    row(tbody, [{ text: st.peer_id + " (this node)", cls: "mono" }, { text: (st.p2p_addrs || []).join(" "), cls: "mono" }, { text: st.version }, { text: "" }]);
   }
   for (const p of (peers || [])) {
-    row(tbody, [{ text: p.peer_id, cls: "mono" }, { text: (p.addrs || []).join(" "), cls: "mono" },
+    row(tbody, [{ text: p.peer_id, cls: "mono" }, { text: (p.addrs || []).join(" "), cls: "mono" }, { text: p.version },
       { text: p.connected_since ? new Date(p.connected_since).toISOString() : "" }]);
   }
 }
