@@ -117,3 +117,13 @@ func FuzzMaven(f *testing.F) {
 		checkOrder(t, "Maven", Maven, [3]string{a, b, c})
 	})
 }
+
+func FuzzRPM(f *testing.F) {
+	f.Add("1.0~rc1^git1", "1:1.0-1.el8", "1.0^20160101^git1")
+	f.Add("5.5p10", "xyz.4", "2_0")
+	f.Add("4.18.0-553.el8_10", "0:4.18.0-553.5.1.el8_10", "1.0^git1~pre")
+	f.Add("+_", "1.0-", "10.0001")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "Red Hat", RPM, [3]string{a, b, c})
+	})
+}
