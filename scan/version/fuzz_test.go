@@ -127,3 +127,12 @@ func FuzzRPM(f *testing.F) {
 		checkOrder(t, "Red Hat", RPM, [3]string{a, b, c})
 	})
 }
+
+func FuzzRubyGems(f *testing.F) {
+	f.Add("1.8.2.a10", "1.8.2", "5.0.0.rc2")
+	f.Add("0.beta.1", "0.0.beta.1", "1.0.0-1")
+	f.Add("1.0.0-alpha.1", " 1.0 ", "1--")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "RubyGems", RubyGems, [3]string{a, b, c})
+	})
+}

@@ -1,9 +1,10 @@
 // Package version orders package versions under each ecosystem's own rules:
 // dpkg for Debian and Ubuntu, apk-tools for Alpine, semantic versioning
 // (with Go toolchain names mapped onto it) for Go, PEP 440 for PyPI,
-// node-semver for npm, Maven's ComparableVersion for Maven, and rpm's
+// node-semver for npm, Maven's ComparableVersion for Maven, rpm's
 // epoch:version-release with rpmvercmp for the RPM distributions (Red Hat,
-// AlmaLinux, Rocky Linux, openSUSE, SUSE, Mageia).
+// AlmaLinux, Rocky Linux, openSUSE, SUSE, Mageia) and Gem::Version for
+// RubyGems.
 //
 // Every function returns an error, never a panic, for a version its
 // ecosystem would not accept, so a caller can tell "not comparable" apart
@@ -48,6 +49,8 @@ func comparer(ecosystem string) (func(a, b string) (int, error), bool) {
 		return Maven, true
 	case "Red Hat", "AlmaLinux", "Rocky Linux", "openSUSE", "SUSE", "Mageia":
 		return RPM, true
+	case "RubyGems":
+		return RubyGems, true
 	}
 	return nil, false
 }
@@ -55,7 +58,7 @@ func comparer(ecosystem string) (func(a, b string) (int, error), bool) {
 // Compare orders two versions under an ecosystem's own rules: -1, 0, +1.
 // ecosystem is the OSV ecosystem ("Debian", "Debian:12", "Ubuntu:…",
 // "Alpine", "Alpine:v3.10", "Go", "PyPI", "npm", "Maven", "Red Hat",
-// "AlmaLinux:8", …); the part after ':' is ignored.
+// "AlmaLinux:8", "RubyGems", …); the part after ':' is ignored.
 func Compare(ecosystem, a, b string) (int, error) {
 	cmp, ok := comparer(ecosystem)
 	if !ok {
@@ -89,6 +92,9 @@ func Valid(ecosystem, v string) bool {
 		return err == nil
 	case "Red Hat", "AlmaLinux", "Rocky Linux", "openSUSE", "SUSE", "Mageia":
 		_, err := parseRPM(v)
+		return err == nil
+	case "RubyGems":
+		_, err := parseRubyGems(v)
 		return err == nil
 	}
 	return false

@@ -19,6 +19,8 @@ var ecosystemRecords = []string{
  "affected":[{"package":{"ecosystem":"Red Hat","name":"kernel"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"0:4.18.0-553.5.1.el8_10"}]}]}]}`,
 	`{"id":"TEST-SUSE","modified":"2024-01-01T00:00:00Z",
  "affected":[{"package":{"ecosystem":"openSUSE:Tumbleweed","name":"vim"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"9.1.0~rc1-1.1"}]}]}]}`,
+	`{"id":"TEST-GEM","modified":"2024-01-01T00:00:00Z",
+ "affected":[{"package":{"ecosystem":"RubyGems","name":"rack"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.0.beta1"}]}]}]}`,
 }
 
 func ecosystemDB(t testing.TB) *DB {
@@ -53,6 +55,10 @@ func TestMatchEcosystemOrders(t *testing.T) {
 		{"RPM epoch 1 above any epoch 0", scan.Package{Ecosystem: "Red Hat", Name: "kernel", Version: "1:4.18.0-1"}, map[string]string{}},
 		{"RPM snapshot of an older version", scan.Package{Ecosystem: "openSUSE:Tumbleweed", Name: "vim", Version: "9.0^20231201-1"}, map[string]string{"TEST-SUSE": "9.1.0~rc1-1.1"}},
 		{"RPM release after the tilde pre-release", scan.Package{Ecosystem: "openSUSE:Tumbleweed", Name: "vim", Version: "9.1.0-1.1"}, map[string]string{}},
+		{"gem pre-release below the fixing pre-release", scan.Package{Ecosystem: "RubyGems", Name: "rack", Version: "3.0.0.alpha"}, map[string]string{"TEST-GEM": "3.0.0.beta1"}},
+		{"gem release below the fixing pre-release", scan.Package{Ecosystem: "RubyGems", Name: "rack", Version: "2.2.10"}, map[string]string{"TEST-GEM": "3.0.0.beta1"}},
+		{"gem release of the fixing pre-release", scan.Package{Ecosystem: "RubyGems", Name: "rack", Version: "3.0"}, map[string]string{}},
+		{"gem later pre-release", scan.Package{Ecosystem: "RubyGems", Name: "rack", Version: "3.0.0.beta10"}, map[string]string{}},
 	} {
 		fs := db.Match(inventory(tc.pkg))
 		if got := found(fs, tc.pkg.Name); !mapsEqual(got, tc.want) {
