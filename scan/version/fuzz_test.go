@@ -136,3 +136,11 @@ func FuzzRubyGems(f *testing.F) {
 		checkOrder(t, "RubyGems", RubyGems, [3]string{a, b, c})
 	})
 }
+
+func FuzzCargo(f *testing.F) {
+	f.Add("1.0.0-alpha.beta", "1.0.0+21AF26D3----117B344092BD", "1.1.0-beta-10")
+	f.Add("1.2.3-0a.alpha1.9+05build.7.3aedf", "18446744073709551615.0.0", "1.2.3-01")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "crates.io", Cargo, [3]string{a, b, c})
+	})
+}

@@ -21,6 +21,8 @@ var ecosystemRecords = []string{
  "affected":[{"package":{"ecosystem":"openSUSE:Tumbleweed","name":"vim"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"9.1.0~rc1-1.1"}]}]}]}`,
 	`{"id":"TEST-GEM","modified":"2024-01-01T00:00:00Z",
  "affected":[{"package":{"ecosystem":"RubyGems","name":"rack"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.0.beta1"}]}]}]}`,
+	`{"id":"TEST-CRATE","modified":"2024-01-01T00:00:00Z",
+ "affected":[{"package":{"ecosystem":"crates.io","name":"tokio"},"ranges":[{"type":"SEMVER","events":[{"introduced":"1.0.0-alpha.1"},{"fixed":"1.18.4"}]}]}]}`,
 }
 
 func ecosystemDB(t testing.TB) *DB {
@@ -59,6 +61,10 @@ func TestMatchEcosystemOrders(t *testing.T) {
 		{"gem release below the fixing pre-release", scan.Package{Ecosystem: "RubyGems", Name: "rack", Version: "2.2.10"}, map[string]string{"TEST-GEM": "3.0.0.beta1"}},
 		{"gem release of the fixing pre-release", scan.Package{Ecosystem: "RubyGems", Name: "rack", Version: "3.0"}, map[string]string{}},
 		{"gem later pre-release", scan.Package{Ecosystem: "RubyGems", Name: "rack", Version: "3.0.0.beta10"}, map[string]string{}},
+		{"crate below the fix, 18 above 4 numerically", scan.Package{Ecosystem: "crates.io", Name: "tokio", Version: "1.18.3"}, map[string]string{"TEST-CRATE": "1.18.4"}},
+		{"crate at the introducing pre-release", scan.Package{Ecosystem: "crates.io", Name: "tokio", Version: "1.0.0-alpha.1"}, map[string]string{"TEST-CRATE": "1.18.4"}},
+		{"crate pre-release before the introducing one", scan.Package{Ecosystem: "crates.io", Name: "tokio", Version: "1.0.0-alpha"}, map[string]string{}},
+		{"crate at the fix, build metadata ignored", scan.Package{Ecosystem: "crates.io", Name: "tokio", Version: "1.18.4+vendored"}, map[string]string{}},
 	} {
 		fs := db.Match(inventory(tc.pkg))
 		if got := found(fs, tc.pkg.Name); !mapsEqual(got, tc.want) {
