@@ -144,3 +144,11 @@ func FuzzCargo(f *testing.F) {
 		checkOrder(t, "crates.io", Cargo, [3]string{a, b, c})
 	})
 }
+
+func FuzzNuGet(f *testing.F) {
+	f.Add("1.0.1-alpha10", "1.0.1-rc.10", "1.0.0.1")
+	f.Add("1.0.0-BETA.X.y.5.77.0+AA", "1.0.0--1", "1.0.0-2147483648")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "NuGet", NuGet, [3]string{a, b, c})
+	})
+}

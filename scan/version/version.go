@@ -4,7 +4,8 @@
 // node-semver for npm, Maven's ComparableVersion for Maven, rpm's
 // epoch:version-release with rpmvercmp for the RPM distributions (Red Hat,
 // AlmaLinux, Rocky Linux, openSUSE, SUSE, Mageia), Gem::Version for
-// RubyGems and strict semantic versioning for crates.io.
+// RubyGems, strict semantic versioning for crates.io and NuGet.Versioning's
+// order for NuGet.
 //
 // Every function returns an error, never a panic, for a version its
 // ecosystem would not accept, so a caller can tell "not comparable" apart
@@ -53,6 +54,8 @@ func comparer(ecosystem string) (func(a, b string) (int, error), bool) {
 		return RubyGems, true
 	case "crates.io":
 		return Cargo, true
+	case "NuGet":
+		return NuGet, true
 	}
 	return nil, false
 }
@@ -60,7 +63,7 @@ func comparer(ecosystem string) (func(a, b string) (int, error), bool) {
 // Compare orders two versions under an ecosystem's own rules: -1, 0, +1.
 // ecosystem is the OSV ecosystem ("Debian", "Debian:12", "Ubuntu:…",
 // "Alpine", "Alpine:v3.10", "Go", "PyPI", "npm", "Maven", "Red Hat",
-// "AlmaLinux:8", "RubyGems", "crates.io", …); the part after ':' is ignored.
+// "AlmaLinux:8", "RubyGems", "crates.io", "NuGet", …); the part after ':' is ignored.
 func Compare(ecosystem, a, b string) (int, error) {
 	cmp, ok := comparer(ecosystem)
 	if !ok {
@@ -100,6 +103,9 @@ func Valid(ecosystem, v string) bool {
 		return err == nil
 	case "crates.io":
 		_, err := cargoSemver(v)
+		return err == nil
+	case "NuGet":
+		_, err := parseNuGet(v)
 		return err == nil
 	}
 	return false

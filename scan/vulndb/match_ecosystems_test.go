@@ -23,6 +23,8 @@ var ecosystemRecords = []string{
  "affected":[{"package":{"ecosystem":"RubyGems","name":"rack"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.0.beta1"}]}]}]}`,
 	`{"id":"TEST-CRATE","modified":"2024-01-01T00:00:00Z",
  "affected":[{"package":{"ecosystem":"crates.io","name":"tokio"},"ranges":[{"type":"SEMVER","events":[{"introduced":"1.0.0-alpha.1"},{"fixed":"1.18.4"}]}]}]}`,
+	`{"id":"TEST-NUGET","modified":"2024-01-01T00:00:00Z",
+ "affected":[{"package":{"ecosystem":"NuGet","name":"Newtonsoft.Json"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"13.0.1"}]}]}]}`,
 }
 
 func ecosystemDB(t testing.TB) *DB {
@@ -65,6 +67,9 @@ func TestMatchEcosystemOrders(t *testing.T) {
 		{"crate at the introducing pre-release", scan.Package{Ecosystem: "crates.io", Name: "tokio", Version: "1.0.0-alpha.1"}, map[string]string{"TEST-CRATE": "1.18.4"}},
 		{"crate pre-release before the introducing one", scan.Package{Ecosystem: "crates.io", Name: "tokio", Version: "1.0.0-alpha"}, map[string]string{}},
 		{"crate at the fix, build metadata ignored", scan.Package{Ecosystem: "crates.io", Name: "tokio", Version: "1.18.4+vendored"}, map[string]string{}},
+		{"NuGet four-part version below the fix", scan.Package{Ecosystem: "NuGet", Name: "Newtonsoft.Json", Version: "12.0.3.1"}, map[string]string{"TEST-NUGET": "13.0.1"}},
+		{"NuGet pre-release of the fix", scan.Package{Ecosystem: "NuGet", Name: "Newtonsoft.Json", Version: "13.0.1-Beta1"}, map[string]string{"TEST-NUGET": "13.0.1"}},
+		{"NuGet the fix with a fourth zero and metadata", scan.Package{Ecosystem: "NuGet", Name: "Newtonsoft.Json", Version: "13.0.1.0+sha.abc"}, map[string]string{}},
 	} {
 		fs := db.Match(inventory(tc.pkg))
 		if got := found(fs, tc.pkg.Name); !mapsEqual(got, tc.want) {
