@@ -152,3 +152,11 @@ func FuzzNuGet(f *testing.F) {
 		checkOrder(t, "NuGet", NuGet, [3]string{a, b, c})
 	})
 }
+
+func FuzzComposer(f *testing.F) {
+	f.Add("1.25.0-beta2.1", "1.25.0-b.3", "1.0.0.pl3-dev")
+	f.Add("20100102-203040-p1", "1.x-dev", "v1.13.11-beta.0")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "Packagist", Composer, [3]string{a, b, c})
+	})
+}

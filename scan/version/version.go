@@ -4,8 +4,8 @@
 // node-semver for npm, Maven's ComparableVersion for Maven, rpm's
 // epoch:version-release with rpmvercmp for the RPM distributions (Red Hat,
 // AlmaLinux, Rocky Linux, openSUSE, SUSE, Mageia), Gem::Version for
-// RubyGems, strict semantic versioning for crates.io and NuGet.Versioning's
-// order for NuGet.
+// RubyGems, strict semantic versioning for crates.io, NuGet.Versioning's
+// order for NuGet and Composer's normalised versions for Packagist.
 //
 // Every function returns an error, never a panic, for a version its
 // ecosystem would not accept, so a caller can tell "not comparable" apart
@@ -56,6 +56,8 @@ func comparer(ecosystem string) (func(a, b string) (int, error), bool) {
 		return Cargo, true
 	case "NuGet":
 		return NuGet, true
+	case "Packagist":
+		return Composer, true
 	}
 	return nil, false
 }
@@ -63,7 +65,7 @@ func comparer(ecosystem string) (func(a, b string) (int, error), bool) {
 // Compare orders two versions under an ecosystem's own rules: -1, 0, +1.
 // ecosystem is the OSV ecosystem ("Debian", "Debian:12", "Ubuntu:…",
 // "Alpine", "Alpine:v3.10", "Go", "PyPI", "npm", "Maven", "Red Hat",
-// "AlmaLinux:8", "RubyGems", "crates.io", "NuGet", …); the part after ':' is ignored.
+// "AlmaLinux:8", "RubyGems", "crates.io", "NuGet", "Packagist", …); the part after ':' is ignored.
 func Compare(ecosystem, a, b string) (int, error) {
 	cmp, ok := comparer(ecosystem)
 	if !ok {
@@ -106,6 +108,9 @@ func Valid(ecosystem, v string) bool {
 		return err == nil
 	case "NuGet":
 		_, err := parseNuGet(v)
+		return err == nil
+	case "Packagist":
+		_, err := parseComposer(v)
 		return err == nil
 	}
 	return false

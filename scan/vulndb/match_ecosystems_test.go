@@ -25,6 +25,8 @@ var ecosystemRecords = []string{
  "affected":[{"package":{"ecosystem":"crates.io","name":"tokio"},"ranges":[{"type":"SEMVER","events":[{"introduced":"1.0.0-alpha.1"},{"fixed":"1.18.4"}]}]}]}`,
 	`{"id":"TEST-NUGET","modified":"2024-01-01T00:00:00Z",
  "affected":[{"package":{"ecosystem":"NuGet","name":"Newtonsoft.Json"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"13.0.1"}]}]}]}`,
+	`{"id":"TEST-PACKAGIST","modified":"2024-01-01T00:00:00Z",
+ "affected":[{"package":{"ecosystem":"Packagist","name":"symfony/http-kernel"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"5.0.0"},{"fixed":"5.4.20"}]}]}]}`,
 }
 
 func ecosystemDB(t testing.TB) *DB {
@@ -70,6 +72,10 @@ func TestMatchEcosystemOrders(t *testing.T) {
 		{"NuGet four-part version below the fix", scan.Package{Ecosystem: "NuGet", Name: "Newtonsoft.Json", Version: "12.0.3.1"}, map[string]string{"TEST-NUGET": "13.0.1"}},
 		{"NuGet pre-release of the fix", scan.Package{Ecosystem: "NuGet", Name: "Newtonsoft.Json", Version: "13.0.1-Beta1"}, map[string]string{"TEST-NUGET": "13.0.1"}},
 		{"NuGet the fix with a fourth zero and metadata", scan.Package{Ecosystem: "NuGet", Name: "Newtonsoft.Json", Version: "13.0.1.0+sha.abc"}, map[string]string{}},
+		{"Packagist tag with v below the fix", scan.Package{Ecosystem: "Packagist", Name: "symfony/http-kernel", Version: "v5.4.19"}, map[string]string{"TEST-PACKAGIST": "5.4.20"}},
+		{"Packagist RC of the fix", scan.Package{Ecosystem: "Packagist", Name: "symfony/http-kernel", Version: "5.4.20-RC1"}, map[string]string{"TEST-PACKAGIST": "5.4.20"}},
+		{"Packagist normalised fix", scan.Package{Ecosystem: "Packagist", Name: "symfony/http-kernel", Version: "5.4.20.0"}, map[string]string{}},
+		{"Packagist dev of the introducing release", scan.Package{Ecosystem: "Packagist", Name: "symfony/http-kernel", Version: "5.0.0-dev"}, map[string]string{}},
 	} {
 		fs := db.Match(inventory(tc.pkg))
 		if got := found(fs, tc.pkg.Name); !mapsEqual(got, tc.want) {
