@@ -70,6 +70,7 @@ func TestMatchEcosystemOrders(t *testing.T) {
 		{"crate pre-release before the introducing one", scan.Package{Ecosystem: "crates.io", Name: "tokio", Version: "1.0.0-alpha"}, map[string]string{}},
 		{"crate at the fix, build metadata ignored", scan.Package{Ecosystem: "crates.io", Name: "tokio", Version: "1.18.4+vendored"}, map[string]string{}},
 		{"NuGet four-part version below the fix", scan.Package{Ecosystem: "NuGet", Name: "Newtonsoft.Json", Version: "12.0.3.1"}, map[string]string{"TEST-NUGET": "13.0.1"}},
+		{"NuGet ID in another case", scan.Package{Ecosystem: "NuGet", Name: "newtonsoft.json", Version: "12.0.3"}, map[string]string{"TEST-NUGET": "13.0.1"}},
 		{"NuGet pre-release of the fix", scan.Package{Ecosystem: "NuGet", Name: "Newtonsoft.Json", Version: "13.0.1-Beta1"}, map[string]string{"TEST-NUGET": "13.0.1"}},
 		{"NuGet the fix with a fourth zero and metadata", scan.Package{Ecosystem: "NuGet", Name: "Newtonsoft.Json", Version: "13.0.1.0+sha.abc"}, map[string]string{}},
 		{"Packagist tag with v below the fix", scan.Package{Ecosystem: "Packagist", Name: "symfony/http-kernel", Version: "v5.4.19"}, map[string]string{"TEST-PACKAGIST": "5.4.20"}},
