@@ -117,3 +117,46 @@ func FuzzMaven(f *testing.F) {
 		checkOrder(t, "Maven", Maven, [3]string{a, b, c})
 	})
 }
+
+func FuzzRPM(f *testing.F) {
+	f.Add("1.0~rc1^git1", "1:1.0-1.el8", "1.0^20160101^git1")
+	f.Add("5.5p10", "xyz.4", "2_0")
+	f.Add("4.18.0-553.el8_10", "0:4.18.0-553.5.1.el8_10", "1.0^git1~pre")
+	f.Add("+_", "1.0-", "10.0001")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "Red Hat", RPM, [3]string{a, b, c})
+	})
+}
+
+func FuzzRubyGems(f *testing.F) {
+	f.Add("1.8.2.a10", "1.8.2", "5.0.0.rc2")
+	f.Add("0.beta.1", "0.0.beta.1", "1.0.0-1")
+	f.Add("1.0.0-alpha.1", " 1.0 ", "1--")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "RubyGems", RubyGems, [3]string{a, b, c})
+	})
+}
+
+func FuzzCargo(f *testing.F) {
+	f.Add("1.0.0-alpha.beta", "1.0.0+21AF26D3----117B344092BD", "1.1.0-beta-10")
+	f.Add("1.2.3-0a.alpha1.9+05build.7.3aedf", "18446744073709551615.0.0", "1.2.3-01")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "crates.io", Cargo, [3]string{a, b, c})
+	})
+}
+
+func FuzzNuGet(f *testing.F) {
+	f.Add("1.0.1-alpha10", "1.0.1-rc.10", "1.0.0.1")
+	f.Add("1.0.0-BETA.X.y.5.77.0+AA", "1.0.0--1", "1.0.0-2147483648")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "NuGet", NuGet, [3]string{a, b, c})
+	})
+}
+
+func FuzzComposer(f *testing.F) {
+	f.Add("1.25.0-beta2.1", "1.25.0-b.3", "1.0.0.pl3-dev")
+	f.Add("20100102-203040-p1", "1.x-dev", "v1.13.11-beta.0")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, "Packagist", Composer, [3]string{a, b, c})
+	})
+}

@@ -1,7 +1,11 @@
 // Package version orders package versions under each ecosystem's own rules:
 // dpkg for Debian and Ubuntu, apk-tools for Alpine, semantic versioning
 // (with Go toolchain names mapped onto it) for Go, PEP 440 for PyPI,
-// node-semver for npm and Maven's ComparableVersion for Maven.
+// node-semver for npm, Maven's ComparableVersion for Maven, rpm's
+// epoch:version-release with rpmvercmp for the RPM distributions (Red Hat,
+// AlmaLinux, Rocky Linux, openSUSE, SUSE, Mageia), Gem::Version for
+// RubyGems, strict semantic versioning for crates.io, NuGet.Versioning's
+// order for NuGet and Composer's normalised versions for Packagist.
 //
 // Every function returns an error, never a panic, for a version its
 // ecosystem would not accept, so a caller can tell "not comparable" apart
@@ -44,14 +48,24 @@ func comparer(ecosystem string) (func(a, b string) (int, error), bool) {
 		return Npm, true
 	case "Maven":
 		return Maven, true
+	case "Red Hat", "AlmaLinux", "Rocky Linux", "openSUSE", "SUSE", "Mageia":
+		return RPM, true
+	case "RubyGems":
+		return RubyGems, true
+	case "crates.io":
+		return Cargo, true
+	case "NuGet":
+		return NuGet, true
+	case "Packagist":
+		return Composer, true
 	}
 	return nil, false
 }
 
 // Compare orders two versions under an ecosystem's own rules: -1, 0, +1.
 // ecosystem is the OSV ecosystem ("Debian", "Debian:12", "Ubuntu:…",
-// "Alpine", "Alpine:v3.10", "Go", "PyPI", "npm", "Maven"); the part after
-// ':' is ignored.
+// "Alpine", "Alpine:v3.10", "Go", "PyPI", "npm", "Maven", "Red Hat",
+// "AlmaLinux:8", "RubyGems", "crates.io", "NuGet", "Packagist", …); the part after ':' is ignored.
 func Compare(ecosystem, a, b string) (int, error) {
 	cmp, ok := comparer(ecosystem)
 	if !ok {
@@ -82,6 +96,21 @@ func Valid(ecosystem, v string) bool {
 		return err == nil
 	case "Maven":
 		_, err := parseMaven(v)
+		return err == nil
+	case "Red Hat", "AlmaLinux", "Rocky Linux", "openSUSE", "SUSE", "Mageia":
+		_, err := parseRPM(v)
+		return err == nil
+	case "RubyGems":
+		_, err := parseRubyGems(v)
+		return err == nil
+	case "crates.io":
+		_, err := cargoSemver(v)
+		return err == nil
+	case "NuGet":
+		_, err := parseNuGet(v)
+		return err == nil
+	case "Packagist":
+		_, err := parseComposer(v)
 		return err == nil
 	}
 	return false

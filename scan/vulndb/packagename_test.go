@@ -15,6 +15,9 @@ func TestPackageKey(t *testing.T) {
 		{"Maven", "org.apache.logging.log4j:log4j-core", "org.apache.logging.log4j:log4j-core"},
 		{"Go", "golang.org/x/text", "golang.org/x/text"},
 		{"Debian:12", "Foo_Bar", "Foo_Bar"},
+		{"NuGet", "Newtonsoft.Json", "newtonsoft.json"},
+		{"Packagist", "Symfony/HTTP-Kernel", "symfony/http-kernel"},
+		{"RubyGems", "Rack", "Rack"},
 	} {
 		if got := packageKey(tc.eco, tc.name); got != tc.want {
 			t.Errorf("packageKey(%q, %q) = %q, want %q", tc.eco, tc.name, got, tc.want)
