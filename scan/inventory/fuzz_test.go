@@ -155,3 +155,19 @@ func FuzzJavaManifest(f *testing.F) {
 		}
 	})
 }
+
+func FuzzComposerInstalled(f *testing.F) {
+	f.Add([]byte(`{"packages":[{"name":"symfony/http-kernel","version":"v5.4.19"}]}`))
+	f.Add([]byte(`[{"name":"guzzlehttp/guzzle","version":"6.5.5"}]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, p := range composerPackages(data) {
+			if p.Ecosystem != "Packagist" || p.Version == "" || strings.Count(p.Name, "/") != 1 {
+				t.Fatalf("bad package %+v", p)
+			}
+			rest := strings.TrimPrefix(p.PURL, "pkg:composer/")
+			if rest == p.PURL || strings.Count(rest, "/") != 1 || strings.Count(rest, "@") != 1 || strings.ContainsAny(rest, " \n#?") {
+				t.Fatalf("malformed PURL %q for %+v", p.PURL, p)
+			}
+		}
+	})
+}

@@ -22,7 +22,8 @@ const (
 	// maxManifest caps a Python METADATA/PKG-INFO (only its header block is
 	// read) and a package.json.
 	maxManifest = 1 << 20
-	// maxLockFile caps a package-lock.json; large monorepos reach a few MB.
+	// maxLockFile caps a package-lock.json and a Composer installed.json;
+	// large monorepos reach a few MB.
 	maxLockFile = 16 << 20
 )
 
@@ -39,6 +40,8 @@ func packageReaderFor(p string, hdr *tar.Header) packageReader {
 		return readCapped(maxManifest, false, npmPackageJSON)
 	case base == "package-lock.json" && !underNodeModules(dir):
 		return readCapped(maxLockFile, false, npmLockPackages)
+	case isComposerInstalled(p):
+		return readCapped(maxLockFile, false, composerPackages)
 	case isJavaArchive(base):
 		return func(r io.Reader, size int64) ([]scan.Package, error) { return readJavaArchive(r, size, base) }
 	case hdr.Mode&0o111 != 0 && hdr.Size >= minGoBinary && hdr.Size <= maxGoBinary:

@@ -1,0 +1,69 @@
+package vulndb_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/shoal-dev/shoal/scan/inventory"
+	"github.com/shoal-dev/shoal/scan/vulndb"
+)
+
+// imageRecords are synthetic OSV records, as match_ecosystems_test.go's,
+// for the ecosystems read from an image's files.
+var imageRecords = map[string]string{
+	"TEST-PACKAGIST": `{"id":"TEST-PACKAGIST","modified":"2024-01-01T00:00:00Z",
+ "affected":[{"package":{"ecosystem":"Packagist","name":"symfony/http-kernel"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"5.0.0"},{"fixed":"5.4.20"}]}]}]}`,
+}
+
+// TestEcosystemsInAnImage: packages the inventory reads from an image's
+// files meet imageRecords end to end, at an
+// affected version and not at the fixed one.
+func TestEcosystemsInAnImage(t *testing.T) {
+	dir := t.TempDir()
+	for id, rec := range imageRecords {
+		if err := os.WriteFile(filepath.Join(dir, id+".json"), []byte(rec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := vulndb.Import(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Skipped() != 0 {
+		t.Fatal(db.Warnings())
+	}
+	tests := []struct {
+		name, path, content string
+		pkg, want           string // want: the record reported, "" for none
+	}{
+		{"Packagist affected, leading v", "var/www/vendor/composer/installed.json",
+			`{"packages":[{"name":"symfony/http-kernel","version":"v5.4.19"}]}`, "symfony/http-kernel", "TEST-PACKAGIST"},
+		{"Packagist fixed", "var/www/vendor/composer/installed.json",
+			`[{"name":"symfony/http-kernel","version":"5.4.20"}]`, "symfony/http-kernel", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			layer := tarLayer(t, map[string][]byte{tc.path: []byte(tc.content)})
+			inv, err := inventory.Scan(context.Background(), "linux/amd64", []inventory.Layer{func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layer)), nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !inInventory(inv, tc.pkg) {
+				t.Fatalf("%s is not in the inventory: %+v", tc.pkg, inv.Packages)
+			}
+			var got []string
+			for _, f := range db.Match(inv) {
+				if f.Package == tc.pkg {
+					got = append(got, f.ID)
+				}
+			}
+			if tc.want == "" && len(got) > 0 || tc.want != "" && (len(got) != 1 || got[0] != tc.want) {
+				t.Errorf("%s: findings %v, want %q", tc.pkg, got, tc.want)
+			}
+		})
+	}
+}
