@@ -171,3 +171,15 @@ func FuzzComposerInstalled(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDotnetDeps(f *testing.F) {
+	f.Add([]byte(`{"libraries":{"Newtonsoft.Json/13.0.1":{"type":"package"},"MyApp/1.0.0":{"type":"project"}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, p := range dotnetPackages(data) {
+			if p.Ecosystem != "NuGet" || p.Name == "" || p.Version == "" || strings.Contains(p.Name, "/") {
+				t.Fatalf("bad package %+v", p)
+			}
+			checkPackage(t, p, "pkg:nuget/")
+		}
+	})
+}

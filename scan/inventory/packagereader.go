@@ -22,8 +22,8 @@ const (
 	// maxManifest caps a Python METADATA/PKG-INFO (only its header block is
 	// read) and a package.json.
 	maxManifest = 1 << 20
-	// maxLockFile caps a package-lock.json and a Composer installed.json;
-	// large monorepos reach a few MB.
+	// maxLockFile caps a package-lock.json, a Composer installed.json and a
+	// .NET deps.json; large monorepos reach a few MB.
 	maxLockFile = 16 << 20
 )
 
@@ -42,6 +42,8 @@ func packageReaderFor(p string, hdr *tar.Header) packageReader {
 		return readCapped(maxLockFile, false, npmLockPackages)
 	case isComposerInstalled(p):
 		return readCapped(maxLockFile, false, composerPackages)
+	case isDotnetDeps(base):
+		return readCapped(maxLockFile, false, dotnetPackages)
 	case isJavaArchive(base):
 		return func(r io.Reader, size int64) ([]scan.Package, error) { return readJavaArchive(r, size, base) }
 	case hdr.Mode&0o111 != 0 && hdr.Size >= minGoBinary && hdr.Size <= maxGoBinary:

@@ -17,6 +17,8 @@ import (
 var imageRecords = map[string]string{
 	"TEST-PACKAGIST": `{"id":"TEST-PACKAGIST","modified":"2024-01-01T00:00:00Z",
  "affected":[{"package":{"ecosystem":"Packagist","name":"symfony/http-kernel"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"5.0.0"},{"fixed":"5.4.20"}]}]}]}`,
+	"TEST-NUGET": `{"id":"TEST-NUGET","modified":"2024-01-01T00:00:00Z",
+ "affected":[{"package":{"ecosystem":"NuGet","name":"Newtonsoft.Json"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"13.0.1"}]}]}]}`,
 }
 
 // TestEcosystemsInAnImage: packages the inventory reads from an image's
@@ -44,6 +46,10 @@ func TestEcosystemsInAnImage(t *testing.T) {
 			`{"packages":[{"name":"symfony/http-kernel","version":"v5.4.19"}]}`, "symfony/http-kernel", "TEST-PACKAGIST"},
 		{"Packagist fixed", "var/www/vendor/composer/installed.json",
 			`[{"name":"symfony/http-kernel","version":"5.4.20"}]`, "symfony/http-kernel", ""},
+		{"NuGet affected", "app/MyApp.deps.json",
+			`{"libraries":{"MyApp/1.0.0":{"type":"project"},"Newtonsoft.Json/12.0.3":{"type":"package"}}}`, "Newtonsoft.Json", "TEST-NUGET"},
+		{"NuGet fixed", "app/MyApp.deps.json",
+			`{"libraries":{"Newtonsoft.Json/13.0.1":{"type":"package"}}}`, "Newtonsoft.Json", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
