@@ -183,3 +183,24 @@ func FuzzDotnetDeps(f *testing.F) {
 		}
 	})
 }
+
+func FuzzGemspec(f *testing.F) {
+	f.Add([]byte("Gem::Specification.new do |s|\n  s.name = \"rake\".freeze\n  s.version = \"13.0.6\"\nend\n"), "rake-13.0.6.gemspec")
+	f.Add([]byte("s.name = %q{json}\n"), "json-1.8.6.gemspec")
+	f.Fuzz(func(t *testing.T, data []byte, base string) {
+		name, version := gemNameFromFile(base)
+		if version != "" && !strings.HasPrefix(base, name+"-"+version) {
+			t.Fatalf("gemNameFromFile(%q) = %q, %q: not a split of the name", base, name, version)
+		}
+		pkgs := gemspecPackages(data, base)
+		if len(pkgs) > 1 {
+			t.Fatalf("%d packages from one gemspec", len(pkgs))
+		}
+		for _, p := range pkgs {
+			if p.Ecosystem != "RubyGems" || p.Name == "" || p.Version == "" {
+				t.Fatalf("bad package %+v", p)
+			}
+			checkPackage(t, p, "pkg:gem/")
+		}
+	})
+}

@@ -20,7 +20,7 @@ type packageReader func(r io.Reader, size int64) ([]scan.Package, error)
 // real comes close, and reading on would let one file cost the node memory.
 const (
 	// maxManifest caps a Python METADATA/PKG-INFO (only its header block is
-	// read) and a package.json.
+	// read), a package.json and a gemspec.
 	maxManifest = 1 << 20
 	// maxLockFile caps a package-lock.json, a Composer installed.json and a
 	// .NET deps.json; large monorepos reach a few MB.
@@ -44,6 +44,8 @@ func packageReaderFor(p string, hdr *tar.Header) packageReader {
 		return readCapped(maxLockFile, false, composerPackages)
 	case isDotnetDeps(base):
 		return readCapped(maxLockFile, false, dotnetPackages)
+	case isGemspec(dir, base):
+		return readCapped(maxManifest, false, func(data []byte) []scan.Package { return gemspecPackages(data, base) })
 	case isJavaArchive(base):
 		return func(r io.Reader, size int64) ([]scan.Package, error) { return readJavaArchive(r, size, base) }
 	case hdr.Mode&0o111 != 0 && hdr.Size >= minGoBinary && hdr.Size <= maxGoBinary:

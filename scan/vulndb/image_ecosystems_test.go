@@ -19,6 +19,8 @@ var imageRecords = map[string]string{
  "affected":[{"package":{"ecosystem":"Packagist","name":"symfony/http-kernel"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"5.0.0"},{"fixed":"5.4.20"}]}]}]}`,
 	"TEST-NUGET": `{"id":"TEST-NUGET","modified":"2024-01-01T00:00:00Z",
  "affected":[{"package":{"ecosystem":"NuGet","name":"Newtonsoft.Json"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"13.0.1"}]}]}]}`,
+	"TEST-GEM": `{"id":"TEST-GEM","modified":"2024-01-01T00:00:00Z",
+ "affected":[{"package":{"ecosystem":"RubyGems","name":"rack"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.0.beta1"}]}]}]}`,
 }
 
 // TestEcosystemsInAnImage: packages the inventory reads from an image's
@@ -50,6 +52,10 @@ func TestEcosystemsInAnImage(t *testing.T) {
 			`{"libraries":{"MyApp/1.0.0":{"type":"project"},"Newtonsoft.Json/12.0.3":{"type":"package"}}}`, "Newtonsoft.Json", "TEST-NUGET"},
 		{"NuGet fixed", "app/MyApp.deps.json",
 			`{"libraries":{"Newtonsoft.Json/13.0.1":{"type":"package"}}}`, "Newtonsoft.Json", ""},
+		{"RubyGems affected", "usr/local/bundle/specifications/rack-2.2.8.gemspec",
+			"Gem::Specification.new do |s|\n  s.name = \"rack\".freeze\n  s.version = \"2.2.8\"\nend\n", "rack", "TEST-GEM"},
+		{"RubyGems fixed (pre-release order)", "usr/local/bundle/specifications/rack-3.0.0.beta2.gemspec",
+			"Gem::Specification.new do |s|\n  s.name = \"rack\".freeze\n  s.version = \"3.0.0.beta2\"\nend\n", "rack", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
