@@ -23,7 +23,7 @@ type nodeKind uint8
 const (
 	kindFile     nodeKind = iota + 1 // a kept regular file (data)
 	kindSymlink                      // target
-	kindPackages                     // pkgs read from the file (Go binary, Python metadata, package.json, lock file, Java archive)
+	kindPackages                     // pkgs read from the file (Go binary, language package manifest or lock file, Java archive)
 )
 
 type node struct {
