@@ -21,7 +21,7 @@ func TestGemspecPackages(t *testing.T) {
 		{"platform gem: version without the platform", "nokogiri-1.15.4-x86_64-linux.gemspec", testdataFile(t, "ruby", "nokogiri-1.15.4-x86_64-linux.gemspec"), []scan.Package{gem("nokogiri", "1.15.4")}},
 		{"single quotes, other variable", "x.gemspec", "Gem::Specification.new do |spec|\n\tspec.name = 'net-http'\n\tspec.version = '0.3.2'.freeze\nend\n", []scan.Package{gem("net-http", "0.3.2")}},
 		{"RubyGems 1 %q{}", "x.gemspec", "  s.name = %q{json}\n  s.version = \"1.8.6\"\n", []scan.Package{gem("json", "1.8.6")}},
-		{"first assignment wins", "x.gemspec", "s.name = \"a\"\ns.version = \"1.0\"\ns.name = \"b\"\n", []scan.Package{gem("a", "1.0")}},
+		{"first assignment wins", "x.gemspec", "s.name = \"a\"\ns.version = \"1.0\"\ns.name = \"b\"\ns.version = \"2.0\"\n", []scan.Package{gem("a", "1.0")}},
 		{"pre-release", "x.gemspec", "s.name = \"rack\"\ns.version = \"3.0.0.beta1\"\n", []scan.Package{gem("rack", "3.0.0.beta1")}},
 		{"version computed: file name instead", "net-http-0.3.2.gemspec", "s.name = \"net-http\"\ns.version = Net::HTTP::VERSION\n", []scan.Package{gem("net-http", "0.3.2")}},
 		{"empty file: file name", "rack-2.2.8.gemspec", "", []scan.Package{gem("rack", "2.2.8")}},
