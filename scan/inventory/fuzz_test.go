@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"bytes"
+	"debug/elf"
 	"strings"
 	"testing"
 
@@ -201,6 +202,23 @@ func FuzzGemspec(f *testing.F) {
 				t.Fatalf("bad package %+v", p)
 			}
 			checkPackage(t, p, "pkg:gem/")
+		}
+	})
+}
+
+func FuzzRustAuditData(f *testing.F) {
+	good := zlibBytes(f, []byte(auditJSON))
+	f.Add(good)
+	f.Add(elfWithSection(f, auditSection, elf.SHT_PROGBITS, good, 0))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// The same bytes as a section's contents and as a whole file.
+		for _, pkgs := range [][]scan.Package{auditDataPackages(data), rustELFPackages(bytes.NewReader(data))} {
+			for _, p := range pkgs {
+				if p.Ecosystem != "crates.io" || p.Name == "" || p.Version == "" {
+					t.Fatalf("bad package %+v", p)
+				}
+				checkPackage(t, p, "pkg:cargo/")
+			}
 		}
 	})
 }

@@ -3,74 +3,27 @@ package inventory
 import (
 	"bytes"
 	"debug/buildinfo"
-	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strings"
 
-	"github.com/shoal-dev/shoal/internal/tempfile"
-
 	"github.com/shoal-dev/shoal/scan"
 )
-
-// Executable formats Go builds: ELF, Mach-O (32/64-bit, both byte orders,
-// universal), PE.
-var execMagics = [][]byte{
-	[]byte("\x7fELF"),
-	{0xfe, 0xed, 0xfa, 0xce}, {0xfe, 0xed, 0xfa, 0xcf},
-	{0xce, 0xfa, 0xed, 0xfe}, {0xcf, 0xfa, 0xed, 0xfe},
-	{0xca, 0xfe, 0xba, 0xbe},
-	[]byte("MZ"),
-}
 
 // buildInfoMagic starts the .go.buildinfo section of every Go binary since
 // Go 1.13; a file without it is not worth handing to debug/buildinfo.
 var buildInfoMagic = []byte("\xff Go buildinf:")
 
-// readGoBinary reads an executable of size bytes from r and returns the Go
-// packages it was built from (Location unset), or nothing if it is not a Go
-// binary. debug/buildinfo needs an io.ReaderAt, so the file is spooled to a
-// temporary file that is removed before returning.
-func readGoBinary(r io.Reader, size int64) ([]scan.Package, error) {
-	var head [4]byte
-	if _, err := io.ReadFull(r, head[:]); err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	if !isExecutable(head[:]) {
-		return nil, nil
-	}
-	f, err := tempfile.Unlinked(os.TempDir(), "shoal-inventory-*")
-	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
-	defer f.Close()
-	spot := &magicSpotter{w: f}
-	if _, err := spot.Write(head[:]); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
-	if _, err := io.Copy(spot, io.LimitReader(r, size-int64(len(head)))); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
-	if !spot.found {
-		return nil, nil
-	}
-	bi, err := buildinfo.Read(f)
+// goBinaryPackages returns the Go packages an executable was built from, or
+// nothing if it is not a Go binary.
+func goBinaryPackages(r io.ReaderAt) []scan.Package {
+	bi, err := buildinfo.Read(r)
 	if err != nil {
 		// Not a Go binary after all, or one whose build info is damaged:
 		// neither is an error of the image as a whole.
-		return nil, nil
+		return nil
 	}
-	return goPackages(bi), nil
-}
-
-func isExecutable(head []byte) bool {
-	for _, m := range execMagics {
-		if bytes.HasPrefix(head, m) {
-			return true
-		}
-	}
-	return false
+	return goPackages(bi)
 }
 
 // magicSpotter copies to w and notes whether buildInfoMagic went past, even

@@ -28,11 +28,11 @@ const (
 	// Real dpkg status files are a few MB; anything past this is refused
 	// rather than silently truncated, which would hide packages.
 	maxMetadataFile = 64 << 20
-	// maxGoBinary: larger executables are not inspected.
-	maxGoBinary = 512 << 20
-	// minGoBinary: no Go binary is this small; skipping tiny files avoids
-	// spooling scripts and stubs.
-	minGoBinary = 4 << 10
+	// maxExecutable: larger executables are not inspected.
+	maxExecutable = 512 << 20
+	// minExecutable: no Go or Rust binary is this small; skipping tiny
+	// files avoids spooling scripts and stubs.
+	minExecutable = 4 << 10
 )
 
 // Paths of the files that matter, relative to the image root.
@@ -46,11 +46,12 @@ const (
 
 // Scan applies the layers in order, honouring whiteouts (.wh.<name>, .wh..wh..opq), and reads
 // var/lib/dpkg/status, var/lib/dpkg/status.d/*, lib/apk/db/installed, etc/os-release (usr/lib/os-release),
-// every executable regular file that is a Go binary (debug/buildinfo: main module, deps with replacements, Go version → "stdlib"),
+// every executable regular file that is a Go binary (debug/buildinfo: main module, deps with replacements, Go version → "stdlib")
+// or an ELF Rust binary built with cargo-auditable (its .dep-v0 section: crates.io crates),
 // Python metadata (*.dist-info/METADATA, *.egg-info/PKG-INFO, *.egg-info), package.json under node_modules, package-lock.json
 // outside it, and Java archives (*.jar, *.war, *.ear, *.jpi, *.hpi: pom.properties, MANIFEST.MF, nested archives, the file name).
 // It never extracts to disk; memory is bounded (it keeps only the files it needs and the packages read from the others, and
-// reads Go binaries and Java archives through size caps, via a temp file when large). docs/scanning.md has the rules.
+// reads executables and Java archives through size caps, via a temp file when large). docs/scanning.md has the rules.
 func Scan(ctx context.Context, platform string, layers []Layer) (*scan.Inventory, error) {
 	fs := newOverlay()
 	for i, open := range layers {

@@ -29,7 +29,8 @@ const (
 
 // packageReaderFor picks how to read the regular file at p (its parent
 // already resolved through symlinks), or nil for a file the scan ignores.
-// Language files are known by their path; Go binaries by being executable.
+// Language files are known by their path; Go and Rust binaries by being
+// executable.
 func packageReaderFor(p string, hdr *tar.Header) packageReader {
 	dir, base := path.Split(p)
 	dir = strings.TrimSuffix(dir, "/")
@@ -48,8 +49,8 @@ func packageReaderFor(p string, hdr *tar.Header) packageReader {
 		return readCapped(maxManifest, false, func(data []byte) []scan.Package { return gemspecPackages(data, base) })
 	case isJavaArchive(base):
 		return func(r io.Reader, size int64) ([]scan.Package, error) { return readJavaArchive(r, size, base) }
-	case hdr.Mode&0o111 != 0 && hdr.Size >= minGoBinary && hdr.Size <= maxGoBinary:
-		return readGoBinary
+	case hdr.Mode&0o111 != 0 && hdr.Size >= minExecutable && hdr.Size <= maxExecutable:
+		return readExecutable
 	}
 	return nil
 }
