@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"bytes"
+	"debug/elf"
 	"fmt"
 	"io"
 	"os"
@@ -20,8 +21,6 @@ var execMagics = [][]byte{
 	{0xca, 0xfe, 0xba, 0xbe},
 	[]byte("MZ"),
 }
-
-var elfMagic = []byte("\x7fELF")
 
 // readExecutable reads an executable of size bytes from r and returns the
 // packages it was built from (Location unset): Go modules from its build
@@ -53,7 +52,7 @@ func readExecutable(r io.Reader, size int64) ([]scan.Package, error) {
 	if spot.found {
 		pkgs = append(pkgs, goBinaryPackages(f)...)
 	}
-	if bytes.Equal(head[:], elfMagic) {
+	if string(head[:]) == elf.ELFMAG {
 		// Section offsets past what was spooled read as errors, so the
 		// spooled length, not the header's size, bounds the parse.
 		pkgs = append(pkgs, rustELFPackages(io.NewSectionReader(f, 0, n+int64(len(head))))...)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shoal-dev/shoal/internal/testelf"
 	"github.com/shoal-dev/shoal/scan"
 )
 
@@ -207,9 +208,9 @@ func FuzzGemspec(f *testing.F) {
 }
 
 func FuzzRustAuditData(f *testing.F) {
-	good := zlibBytes(f, []byte(auditJSON))
+	good := testelf.Zlib(f, []byte(auditJSON))
 	f.Add(good)
-	f.Add(elfWithSection(f, auditSection, elf.SHT_PROGBITS, good, 0))
+	f.Add(testelf.WithSection(f, auditSection, elf.SHT_PROGBITS, good, 0))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// The same bytes as a section's contents and as a whole file.
 		for _, pkgs := range [][]scan.Package{auditDataPackages(data), rustELFPackages(bytes.NewReader(data))} {

@@ -2,16 +2,16 @@ package inventory
 
 import (
 	"bytes"
-	"compress/zlib"
 	"context"
 	"debug/elf"
-	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/shoal-dev/shoal/internal/testelf"
 
 	"github.com/shoal-dev/shoal/scan"
 )
@@ -30,21 +30,8 @@ var auditWant = []scan.Package{
 	{Ecosystem: "crates.io", Name: "serde", Version: "1.0.188", PURL: "pkg:cargo/serde@1.0.188"},
 }
 
-func zlibBytes(t testing.TB, raw []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zlib.NewWriter(&buf)
-	if _, err := zw.Write(raw); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func TestAuditDataPackages(t *testing.T) {
-	good := zlibBytes(t, []byte(auditJSON))
+	good := testelf.Zlib(t, []byte(auditJSON))
 	tests := []struct {
 		name string
 		data []byte
@@ -52,24 +39,24 @@ func TestAuditDataPackages(t *testing.T) {
 	}{
 		{"crates.io crates only", good, auditWant},
 		{"installed from crates.io: the root is listed",
-			zlibBytes(t, []byte(`{"packages":[{"name":"ripgrep","version":"14.1.0","source":"crates.io","root":true}]}`)),
+			testelf.Zlib(t, []byte(`{"packages":[{"name":"ripgrep","version":"14.1.0","source":"crates.io","root":true}]}`)),
 			[]scan.Package{{Ecosystem: "crates.io", Name: "ripgrep", Version: "14.1.0", PURL: "pkg:cargo/ripgrep@14.1.0"}}},
 		{"name or version missing",
-			zlibBytes(t, []byte(`{"packages":[{"name":"a","source":"crates.io"},{"version":"1.0.0","source":"crates.io"}]}`)), nil},
+			testelf.Zlib(t, []byte(`{"packages":[{"name":"a","source":"crates.io"},{"version":"1.0.0","source":"crates.io"}]}`)), nil},
 		{"odd characters are escaped in the purl",
-			zlibBytes(t, []byte(`{"packages":[{"name":"a/b","version":"1.0.0+x y","source":"crates.io"}]}`)),
+			testelf.Zlib(t, []byte(`{"packages":[{"name":"a/b","version":"1.0.0+x y","source":"crates.io"}]}`)),
 			[]scan.Package{{Ecosystem: "crates.io", Name: "a/b", Version: "1.0.0+x y", PURL: "pkg:cargo/a%2Fb@1.0.0%2Bx%20y"}}},
 		{"unknown fields and kinds ignored",
-			zlibBytes(t, []byte(`{"format":8,"packages":[{"name":"a","version":"1.0.0","source":"crates.io","kind":"weird","extra":{}}]}`)),
+			testelf.Zlib(t, []byte(`{"format":8,"packages":[{"name":"a","version":"1.0.0","source":"crates.io","kind":"weird","extra":{}}]}`)),
 			[]scan.Package{{Ecosystem: "crates.io", Name: "a", Version: "1.0.0", PURL: "pkg:cargo/a@1.0.0"}}},
 		{"empty", nil, nil},
 		{"not zlib", []byte(auditJSON), nil},
 		{"truncated zlib", good[:len(good)/2], nil},
 		{"checksum damaged", append(slices.Clone(good[:len(good)-1]), good[len(good)-1]^1), nil},
-		{"not JSON", zlibBytes(t, []byte("packages: serde")), nil},
-		{"wrong types", zlibBytes(t, []byte(`{"packages":[{"name":1,"version":"1.0.0","source":"crates.io"}]}`)), nil},
-		{"packages not an array", zlibBytes(t, []byte(`{"packages":{}}`)), nil},
-		{"over the cap", zlibBytes(t, []byte(`{"packages":[{"name":"a","version":"1.0.0","source":"crates.io"}]`+strings.Repeat(" ", maxAuditData)+`}`)), nil},
+		{"not JSON", testelf.Zlib(t, []byte("packages: serde")), nil},
+		{"wrong types", testelf.Zlib(t, []byte(`{"packages":[{"name":1,"version":"1.0.0","source":"crates.io"}]}`)), nil},
+		{"packages not an array", testelf.Zlib(t, []byte(`{"packages":{}}`)), nil},
+		{"over the cap", testelf.Zlib(t, []byte(`{"packages":[{"name":"a","version":"1.0.0","source":"crates.io"}]`+strings.Repeat(" ", maxAuditData)+`}`)), nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,58 +67,18 @@ func TestAuditDataPackages(t *testing.T) {
 	}
 }
 
-// elfWithSection builds a minimal little-endian ELF64 executable holding
-// one section, name, of type typ with data, and the section-name table, then
-// pads it to pad bytes.
-func elfWithSection(t testing.TB, name string, typ elf.SectionType, data []byte, pad int) []byte {
-	t.Helper()
-	const ehsize, shentsize = 64, 64
-	shstrtab := "\x00" + name + "\x00.shstrtab\x00"
-	dataOff := uint64(ehsize)
-	strOff := dataOff + uint64(len(data))
-	shoff := (strOff + uint64(len(shstrtab)) + 7) &^ 7
-	var buf bytes.Buffer
-	hdr := elf.Header64{
-		Type: uint16(elf.ET_EXEC), Machine: uint16(elf.EM_X86_64), Version: uint32(elf.EV_CURRENT),
-		Shoff: shoff, Ehsize: ehsize, Phentsize: 56, Shentsize: shentsize, Shnum: 3, Shstrndx: 2,
-	}
-	copy(hdr.Ident[:], elfMagic)
-	hdr.Ident[elf.EI_CLASS] = byte(elf.ELFCLASS64)
-	hdr.Ident[elf.EI_DATA] = byte(elf.ELFDATA2LSB)
-	hdr.Ident[elf.EI_VERSION] = byte(elf.EV_CURRENT)
-	sections := []elf.Section64{
-		{},
-		{Name: 1, Type: uint32(typ), Off: dataOff, Size: uint64(len(data)), Addralign: 1},
-		{Name: uint32(len(name) + 2), Type: uint32(elf.SHT_STRTAB), Off: strOff, Size: uint64(len(shstrtab)), Addralign: 1},
-	}
-	write := func(v any) {
-		if err := binary.Write(&buf, binary.LittleEndian, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(hdr)
-	buf.Write(data)
-	buf.WriteString(shstrtab)
-	buf.Write(make([]byte, int(shoff)-buf.Len()))
-	write(sections)
-	if buf.Len() < pad {
-		buf.Write(make([]byte, pad-buf.Len()))
-	}
-	return buf.Bytes()
-}
-
 func TestRustELFPackages(t *testing.T) {
-	good := zlibBytes(t, []byte(auditJSON))
+	good := testelf.Zlib(t, []byte(auditJSON))
 	tests := []struct {
 		name string
 		file []byte
 		want []scan.Package
 	}{
-		{"audit section", elfWithSection(t, auditSection, elf.SHT_PROGBITS, good, 0), auditWant},
-		{"other section", elfWithSection(t, ".dep-v1", elf.SHT_PROGBITS, good, 0), nil},
-		{"NOBITS section", elfWithSection(t, auditSection, elf.SHT_NOBITS, good, 0), nil},
-		{"garbage in the section", elfWithSection(t, auditSection, elf.SHT_PROGBITS, []byte("garbage"), 0), nil},
-		{"truncated file", elfWithSection(t, auditSection, elf.SHT_PROGBITS, good, 0)[:100], nil},
+		{"audit section", testelf.WithSection(t, auditSection, elf.SHT_PROGBITS, good, 0), auditWant},
+		{"other section", testelf.WithSection(t, ".dep-v1", elf.SHT_PROGBITS, good, 0), nil},
+		{"NOBITS section", testelf.WithSection(t, auditSection, elf.SHT_NOBITS, good, 0), nil},
+		{"garbage in the section", testelf.WithSection(t, auditSection, elf.SHT_PROGBITS, []byte("garbage"), 0), nil},
+		{"truncated file", testelf.WithSection(t, auditSection, elf.SHT_PROGBITS, good, 0)[:100], nil},
 		{"not ELF", good, nil},
 	}
 	for _, tc := range tests {
@@ -142,7 +89,7 @@ func TestRustELFPackages(t *testing.T) {
 		})
 	}
 	// Sanity check on the builder: the standard library reads it as built.
-	f, err := elf.NewFile(bytes.NewReader(elfWithSection(t, auditSection, elf.SHT_PROGBITS, good, 0)))
+	f, err := elf.NewFile(bytes.NewReader(testelf.WithSection(t, auditSection, elf.SHT_PROGBITS, good, 0)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +99,7 @@ func TestRustELFPackages(t *testing.T) {
 }
 
 func TestScanRustBinary(t *testing.T) {
-	bin := string(elfWithSection(t, auditSection, elf.SHT_PROGBITS, zlibBytes(t, []byte(auditJSON)), 8<<10))
+	bin := string(testelf.WithSection(t, auditSection, elf.SHT_PROGBITS, testelf.Zlib(t, []byte(auditJSON)), 8<<10))
 	at := func(loc string) []scan.Package {
 		var want []scan.Package
 		for _, p := range auditWant {
@@ -211,7 +158,7 @@ func TestScanGoBinaryWithAuditSection(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, log)
 	}
 	sec := filepath.Join(dir, "dep-v0")
-	if err := os.WriteFile(sec, zlibBytes(t, []byte(auditJSON)), 0o644); err != nil {
+	if err := os.WriteFile(sec, testelf.Zlib(t, []byte(auditJSON)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if log, err := exec.Command(objcopy, "--add-section", auditSection+"="+sec, out).CombinedOutput(); err != nil {

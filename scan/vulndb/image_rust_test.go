@@ -3,14 +3,14 @@ package vulndb_test
 import (
 	"archive/tar"
 	"bytes"
-	"compress/zlib"
 	"context"
 	"debug/elf"
-	"encoding/binary"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/shoal-dev/shoal/internal/testelf"
 
 	"github.com/shoal-dev/shoal/scan/inventory"
 	"github.com/shoal-dev/shoal/scan/vulndb"
@@ -20,48 +20,12 @@ import (
 const crateRecord = `{"id":"TEST-CRATE","modified":"2024-01-01T00:00:00Z",
  "affected":[{"package":{"ecosystem":"crates.io","name":"tokio"},"ranges":[{"type":"SEMVER","events":[{"introduced":"1.0.0-alpha.1"},{"fixed":"1.18.4"}]}]}]}`
 
-// auditableELF is a minimal little-endian ELF64 executable whose only
-// section besides the name table is cargo-auditable's .dep-v0 holding
-// auditJSON, padded past the inventory's 4 KiB floor for executables.
+// auditableELF is a minimal ELF executable whose only section besides
+// the name table is cargo-auditable's .dep-v0 holding auditJSON, padded
+// past the inventory's 4 KiB floor for executables.
 func auditableELF(t *testing.T, auditJSON string) []byte {
 	t.Helper()
-	var z bytes.Buffer
-	zw := zlib.NewWriter(&z)
-	if _, err := zw.Write([]byte(auditJSON)); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	const shstrtab = "\x00.dep-v0\x00.shstrtab\x00"
-	dataOff := uint64(64)
-	strOff := dataOff + uint64(z.Len())
-	shoff := (strOff + uint64(len(shstrtab)) + 7) &^ 7
-	hdr := elf.Header64{
-		Type: uint16(elf.ET_EXEC), Machine: uint16(elf.EM_X86_64), Version: uint32(elf.EV_CURRENT),
-		Shoff: shoff, Ehsize: 64, Phentsize: 56, Shentsize: 64, Shnum: 3, Shstrndx: 2,
-	}
-	copy(hdr.Ident[:], "\x7fELF")
-	hdr.Ident[elf.EI_CLASS] = byte(elf.ELFCLASS64)
-	hdr.Ident[elf.EI_DATA] = byte(elf.ELFDATA2LSB)
-	hdr.Ident[elf.EI_VERSION] = byte(elf.EV_CURRENT)
-	sections := []elf.Section64{
-		{},
-		{Name: 1, Type: uint32(elf.SHT_PROGBITS), Off: dataOff, Size: uint64(z.Len()), Addralign: 1},
-		{Name: 9, Type: uint32(elf.SHT_STRTAB), Off: strOff, Size: uint64(len(shstrtab)), Addralign: 1},
-	}
-	var b bytes.Buffer
-	if err := binary.Write(&b, binary.LittleEndian, hdr); err != nil {
-		t.Fatal(err)
-	}
-	b.Write(z.Bytes())
-	b.WriteString(shstrtab)
-	b.Write(make([]byte, int(shoff)-b.Len()))
-	if err := binary.Write(&b, binary.LittleEndian, sections); err != nil {
-		t.Fatal(err)
-	}
-	b.Write(make([]byte, 8<<10))
-	return b.Bytes()
+	return testelf.WithSection(t, ".dep-v0", elf.SHT_PROGBITS, testelf.Zlib(t, []byte(auditJSON)), 8<<10)
 }
 
 // TestRustBinaryInAnImage: a crate read from a cargo-auditable binary in an
