@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -42,7 +43,10 @@ type injector struct {
 	injected, healed map[string]int
 	errs             []string
 	events           []string
-	start            time.Time
+	// crashes are nodes found exited that no fault killed, with the
+	// start of their fatal error; each is restarted, as a supervisor would.
+	crashes []string
+	start   time.Time
 }
 
 func newInjector(o options, c *chaosFleet) *injector {
@@ -76,6 +80,7 @@ func (in *injector) run(ctx context.Context) {
 				in.heal(hctx, k)
 			}
 		}
+		in.watch(hctx)
 	}()
 	for {
 		// Uniform in [faultEvery/2, 3·faultEvery/2).
@@ -85,6 +90,7 @@ func (in *injector) run(ctx context.Context) {
 			return
 		case <-time.After(wait):
 		}
+		in.watch(ctx)
 		now := time.Now()
 		for _, k := range faultKinds() {
 			if a := in.active[k]; a != nil && now.After(a.healAt) {
@@ -93,7 +99,8 @@ func (in *injector) run(ctx context.Context) {
 		}
 		kinds := faultKinds()
 		k := kinds[in.rng.IntN(len(kinds))]
-		if in.active[k] != nil {
+		// A heal above may have outlasted the chaos.
+		if in.active[k] != nil || ctx.Err() != nil {
 			continue
 		}
 		in.inject(ctx, k)
@@ -249,4 +256,50 @@ func fill(path string, n int64) error {
 		n -= m
 	}
 	return f.Close()
+}
+
+// watch restarts any node that exited on its own (not one a kill fault
+// has down), recording how it ended.
+func (in *injector) watch(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	killed := -1
+	if a := in.active[faultKill]; a != nil {
+		killed = a.node
+	}
+	for i, n := range in.c.f.Nodes {
+		if i == killed {
+			continue
+		}
+		if running, err := n.Running(ctx); err != nil || running {
+			continue
+		}
+		state := n.State(ctx)
+		in.crashes = append(in.crashes, fmt.Sprintf("%6.1fs %s %s: %s", time.Since(in.start).Seconds(), n.Short, state, fatalLines(n.Logs(ctx, 4000))))
+		in.event("%s crashed (%s), restarting it", n.Short, state)
+		in.c.update(i, func(s *nodeState) { s.killed = true })
+		if err := in.c.restartNode(ctx, i); err != nil {
+			in.fail("restart after a crash", err)
+		}
+		in.c.update(i, func(s *nodeState) { s.killed = false })
+	}
+}
+
+// fatalLines is the panic or fatal error in a Go program's output and the
+// first frames after it.
+func fatalLines(out string) string {
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
+			var keep []string
+			for _, f := range lines[i:min(len(lines), i+30)] {
+				f = strings.TrimSpace(f)
+				if f != "" && !strings.HasPrefix(f, "/") && !strings.HasPrefix(f, "goroutine ") && !strings.HasPrefix(f, "runtime.") {
+					keep = append(keep, f)
+				}
+			}
+			return strings.Join(keep[:min(len(keep), 8)], " | ")
+		}
+	}
+	return "no panic or fatal error in its last lines"
 }

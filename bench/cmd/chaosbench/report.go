@@ -56,6 +56,13 @@ func (r *report) markdown(runErr error) string {
 			w("| %s | %d | %d |\n", k, r.in.injected[k], r.in.healed[k])
 		}
 		w("\n")
+		w("Nodes that crashed on their own (exited with no kill fault), each restarted by the injector: **%d**\n\n", len(r.in.crashes))
+		for _, c := range r.in.crashes {
+			w("- %s\n", c)
+		}
+		if len(r.in.crashes) > 0 {
+			w("\n")
+		}
 		if len(r.in.errs) > 0 {
 			w("The injector's own failures (docker commands):\n\n")
 			for _, e := range r.in.errs {
