@@ -123,7 +123,7 @@ func (r *report) markdown(runErr error) string {
 		w("- Pushed images (%d accepted) pulled through the node they were pushed to: %d; **lost: %d**\n", n, f.pushedOwn, len(f.lostOwn))
 		w("- … and through the next node (local repositories are fleet-wide): %d; failed: %d\n", f.pushedOther, len(f.lostOther))
 		w("- Upstream images through every node: %d of %d\n", f.upstreamOK, len(r.upstream)*r.o.nodes)
-		w("- Final pulls that needed a retry (up to 3 attempts, 2 s apart): %d\n\n", f.retried)
+		w("- Final pulls that needed a retry (up to 2 attempts, 1 s apart): %d\n\n", f.retried)
 		w("**Content lost: %d** (pushed images not pullable through their node, plus stored blobs failing re-hash).\n\n", len(f.lostOwn)+len(f.badBlobs))
 		for _, l := range [][]string{f.badBlobs, f.lostOwn, f.lostOther, f.upstreamFail} {
 			for i, s := range l {

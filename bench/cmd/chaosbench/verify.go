@@ -85,11 +85,11 @@ func finalChecks(ctx context.Context, c *chaosFleet, ups, pushed []image, hc *ht
 	return r
 }
 
-// pullRetry pulls im, up to three times two seconds apart: a fleet just
+// pullRetry pulls im, up to twice a second apart: a fleet just
 // healed may still be finding its peers. Wrong bytes are never retried.
 func (r *finalResult) pullRetry(ctx context.Context, hc *http.Client, addr string, im image) error {
 	var err error
-	for attempt := range 3 {
+	for attempt := range 2 {
 		pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		err = pull(pctx, hc, addr, im)
 		cancel()
@@ -106,7 +106,7 @@ func (r *finalResult) pullRetry(ctx context.Context, hc *http.Client, addr strin
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(2 * time.Second):
+		case <-time.After(time.Second):
 		}
 	}
 	return err
