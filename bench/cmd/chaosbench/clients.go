@@ -34,13 +34,14 @@ type tally struct {
 	wrong               []string
 	pushed              []image
 	pat                 *reasonPatterns
-	longest             streak
-	open                []streak // still failing when the run ended
+	longest             map[string]streak // by operation
+	open                []streak          // still failing when the run ended
 }
 
 // streak is a time a client kept failing to pull one image through nodes
 // no fault had down, until its next success of the same image.
 type streak struct {
+	op       string
 	dur      time.Duration
 	client   int
 	image    string
@@ -51,7 +52,7 @@ type streak struct {
 func newTally() *tally {
 	return &tally{
 		attempted: map[string]int{}, ok: map[string]int{}, fail: map[string]int{},
-		reasons: map[string]map[string]int{}, pat: newReasonPatterns(),
+		reasons: map[string]map[string]int{}, pat: newReasonPatterns(), longest: map[string]streak{},
 	}
 }
 
@@ -82,8 +83,8 @@ func (t *tally) record(op string, err error, nodeDown bool) {
 func (t *tally) endStreak(s streak) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if s.dur > t.longest.dur {
-		t.longest = s
+	if s.dur > t.longest[s.op].dur {
+		t.longest[s.op] = s
 	}
 }
 
@@ -140,6 +141,7 @@ func (cl *clients) puller(ctx context.Context, id int) {
 	failingSince := map[string]time.Time{}
 	failures := map[string]int{}
 	lastErr := map[string]string{}
+	ops := map[string]string{}
 	for ctx.Err() == nil {
 		im := cl.upstream[rng.IntN(len(cl.upstream))]
 		op := opPullUpstream
@@ -158,10 +160,11 @@ func (cl *clients) puller(ctx context.Context, id int) {
 		down := cl.downDuring(v)
 		cl.t.record(op, err, down)
 		key := im.String()
+		ops[key] = op
 		switch {
 		case err == nil:
 			if since, ok := failingSince[key]; ok {
-				cl.t.endStreak(streak{dur: time.Since(since), client: id, image: key, failures: failures[key], last: lastErr[key]})
+				cl.t.endStreak(streak{op: op, dur: time.Since(since), client: id, image: key, failures: failures[key], last: lastErr[key]})
 				delete(failingSince, key)
 			}
 		case !down:
@@ -180,7 +183,7 @@ func (cl *clients) puller(ctx context.Context, id int) {
 	cl.t.mu.Lock()
 	defer cl.t.mu.Unlock()
 	for key, since := range failingSince {
-		cl.t.open = append(cl.t.open, streak{dur: time.Since(since), client: id, image: key, failures: failures[key], last: lastErr[key]})
+		cl.t.open = append(cl.t.open, streak{op: ops[key], dur: time.Since(since), client: id, image: key, failures: failures[key], last: lastErr[key]})
 	}
 }
 

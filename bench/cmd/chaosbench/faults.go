@@ -285,11 +285,13 @@ func (in *injector) watch(ctx context.Context) {
 	}
 }
 
-// fatalLines is the panic or fatal error in a Go program's output and the
-// first frames after it.
+// fatalLines is the last panic or fatal error in a Go program's output
+// (docker keeps the output of earlier runs of the container) and the first
+// frames after it.
 func fatalLines(out string) string {
 	lines := strings.Split(out, "\n")
-	for i, l := range lines {
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := lines[i]
 		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
 			var keep []string
 			for _, f := range lines[i:min(len(lines), i+30)] {

@@ -94,19 +94,25 @@ func (r *report) markdown(runErr error) string {
 		for _, s := range append(append([]string(nil), t.wrong...), r.final.wrong...) {
 			w("- %s\n", s)
 		}
-		l := t.longest
-		if l.dur > 0 {
-			w("**Longest failing pull** (a client's first failure of an image through a node no fault had down, to its next success of that image): **%.1f s**, client %d, %s, %d failures, the last: `%s`.\n\n",
-				l.dur.Seconds(), l.client, l.image, l.failures, t.pat.reason(fmt.Errorf("%s", l.last)))
-		} else {
-			w("**Longest failing pull**: no pull through a node that no fault had down failed and then succeeded.\n\n")
-		}
-		if len(t.open) > 0 {
-			w("Still failing when the chaos ended (no later success of the same image by that client):\n\n")
-			for _, s := range t.open {
-				w("- client %d, %s: failing for %.1f s, %d failures, the last: `%s`\n", s.client, s.image, s.dur.Seconds(), s.failures, s.last)
+		w("**Longest failing pull** (a client's first failure of an image through a node no fault had down, to that client's next success of the same image; "+
+			"a client comes back to one of the %d upstream images every second or so, but to one of the many pushed images rarely, so for those this mostly measures how long until it tried again):\n\n", len(r.upstream))
+		for _, op := range []string{opPullUpstream, opPullLocal} {
+			if l := t.longest[op]; l.dur > 0 {
+				w("- %s: **%.1f s**, client %d, %s, %d failures, the last: `%s`\n", op, l.dur.Seconds(), l.client, l.image, l.failures, t.pat.reason(fmt.Errorf("%s", l.last)))
+			} else {
+				w("- %s: none failed through a node no fault had down and then succeeded\n", op)
 			}
-			w("\n")
+		}
+		w("\n")
+		if len(t.open) > 0 {
+			w("Still failing when the chaos ended (no later success of the same image by that client): %d client/image pairs", len(t.open))
+			var longest streak
+			for _, s := range t.open {
+				if s.dur > longest.dur {
+					longest = s
+				}
+			}
+			w("; the longest: client %d, %s (%s), failing for %.1f s, %d failures, the last: `%s`.\n\n", longest.client, longest.image, longest.op, longest.dur.Seconds(), longest.failures, t.pat.reason(fmt.Errorf("%s", longest.last)))
 		}
 	}
 	f := r.final
