@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,34 @@ type tally struct {
 	pat                 *reasonPatterns
 	longest             map[string]streak // by operation
 	open                []streak          // still failing when the run ended
+	// notFoundAge counts pushed images answered 404 through a node no
+	// fault had down, by how long before the pull they were pushed, and
+	// whether through the node pushed to.
+	notFoundAge map[string]int
+}
+
+// ageBucket names how long ago an image was pushed.
+func ageBucket(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return "< 1 s"
+	case d < 5*time.Second:
+		return "1–5 s"
+	case d < 30*time.Second:
+		return "5–30 s"
+	default:
+		return "≥ 30 s"
+	}
+}
+
+func (t *tally) notFound(im image, through int, age time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	where := "another node"
+	if through == im.node {
+		where = "the node pushed to"
+	}
+	t.notFoundAge[fmt.Sprintf("through %s, pushed %s before", where, ageBucket(age))]++
 }
 
 // streak is a time a client kept failing to pull one image through nodes
@@ -52,7 +81,7 @@ type streak struct {
 func newTally() *tally {
 	return &tally{
 		attempted: map[string]int{}, ok: map[string]int{}, fail: map[string]int{},
-		reasons: map[string]map[string]int{}, pat: newReasonPatterns(), longest: map[string]streak{},
+		reasons: map[string]map[string]int{}, pat: newReasonPatterns(), longest: map[string]streak{}, notFoundAge: map[string]int{},
 	}
 }
 
@@ -168,6 +197,9 @@ func (cl *clients) puller(ctx context.Context, id int) {
 				delete(failingSince, key)
 			}
 		case !down:
+			if op == opPullLocal && strings.Contains(err.Error(), "404") {
+				cl.t.notFound(im, v.i, time.Since(im.pushedAt))
+			}
 			if _, ok := failingSince[key]; !ok {
 				failingSince[key] = time.Now()
 				failures[key] = 0
@@ -217,6 +249,7 @@ func (cl *clients) pusher(ctx context.Context, id int) {
 		}
 		cl.t.record(opPush, err, cl.downDuring(v))
 		if err == nil {
+			im.pushedAt = time.Now()
 			cl.t.addPushed(im)
 		}
 		select {

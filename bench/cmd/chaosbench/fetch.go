@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/shoal-dev/shoal/integration/harness"
 )
@@ -21,6 +22,7 @@ type image struct {
 	digest    string
 	blobs     []string // config and layer digests
 	node      int      // the node it was pushed to; -1 for an upstream image
+	pushedAt  time.Time
 }
 
 func (im image) String() string { return im.repo + ":" + im.tag }

@@ -90,6 +90,17 @@ func (r *report) markdown(runErr error) string {
 				w("- %s: %d × `%s`\n", op, rs[k], k)
 			}
 		}
+		if len(t.notFoundAge) > 0 {
+			keys := make([]string, 0, len(t.notFoundAge))
+			for k := range t.notFoundAge {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			w("\nPushed images answered 404 through a node no fault had down, by how long after the push:\n\n")
+			for _, k := range keys {
+				w("- %s: %d\n", k, t.notFoundAge[k])
+			}
+		}
 		w("\n**Wrong bytes served** (a 200 whose body is not the digest asked for), during the chaos: **%d**; in the final pulls: **%d**.\n\n", len(t.wrong), len(r.final.wrong))
 		for _, s := range append(append([]string(nil), t.wrong...), r.final.wrong...) {
 			w("- %s\n", s)
