@@ -173,6 +173,10 @@ type FleetConfig struct {
 	// PinSubnet makes the fleet network's subnet user-configured, so a
 	// container can be reconnected at its old IP.
 	PinSubnet bool
+	// UpstreamDataDir, when set, is a host directory bind-mounted as the
+	// upstream's storage instead of a tmpfs, so its content survives a
+	// stop and start of the container (docker recreates a tmpfs empty).
+	UpstreamDataDir string
 }
 
 // Fleet is a network, an upstream and the nodes started on it.
@@ -199,7 +203,7 @@ func NewFleet(ctx context.Context, cfg FleetConfig) (*Fleet, error) {
 		return f, err
 	}
 	f.Net = net
-	up, err := CreateContainer(ctx, RunOptions{
+	upOpts := RunOptions{
 		Name:    cfg.Prefix + "-upstream",
 		Image:   cfg.UpstreamImage,
 		Network: net.Name,
@@ -207,7 +211,12 @@ func NewFleet(ctx context.Context, cfg FleetConfig) (*Fleet, error) {
 		Publish: []string{RegistryPort},
 		Tmpfs:   []string{"/var/lib/registry"},
 		Labels:  cfg.Labels,
-	})
+	}
+	if cfg.UpstreamDataDir != "" {
+		upOpts.Tmpfs = nil
+		upOpts.Mounts = []string{cfg.UpstreamDataDir + ":/var/lib/registry"}
+	}
+	up, err := CreateContainer(ctx, upOpts)
 	if err != nil {
 		return f, err
 	}
@@ -253,6 +262,11 @@ type NodeSpec struct {
 	// Networks are more networks the container is on from the start.
 	Networks []*Network
 	CPUs     string
+	// DataDir, when set, is a host directory bind-mounted at /data instead
+	// of a tmpfs, so the node's store survives a kill and restart of the
+	// container (docker recreates a tmpfs empty) and the host can read or
+	// fill it.
+	DataDir string
 }
 
 // FleetNode is a running node container.
@@ -269,7 +283,7 @@ type FleetNode struct {
 func (n *FleetNode) URL() string { return n.API.URL() }
 
 // StartNode starts a node on the fleet network (and spec.Networks), storing
-// its data on a tmpfs, and waits for /readyz.
+// its data on a tmpfs (or spec.DataDir), and waits for /readyz.
 func (f *Fleet) StartNode(ctx context.Context, spec NodeSpec) (*FleetNode, error) {
 	args := []string{"node",
 		"--listen", ":5000",
@@ -290,7 +304,7 @@ func (f *Fleet) StartNode(ctx context.Context, spec NodeSpec) (*FleetNode, error
 		args = append(args, "--bootstrap", addr)
 	}
 	args = append(args, spec.Args...)
-	c, err := CreateContainer(ctx, RunOptions{
+	opts := RunOptions{
 		Name:    f.Config.Prefix + "-" + spec.Name,
 		Image:   f.Config.NodeImage,
 		Network: f.Net.Name,
@@ -301,7 +315,12 @@ func (f *Fleet) StartNode(ctx context.Context, spec NodeSpec) (*FleetNode, error
 		Labels:  f.Config.Labels,
 		CPUs:    spec.CPUs,
 		Args:    args,
-	})
+	}
+	if spec.DataDir != "" {
+		opts.Tmpfs = nil
+		opts.Mounts = append(append([]string(nil), spec.Mounts...), spec.DataDir+":/data")
+	}
+	c, err := CreateContainer(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
