@@ -19,7 +19,8 @@ const (
 
 // checkBDB walks data the way go-rpmdb v0.0.0-20210911072402 will and
 // rejects what would make it index out of range, follow an overflow chain
-// forever, or do far more work than the file's size warrants. That reader
+// forever, or do far more work than the file's size warrants; each value
+// it would hand on must pass checkRPMHeader. That reader
 // runs in its own goroutine, where a panic cannot be recovered and would
 // end the whole process, so untrusted databases must pass here first.
 func checkBDB(data []byte) error {
@@ -62,11 +63,14 @@ func checkBDB(data []byte) error {
 			if v+bdbHashOffSize > limit {
 				return fmt.Errorf("page %d: overflow entry at %d", n, v)
 			}
-			walked, err := checkBDBChain(data, ps, last, binary.LittleEndian.Uint32(page[v+4:v+8]))
+			blob, err := checkBDBChain(data, ps, last, binary.LittleEndian.Uint32(page[v+4:v+8]))
 			if err != nil {
 				return fmt.Errorf("page %d: %w", n, err)
 			}
-			if budget -= walked; budget < 0 {
+			if err := checkRPMHeader(blob); err != nil {
+				return fmt.Errorf("page %d: %w", n, err)
+			}
+			if budget -= len(blob); budget < 0 {
 				return errors.New("overflow chains add up to far more than the file")
 			}
 		}
@@ -74,28 +78,34 @@ func checkBDB(data []byte) error {
 	return nil
 }
 
-// checkBDBChain follows one overflow chain and returns the bytes it spans.
-func checkBDBChain(data []byte, ps int, last uint64, cur uint32) (int, error) {
-	walked := 0
+// checkBDBChain follows one overflow chain and returns the value it holds,
+// assembled as go-rpmdb does.
+func checkBDBChain(data []byte, ps int, last uint64, cur uint32) ([]byte, error) {
+	var value []byte
 	for hops := uint64(0); cur != 0; hops++ {
 		if hops > last {
-			return 0, errors.New("overflow chain loops")
+			return nil, errors.New("overflow chain loops")
 		}
 		// go-rpmdb computes the offset in uint32; mirror the wrap.
 		off := uint64(uint32(ps) * cur)
 		if off+uint64(ps) > uint64(len(data)) {
-			return 0, fmt.Errorf("overflow page %d past the end of the file", cur)
+			return nil, fmt.Errorf("overflow page %d past the end of the file", cur)
 		}
 		page := data[off : off+uint64(ps)]
 		if page[25] != bdbOverflowPage {
-			return 0, fmt.Errorf("page %d in an overflow chain has type %d", cur, page[25])
+			return nil, fmt.Errorf("page %d in an overflow chain has type %d", cur, page[25])
 		}
 		next := binary.LittleEndian.Uint32(page[16:20])
-		if next == 0 && bdbPageHeader+int(binary.LittleEndian.Uint16(page[22:24])) > ps {
-			return 0, fmt.Errorf("overflow page %d: free offset past the page", cur)
+		if next != 0 {
+			value = append(value, page[bdbPageHeader:]...)
+		} else {
+			end := bdbPageHeader + int(binary.LittleEndian.Uint16(page[22:24]))
+			if end > ps {
+				return nil, fmt.Errorf("overflow page %d: free offset past the page", cur)
+			}
+			value = append(value, page[bdbPageHeader:end]...)
 		}
-		walked += ps
 		cur = next
 	}
-	return walked, nil
+	return value, nil
 }

@@ -2,6 +2,8 @@ package inventory
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -201,6 +203,31 @@ func FuzzGemspec(f *testing.F) {
 				t.Fatalf("bad package %+v", p)
 			}
 			checkPackage(t, p, "pkg:gem/")
+		}
+	})
+}
+
+// FuzzRPMDB: go-rpmdb panics in a goroutine of its own could not be
+// recovered and would end the test binary, so any input reaching one
+// fails here.
+func FuzzRPMDB(f *testing.F) {
+	for _, name := range []string{"libuuid.Packages", "syft-coverage.Packages"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "rpm", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		entries, err := readRPMDB(data)
+		if err != nil && entries != nil {
+			t.Fatalf("entries with an error: %v", err)
+		}
+		for _, p := range rpmPackages(entries, scan.OSRelease{ID: "almalinux", VersionID: "8.8"}) {
+			if p.Ecosystem != "AlmaLinux:8" || p.Version == "" {
+				t.Fatalf("bad package %+v", p)
+			}
+			checkPackage(t, p, "pkg:rpm/almalinux/")
 		}
 	})
 }

@@ -150,6 +150,17 @@ func TestReadRPMDBCorrupt(t *testing.T) {
 	if overflow <= 0 {
 		t.Fatal("test database has no overflow value")
 	}
+	// The first header's index, and its first string-array tag.
+	hdr := overflow*ps + bdbPageHeader
+	strTag := -1
+	for i := 0; strTag < 0 && hdr+8+16*(i+1) <= (overflow+1)*ps; i++ {
+		if binary.BigEndian.Uint32(orig[hdr+8+16*i+4:]) == rpmStringArrayType {
+			strTag = hdr + 8 + 16*i
+		}
+	}
+	if strTag < 0 {
+		t.Fatal("first header has no string array on its first page")
+	}
 	tests := []struct {
 		name   string
 		damage func(b []byte)
@@ -172,6 +183,8 @@ func TestReadRPMDBCorrupt(t *testing.T) {
 			binary.LittleEndian.PutUint32(b[overflow*ps+16:], 0)
 			binary.LittleEndian.PutUint16(b[overflow*ps+22:], 0xffff)
 		}},
+		{"header index count near 2^31", func(b []byte) { binary.BigEndian.PutUint32(b[hdr:], 0x7fffffff) }},
+		{"string array count past its strings", func(b []byte) { binary.BigEndian.PutUint32(b[strTag+12:], 0xffffffff) }},
 		{"header garbage", func(b []byte) {
 			for i := overflow*ps + bdbPageHeader; i < overflow*ps+bdbPageHeader+64; i++ {
 				b[i] = 0xff
