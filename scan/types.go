@@ -11,7 +11,7 @@ type OSRelease struct{ ID, VersionID, VersionCodename, PrettyName string }
 type Package struct {
 	Ecosystem string // OSV ecosystem name with release: "Debian:12", "Ubuntu:22.04", "Alpine:v3.10", "Go", "PyPI", "npm", "Maven"
 	Name      string // binary package name (dpkg/apk), module path (Go), "stdlib" for the Go standard library, Python distribution name as written, npm name with its @scope, Maven "groupId:artifactId"
-	Source    string // source package (dpkg "Source:" field, apk origin "o:"), "" if same as Name
+	Source    string // source package (dpkg "Source:" field, apk origin "o:", rpm SOURCERPM's name), "" if same as Name
 	Version   string // as installed: dpkg version, apk version, Go module version ("v1.2.3", pseudo-versions; stdlib as "v1.21.3" from go1.21.3), the language package's own version string
 	Location  string // path in the image of the file read (Go binary, METADATA, package.json, jar; "outer.jar:inner.jar" for a nested jar), "" for OS packages
 	PURL      string // package URL

@@ -3,6 +3,8 @@ package inventory
 import (
 	"bytes"
 	"debug/elf"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -220,6 +222,31 @@ func FuzzRustAuditData(f *testing.F) {
 				}
 				checkPackage(t, p, "pkg:cargo/")
 			}
+		}
+	})
+}
+
+// FuzzRPMDB: go-rpmdb panics in a goroutine of its own could not be
+// recovered and would end the test binary, so any input reaching one
+// fails here.
+func FuzzRPMDB(f *testing.F) {
+	for _, name := range []string{"libuuid.Packages", "syft-coverage.Packages"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "rpm", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		entries, err := readRPMDB(data)
+		if err != nil && entries != nil {
+			t.Fatalf("entries with an error: %v", err)
+		}
+		for _, p := range rpmPackages(entries, scan.OSRelease{ID: "almalinux", VersionID: "8.8"}) {
+			if p.Ecosystem != "AlmaLinux:8" || p.Version == "" {
+				t.Fatalf("bad package %+v", p)
+			}
+			checkPackage(t, p, "pkg:rpm/almalinux/")
 		}
 	})
 }

@@ -1,5 +1,5 @@
-// Package inventory lists the packages installed in a container image: dpkg
-// and apk databases, Go binaries, Python distributions, npm packages and
+// Package inventory lists the packages installed in a container image: dpkg,
+// apk and rpm databases, Go binaries, Python distributions, npm packages and
 // Java archives, read from the image's layers as streams.
 package inventory
 
@@ -24,7 +24,8 @@ type Layer func() (io.ReadCloser, error)
 
 // Limits that bound the work and memory one Scan may use.
 const (
-	// maxMetadataFile caps a kept file (dpkg status, apk db, os-release).
+	// maxMetadataFile caps a kept file (dpkg status, apk db, os-release;
+	// the rpm database has its own, maxRPMDB).
 	// Real dpkg status files are a few MB; anything past this is refused
 	// rather than silently truncated, which would hide packages.
 	maxMetadataFile = 64 << 20
@@ -45,7 +46,7 @@ const (
 )
 
 // Scan applies the layers in order, honouring whiteouts (.wh.<name>, .wh..wh..opq), and reads
-// var/lib/dpkg/status, var/lib/dpkg/status.d/*, lib/apk/db/installed, etc/os-release (usr/lib/os-release),
+// var/lib/dpkg/status, var/lib/dpkg/status.d/*, lib/apk/db/installed, var/lib/rpm/Packages (Berkeley DB), etc/os-release (usr/lib/os-release),
 // every executable regular file that is a Go binary (debug/buildinfo: main module, deps with replacements, Go version → "stdlib")
 // or an ELF Rust binary built with cargo-auditable (its .dep-v0 section: crates.io crates),
 // Python metadata (*.dist-info/METADATA, *.egg-info/PKG-INFO, *.egg-info), package.json under node_modules, package-lock.json
@@ -116,6 +117,13 @@ func (o *overlay) inventory(platform string) (*scan.Inventory, error) {
 	}
 	if n, ok := o.file(apkInstalled); ok {
 		pkgs = append(pkgs, inLayer(apkPackages(parseApkInstalled(n.data), inv.OS), n.layer)...)
+	}
+	if n, ok := o.file(rpmBDBPath); ok {
+		// A database go-rpmdb cannot read lists nothing rather than failing
+		// the scan: the image's other packages are still worth reporting.
+		if entries, err := readRPMDB(n.data); err == nil {
+			pkgs = append(pkgs, inLayer(rpmPackages(entries, inv.OS), n.layer)...)
+		}
 	}
 	for p, n := range o.nodes {
 		if n.kind != kindPackages {

@@ -104,10 +104,14 @@ func (o *overlay) apply(layer int, hdr *tar.Header, r io.Reader) error {
 
 func (o *overlay) regular(layer int, p string, hdr *tar.Header, r io.Reader) error {
 	if o.wanted(p) {
-		if hdr.Size > maxMetadataFile {
-			return fmt.Errorf("%d bytes is over the %d byte limit for package metadata", hdr.Size, maxMetadataFile)
+		limit := int64(maxMetadataFile)
+		if p == o.resolve(rpmBDBPath, true) {
+			limit = maxRPMDB
 		}
-		data, err := io.ReadAll(io.LimitReader(r, maxMetadataFile))
+		if hdr.Size > limit {
+			return fmt.Errorf("%d bytes is over the %d byte limit for package metadata", hdr.Size, limit)
+		}
+		data, err := io.ReadAll(io.LimitReader(r, limit))
 		if err != nil {
 			return err
 		}
@@ -133,7 +137,7 @@ func (o *overlay) regular(layer int, p string, hdr *tar.Header, r io.Reader) err
 // image holds now.
 func (o *overlay) wanted(p string) bool {
 	switch p {
-	case dpkgStatusPath, apkInstalled, osReleasePath, osReleaseUsrLib:
+	case dpkgStatusPath, apkInstalled, osReleasePath, osReleaseUsrLib, rpmBDBPath:
 		return true
 	}
 	dir, base := path.Split(p)
@@ -144,7 +148,7 @@ func (o *overlay) wanted(p string) bool {
 	if o.symlinks == 0 {
 		return false
 	}
-	for _, w := range [...]string{dpkgStatusPath, apkInstalled, osReleasePath, osReleaseUsrLib} {
+	for _, w := range [...]string{dpkgStatusPath, apkInstalled, osReleasePath, osReleaseUsrLib, rpmBDBPath} {
 		if o.resolve(w, true) == p {
 			return true
 		}

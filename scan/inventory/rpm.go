@@ -1,0 +1,160 @@
+package inventory
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
+
+	"github.com/shoal-dev/shoal/scan"
+)
+
+// rpmBDBPath is the Berkeley DB rpm database of RHEL/CentOS ≤ 8, Amazon
+// Linux 2, SUSE ≤ 15 and friends. The ndb (Packages.db) and sqlite
+// (rpmdb.sqlite) formats are not read: the only go-rpmdb version the module
+// proxy serves predates them.
+const rpmBDBPath = "var/lib/rpm/Packages"
+
+// maxRPMDB caps the kept rpm database. BDB files are mostly empty pages:
+// a minimal image's is ~5–20 MB, a full install's ~100 MB.
+const maxRPMDB = 256 << 20
+
+// rpmEntry is what the scan needs of one installed rpm header.
+type rpmEntry struct {
+	Name, Version, Release, Arch, SourceRPM string
+	Epoch                                   int
+}
+
+// readRPMDB lists the packages of a Berkeley DB rpm database. go-rpmdb
+// opens a path, so the bytes go to a temp file that is unlinked once open. The file is checked first (see
+// checkBDB), and a panic while parsing headers, which happens in this
+// goroutine, becomes an error.
+func readRPMDB(data []byte) (entries []rpmEntry, err error) {
+	if err := checkBDB(data); err != nil {
+		return nil, fmt.Errorf("rpm database: %w", err)
+	}
+	f, err := os.CreateTemp("", "shoal-rpmdb-*")
+	if err != nil {
+		return nil, err
+	}
+	name := f.Name()
+	defer func() {
+		// On a header error go-rpmdb's reader goroutine is left blocked
+		// holding its own descriptor; emptying the file frees the disk.
+		if err != nil {
+			_ = f.Truncate(0)
+		}
+		_ = f.Close()
+		_ = os.Remove(name)
+	}()
+	if _, err := f.Write(data); err != nil {
+		return nil, err
+	}
+	db, err := rpmdb.Open(name)
+	_ = os.Remove(name)
+	if err != nil {
+		return nil, fmt.Errorf("rpm database: %w", err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			entries, err = nil, fmt.Errorf("rpm database: malformed header: %v", r)
+		}
+	}()
+	infos, err := db.ListPackages()
+	if err != nil {
+		return nil, fmt.Errorf("rpm database: %w", err)
+	}
+	for _, p := range infos {
+		if p == nil || p.Name == "" || p.Version == "" {
+			continue
+		}
+		entries = append(entries, rpmEntry{
+			Name: p.Name, Version: p.Version, Release: p.Release,
+			Arch: p.Arch, SourceRPM: p.SourceRpm, Epoch: p.Epoch,
+		})
+	}
+	return entries, nil
+}
+
+// rpmPackages turns rpm headers into packages of the image's release.
+// Version is the EVR as rpm prints it ("1:2.3-4.el8"); the purl carries the
+// epoch as a qualifier, as the purl spec's rpm type says.
+func rpmPackages(entries []rpmEntry, osr scan.OSRelease) []scan.Package {
+	eco := rpmEcosystem(osr)
+	var distro string
+	if osr.ID != "" && osr.VersionID != "" {
+		distro = osr.ID + "-" + osr.VersionID
+	}
+	out := make([]scan.Package, 0, len(entries))
+	for _, e := range entries {
+		vr := e.Version
+		if e.Release != "" {
+			vr += "-" + e.Release
+		}
+		evr, epoch := vr, ""
+		if e.Epoch > 0 {
+			epoch = strconv.Itoa(e.Epoch)
+			evr = epoch + ":" + vr
+		}
+		src := sourceRPMName(e.SourceRPM)
+		if src == e.Name {
+			src = ""
+		}
+		out = append(out, scan.Package{
+			Ecosystem: eco,
+			Name:      e.Name,
+			Source:    src,
+			Version:   evr,
+			PURL:      purl("rpm", osr.ID, e.Name, vr, qualifiers("arch", e.Arch, "distro", distro, "epoch", epoch)),
+		})
+	}
+	return out
+}
+
+// rpmEcosystem names the OSV ecosystem of an rpm distribution. Fedora,
+// CentOS, Amazon Linux and others have no OSV data under a name the
+// matcher knows; they get "RPM:<ID>" so they are listed but never matched.
+func rpmEcosystem(osr scan.OSRelease) string {
+	major, _, _ := strings.Cut(osr.VersionID, ".")
+	withVersion := func(name, v string) string {
+		if v == "" {
+			return name
+		}
+		return name + ":" + v
+	}
+	switch {
+	case osr.ID == "rhel":
+		return "Red Hat"
+	case osr.ID == "almalinux":
+		return withVersion("AlmaLinux", major)
+	case osr.ID == "rocky":
+		return withVersion("Rocky Linux", major)
+	case osr.ID == "opensuse" || strings.HasPrefix(osr.ID, "opensuse-"):
+		return "openSUSE"
+	case osr.ID == "sles" || osr.ID == "sled" || osr.ID == "sles_sap":
+		return "SUSE"
+	case osr.ID == "mageia":
+		return withVersion("Mageia", osr.VersionID)
+	case osr.ID == "":
+		return "RPM"
+	}
+	return "RPM:" + osr.ID
+}
+
+// sourceRPMName takes the name out of a SOURCERPM file name,
+// "glibc-2.28-151.el8.src.rpm" → "glibc": name-version-release, and
+// neither version nor release may hold a '-'.
+func sourceRPMName(s string) string {
+	s = strings.TrimSuffix(s, ".rpm")
+	s = strings.TrimSuffix(strings.TrimSuffix(s, ".src"), ".nosrc")
+	for range 2 {
+		i := strings.LastIndexByte(s, '-')
+		if i <= 0 {
+			return ""
+		}
+		s = s[:i]
+	}
+	return s
+}
