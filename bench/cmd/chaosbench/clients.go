@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/shoal-dev/shoal/bench/internal/benchrun"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
 
@@ -105,7 +106,7 @@ func (t *tally) record(op string, err error, nodeDown bool) {
 	var pe *pullError
 	if errors.As(err, &pe) && pe.wrong {
 		t.wrong = append(t.wrong, err.Error())
-		logf("%v", err)
+		benchrun.Logf("%v", err)
 	}
 }
 
@@ -231,12 +232,12 @@ func (cl *clients) pusher(ctx context.Context, id int) {
 		seed := cl.o.seed*1_000_000 + uint64(id)*100_000 + uint64(n)
 		img, err := harness.TarImage(v1.Platform{OS: "linux", Architecture: "amd64"}, seed, sizes...)
 		if err != nil {
-			logf("pusher %d: %v", id, err)
+			benchrun.Logf("pusher %d: %v", id, err)
 			return
 		}
 		im, err := describe(img, fmt.Sprintf("chaos/p%d-%d", id, n), "1")
 		if err != nil {
-			logf("pusher %d: %v", id, err)
+			benchrun.Logf("pusher %d: %v", id, err)
 			return
 		}
 		v := cl.pickNode(rng)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shoal-dev/shoal/bench/internal/benchrun"
 )
 
 // The fault kinds, in report order.
@@ -59,13 +61,13 @@ func newInjector(o options, c *chaosFleet) *injector {
 func (in *injector) event(format string, args ...any) {
 	s := fmt.Sprintf("%6.1fs ", time.Since(in.start).Seconds()) + fmt.Sprintf(format, args...)
 	in.events = append(in.events, s)
-	logf("fault: %s", s)
+	benchrun.Logf("fault: %s", s)
 }
 
 func (in *injector) fail(kind string, err error) {
 	s := fmt.Sprintf("%6.1fs %s: %v", time.Since(in.start).Seconds(), kind, err)
 	in.errs = append(in.errs, s)
-	logf("fault injector: %s", s)
+	benchrun.Logf("fault injector: %s", s)
 }
 
 // run injects faults until ctx ends, then heals every active one (on a

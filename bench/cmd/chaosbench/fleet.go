@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-dev/shoal/bench/internal/benchrun"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
 
@@ -69,20 +70,20 @@ func (c *chaosFleet) update(i int, f func(s *nodeState)) {
 // setup builds the images, creates the fleet with a host directory for the
 // upstream and a tmpfs mounted on the host for each node, and starts the
 // nodes joined through the first.
-func setup(ctx context.Context, o options, work string, cl *cleanups) (*chaosFleet, string, error) {
+func setup(ctx context.Context, o options, work string, cl *benchrun.Cleanups) (*chaosFleet, string, error) {
 	id := randomHex(4)
 	prefix := "chaosbench-" + id
-	logf("building the static shoal binary and the FROM scratch images")
+	benchrun.Logf("building the static shoal binary and the FROM scratch images")
 	bin, err := harness.BuildStaticShoal(ctx, work)
 	if err != nil {
 		return nil, "", err
 	}
 	nodeImage, upImage := prefix+":node", prefix+":upstream"
-	cl.add(func(ctx context.Context) error { return harness.RemoveImage(ctx, nodeImage) })
+	cl.Add(func(ctx context.Context) error { return harness.RemoveImage(ctx, nodeImage) })
 	if err := harness.BuildNodeImage(ctx, bin, nodeImage); err != nil {
 		return nil, "", err
 	}
-	cl.add(func(ctx context.Context) error { return harness.RemoveImage(ctx, upImage) })
+	cl.Add(func(ctx context.Context) error { return harness.RemoveImage(ctx, upImage) })
 	if err := harness.BuildUpstreamImage(ctx, upImage); err != nil {
 		return nil, "", err
 	}
@@ -98,10 +99,10 @@ func setup(ctx context.Context, o options, work string, cl *cleanups) (*chaosFle
 		PinSubnet:       true,
 		UpstreamDataDir: upDir,
 	})
-	cl.add(f.Close)
+	cl.Add(f.Close)
 	if o.logDir != "" {
 		// Added after Close, so it runs before it.
-		cl.add(func(ctx context.Context) error { return saveLogs(ctx, f, o.logDir) })
+		cl.Add(func(ctx context.Context) error { return saveLogs(ctx, f, o.logDir) })
 	}
 	if err != nil {
 		return nil, "", err
@@ -115,7 +116,7 @@ func setup(ctx context.Context, o options, work string, cl *cleanups) (*chaosFle
 		if err := mountTmpfs(dir, o.diskMiB*mib); err != nil {
 			return nil, "", err
 		}
-		cl.add(func(context.Context) error { return umount(dir) })
+		cl.Add(func(context.Context) error { return umount(dir) })
 		c.dirs = append(c.dirs, dir)
 		spec := harness.NodeSpec{Name: fmt.Sprintf("n%d", i), DataDir: dir, Args: []string{"--log-level", o.nodeLog}}
 		if i > 0 {
@@ -132,7 +133,7 @@ func setup(ctx context.Context, o options, work string, cl *cleanups) (*chaosFle
 		c.nodes = append(c.nodes, nodeState{addr: n.API.Addr, ip: ip})
 	}
 	if err := harness.WaitPeers(ctx, f.Nodes, o.nodes-1, 60*time.Second); err != nil {
-		logf("the fleet is not fully joined after 60 s, going on: %v", err)
+		benchrun.Logf("the fleet is not fully joined after 60 s, going on: %v", err)
 	}
 	return c, bin, nil
 }
@@ -240,7 +241,7 @@ func saveLogs(ctx context.Context, f *harness.Fleet, dir string) error {
 		}
 		out, err := exec.CommandContext(ctx, "docker", "logs", c.ID).CombinedOutput()
 		if err != nil {
-			logf("docker logs %s: %v", c.Name, err)
+			benchrun.Logf("docker logs %s: %v", c.Name, err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, c.Name+".log"), out, 0o644); err != nil {
 			return err

@@ -79,25 +79,6 @@ func main() {
 	}
 }
 
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
-}
-
-// cleanups run last-in first-out on a fresh context, whatever happened.
-type cleanups []func(context.Context) error
-
-func (c *cleanups) add(f func(context.Context) error) { *c = append(*c, f) }
-
-func (c cleanups) run() {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	for i := len(c) - 1; i >= 0; i-- {
-		if err := c[i](ctx); err != nil {
-			logf("cleanup: %v", err)
-		}
-	}
-}
-
 func preflight(ctx context.Context) error {
 	for _, tool := range []string{"docker", "docker-registry", "mount", "umount"} {
 		if _, err := exec.LookPath(tool); err != nil {

@@ -6,28 +6,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shoal-dev/shoal/integration/harness"
+	"github.com/shoal-dev/shoal/bench/internal/benchrun"
 )
-
-// environment is the machine and the tools a run used.
-type environment struct {
-	harness.HostInfo
-	registry, shoal, docker string
-}
-
-func machine(bin string) environment {
-	return environment{
-		HostInfo: harness.Host(),
-		registry: harness.CommandOutput("dpkg-query", "-W", "-f", "${Version}", "docker-registry"),
-		shoal:    harness.CommandOutput(bin, "version"),
-		docker:   harness.CommandOutput("docker", "version", "--format", "{{.Server.Version}}"),
-	}
-}
 
 type report struct {
 	o                     options
 	cmd                   string
-	env                   environment
+	env                   benchrun.Environment
 	loadBefore, loadAfter string
 	upstream              []image
 	t                     *tally
@@ -43,7 +28,7 @@ func (r *report) markdown(runErr error) string {
 	w("Command: `%s`\n\n", r.cmd)
 	e := r.env
 	w("Machine: %d × %s (nproc %d), %s RAM, Linux %s, docker %s, %s, docker-registry %s, shoal `%s`. Load average before the chaos %s, after %s.\n\n",
-		e.CPUs, e.Model, e.CPUs, e.MemTotal, e.Kernel, e.docker, e.Go, e.registry, e.shoal, r.loadBefore, r.loadAfter)
+		e.CPUs, e.Model, e.CPUs, e.MemTotal, e.Kernel, e.Docker, e.Go, e.Registry, e.Shoal, r.loadBefore, r.loadAfter)
 	w("Setup: each node's /data is a %d MiB tmpfs on the host bind-mounted into its FROM scratch container (so a killed node restarts with its store); "+
 		"the upstream is docker-registry in a container with its storage in a host directory, holding %d images of 1–3 random layers (256 KiB–2 MiB). "+
 		"Pullers GET the manifest by tag and every blob through a random node that no fault has down (as a readiness-checking load balancer would route), hashing every body; "+

@@ -11,6 +11,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/shoal-dev/shoal/bench/internal/benchrun"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
 
@@ -21,25 +22,25 @@ func run(ctx context.Context, o options) (err error) {
 	if err := harness.DockerAvailable(ctx); err != nil {
 		return err
 	}
-	var cl cleanups
+	var cl benchrun.Cleanups
 	// A closure: cl.run's receiver would be evaluated (empty) right here.
-	defer func() { cl.run() }()
+	defer func() { cl.Run(3 * time.Minute) }()
 	work, err := os.MkdirTemp("", "chaosbench-")
 	if err != nil {
 		return err
 	}
-	cl.add(func(context.Context) error { return os.RemoveAll(work) })
+	cl.Add(func(context.Context) error { return os.RemoveAll(work) })
 	c, bin, err := setup(ctx, o, work, &cl)
 	if err != nil {
 		return err
 	}
-	rep := &report{o: o, cmd: commandLine(), env: machine(bin), loadBefore: loadAvg()}
+	rep := &report{o: o, cmd: commandLine(), env: benchrun.Machine(bin), loadBefore: loadAvg()}
 	defer func() {
 		md := rep.markdown(err)
 		fmt.Print(md)
 		if o.out != "" {
 			if werr := os.WriteFile(o.out, []byte(md), 0o644); werr != nil {
-				logf("writing %s: %v", o.out, werr)
+				benchrun.Logf("writing %s: %v", o.out, werr)
 			}
 		}
 	}()
@@ -56,7 +57,7 @@ func run(ctx context.Context, o options) (err error) {
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8, ResponseHeaderTimeout: 30 * time.Second}}
 	cls := &clients{o: o, c: c, upstream: ups, t: t, hc: hc}
 
-	logf("chaos for %v: %d pullers, %d pushers, a fault step every ~%v, seed %d", o.duration, o.pullers, o.pushers, o.faultEvery, o.seed)
+	benchrun.Logf("chaos for %v: %d pullers, %d pushers, a fault step every ~%v, seed %d", o.duration, o.pullers, o.pushers, o.faultEvery, o.seed)
 	chaosCtx, stopChaos := context.WithTimeout(ctx, o.duration)
 	defer stopChaos()
 	start := time.Now()
@@ -77,7 +78,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted: %w", err)
 	}
-	logf("chaos over, every fault healed; waiting for the fleet, then the final checks")
+	benchrun.Logf("chaos over, every fault healed; waiting for the fleet, then the final checks")
 	rep.final = finalChecks(ctx, c, ups, t.pushed, hc)
 	return nil
 }
@@ -109,7 +110,7 @@ func pushUpstreamImages(ctx context.Context, o options, addr string) ([]image, e
 		}
 		out = append(out, im)
 	}
-	logf("pushed %d images to the upstream", len(out))
+	benchrun.Logf("pushed %d images to the upstream", len(out))
 	return out, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/shoal-dev/shoal/bench/internal/benchrun"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
 
@@ -52,11 +53,11 @@ func finalChecks(ctx context.Context, c *chaosFleet, ups, pushed []image, hc *ht
 			r.peersErr = err.Error()
 		}
 	}
-	logf("final: %d nodes not ready; peers: %s", len(r.notReady), orOK(r.peersErr))
+	benchrun.Logf("final: %d nodes not ready; peers: %s", len(r.notReady), orOK(r.peersErr))
 	for i, dir := range c.dirs {
 		r.rehash(fmt.Sprintf("n%d", i), filepath.Join(dir, "store", "blobs"))
 	}
-	logf("re-hashed %d blob files (%d MiB): %d bad", r.blobFiles, r.blobBytes/mib, len(r.badBlobs))
+	benchrun.Logf("re-hashed %d blob files (%d MiB): %d bad", r.blobFiles, r.blobBytes/mib, len(r.badBlobs))
 	n := len(c.f.Nodes)
 	for _, im := range pushed {
 		if err := r.pullRetry(ctx, hc, c.view(im.node).addr, im); err != nil {
@@ -80,7 +81,7 @@ func finalChecks(ctx context.Context, c *chaosFleet, ups, pushed []image, hc *ht
 			}
 		}
 	}
-	logf("final pulls: pushed images %d/%d through their node, %d/%d through another; upstream images %d/%d",
+	benchrun.Logf("final pulls: pushed images %d/%d through their node, %d/%d through another; upstream images %d/%d",
 		r.pushedOwn, len(pushed), r.pushedOther, len(pushed), r.upstreamOK, len(ups)*n)
 	return r
 }

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/bench/internal/benchimage"
+	"github.com/shoal-dev/shoal/bench/internal/benchrun"
 	"github.com/shoal-dev/shoal/bench/internal/meter"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
@@ -77,25 +78,6 @@ func main() {
 	}
 }
 
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
-}
-
-// cleanups run last-in first-out on a fresh context, whatever happened.
-type cleanups []func(context.Context) error
-
-func (c *cleanups) add(f func(context.Context) error) { *c = append(*c, f) }
-
-func (c cleanups) run() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for i := len(c) - 1; i >= 0; i-- {
-		if err := c[i](ctx); err != nil {
-			logf("cleanup: %v", err)
-		}
-	}
-}
-
 func preflight(ctx context.Context) error {
 	for _, tool := range []string{"tc", "nsenter", "docker-registry"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -122,13 +104,13 @@ func run(ctx context.Context, o options) (err error) {
 	if err := preflight(ctx); err != nil {
 		return err
 	}
-	var cl cleanups
+	var cl benchrun.Cleanups
 	defer func() {
 		if o.keep {
-			logf("-keep: leaving everything in place")
+			benchrun.Logf("-keep: leaving everything in place")
 			return
 		}
-		cl.run()
+		cl.Run(2 * time.Minute)
 	}()
 	id := randomHex(4)
 	prefix := "rolloutbench-" + id
@@ -136,15 +118,15 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	cl.add(func(context.Context) error { return os.RemoveAll(work) })
+	cl.Add(func(context.Context) error { return os.RemoveAll(work) })
 
-	logf("building the static shoal binary and the FROM scratch node image")
+	benchrun.Logf("building the static shoal binary and the FROM scratch node image")
 	bin, err := harness.BuildStaticShoal(ctx, work)
 	if err != nil {
 		return err
 	}
 	image := prefix + ":node"
-	cl.add(func(ctx context.Context) error { return harness.RemoveImage(ctx, image) })
+	cl.Add(func(ctx context.Context) error { return harness.RemoveImage(ctx, image) })
 	if err := harness.BuildNodeImage(ctx, bin, image); err != nil {
 		return err
 	}
@@ -152,40 +134,40 @@ func run(ctx context.Context, o options) (err error) {
 	labels := map[string]string{"dev.shoal.rolloutbench": id}
 	nw, err := harness.CreateNetwork(ctx, prefix, labels, true)
 	if nw != nil {
-		cl.add(nw.Remove)
+		cl.Add(nw.Remove)
 	}
 	if err != nil {
 		return err
 	}
-	logf("network %s: subnet %s, gateway %s", nw.Name, nw.Subnet, nw.Gateway)
+	benchrun.Logf("network %s: subnet %s, gateway %s", nw.Name, nw.Subnet, nw.Gateway)
 
 	up, err := harness.StartUpstream(ctx, work+"/upstream", 0)
 	if err != nil {
 		return err
 	}
-	cl.add(func(context.Context) error { _ = up.Stop(5 * time.Second); return nil })
+	cl.Add(func(context.Context) error { _ = up.Stop(5 * time.Second); return nil })
 	proxy, err := meter.Start(up.URL(), nw.Gateway, 0)
 	if err != nil {
 		return fmt.Errorf("proxy on the gateway %s: %w", nw.Gateway, err)
 	}
-	cl.add(func(context.Context) error { proxy.Close(); return nil })
+	cl.Add(func(context.Context) error { proxy.Close(); return nil })
 
 	sizes := benchimage.SplitSize(o.size, o.layers)
 	ref := up.Addr + "/bench/rollout:1"
-	logf("pushing a %d MiB image in %d layers to %s", o.size/mib, o.layers, ref)
+	benchrun.Logf("pushing a %d MiB image in %d layers to %s", o.size/mib, o.layers, ref)
 	img, err := benchimage.Push(ctx, ref, uint64(time.Now().UnixNano()), sizes...)
 	if err != nil {
 		return err
 	}
 
 	b := &bench{o: o, prefix: prefix, image: image, net: nw, proxy: proxy, img: img, labels: labels, cl: &cl}
-	rep := &report{o: o, env: machine(bin), cmd: commandLine(), img: img, gateway: nw.Gateway}
+	rep := &report{o: o, env: benchrun.Machine(bin), cmd: commandLine(), img: img, gateway: nw.Gateway}
 	defer func() {
 		md := rep.markdown(err)
 		fmt.Print(md)
 		if o.out != "" {
 			if werr := os.WriteFile(o.out, []byte(md), 0o644); werr != nil {
-				logf("writing %s: %v", o.out, werr)
+				benchrun.Logf("writing %s: %v", o.out, werr)
 			}
 		}
 	}()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/bench/internal/benchimage"
+	"github.com/shoal-dev/shoal/bench/internal/benchrun"
 	"github.com/shoal-dev/shoal/bench/internal/meter"
 	"github.com/shoal-dev/shoal/integration/harness"
 )
@@ -31,7 +32,7 @@ type bench struct {
 	proxy  *meter.Proxy
 	img    benchimage.Pushed
 	labels map[string]string
-	cl     *cleanups
+	cl     *benchrun.Cleanups
 }
 
 type nodeResult struct {
@@ -80,7 +81,7 @@ func (p phaseResult) failures() int {
 // phase starts n fresh node containers (joined into a fleet when p2p),
 // caps them, preloads the image on all of them at once, and removes them.
 func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseResult, error) {
-	logf("phase %s: starting %d node containers (p2p %v)", name, n, p2p)
+	benchrun.Logf("phase %s: starting %d node containers (p2p %v)", name, n, p2p)
 	var nodes []*harness.FleetNode
 	defer func() {
 		if b.o.keep {
@@ -90,7 +91,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 		defer cancel()
 		for _, fn := range nodes {
 			if err := fn.Remove(rctx); err != nil {
-				logf("removing %s: %v", fn.Name, err)
+				benchrun.Logf("removing %s: %v", fn.Name, err)
 			}
 		}
 	}()
@@ -134,7 +135,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 		// with the run's cleanups in case this process is interrupted here.
 		fn := &harness.FleetNode{Container: c, Short: fmt.Sprintf("%s-%d", name, i)}
 		nodes = append(nodes, fn)
-		b.cl.add(fn.Remove)
+		b.cl.Add(fn.Remove)
 		if err := c.Start(ctx); err != nil {
 			return phaseResult{}, err
 		}
@@ -162,7 +163,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 	}
 	if p2p && n > 1 {
 		if err := harness.WaitPeers(ctx, nodes, n-1, 60*time.Second); err != nil {
-			logf("phase %s: not fully meshed, going on: %v", name, err)
+			benchrun.Logf("phase %s: not fully meshed, going on: %v", name, err)
 		}
 	}
 	if !p2p {
@@ -192,11 +193,11 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 			res.nodes[i] = nodeResult{name: fn.Short, dur: time.Since(t0)}
 			if err != nil {
 				res.nodes[i].err = err.Error()
-				logf("phase %s: %s: %v", name, fn.Short, err)
+				benchrun.Logf("phase %s: %s: %v", name, fn.Short, err)
 			}
 		}()
 	}
-	logf("phase %s: preloading on %d nodes at once", name, n)
+	benchrun.Logf("phase %s: preloading on %d nodes at once", name, n)
 	close(start)
 	wg.Wait()
 	res.links = links.stop(parseRate(b.o.rate))
@@ -208,17 +209,17 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 	if p2p {
 		p50 := res.p50()
 		for i, fn := range nodes {
-			logf("phase %s: %s done in %v, %.1f CPU s: %s", name, fn.Short, res.nodes[i].dur.Round(time.Millisecond), float64(cgroupCPU(fn.ID)-cpuBefore[i])/1e9, trafficOf(ctx, fn.URL()))
+			benchrun.Logf("phase %s: %s done in %v, %.1f CPU s: %s", name, fn.Short, res.nodes[i].dur.Round(time.Millisecond), float64(cgroupCPU(fn.ID)-cpuBefore[i])/1e9, trafficOf(ctx, fn.URL()))
 			if res.nodes[i].dur > p50*3/2 {
 				// A straggler: its log says what held it up.
-				logf("phase %s: %s's log:\n%s", name, fn.Short, fn.Container.Logs(ctx, 200))
+				benchrun.Logf("phase %s: %s's log:\n%s", name, fn.Short, fn.Container.Logs(ctx, 200))
 			}
 		}
 	}
 	res.upstream = b.proxy.Bytes() - before
 	res.memNode, res.memPeak = mem.stop()
-	logf("phase %s: %s", name, res.links)
-	logf("phase %s: p50 %v, last %v, upstream %.2fx, %d failed", name, res.p50().Round(time.Millisecond), res.last().Round(time.Millisecond), float64(res.upstream)/float64(b.img.Bytes), res.failures())
+	benchrun.Logf("phase %s: %s", name, res.links)
+	benchrun.Logf("phase %s: p50 %v, last %v, upstream %.2fx, %d failed", name, res.p50().Round(time.Millisecond), res.last().Round(time.Millisecond), float64(res.upstream)/float64(b.img.Bytes), res.failures())
 	return res, nil
 }
 

@@ -6,27 +6,12 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/bench/internal/benchimage"
-	"github.com/shoal-dev/shoal/integration/harness"
+	"github.com/shoal-dev/shoal/bench/internal/benchrun"
 )
-
-// environment is the machine and the tools a run used.
-type environment struct {
-	harness.HostInfo
-	registry, shoal, docker string
-}
-
-func machine(bin string) environment {
-	return environment{
-		HostInfo: harness.Host(),
-		registry: harness.CommandOutput("dpkg-query", "-W", "-f", "${Version}", "docker-registry"),
-		shoal:    harness.CommandOutput(bin, "version"),
-		docker:   harness.CommandOutput("docker", "version", "--format", "{{.Server.Version}}"),
-	}
-}
 
 type report struct {
 	o       options
-	env     environment
+	env     benchrun.Environment
 	cmd     string
 	img     benchimage.Pushed
 	gateway string
@@ -45,7 +30,7 @@ func (r *report) markdown(runErr error) string {
 	w("Command: `%s`\n\n", r.cmd)
 	e := r.env
 	w("Machine: %d × %s, %s RAM, Linux %s, docker %s, %s, docker-registry %s, shoal `%s`.\n\n",
-		e.CPUs, e.Model, e.MemTotal, e.Kernel, e.docker, e.Go, e.registry, e.shoal)
+		e.CPUs, e.Model, e.MemTotal, e.Kernel, e.Docker, e.Go, e.Registry, e.Shoal)
 	w("Image: %.1f MiB (config + %d layers), digest `%s`. Each node is a FROM scratch container on its own bench network; "+
 		"its network is capped at %s with tbf on its eth0 (egress) and on the host end of its veth (ingress). "+
 		"The upstream is docker-registry on the host behind a counting proxy with no aggregate cap at the network gateway %s. "+
