@@ -243,26 +243,7 @@ func busyNodeMetrics(t *testing.T) map[string]bool {
 	if err := remote.Write(upRef, alpineImage(t, "1.30.1-r1")); err != nil {
 		t.Fatal(err)
 	}
-	ref, err := name.ParseReference(tn.host+"/docker.io/library/app:1", name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, rc)
-		rc.Close()
-	}
+	pullImage(t, srv, "docker.io/library/app:1")
 	// A push and a scan, with a database.
 	tn.push(t, "team/app:1", alpineImage(t, "1.30.1-r1"))
 	tn.importDB(t, filepath.Join("testdata", "vulndata", "alpine-secdb"))

@@ -114,31 +114,7 @@ func TestPeerFetchLeavesUpstreamAlone(t *testing.T) {
 	b, srvB := startFleetNode(t, up.URL, a.p2p.Addrs())
 	waitConnected(t, a, b)
 
-	pull := func(srv *httptest.Server) {
-		t.Helper()
-		r, _ := name.ParseReference(strings.TrimPrefix(srv.URL, "http://")+"/up/app/img:v1", name.Insecure)
-		got, err := remote.Image(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		layers, err := got.Layers()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range layers {
-			rc, err := l.Compressed()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.Copy(io.Discard, rc); err != nil {
-				t.Fatal(err)
-			}
-			if err := rc.Close(); err != nil { // remote verifies the digest on Close
-				t.Fatal(err)
-			}
-		}
-	}
-	pull(srvA)
+	pullImage(t, srvA, "up/app/img:v1")
 	afterA := up.blobBytes.Load()
 	if afterA == 0 {
 		t.Fatal("the first pull took nothing from upstream")
@@ -157,7 +133,7 @@ func TestPeerFetchLeavesUpstreamAlone(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	pull(srvB)
+	pullImage(t, srvB, "up/app/img:v1")
 	if extra := up.blobBytes.Load() - afterA; extra != 0 {
 		t.Fatalf("the second pull took %d blob bytes from upstream, want 0 (its peer held everything)", extra)
 	}
@@ -305,5 +281,34 @@ func TestStatusHidesPeersFromNonAdmins(t *testing.T) {
 	}
 	if st := status("127.0.0.1:5555"); len(st.ConnectedPeers) != 1 {
 		t.Errorf("under a policy, loopback caller: connected_peers %+v, want b", st.ConnectedPeers)
+	}
+}
+
+// pullImage pulls ref through srv, every layer read to the end.
+func pullImage(t *testing.T, srv *httptest.Server, ref string) {
+	t.Helper()
+	r, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://")+"/"+ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			t.Fatal(err)
+		}
+		if err := rc.Close(); err != nil { // remote verifies the digest on Close
+			t.Fatal(err)
+		}
 	}
 }

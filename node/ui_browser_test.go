@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -64,35 +63,6 @@ func uiArtifactDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// pullImage pulls ref through srv, every layer read to the end.
-func pullImage(t *testing.T, srv *httptest.Server, ref string) {
-	t.Helper()
-	r, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://")+"/"+ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.Copy(io.Discard, rc); err != nil {
-			t.Fatal(err)
-		}
-		if err := rc.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // hitRatios is the page's "store / peers / upstream" figure, worked out
