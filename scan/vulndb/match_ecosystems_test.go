@@ -1,9 +1,6 @@
 package vulndb
 
 import (
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/shoal-dev/shoal/scan"
@@ -31,20 +28,7 @@ var ecosystemRecords = []string{
 
 func ecosystemDB(t testing.TB) *DB {
 	t.Helper()
-	dir := t.TempDir()
-	for i, rec := range ecosystemRecords {
-		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(i)+".json"), []byte(rec), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db, err := Import(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if db.Skipped() != 0 {
-		t.Fatal(db.Warnings())
-	}
-	return db
+	return importRecords(t, ecosystemRecords)
 }
 
 func TestMatchEcosystemOrders(t *testing.T) {

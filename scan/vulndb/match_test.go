@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/shoal-dev/shoal/scan"
@@ -219,9 +220,16 @@ var syntheticRecords = []string{
 
 func syntheticDB(t testing.TB) *DB {
 	t.Helper()
+	return importRecords(t, syntheticRecords)
+}
+
+// importRecords imports OSV records, one JSON file each, and fails t if
+// any is skipped.
+func importRecords(t testing.TB, records []string) *DB {
+	t.Helper()
 	dir := t.TempDir()
-	for i, line := range syntheticRecords {
-		if err := os.WriteFile(filepath.Join(dir, string(rune('a'+i))+".json"), []byte(line), 0o644); err != nil {
+	for i, rec := range records {
+		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(i)+".json"), []byte(rec), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
