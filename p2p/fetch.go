@@ -551,7 +551,7 @@ func (dl *Download) fetchPiece(i int) ([]byte, error) {
 // pool; the reader gives it back once it has handed the piece on.
 func (dl *Download) readPiece(s *Stream, n int64) ([]byte, error) {
 	data := dl.h.pieceBuf()[:n]
-	_, err := io.ReadFull(intakeReader{s, dl.h}, data)
+	_, err := io.ReadFull(countingReader{s, &dl.h.intake}, data)
 	if err != nil {
 		dl.h.putPieceBuf(data)
 		return nil, err

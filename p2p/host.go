@@ -83,10 +83,8 @@ type Host struct {
 	tracker   *tracker
 	activeMu  sync.Mutex
 	active    map[digest.Digest]*swarmFetch // fetches running, by blob
-	slotsMu   sync.Mutex
-	slots     *swarm.Slots
-	intakeMu  sync.Mutex
-	intake    *swarm.Slots // intake.go
+	slots     sharedSlots                   // upload slots, transfer.go
+	intake    sharedSlots                   // download intake, intake.go
 	penalty   penalties
 	members   *Membership
 	policyMu  sync.Mutex
@@ -171,7 +169,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("starting the DHT: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	hst := &Host{host: h, dht: kad, log: cfg.Logger, cfg: cfg, members: members, bootstrap: bootstrap, cancel: cancel, pieces: newPieceCache(1024), tracker: newTracker(), active: map[digest.Digest]*swarmFetch{}, slots: swarm.NewSlots(maxUploads), intake: swarm.NewIntake()}
+	hst := &Host{host: h, dht: kad, log: cfg.Logger, cfg: cfg, members: members, bootstrap: bootstrap, cancel: cancel, pieces: newPieceCache(1024), tracker: newTracker(), active: map[digest.Digest]*swarmFetch{}, slots: sharedSlots{slots: swarm.NewSlots(maxUploads)}, intake: sharedSlots{slots: swarm.NewIntake()}}
 	if cfg.MDNS {
 		hst.mdns = mdns.NewMdnsService(h, "shoal", mdnsNotifee{hst})
 		if err := hst.mdns.Start(); err != nil {

@@ -1,9 +1,6 @@
 package p2p
 
-import (
-	"io"
-	"time"
-)
+import "time"
 
 // The node's download side of the swarm: every piece request it has out,
 // across all its fetches, is admitted under one swarm.Slots (NewIntake),
@@ -13,23 +10,17 @@ import (
 // admitIntake says whether one more piece request may go out now, and
 // counts it if so; first (the fetch has none out) always may.
 func (h *Host) admitIntake(now time.Time, first bool) bool {
-	h.intakeMu.Lock()
-	defer h.intakeMu.Unlock()
 	if first {
-		h.intake.Take()
+		h.intake.take()
 		return true
 	}
-	return h.intake.Admit(now)
+	return h.intake.admit(now)
 }
 
 // unadmitIntake gives back room admitted for a request that did not go
 // out (no peer could be asked). It wakes no one: the fetch that took it
 // would wake itself, and spin.
-func (h *Host) unadmitIntake() {
-	h.intakeMu.Lock()
-	h.intake.Release()
-	h.intakeMu.Unlock()
-}
+func (h *Host) unadmitIntake() { h.intake.release() }
 
 // releaseIntake ends a piece request and wakes the fetches, one of which
 // may have been waiting for the room.
@@ -43,19 +34,4 @@ func (h *Host) releaseIntake() {
 		}
 	}
 	h.activeMu.Unlock()
-}
-
-// intakeReader counts what a piece request receives into the node's
-// download rate.
-type intakeReader struct {
-	r io.Reader
-	h *Host
-}
-
-func (r intakeReader) Read(b []byte) (int, error) {
-	n, err := r.r.Read(b)
-	r.h.intakeMu.Lock()
-	r.h.intake.Sent(int64(n), time.Now())
-	r.h.intakeMu.Unlock()
-	return n, err
 }

@@ -271,9 +271,7 @@ func TestSwarmPassesPiecesOnWhileTheyArrive(t *testing.T) {
 // called off returns its room when its goroutine ends).
 func waitIntakeIdle(ctx context.Context, h *Host) error {
 	for {
-		h.intakeMu.Lock()
-		n := h.intake.Active()
-		h.intakeMu.Unlock()
+		n := h.intake.active()
 		if n == 0 {
 			return nil
 		}

@@ -293,7 +293,7 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 		// long: two such would leave a slow node serving no one.
 		_ = s.SetWriteDeadline(time.Now().Add(2 * swarm.PieceTimeout))
 	}
-	n, err := io.CopyN(slotWriter{s, h}, h.corrupt(body), want)
+	n, err := io.CopyN(countingWriter{s, &h.slots}, h.corrupt(body), want)
 	if err == nil && n != want {
 		err = fmt.Errorf("sent %d of %d bytes", n, want)
 	}
@@ -313,10 +313,7 @@ func pieceCount(size int64) int { return int((size + PieceSize - 1) / PieceSize)
 func (h *Host) takeSlot(ctx context.Context, swarmAsker bool) bool {
 	deadline := time.Now().Add(uploadWait)
 	for {
-		h.slotsMu.Lock()
-		ok := h.slots.Admit(time.Now())
-		h.slotsMu.Unlock()
-		if ok {
+		if h.slots.admit(time.Now()) {
 			return true
 		}
 		if swarmAsker || time.Now().After(deadline) {
@@ -330,25 +327,7 @@ func (h *Host) takeSlot(ctx context.Context, swarmAsker bool) bool {
 	}
 }
 
-func (h *Host) releaseSlot() {
-	h.slotsMu.Lock()
-	h.slots.Release()
-	h.slotsMu.Unlock()
-}
-
-// slotWriter counts what a transfer sends into the host's upload rate.
-type slotWriter struct {
-	w io.Writer
-	h *Host
-}
-
-func (w slotWriter) Write(b []byte) (int, error) {
-	n, err := w.w.Write(b)
-	w.h.slotsMu.Lock()
-	w.h.slots.Sent(int64(n), time.Now())
-	w.h.slotsMu.Unlock()
-	return n, err
-}
+func (h *Host) releaseSlot() { h.slots.release() }
 
 func errorCode(err error) string {
 	switch {
