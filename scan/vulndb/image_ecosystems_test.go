@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/shoal-dev/shoal/scan/inventory"
-	"github.com/shoal-dev/shoal/scan/vulndb"
 )
 
 // imageRecords are synthetic OSV records, as match_ecosystems_test.go's,
@@ -27,19 +24,11 @@ var imageRecords = map[string]string{
 // files meet imageRecords end to end, at an
 // affected version and not at the fixed one.
 func TestEcosystemsInAnImage(t *testing.T) {
-	dir := t.TempDir()
-	for id, rec := range imageRecords {
-		if err := os.WriteFile(filepath.Join(dir, id+".json"), []byte(rec), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	var records []string
+	for _, rec := range imageRecords {
+		records = append(records, rec)
 	}
-	db, err := vulndb.Import(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if db.Skipped() != 0 {
-		t.Fatal(db.Warnings())
-	}
+	db := importJSON(t, records...)
 	tests := []struct {
 		name, path, content string
 		pkg, want           string // want: the record reported, "" for none

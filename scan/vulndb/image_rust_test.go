@@ -6,14 +6,11 @@ import (
 	"context"
 	"debug/elf"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/shoal-dev/shoal/internal/testelf"
 
 	"github.com/shoal-dev/shoal/scan/inventory"
-	"github.com/shoal-dev/shoal/scan/vulndb"
 )
 
 // crateRecord is match_ecosystems_test.go's synthetic crates.io record.
@@ -31,17 +28,7 @@ func auditableELF(t *testing.T, auditJSON string) []byte {
 // TestRustBinaryInAnImage: a crate read from a cargo-auditable binary in an
 // image meets a crates.io record end to end.
 func TestRustBinaryInAnImage(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "TEST-CRATE.json"), []byte(crateRecord), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	db, err := vulndb.Import(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if db.Skipped() != 0 {
-		t.Fatal(db.Warnings())
-	}
+	db := importJSON(t, crateRecord)
 	tests := []struct {
 		name, source, version string
 		listed                bool   // whether the inventory lists tokio

@@ -6,6 +6,9 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/shoal-dev/shoal/scan"
@@ -112,4 +115,24 @@ func jar(t *testing.T, name, content string) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// importJSON imports OSV records, one JSON file each, and fails t if any
+// is skipped.
+func importJSON(t *testing.T, records ...string) *vulndb.DB {
+	t.Helper()
+	dir := t.TempDir()
+	for i, rec := range records {
+		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(i)+".json"), []byte(rec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := vulndb.Import(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Skipped() != 0 {
+		t.Fatal(db.Warnings())
+	}
+	return db
 }
