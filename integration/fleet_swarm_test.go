@@ -360,8 +360,11 @@ func testFleetSwarmKill(t *testing.T, env *fleetEnv) {
 // --- A peer that corrupts pieces while the blob is arriving -----------------
 
 // Five nodes pull a cold layer at once; one of them, X, is not the layer's
-// origin and corrupts every byte it sends peers (a shoalfault build with
-// SHOAL_FAULT_CORRUPT_PEER_BYTES=1), so every piece it passes on is wrong.
+// origin and corrupts every piece it sends swarm askers (a shoalfault
+// build with SHOAL_FAULT_CORRUPT_PEER_PIECES=1), so every piece it passes
+// on is wrong. Small blobs it relays whole stay right: with those
+// corrupted too, X was once penalised for a config before the layer's
+// swarm began, and served no piece to test (seen in CI).
 // Every honest node's pull must complete with the right bytes; those X
 // sent a piece to must penalise it, and no one else.
 func testFleetSwarmCorrupt(t *testing.T, env *fleetEnv) {
@@ -374,7 +377,7 @@ func testFleetSwarmCorrupt(t *testing.T, env *fleetEnv) {
 	for _, name := range []string{"n1", "n2", "n3"} {
 		honest = append(honest, fleetStartNode(t, ctx, f, harness.NodeSpec{Name: name, Bootstrap: boot}))
 	}
-	x := fleetStartNode(t, ctx, f, harness.NodeSpec{Name: "x", Bootstrap: boot, Env: []string{"SHOAL_FAULT_CORRUPT_PEER_BYTES=1"}})
+	x := fleetStartNode(t, ctx, f, harness.NodeSpec{Name: "x", Bootstrap: boot, Env: []string{"SHOAL_FAULT_CORRUPT_PEER_PIECES=1"}})
 	nodes := append([]*harness.FleetNode{x}, honest...)
 	fleetWaitPeers(t, ctx, len(nodes)-1, nodes...)
 	im, origin := fleetColdImage(t, ctx, f, "fleet/swarm-corrupt", 701, nodes, func(o *harness.FleetNode) bool { return o != x })

@@ -5,4 +5,4 @@ package p2p
 import "io"
 
 // corrupt is the identity outside fault-injection builds.
-func (h *Host) corrupt(r io.Reader) io.Reader { return r }
+func (h *Host) corrupt(r io.Reader, piece bool) io.Reader { return r }

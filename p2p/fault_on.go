@@ -8,13 +8,17 @@ import (
 )
 
 // corrupt, in builds with the shoalfault tag only, flips bits in what this
-// node sends its peers when SHOAL_FAULT_CORRUPT_PEER_BYTES=1, so tests can
-// show that a lying peer is caught and penalised.
-func (h *Host) corrupt(r io.Reader) io.Reader {
-	if os.Getenv("SHOAL_FAULT_CORRUPT_PEER_BYTES") != "1" {
-		return r
+// node sends its peers when SHOAL_FAULT_CORRUPT_PEER_BYTES=1, or only in
+// the pieces it sends swarm askers (piece) when
+// SHOAL_FAULT_CORRUPT_PEER_PIECES=1, so tests can show that a lying peer
+// is caught and penalised. The second keeps a node honest about small
+// blobs it relays whole, so that a test of lying pieces is not cut short
+// by a penalty for a lying config before any piece moves.
+func (h *Host) corrupt(r io.Reader, piece bool) io.Reader {
+	if os.Getenv("SHOAL_FAULT_CORRUPT_PEER_BYTES") == "1" || (piece && os.Getenv("SHOAL_FAULT_CORRUPT_PEER_PIECES") == "1") {
+		return flipper{r}
 	}
-	return flipper{r}
+	return r
 }
 
 type flipper struct{ r io.Reader }

@@ -56,17 +56,18 @@ func TestFaultCorruptsEveryPieceStream(t *testing.T) {
 		{name: "a blob still arriving", have: 2 * PieceSize, ask: 1},
 		{name: "a piece held in memory", have: PieceSize, memory: []int{2}, ask: 2},
 	}
-	for _, corrupt := range []bool{true, false} {
+	for _, fault := range []string{"SHOAL_FAULT_CORRUPT_PEER_BYTES", "SHOAL_FAULT_CORRUPT_PEER_PIECES", ""} {
+		corrupt := fault != ""
 		for _, tt := range tests {
-			name := tt.name
+			name := tt.name + ", " + fault
 			if !corrupt {
-				name += ", no fault"
+				name = tt.name + ", no fault"
 			}
 			t.Run(name, func(t *testing.T) {
+				t.Setenv("SHOAL_FAULT_CORRUPT_PEER_BYTES", "")
+				t.Setenv("SHOAL_FAULT_CORRUPT_PEER_PIECES", "")
 				if corrupt {
-					t.Setenv("SHOAL_FAULT_CORRUPT_PEER_BYTES", "1")
-				} else {
-					t.Setenv("SHOAL_FAULT_CORRUPT_PEER_BYTES", "")
+					t.Setenv(fault, "1")
 				}
 				server, asker := newLoneHost(t), newLoneHost(t)
 				a := newArriving(int64(len(blob)))

@@ -288,12 +288,13 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	if err := writeHeader(s, resp); err != nil {
 		return 0, err
 	}
-	if req.Swarm && want <= PieceSize {
+	piece := req.Swarm && want <= PieceSize
+	if piece {
 		// A piece the asker stopped reading must not hold a slot for
 		// long: two such would leave a slow node serving no one.
 		_ = s.SetWriteDeadline(time.Now().Add(2 * swarm.PieceTimeout))
 	}
-	n, err := io.CopyN(countingWriter{s, &h.slots}, h.corrupt(body), want)
+	n, err := io.CopyN(countingWriter{s, &h.slots}, h.corrupt(body, piece), want)
 	if err == nil && n != want {
 		err = fmt.Errorf("sent %d of %d bytes", n, want)
 	}
