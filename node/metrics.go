@@ -18,6 +18,7 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	penalties   prometheus.Counter
+	relayed     prometheus.Counter
 }
 
 // storeState is whether the store can write and the filesystem under
@@ -59,12 +60,16 @@ func newMetrics(cacheUsage, uploads func() (int64, int), cacheLimit int64, store
 			Name: "shoal_peer_penalties_total",
 			Help: "Peers penalised for sending content that did not match its digest.",
 		}),
+		relayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_swarm_relayed_pieces_total",
+			Help: "Pieces sent to peers from blobs this node was still receiving.",
+		}),
 	}
 	// Pre-create the contract's series so they read 0 rather than missing.
 	m.servedBytes.WithLabelValues("client")
 	m.servedBytes.WithLabelValues("peer")
 	m.registry.MustRegister(
-		m.servedBytes, m.requests, m.latency, m.penalties,
+		m.servedBytes, m.requests, m.latency, m.penalties, m.relayed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "shoal_peers", Help: "Peers connected now.",
 		}, func() float64 { return float64(peers()) }),

@@ -314,14 +314,15 @@ func (n *Node) ListenAndServe(ctx context.Context) error {
 // what the store holds.
 func (n *Node) joinFleet() error {
 	cfg := p2p.Config{
-		KeyFile:   filepath.Join(n.cfg.DataDir, "peer.key"),
-		Listen:    n.cfg.P2PListen,
-		Bootstrap: n.cfg.Bootstrap,
-		MDNS:      n.cfg.MDNS,
-		SwarmKey:  n.cfg.SwarmKey,
-		Version:   n.version,
-		Logger:    n.log.With("component", "p2p"),
-		OnPenalty: func(peer.ID) { n.metrics.penalties.Inc() },
+		KeyFile:        filepath.Join(n.cfg.DataDir, "peer.key"),
+		Listen:         n.cfg.P2PListen,
+		Bootstrap:      n.cfg.Bootstrap,
+		MDNS:           n.cfg.MDNS,
+		SwarmKey:       n.cfg.SwarmKey,
+		Version:        n.version,
+		Logger:         n.log.With("component", "p2p"),
+		OnPenalty:      func(peer.ID) { n.metrics.penalties.Inc() },
+		OnRelayedPiece: n.metrics.relayed.Inc,
 	}
 	if n.cfg.BootstrapDNS != "" {
 		cfg.Discover = n.dnsPeers(n.cfg.BootstrapDNS)

@@ -65,6 +65,10 @@ type Config struct {
 	RebootstrapInterval time.Duration
 	// OnPenalty is told of each peer penalised for sending wrong bytes.
 	OnPenalty func(peer.ID)
+	// OnRelayedPiece is told of each piece sent in full to a peer from a
+	// blob this node was still receiving: the swarm at work, rather than
+	// the origin serving every node itself.
+	OnRelayedPiece func()
 	// Version is the node's Shoal version, told to peers in libp2p's
 	// identify exchange (agent "shoal/<version>") for their operators.
 	Version string

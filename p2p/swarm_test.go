@@ -154,9 +154,11 @@ func TestSwarmPassesPiecesOnWhileTheyArrive(t *testing.T) {
 			d := digest.FromBytes(blob)
 			repo := repository.Mirror("up", "app")
 			sent := make([]atomic.Int64, len(fleet))
+			relayedPieces := make([]atomic.Int64, len(fleet))
 			contents := make([]*swarmContent, len(fleet))
 			for i, p := range fleet {
 				contents[i] = &swarmContent{blobs: map[digest.Digest]*arriving{}, upstream: map[digest.Digest][]byte{d: blob}}
+				p.h.cfg.OnRelayedPiece = func() { relayedPieces[i].Add(1) }
 				p.h.ServeContent(contents[i], func(n int64) { sent[i].Add(n) })
 			}
 			// Every node knows every other, as a small fleet soon does.
@@ -230,6 +232,17 @@ func TestSwarmPassesPiecesOnWhileTheyArrive(t *testing.T) {
 			t.Logf("origin sent %.2f copies, the other nodes %.2f", float64(sent[origin].Load())/float64(size), float64(relayed)/float64(size))
 			if relayed < size {
 				t.Errorf("the other nodes passed on %d bytes, less than one copy: the origin served them all (%d bytes)", relayed, sent[origin].Load())
+			}
+			// The count the node exports as shoal_swarm_relayed_pieces_total:
+			// pieces sent from a blob the sender was still receiving.
+			var partial int64
+			for i := range fleet {
+				if i != origin {
+					partial += relayedPieces[i].Load()
+				}
+			}
+			if tt.corrupt == 0 && partial == 0 {
+				t.Errorf("no node other than the origin counted a piece sent while it was still receiving the blob")
 			}
 			if sent[origin].Load() >= askers*size {
 				t.Errorf("the origin sent %d bytes, a copy to each of %d askers", sent[origin].Load(), askers)

@@ -298,6 +298,9 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	if err == nil && n != want {
 		err = fmt.Errorf("sent %d of %d bytes", n, want)
 	}
+	if err == nil && piece && !served.Complete && h.cfg.OnRelayedPiece != nil {
+		h.cfg.OnRelayedPiece()
+	}
 	return n, err
 }
 
