@@ -95,3 +95,13 @@ func (t *tracker) mayServe(d digest.Digest, asker peer.ID, i int, end int64, now
 	}
 	return s.MayServe(asker.String(), i, end, now)
 }
+
+// sent records how a copy of piece i of d that mayServe allowed ended
+// (swarm.Tracker.Sent).
+func (t *tracker) sent(d digest.Digest, i int, ok bool, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.blobs[d]; s != nil {
+		s.Sent(i, ok, now)
+	}
+}

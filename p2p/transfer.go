@@ -230,9 +230,15 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	// of the piece as sent, and a copy counted for an asker then turned
 	// away for want of a slot was one fewer for the fleet (found by
 	// bench/cmd/swarmsim).
-	if req.Swarm && req.Rule != "" && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize &&
-		!h.tracker.mayServe(req.Digest, from, int(req.Offset/PieceSize), req.Offset+req.Length, time.Now()) {
-		return 0, writeHeader(s, busy)
+	// A copy it counts is reported back when it ends: one sent whole lets
+	// more copies follow in time, one broken off is given back.
+	sentWhole := false
+	if req.Swarm && req.Rule != "" && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize {
+		i := int(req.Offset / PieceSize)
+		if !h.tracker.mayServe(req.Digest, from, i, req.Offset+req.Length, time.Now()) {
+			return 0, writeHeader(s, busy)
+		}
+		defer func() { h.tracker.sent(req.Digest, i, sentWhole, time.Now()) }()
 	}
 	served, err := c.Open(ctx, from, req.Digest, repo)
 	if err != nil {
@@ -298,7 +304,8 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	if err == nil && n != want {
 		err = fmt.Errorf("sent %d of %d bytes", n, want)
 	}
-	if err == nil && piece && !served.Complete && h.cfg.OnRelayedPiece != nil {
+	sentWhole = err == nil
+	if sentWhole && piece && !served.Complete && h.cfg.OnRelayedPiece != nil {
 		h.cfg.OnRelayedPiece()
 	}
 	return n, err

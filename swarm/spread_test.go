@@ -7,26 +7,64 @@ import (
 
 func TestSpread(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	var s Spread
-	served := func(i int, at time.Duration, asks int) int {
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	// served asks for piece i asks times at d, and says how many were
+	// allowed.
+	served := func(s *Spread, i int, d time.Duration, asks int) int {
 		n := 0
 		for range asks {
-			if s.MayServe(i, t0.Add(at)) {
+			if s.MayServe(i, at(d)) {
 				n++
 			}
 		}
 		return n
 	}
-	if got := served(0, 0, 10); got != FirstCopies {
-		t.Fatalf("at first %d copies of a piece, want %d", got, FirstCopies)
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s *Spread)
+	}{
+		{"one copy at first, however long it takes", func(t *testing.T, s *Spread) {
+			if got := served(s, 0, 0, 10); got != FirstCopies {
+				t.Fatalf("at first %d copies, want %d", got, FirstCopies)
+			}
+			if got := served(s, 1, 0, 10); got != FirstCopies {
+				t.Fatalf("another piece: %d copies, want its own %d", got, FirstCopies)
+			}
+			// A slow link: the first copy is still going out long after
+			// CopiesEvery; no repeat may start before it ends.
+			if got := served(s, 0, 10*CopiesEvery, 10); got != 0 {
+				t.Fatalf("%d more copies while the first is still being sent", got)
+			}
+		}},
+		{"more once the first copy went out whole", func(t *testing.T, s *Spread) {
+			served(s, 0, 0, 1)
+			s.Sent(0, true, at(5*time.Second))
+			if got := served(s, 0, 5*time.Second, 10); got != 1 {
+				t.Fatalf("after the first copy ended %d more, want 1", got)
+			}
+			if got := served(s, 0, 5*time.Second+CopiesEvery, 10); got != 1 {
+				t.Fatalf("one interval later %d more, want 1", got)
+			}
+			if got := served(s, 0, 5*time.Second+10*CopiesEvery, 100); got != 9 {
+				t.Fatalf("ten intervals later %d more, want 9", got)
+			}
+		}},
+		{"a copy broken off is given back", func(t *testing.T, s *Spread) {
+			served(s, 0, 0, 1)
+			s.Sent(0, false, at(time.Second))
+			if got := served(s, 0, time.Second, 10); got != FirstCopies {
+				t.Fatalf("after a broken copy %d copies, want %d again", got, FirstCopies)
+			}
+		}},
+		{"a report of a piece never counted changes nothing", func(t *testing.T, s *Spread) {
+			s.Sent(3, true, at(0))
+			s.Sent(3, false, at(0))
+			if got := served(s, 3, 0, 10); got != FirstCopies {
+				t.Fatalf("%d copies, want %d", got, FirstCopies)
+			}
+		}},
 	}
-	if got := served(1, 0, 10); got != FirstCopies {
-		t.Fatalf("another piece: %d copies, want its own %d", got, FirstCopies)
-	}
-	if got := served(0, CopiesEvery, 10); got != 1 {
-		t.Fatalf("one interval later %d more copies, want 1", got)
-	}
-	if got := served(0, 10*CopiesEvery, 100); got != 9 {
-		t.Fatalf("ten intervals later %d more copies, want 9", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, &Spread{}) })
 	}
 }

@@ -169,9 +169,13 @@ func (t *Tracker) rank(now time.Time) {
 func (t *Tracker) MayServe(asker string, i int, end int64, now time.Time) bool {
 	for _, id := range t.order {
 		m := t.members[id]
-		if id != asker && m.have >= end && now.Sub(m.seen) < holderFresh {
+		if id != asker && (m.have >= end || slices.Contains(m.extra, i)) && now.Sub(m.seen) < holderFresh {
 			return false
 		}
 	}
 	return t.sent.MayServe(i, now)
 }
+
+// Sent records how a copy of piece i that MayServe allowed ended (see
+// Spread.Sent).
+func (t *Tracker) Sent(i int, ok bool, now time.Time) { t.sent.Sent(i, ok, now) }

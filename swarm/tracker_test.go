@@ -51,8 +51,15 @@ func TestTrackerMayServe(t *testing.T) {
 	if !tr.MayServe("holder", 1, 200, t0) {
 		t.Fatal("piece 1 is held by no one: serve it")
 	}
+	tr.Sent(0, true, t0)
 	if !tr.MayServe("asker", 0, 100, t0.Add(holderFresh)) {
 		t.Fatal("the holder has not been heard from lately: serve the piece")
+	}
+	// A member that holds a piece beyond its prefix (it arrived out of
+	// order) is a holder of it too.
+	tr.Note("ahead", 0, []int{5}, t0.Add(holderFresh))
+	if tr.MayServe("asker", 5, 600, t0.Add(holderFresh)) {
+		t.Fatal("a fresh member holds piece 5 out of order: the asker should be sent to it")
 	}
 	for range 10 {
 		tr.MayServe("x", 7, 800, t0)

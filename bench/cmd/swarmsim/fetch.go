@@ -192,6 +192,7 @@ func (sf *fetch) request(i, p int) {
 			busy()
 			return
 		}
+		counted := false
 		if p == sf.b.origin {
 			f.originOpens(q, sf.b)
 			if !t.MayServe(me, i, int64(i)*pieceSize+sf.b.pieceLen(i), now) {
@@ -199,14 +200,21 @@ func (sf *fetch) request(i, p int) {
 				busy()
 				return
 			}
+			counted = true
 		}
 		have, pieces := f.haveOf(q, sf.b)
 		members := t.Members(me, now)
 		released := false
-		release := func() {
+		// release ends the holder's write: whole (its last bytes are in
+		// the buffers below it) or broken off; the origin's tracker is
+		// told, as p2p's transfer.go tells it.
+		release := func(whole bool) {
 			if !released {
 				released = true
 				q.slots.Release()
+				if counted {
+					t.Sent(i, whole, f.now())
+				}
 			}
 		}
 		// The header goes first; the bytes follow it on the same stream.
@@ -234,7 +242,7 @@ func (sf *fetch) request(i, p int) {
 		total := sf.b.pieceLen(i)
 		head := max(0, total-f.cfg.sendBuffer)
 		tail := func() {
-			release()
+			release(true)
 			if ended || q.dead {
 				return
 			}
@@ -251,7 +259,7 @@ func (sf *fetch) request(i, p int) {
 		}
 		flow = f.net.Start(p, sf.n.id, head, progress, func(ok bool) {
 			if !ok {
-				release()
+				release(false)
 				return
 			}
 			held()
