@@ -108,27 +108,45 @@ func (o *overlay) inventory(platform string) (*scan.Inventory, error) {
 		inv.OS = parseOSRelease(n.data)
 	}
 	var pkgs []scan.Package
+	var lists []ownedFiles // what each OS package installed, to find the language packages they own
 
 	if n, ok := o.file(dpkgStatusPath); ok {
-		pkgs = append(pkgs, inLayer(dpkgPackages(parseDpkgStatus(n.data, true), inv.OS), n.layer)...)
+		entries := parseDpkgStatus(n.data, true)
+		debs := inLayer(dpkgPackages(entries, inv.OS), n.layer)
+		lists = append(lists, o.dpkgOwnedFiles(entries, debs)...)
+		pkgs = append(pkgs, debs...)
 	}
 	for _, n := range o.filesIn(dpkgStatusDir) {
 		pkgs = append(pkgs, inLayer(dpkgPackages(parseDpkgStatus(n.data, false), inv.OS), n.layer)...)
 	}
 	if n, ok := o.file(apkInstalled); ok {
-		pkgs = append(pkgs, inLayer(apkPackages(parseApkInstalled(n.data), inv.OS), n.layer)...)
+		entries := parseApkInstalled(n.data)
+		apks := inLayer(apkPackages(entries, inv.OS), n.layer)
+		for i, e := range entries {
+			lists = append(lists, ownedFiles{owner: apks[i].PURL, files: fileList(e.Files)})
+		}
+		pkgs = append(pkgs, apks...)
 	}
 	if n, ok := o.file(rpmBDBPath); ok {
 		// A database go-rpmdb cannot read lists nothing rather than failing
 		// the scan: the image's other packages are still worth reporting.
 		if entries, err := readRPMDB(n.data); err == nil {
-			pkgs = append(pkgs, inLayer(rpmPackages(entries, inv.OS), n.layer)...)
+			rpms := inLayer(rpmPackages(entries, inv.OS), n.layer)
+			for i, e := range entries {
+				lists = append(lists, ownedFiles{owner: rpms[i].PURL, files: fileList(e.Files)})
+			}
+			pkgs = append(pkgs, rpms...)
 		}
 	}
+	read := make(map[string]bool)
 	for p, n := range o.nodes {
-		if n.kind != kindPackages {
-			continue
+		if n.kind == kindPackages {
+			read[p] = true
 		}
+	}
+	owners := o.owners(read, lists)
+	for p := range read {
+		n := o.nodes[p]
 		for _, fp := range n.pkgs {
 			if fp.Location == "" {
 				fp.Location = p
@@ -136,6 +154,7 @@ func (o *overlay) inventory(platform string) (*scan.Inventory, error) {
 				fp.Location = p + ":" + fp.Location
 			}
 			fp.Layer = n.layer
+			fp.Owner = owners[p]
 			pkgs = append(pkgs, fp)
 		}
 	}

@@ -108,6 +108,14 @@ func (o *overlay) regular(layer int, p string, hdr *tar.Header, r io.Reader) err
 		if p == o.resolve(rpmBDBPath, true) {
 			limit = maxRPMDB
 		}
+		if o.isDpkgListPath(p) {
+			// A file list only marks owners: one too large to keep is
+			// left out rather than failing the scan.
+			if hdr.Size > maxDpkgList {
+				return nil
+			}
+			limit = maxDpkgList
+		}
 		if hdr.Size > limit {
 			return fmt.Errorf("%d bytes is over the %d byte limit for package metadata", hdr.Size, limit)
 		}
@@ -142,11 +150,14 @@ func (o *overlay) wanted(p string) bool {
 	}
 	dir, base := path.Split(p)
 	dir = strings.TrimSuffix(dir, "/")
-	if dir == dpkgStatusDir && isStatusDFile(base) {
+	if dir == dpkgStatusDir && isStatusDFile(base) || dir == dpkgInfoDir && isDpkgList(base) {
 		return true
 	}
 	if o.symlinks == 0 {
 		return false
+	}
+	if isDpkgList(base) && o.resolve(dpkgInfoDir, true) == dir {
+		return true
 	}
 	for _, w := range [...]string{dpkgStatusPath, apkInstalled, osReleasePath, osReleaseUsrLib, rpmBDBPath} {
 		if o.resolve(w, true) == p {
@@ -154,6 +165,12 @@ func (o *overlay) wanted(p string) bool {
 		}
 	}
 	return isStatusDFile(base) && o.resolve(dpkgStatusDir, true) == dir
+}
+
+// isDpkgListPath says whether p is a dpkg file list, which wanted keeps.
+func (o *overlay) isDpkgListPath(p string) bool {
+	dir, base := path.Split(p)
+	return isDpkgList(base) && strings.TrimSuffix(dir, "/") == o.resolve(dpkgInfoDir, true)
 }
 
 // isStatusDFile: distroless writes one stanza file per package into
