@@ -1,6 +1,7 @@
 // Package inventory lists the packages installed in a container image: dpkg,
-// apk and rpm databases, Go binaries, Python distributions, npm packages and
-// Java archives, read from the image's layers as streams.
+// apk and rpm databases, Go and Rust binaries, Python, npm, Java, PHP, .NET
+// and Ruby packages and lock files, read from the image's layers as
+// streams, with the OS package that installed each language package's file.
 package inventory
 
 import (
@@ -50,7 +51,8 @@ const (
 // every executable regular file that is a Go binary (debug/buildinfo: main module, deps with replacements, Go version → "stdlib")
 // or an ELF Rust binary built with cargo-auditable (its .dep-v0 section: crates.io crates),
 // Python metadata (*.dist-info/METADATA, *.egg-info/PKG-INFO, *.egg-info), package.json under node_modules, package-lock.json
-// outside it, and Java archives (*.jar, *.war, *.ear, *.jpi, *.hpi: pom.properties, MANIFEST.MF, nested archives, the file name).
+// outside it, Java archives (*.jar, *.war, *.ear, *.jpi, *.hpi: pom.properties, MANIFEST.MF, nested archives, the file name),
+// Composer, .NET and RubyGems metadata, the lock files lockFileParser names, and dpkg's info/*.list file lists (owners).
 // It never extracts to disk; memory is bounded (it keeps only the files it needs and the packages read from the others, and
 // reads executables and Java archives through size caps, via a temp file when large). docs/scanning.md has the rules.
 func Scan(ctx context.Context, platform string, layers []Layer) (*scan.Inventory, error) {
@@ -158,7 +160,7 @@ func (o *overlay) inventory(platform string) (*scan.Inventory, error) {
 			pkgs = append(pkgs, fp)
 		}
 	}
-	inv.Packages = sortPackages(dropLockDuplicates(pkgs))
+	inv.Packages = sortPackages(dropInstalledFromLocks(dropLockDuplicates(pkgs)))
 	return inv, nil
 }
 
