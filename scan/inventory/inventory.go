@@ -121,6 +121,7 @@ func (o *overlay) inventory(platform string) (*scan.Inventory, error) {
 	for _, n := range o.filesIn(dpkgStatusDir) {
 		pkgs = append(pkgs, inLayer(dpkgPackages(parseDpkgStatus(n.data, false), inv.OS), n.layer)...)
 	}
+	lists = append(lists, o.statusDOwnedFiles(inv.OS)...)
 	if n, ok := o.file(apkInstalled); ok {
 		entries := parseApkInstalled(n.data)
 		apks := inLayer(apkPackages(entries, inv.OS), n.layer)

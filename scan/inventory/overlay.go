@@ -150,7 +150,7 @@ func (o *overlay) wanted(p string) bool {
 	}
 	dir, base := path.Split(p)
 	dir = strings.TrimSuffix(dir, "/")
-	if dir == dpkgStatusDir && isStatusDFile(base) || dir == dpkgInfoDir && isDpkgList(base) {
+	if dir == dpkgStatusDir && isStatusDEntry(base) || dir == dpkgInfoDir && isDpkgList(base) {
 		return true
 	}
 	if o.symlinks == 0 {
@@ -164,13 +164,19 @@ func (o *overlay) wanted(p string) bool {
 			return true
 		}
 	}
-	return isStatusDFile(base) && o.resolve(dpkgStatusDir, true) == dir
+	return isStatusDEntry(base) && o.resolve(dpkgStatusDir, true) == dir
 }
 
 // isDpkgListPath says whether p is a dpkg file list, which wanted keeps.
 func (o *overlay) isDpkgListPath(p string) bool {
 	dir, base := path.Split(p)
 	return isDpkgList(base) && strings.TrimSuffix(dir, "/") == o.resolve(dpkgInfoDir, true)
+}
+
+// isStatusDEntry: a status.d stanza file or its .md5sums list, which
+// names the package's files (distroless has no info/*.list).
+func isStatusDEntry(base string) bool {
+	return base != "" && !strings.HasPrefix(base, ".")
 }
 
 // isStatusDFile: distroless writes one stanza file per package into

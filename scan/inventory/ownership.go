@@ -76,6 +76,49 @@ func (o *overlay) dpkgOwnedFiles(entries []dpkgEntry, pkgs []scan.Package) []own
 	return out
 }
 
+// statusDOwnedFiles pairs each distroless status.d/<package>.md5sums
+// ("<md5>  <path>" lines, root-relative) with the package of its stanza
+// file status.d/<package>.
+func (o *overlay) statusDOwnedFiles(osr scan.OSRelease) []ownedFiles {
+	dir := o.resolve(dpkgStatusDir, true)
+	var names []string
+	for p, n := range o.nodes {
+		if d, base := path.Split(p); n.kind == kindFile && strings.TrimSuffix(d, "/") == dir && strings.HasSuffix(base, ".md5sums") {
+			names = append(names, p)
+		}
+	}
+	slices.Sort(names)
+	var out []ownedFiles
+	for _, p := range names {
+		name := strings.TrimSuffix(path.Base(p), ".md5sums")
+		stanza, ok := o.file(path.Join(dir, name))
+		if !ok {
+			continue
+		}
+		entries := parseDpkgStatus(stanza.data, false)
+		pkgs := dpkgPackages(entries, osr)
+		for i, e := range entries {
+			if e.Package == name || len(entries) == 1 {
+				out = append(out, ownedFiles{owner: pkgs[i].PURL, files: md5sumsList(o.nodes[p].data)})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// md5sumsList iterates the paths of a dpkg md5sums file.
+func md5sumsList(data []byte) func(yield func(string) bool) {
+	return func(yield func(string) bool) {
+		for line := range bytes.Lines(data) {
+			_, file, ok := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(" "))
+			if file = bytes.TrimLeft(file, " *"); ok && len(file) > 0 && !yield(string(file)) {
+				return
+			}
+		}
+	}
+}
+
 // owners maps each path in candidates (files language packages were read
 // from, their parents resolved as the overlay stores them) that an OS
 // package lists to the purl of the first such package in lists. A listed
