@@ -20,22 +20,30 @@ const maxDpkgList = 16 << 20
 
 // ownedFiles is what one OS package's manager says it installed: the
 // owner's purl and its file paths (absolute or root-relative, as listed).
+// The paths are bytes so that a dpkg list's ~10^5 lines are looked at in
+// place, not each copied into a string.
 type ownedFiles struct {
 	owner string
-	files func(yield func(string) bool)
+	files func(yield func([]byte) bool)
 }
 
 // fileList iterates the paths of a list of them, one per element.
-func fileList(files []string) func(yield func(string) bool) {
-	return slices.Values(files)
+func fileList(files []string) func(yield func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for _, f := range files {
+			if !yield([]byte(f)) {
+				return
+			}
+		}
+	}
 }
 
 // lineList iterates the non-empty lines of a dpkg .list file.
-func lineList(data []byte) func(yield func(string) bool) {
-	return func(yield func(string) bool) {
+func lineList(data []byte) func(yield func([]byte) bool) {
+	return func(yield func([]byte) bool) {
 		for line := range bytes.Lines(data) {
 			line = bytes.TrimRight(line, "\r\n")
-			if len(line) > 0 && !yield(string(line)) {
+			if len(line) > 0 && !yield(line) {
 				return
 			}
 		}
@@ -108,11 +116,11 @@ func (o *overlay) statusDOwnedFiles(osr scan.OSRelease) []ownedFiles {
 }
 
 // md5sumsList iterates the paths of a dpkg md5sums file.
-func md5sumsList(data []byte) func(yield func(string) bool) {
-	return func(yield func(string) bool) {
+func md5sumsList(data []byte) func(yield func([]byte) bool) {
+	return func(yield func([]byte) bool) {
 		for line := range bytes.Lines(data) {
 			_, file, ok := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(" "))
-			if file = bytes.TrimLeft(file, " *"); ok && len(file) > 0 && !yield(string(file)) {
+			if file = bytes.TrimLeft(file, " *"); ok && len(file) > 0 && !yield(file) {
 				return
 			}
 		}
@@ -136,9 +144,13 @@ func (o *overlay) owners(candidates map[string]bool, lists []ownedFiles) map[str
 	}
 	out := make(map[string]string)
 	for _, l := range lists {
-		for f := range l.files {
-			f = cleanPath(f)
-			dir, base := path.Split(f)
+		for line := range l.files {
+			// A base name no candidate has rules the path out before any
+			// copy or cleaning (m[string(b)] does not allocate).
+			if !bases[string(line[bytes.LastIndexByte(line, '/')+1:])] {
+				continue
+			}
+			dir, base := path.Split(cleanPath(string(line)))
 			if !bases[base] {
 				continue
 			}

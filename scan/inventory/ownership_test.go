@@ -3,6 +3,7 @@ package inventory
 import (
 	"context"
 	"maps"
+	"strconv"
 	"testing"
 )
 
@@ -162,5 +163,33 @@ func TestRPMFiles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkOwners: a full Debian system's file lists (~800 packages,
+// ~200,000 lines) against ~1,000 language package files.
+func BenchmarkOwners(b *testing.B) {
+	o := newOverlay()
+	candidates := map[string]bool{}
+	var lists []ownedFiles
+	for pkg := range 800 {
+		var list []byte
+		for f := range 250 {
+			p := "usr/share/pkg" + strconv.Itoa(pkg) + "/dir" + strconv.Itoa(f%10) + "/file" + strconv.Itoa(f) + ".py"
+			if f == 0 && pkg%4 == 0 {
+				p = "usr/lib/python3/dist-packages/pkg" + strconv.Itoa(pkg) + "-1.0.dist-info/METADATA"
+			}
+			list = append(list, "/"+p+"\n"...)
+		}
+		lists = append(lists, ownedFiles{owner: "pkg:deb/debian/pkg" + strconv.Itoa(pkg), files: lineList(list)})
+	}
+	for i := range 1000 {
+		candidates["usr/lib/python3/dist-packages/pkg"+strconv.Itoa(i)+"-1.0.dist-info/METADATA"] = true
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := o.owners(candidates, lists); len(got) != 200 {
+			b.Fatalf("%d owned, want 200", len(got))
+		}
 	}
 }
