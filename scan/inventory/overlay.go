@@ -108,7 +108,7 @@ func (o *overlay) regular(layer int, p string, hdr *tar.Header, r io.Reader) err
 		if p == o.resolve(rpmBDBPath, true) {
 			limit = maxRPMDB
 		}
-		if o.isDpkgListPath(p) {
+		if o.isFileListPath(p) {
 			// A file list only marks owners: one too large to keep is
 			// left out rather than failing the scan.
 			if hdr.Size > maxDpkgList {
@@ -167,10 +167,13 @@ func (o *overlay) wanted(p string) bool {
 	return isStatusDEntry(base) && o.resolve(dpkgStatusDir, true) == dir
 }
 
-// isDpkgListPath says whether p is a dpkg file list, which wanted keeps.
-func (o *overlay) isDpkgListPath(p string) bool {
+// isFileListPath says whether p is a dpkg file list (info/*.list, or
+// status.d/*.md5sums), which wanted keeps.
+func (o *overlay) isFileListPath(p string) bool {
 	dir, base := path.Split(p)
-	return isDpkgList(base) && strings.TrimSuffix(dir, "/") == o.resolve(dpkgInfoDir, true)
+	dir = strings.TrimSuffix(dir, "/")
+	return isDpkgList(base) && dir == o.resolve(dpkgInfoDir, true) ||
+		strings.HasSuffix(base, ".md5sums") && dir == o.resolve(dpkgStatusDir, true)
 }
 
 // isStatusDEntry: a status.d stanza file or its .md5sums list, which

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -74,6 +75,10 @@ func TestScanOwnership(t *testing.T) {
 			map[string]string{jinjaDistInfo: jinjaDebPURL, jinjaVenv: ""}},
 		{"distroless md5sums without its stanza",
 			[][]entry{{osRelease, file("var/lib/dpkg/status.d/python3-jinja2.md5sums", "0123456789abcdef0123456789abcdef  "+jinjaDistInfo+"\n"),
+				file(jinjaDistInfo, jinjaMetadata)}},
+			map[string]string{jinjaDistInfo: ""}},
+		{"a file list over the cap is left out, the scan goes on",
+			[][]entry{{osRelease, installed, file("var/lib/dpkg/info/python3-jinja2.list", jinjaDebList+strings.Repeat("/usr/share/doc/x\n", maxDpkgList/16)),
 				file(jinjaDistInfo, jinjaMetadata)}},
 			map[string]string{jinjaDistInfo: ""}},
 		{"apk F: and R: lines",
