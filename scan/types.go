@@ -15,6 +15,10 @@ type Package struct {
 	Version   string // as installed: dpkg version, apk version, Go module version ("v1.2.3", pseudo-versions; stdlib as "v1.21.3" from go1.21.3), the language package's own version string
 	Location  string // path in the image of the file read (Go binary, METADATA, package.json, jar; "outer.jar:inner.jar" for a nested jar), "" for OS packages
 	PURL      string // package URL
+	// Owner is the purl of the OS package (dpkg, apk, rpm) whose file list
+	// names the file at Location: a language package the distribution
+	// installed. "" for OS packages and for files no OS package lists.
+	Owner string
 	// Layer is the index (0 = base) of the layer that wrote the file the
 	// package was read from: for OS packages the layer holding the package
 	// database as finally seen, which is not always the one that installed it.

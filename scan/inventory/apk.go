@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"bytes"
+	"path"
 	"strings"
 
 	"github.com/shoal-dev/shoal/scan"
@@ -10,15 +11,19 @@ import (
 // apkEntry is one package record of apk's installed database.
 type apkEntry struct {
 	Name, Version, Origin, Arch string
+	Files                       []string // root-relative paths of the files it installed
 }
 
 // parseApkInstalled reads lib/apk/db/installed: "K:value" lines, records
 // separated by blank lines. P: name, V: version, o: origin (the source
-// package), A: architecture. Records without P or V are skipped.
+// package), A: architecture; F: a folder and each R: after it a file the
+// package installed there. Records without P or V are skipped.
 func parseApkInstalled(data []byte) []apkEntry {
 	var out []apkEntry
 	var cur apkEntry
+	var dir string
 	flush := func() {
+		dir = ""
 		if cur.Name != "" && cur.Version != "" {
 			out = append(out, cur)
 		}
@@ -43,6 +48,12 @@ func parseApkInstalled(data []byte) []apkEntry {
 			cur.Origin = value
 		case 'A':
 			cur.Arch = value
+		case 'F':
+			dir = value
+		case 'R':
+			if value != "" {
+				cur.Files = append(cur.Files, path.Join(dir, value))
+			}
 		}
 	}
 	flush()

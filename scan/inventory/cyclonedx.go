@@ -21,6 +21,7 @@ const (
 	propLocation  = "shoal:location"
 	propPlatform  = "shoal:platform"
 	propLayer     = "shoal:layer" // index of the layer whose file listed the package
+	propOwner     = "shoal:owner" // purl of the OS package that installed the package's file
 )
 
 // CycloneDX renders the inventory as a CycloneDX 1.5 JSON SBOM about the image digest.
@@ -30,7 +31,10 @@ const (
 // listed packages with a Location (a Go binary, a Python metadata file, a
 // package.json or lock file, a jar) is an application component (named by
 // its path) that depends on them; every package is a library component with
-// its purl and properties for ecosystem, source, layer and location. There is no timestamp or serial number:
+// its purl and properties for ecosystem, source, layer and location. A
+// language package an OS package installed has a property naming the
+// owner's purl, and the owner's dependency entry lists it (CycloneDX 1.5
+// has no "installs" relation). There is no timestamp or serial number:
 // the same inventory and digest always give the same bytes.
 func CycloneDX(inv *scan.Inventory, image digest.Digest) ([]byte, error) {
 	if inv == nil {
@@ -90,6 +94,9 @@ func CycloneDX(inv *scan.Inventory, image digest.Digest) ([]byte, error) {
 	}
 
 	used := map[string]int{}
+	osRefs := map[string]string{}      // an OS package's purl → its bom-ref
+	ownedRefs := map[string][]string{} // an owner's purl → the bom-refs of what it installed
+	var owners []string                // in order of first use
 	for _, p := range inv.Packages {
 		ref := p.PURL
 		if ref == "" {
@@ -109,6 +116,18 @@ func CycloneDX(inv *scan.Inventory, image digest.Digest) ([]byte, error) {
 			props = append(props, cdx.Property{Name: propSource, Value: p.Source})
 		}
 		props = append(props, cdx.Property{Name: propLayer, Value: strconv.Itoa(p.Layer)})
+		if p.Owner != "" {
+			props = append(props, cdx.Property{Name: propOwner, Value: p.Owner})
+			if _, ok := ownedRefs[p.Owner]; !ok {
+				owners = append(owners, p.Owner)
+			}
+			ownedRefs[p.Owner] = append(ownedRefs[p.Owner], ref)
+		}
+		if p.Location == "" && p.PURL != "" {
+			if _, ok := osRefs[p.PURL]; !ok {
+				osRefs[p.PURL] = ref
+			}
+		}
 		if p.Location != "" {
 			props = append(props, cdx.Property{Name: propLocation, Value: p.Location})
 			appDeps[p.Location] = append(appDeps[p.Location], ref)
@@ -129,6 +148,12 @@ func CycloneDX(inv *scan.Inventory, image digest.Digest) ([]byte, error) {
 	for _, loc := range apps {
 		d := appDeps[loc]
 		deps = append(deps, cdx.Dependency{Ref: "file:" + loc, Dependencies: &d})
+	}
+	for _, owner := range owners {
+		if ref, ok := osRefs[owner]; ok {
+			d := ownedRefs[owner]
+			deps = append(deps, cdx.Dependency{Ref: ref, Dependencies: &d})
+		}
 	}
 
 	bom := cdx.NewBOM()

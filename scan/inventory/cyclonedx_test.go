@@ -13,6 +13,9 @@ import (
 )
 
 func TestCycloneDX(t *testing.T) {
+	jinjaDeb := scan.Package{Ecosystem: "Debian:12", Name: "python3-jinja2", Source: "jinja2", Version: "2.10-2", PURL: jinjaDebPURL}
+	ownedJinja := scan.Package{Ecosystem: "PyPI", Name: "Jinja2", Version: "2.10", PURL: "pkg:pypi/jinja2@2.10",
+		Location: jinjaDistInfo, Owner: jinjaDebPURL}
 	img := digest.FromString("image manifest")
 	goPkg := func(name, version, loc string) scan.Package {
 		p := goPackage(name, version)
@@ -28,6 +31,7 @@ func TestCycloneDX(t *testing.T) {
 			goPkg("golang.org/x/text", "v0.3.5", "usr/bin/b"),
 			goPkg("stdlib", "v1.21.3", "usr/bin/a"),
 			at(maven("org.apache.commons", "commons-text", "1.9", ""), "app/shop.war:WEB-INF/lib/commons-text-1.9.jar", 2),
+			jinjaDeb, ownedJinja,
 		}),
 	}
 	out, err := CycloneDX(inv, img)
@@ -80,8 +84,8 @@ func TestCycloneDX(t *testing.T) {
 			oses++
 		}
 	}
-	if libs != len(inv.Packages) || apps != 3 || oses != 1 {
-		t.Errorf("%d libraries, %d applications, %d OS; want %d, 3, 1", libs, apps, oses, len(inv.Packages))
+	if libs != len(inv.Packages) || apps != 4 || oses != 1 {
+		t.Errorf("%d libraries, %d applications, %d OS; want %d, 4, 1", libs, apps, oses, len(inv.Packages))
 	}
 	c, ok := byRef[libc6.PURL]
 	if !ok || c.PackageURL != libc6.PURL || c.Version != libc6.Version || c.Name != "libc6" {
@@ -107,7 +111,17 @@ func TestCycloneDX(t *testing.T) {
 	if got := deps["file:usr/bin/a"]; len(got) != 2 {
 		t.Errorf("usr/bin/a depends on %v, want x/text and stdlib", got)
 	}
-	if got := deps[img.String()]; len(got) != 1+3+2 { // OS, two binaries and a jar, two dpkg packages
+	jinjaRef := "file:" + jinjaDistInfo + ":pkg:pypi/jinja2@2.10"
+	if props := propMap(byRef[jinjaRef]); props[propOwner] != jinjaDebPURL {
+		t.Errorf("owned Jinja2 properties = %v", props)
+	}
+	if props := propMap(byRef[jinjaDebPURL]); props[propOwner] != "" {
+		t.Errorf("python3-jinja2 properties = %v", props)
+	}
+	if got := deps[jinjaDebPURL]; len(got) != 1 || got[0] != jinjaRef {
+		t.Errorf("python3-jinja2 depends on %v, want the Jinja2 it installed", got)
+	}
+	if got := deps[img.String()]; len(got) != 1+4+3 { // OS, two binaries, a jar and a METADATA, three dpkg packages
 		t.Errorf("image depends on %v", got)
 	}
 	for ref, ds := range deps {

@@ -1,6 +1,7 @@
 // Package inventory lists the packages installed in a container image: dpkg,
-// apk and rpm databases, Go binaries, Python distributions, npm packages and
-// Java archives, read from the image's layers as streams.
+// apk and rpm databases, Go and Rust binaries, Python, npm, Java, PHP, .NET
+// and Ruby packages and lock files, read from the image's layers as
+// streams, with the OS package that installed each language package's file.
 package inventory
 
 import (
@@ -50,7 +51,8 @@ const (
 // every executable regular file that is a Go binary (debug/buildinfo: main module, deps with replacements, Go version → "stdlib")
 // or an ELF Rust binary built with cargo-auditable (its .dep-v0 section: crates.io crates),
 // Python metadata (*.dist-info/METADATA, *.egg-info/PKG-INFO, *.egg-info), package.json under node_modules, package-lock.json
-// outside it, and Java archives (*.jar, *.war, *.ear, *.jpi, *.hpi: pom.properties, MANIFEST.MF, nested archives, the file name).
+// outside it, Java archives (*.jar, *.war, *.ear, *.jpi, *.hpi: pom.properties, MANIFEST.MF, nested archives, the file name),
+// Composer, .NET and RubyGems metadata, the lock files lockFileParser names, and dpkg's info/*.list file lists (owners).
 // It never extracts to disk; memory is bounded (it keeps only the files it needs and the packages read from the others, and
 // reads executables and Java archives through size caps, via a temp file when large). docs/scanning.md has the rules.
 func Scan(ctx context.Context, platform string, layers []Layer) (*scan.Inventory, error) {
@@ -108,27 +110,46 @@ func (o *overlay) inventory(platform string) (*scan.Inventory, error) {
 		inv.OS = parseOSRelease(n.data)
 	}
 	var pkgs []scan.Package
+	var lists []ownedFiles // what each OS package installed, to find the language packages they own
 
 	if n, ok := o.file(dpkgStatusPath); ok {
-		pkgs = append(pkgs, inLayer(dpkgPackages(parseDpkgStatus(n.data, true), inv.OS), n.layer)...)
+		entries := parseDpkgStatus(n.data, true)
+		debs := inLayer(dpkgPackages(entries, inv.OS), n.layer)
+		lists = append(lists, o.dpkgOwnedFiles(entries, debs)...)
+		pkgs = append(pkgs, debs...)
 	}
 	for _, n := range o.filesIn(dpkgStatusDir) {
 		pkgs = append(pkgs, inLayer(dpkgPackages(parseDpkgStatus(n.data, false), inv.OS), n.layer)...)
 	}
+	lists = append(lists, o.statusDOwnedFiles(inv.OS)...)
 	if n, ok := o.file(apkInstalled); ok {
-		pkgs = append(pkgs, inLayer(apkPackages(parseApkInstalled(n.data), inv.OS), n.layer)...)
+		entries := parseApkInstalled(n.data)
+		apks := inLayer(apkPackages(entries, inv.OS), n.layer)
+		for i, e := range entries {
+			lists = append(lists, ownedFiles{owner: apks[i].PURL, files: fileList(e.Files)})
+		}
+		pkgs = append(pkgs, apks...)
 	}
 	if n, ok := o.file(rpmBDBPath); ok {
 		// A database go-rpmdb cannot read lists nothing rather than failing
 		// the scan: the image's other packages are still worth reporting.
 		if entries, err := readRPMDB(n.data); err == nil {
-			pkgs = append(pkgs, inLayer(rpmPackages(entries, inv.OS), n.layer)...)
+			rpms := inLayer(rpmPackages(entries, inv.OS), n.layer)
+			for i, e := range entries {
+				lists = append(lists, ownedFiles{owner: rpms[i].PURL, files: fileList(e.Files)})
+			}
+			pkgs = append(pkgs, rpms...)
 		}
 	}
+	read := make(map[string]bool)
 	for p, n := range o.nodes {
-		if n.kind != kindPackages {
-			continue
+		if n.kind == kindPackages {
+			read[p] = true
 		}
+	}
+	owners := o.owners(read, lists)
+	for p := range read {
+		n := o.nodes[p]
 		for _, fp := range n.pkgs {
 			if fp.Location == "" {
 				fp.Location = p
@@ -136,10 +157,11 @@ func (o *overlay) inventory(platform string) (*scan.Inventory, error) {
 				fp.Location = p + ":" + fp.Location
 			}
 			fp.Layer = n.layer
+			fp.Owner = owners[p]
 			pkgs = append(pkgs, fp)
 		}
 	}
-	inv.Packages = sortPackages(dropLockDuplicates(pkgs))
+	inv.Packages = sortPackages(dropInstalledFromLocks(dropLockDuplicates(pkgs)))
 	return inv, nil
 }
 

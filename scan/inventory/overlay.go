@@ -108,6 +108,14 @@ func (o *overlay) regular(layer int, p string, hdr *tar.Header, r io.Reader) err
 		if p == o.resolve(rpmBDBPath, true) {
 			limit = maxRPMDB
 		}
+		if o.isFileListPath(p) {
+			// A file list only marks owners: one too large to keep is
+			// left out rather than failing the scan.
+			if hdr.Size > maxDpkgList {
+				return nil
+			}
+			limit = maxDpkgList
+		}
 		if hdr.Size > limit {
 			return fmt.Errorf("%d bytes is over the %d byte limit for package metadata", hdr.Size, limit)
 		}
@@ -142,18 +150,36 @@ func (o *overlay) wanted(p string) bool {
 	}
 	dir, base := path.Split(p)
 	dir = strings.TrimSuffix(dir, "/")
-	if dir == dpkgStatusDir && isStatusDFile(base) {
+	if dir == dpkgStatusDir && isStatusDEntry(base) || dir == dpkgInfoDir && isDpkgList(base) {
 		return true
 	}
 	if o.symlinks == 0 {
 		return false
+	}
+	if isDpkgList(base) && o.resolve(dpkgInfoDir, true) == dir {
+		return true
 	}
 	for _, w := range [...]string{dpkgStatusPath, apkInstalled, osReleasePath, osReleaseUsrLib, rpmBDBPath} {
 		if o.resolve(w, true) == p {
 			return true
 		}
 	}
-	return isStatusDFile(base) && o.resolve(dpkgStatusDir, true) == dir
+	return isStatusDEntry(base) && o.resolve(dpkgStatusDir, true) == dir
+}
+
+// isFileListPath says whether p is a dpkg file list (info/*.list, or
+// status.d/*.md5sums), which wanted keeps.
+func (o *overlay) isFileListPath(p string) bool {
+	dir, base := path.Split(p)
+	dir = strings.TrimSuffix(dir, "/")
+	return isDpkgList(base) && dir == o.resolve(dpkgInfoDir, true) ||
+		strings.HasSuffix(base, ".md5sums") && dir == o.resolve(dpkgStatusDir, true)
+}
+
+// isStatusDEntry: a status.d stanza file or its .md5sums list, which
+// names the package's files (distroless has no info/*.list).
+func isStatusDEntry(base string) bool {
+	return base != "" && !strings.HasPrefix(base, ".")
 }
 
 // isStatusDFile: distroless writes one stanza file per package into

@@ -22,8 +22,9 @@ const (
 	// maxManifest caps a Python METADATA/PKG-INFO (only its header block is
 	// read), a package.json and a gemspec.
 	maxManifest = 1 << 20
-	// maxLockFile caps a package-lock.json, a Composer installed.json and a
-	// .NET deps.json; large monorepos reach a few MB.
+	// maxLockFile caps a lock file (package-lock.json, poetry.lock, …), a
+	// Composer installed.json and a .NET deps.json; large monorepos reach a
+	// few MB.
 	maxLockFile = 16 << 20
 )
 
@@ -45,6 +46,8 @@ func packageReaderFor(p string, hdr *tar.Header) packageReader {
 		return readCapped(maxLockFile, false, composerPackages)
 	case isDotnetDeps(base):
 		return readCapped(maxLockFile, false, dotnetPackages)
+	case lockParser(dir, base) != nil:
+		return readCapped(maxLockFile, false, lockParser(dir, base))
 	case isGemspec(dir, base):
 		return readCapped(maxManifest, false, func(data []byte) []scan.Package { return gemspecPackages(data, base) })
 	case isJavaArchive(base):

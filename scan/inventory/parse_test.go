@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 
@@ -65,15 +66,20 @@ func TestParseApkInstalled(t *testing.T) {
 		in   string
 		want []apkEntry
 	}{
-		{"two records", apkInstalledDB, []apkEntry{{"busybox", "1.30.1-r1", "busybox", "x86_64"}, {"ssl_client", "1.30.1-r1", "busybox", "x86_64"}}},
-		{"no trailing blank line, CRLF", "P:musl\r\nV:1.1.22-r3\r\nA:x86_64", []apkEntry{{"musl", "1.1.22-r3", "", "x86_64"}}},
-		{"record without V skipped", "P:a\n\nP:b\nV:1\n", []apkEntry{{"b", "1", "", ""}}},
-		{"junk lines ignored", "garbage\nPX\n:\nP:a\nV:1\n", []apkEntry{{"a", "1", "", ""}}},
+		{"two records", apkInstalledDB, []apkEntry{{Name: "busybox", Version: "1.30.1-r1", Origin: "busybox", Arch: "x86_64"}, {Name: "ssl_client", Version: "1.30.1-r1", Origin: "busybox", Arch: "x86_64"}}},
+		{"no trailing blank line, CRLF", "P:musl\r\nV:1.1.22-r3\r\nA:x86_64", []apkEntry{{Name: "musl", Version: "1.1.22-r3", Arch: "x86_64"}}},
+		{"record without V skipped", "P:a\n\nP:b\nV:1\n", []apkEntry{{Name: "b", Version: "1"}}},
+		{"junk lines ignored", "garbage\nPX\n:\nP:a\nV:1\n", []apkEntry{{Name: "a", Version: "1"}}},
+		// apk writes F: for each folder, then R: for each file in it; a
+		// record's folders do not carry over to the next record.
+		{"files", "P:py3-yaml\nV:6.0.1-r1\nF:usr\nF:usr/lib/python3.11/site-packages/PyYAML-6.0.1.dist-info\nR:METADATA\nR:RECORD\nF:usr/bin\n\nP:b\nV:1\nR:top\n",
+			[]apkEntry{{Name: "py3-yaml", Version: "6.0.1-r1", Files: []string{"usr/lib/python3.11/site-packages/PyYAML-6.0.1.dist-info/METADATA", "usr/lib/python3.11/site-packages/PyYAML-6.0.1.dist-info/RECORD"}},
+				{Name: "b", Version: "1", Files: []string{"top"}}}},
 		{"empty", "", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := parseApkInstalled([]byte(tc.in)); !slices.Equal(got, tc.want) {
+			if got := parseApkInstalled([]byte(tc.in)); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v\nwant %+v", got, tc.want)
 			}
 		})

@@ -3,6 +3,7 @@ package inventory
 import (
 	"fmt"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 
@@ -25,6 +26,7 @@ const maxRPMDB = 256 << 20
 type rpmEntry struct {
 	Name, Version, Release, Arch, SourceRPM string
 	Epoch                                   int
+	Files                                   []string // absolute paths of the files it installed
 }
 
 // readRPMDB lists the packages of a Berkeley DB rpm database. go-rpmdb
@@ -73,9 +75,29 @@ func readRPMDB(data []byte) (entries []rpmEntry, err error) {
 		entries = append(entries, rpmEntry{
 			Name: p.Name, Version: p.Version, Release: p.Release,
 			Arch: p.Arch, SourceRPM: p.SourceRpm, Epoch: p.Epoch,
+			Files: rpmFiles(p.DirNames, p.DirIndexes, p.BaseNames),
 		})
 	}
 	return entries, nil
+}
+
+// rpmFiles joins a header's file names: BASENAMES[i] lies in
+// DIRNAMES[DIRINDEXES[i]] (each dir name ends in "/" as rpm writes it). go-rpmdb's own
+// InstalledFiles indexes without a bounds check; a header whose arrays
+// disagree lists no files here rather than panicking.
+func rpmFiles(dirs []string, dirIndexes []int, bases []string) []string {
+	if len(dirIndexes) != len(bases) {
+		return nil
+	}
+	files := make([]string, 0, len(bases))
+	for i, b := range bases {
+		d := dirIndexes[i]
+		if d < 0 || d >= len(dirs) {
+			return nil
+		}
+		files = append(files, path.Join(dirs[d], b))
+	}
+	return files
 }
 
 // rpmPackages turns rpm headers into packages of the image's release.

@@ -61,7 +61,10 @@ func (e Event) version() string {
 type DB struct {
 	records map[string]*Record // by ID
 	index   map[indexKey][]ref // rebuilt by Import, Merge and Decode
-	warns   warnings
+	// ecosystems holds every (normalised) ecosystem some record names,
+	// rebuilt with index.
+	ecosystems map[string]bool
+	warns      warnings
 }
 
 type indexKey struct{ ecosystem, name string }

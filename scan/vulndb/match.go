@@ -13,14 +13,17 @@ import (
 // reindex rebuilds the (ecosystem, package) index from the records.
 func (db *DB) reindex() {
 	idx := make(map[indexKey][]ref)
+	ecosystems := make(map[string]bool)
 	for _, r := range db.sortedRecords() {
 		for i, a := range r.Affected {
 			eco := normaliseEcosystem(a.Ecosystem)
 			k := indexKey{eco, packageKey(eco, a.Name)}
 			idx[k] = append(idx[k], ref{r, i})
+			ecosystems[eco] = true
 		}
 	}
 	db.index = idx
+	db.ecosystems = ecosystems
 }
 
 // normaliseEcosystem maps record ecosystem spellings onto the inventory's:
@@ -86,7 +89,9 @@ func comparer(ecosystem, rangeType string) func(a, b string) (int, error) {
 
 // Match finds the inventory's vulnerabilities, sorted by severity (highest
 // first), ID, package, location and installed version. Findings are
-// deduplicated per (ID, package, location).
+// deduplicated per (ID, package, location). A language package an OS
+// package installed is left to the distribution's records when the
+// database has them (see ownerGoverns).
 func (db *DB) Match(inv *scan.Inventory) []scan.Finding {
 	if inv == nil || db == nil {
 		return nil
@@ -94,7 +99,11 @@ func (db *DB) Match(inv *scan.Inventory) []scan.Finding {
 	type key struct{ id, pkg, loc string }
 	seen := make(map[key]int)
 	var out []scan.Finding
+	governed := db.ownerGoverns(inv)
 	for _, p := range inv.Packages {
+		if governed(p) {
+			continue
+		}
 		name := recordName(p)
 		installed := installedVersion(p)
 		for _, eco := range candidateEcosystems(p.Ecosystem) {
