@@ -37,7 +37,7 @@ const (
 )
 
 // factsAfterConnect are when a node tells its facts after a peer
-// connects: a publish before gossipsub's first heartbeats with the new
+// connects (and after the exchange starts): a publish before gossipsub's first heartbeats with the new
 // peer can reach no one, so once soon and once more a little later.
 var factsAfterConnect = [...]time.Duration{2 * time.Second, 6 * time.Second}
 
@@ -109,21 +109,25 @@ func (h *Host) ExchangeFacts(own func() NodeFacts) error {
 		cancel()
 		return fmt.Errorf("subscribing to the facts topic: %w", err)
 	}
-	notifee := &network.NotifyBundle{ConnectedF: func(network.Network, network.Conn) {
-		for _, after := range factsAfterConnect {
-			time.AfterFunc(after, x.tell)
-		}
-	}}
+	notifee := &network.NotifyBundle{ConnectedF: func(network.Network, network.Conn) { x.tellSoon() }}
 	h.host.Network().Notify(notifee)
 	context.AfterFunc(ctx, func() { h.host.Network().StopNotify(notifee) })
 	x.wg.Add(2)
 	go x.read()
 	go x.tellLoop()
-	x.tell()
+	// Peers connected before the exchange started hear it soon too.
+	x.tellSoon()
 	h.gossip.mu.Lock()
 	h.gossip.facts = x
 	h.gossip.mu.Unlock()
 	return nil
+}
+
+// tellSoon tells this node's facts at each of factsAfterConnect from now.
+func (x *factsExchange) tellSoon() {
+	for _, after := range factsAfterConnect {
+		time.AfterFunc(after, x.tell)
+	}
 }
 
 func (x *factsExchange) tell() {
