@@ -335,6 +335,10 @@ func (n *Node) joinFleet() error {
 	if err := n.access.JoinFleet(h); err != nil {
 		return fmt.Errorf("joining the fleet: %w", err)
 	}
+	// The node's store size and version, for the fleet's operators.
+	if err := h.ExchangeFacts(n.facts); err != nil {
+		return fmt.Errorf("joining the fleet: %w", err)
+	}
 	h.ServeContent(peerContent{n}, func(b int64) {
 		n.metrics.servedBytes.WithLabelValues("peer").Add(float64(b))
 	})
@@ -343,6 +347,12 @@ func (n *Node) joinFleet() error {
 	}))
 	n.log.Info("joined the fleet", "peer_id", h.ID(), "p2p_addrs", h.Addrs())
 	return nil
+}
+
+// facts are what the node tells the fleet about itself.
+func (n *Node) facts() p2p.NodeFacts {
+	bytes, blobs := n.store.Usage()
+	return p2p.NodeFacts{Version: n.version, StoreBytes: bytes, Blobs: blobs}
 }
 
 func (n *Node) peerCount() int {
