@@ -338,3 +338,31 @@ type Pull struct {
 	Reference  string    `json:"reference"`
 	Digest     string    `json:"digest"`
 }
+
+// SignatureChecks is the node's GET /shoal/v1/signatures/<digest>
+// document: the last signature check of an image in each repository the
+// caller may pull. Checks is empty when the node has not checked it (no
+// signature rule applies, or it was not served since the node started).
+type SignatureChecks struct {
+	Digest string           `json:"digest"`
+	Checks []SignatureCheck `json:"checks"`
+}
+
+// SignatureCheck is the outcome of an image's last signature check in
+// one repository.
+type SignatureCheck struct {
+	Repository string `json:"repository"`
+	// State is "verified", "unsigned", "failed" (signatures found, none
+	// by a trusted key over this image) or "unavailable" (they could not
+	// be fetched).
+	State string `json:"state"`
+	// Rule names the rule (its repository globs) that decided: the
+	// first one not met, else every rule that applied.
+	Rule string `json:"rule"`
+	// Mode is the mode of the rule not met: "enforce" (refused) or
+	// "warn" (served); absent when verified.
+	Mode string `json:"mode,omitempty"`
+	// Reason says why the rule was not met, or which signature verified.
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}

@@ -59,6 +59,8 @@ type Node struct {
 	registry *registry.Registry
 	scans    *scanning.Service
 	ingest   *ingest.Service
+	// signatures is the signature gate, whose last checks the page shows.
+	signatures *gate.Signatures
 
 	handler http.Handler
 
@@ -237,6 +239,7 @@ func (n *Node) composeContent() error {
 	if err != nil {
 		return err
 	}
+	n.signatures = sigs
 	served := gate.Scans{Source: sigs, Gates: n.scans.Gates, Reports: n.scans, Now: n.access.Now, Log: cfg.Logger}
 	n.registry = &registry.Registry{Names: n.names, Content: served, Store: n.store, ManifestStored: n.manifestStored}
 	n.ingest = ingest.New(ingest.Config{
