@@ -50,6 +50,9 @@ type Node struct {
 	// p2p is nil when the node runs alone (no p2p listen address).
 	p2p        *p2p.Host
 	advertiser atomic.Pointer[p2p.Advertiser]
+	// fleet is p2p for the store's callbacks, which may run before the
+	// node has joined the fleet.
+	fleet atomic.Pointer[p2p.Host]
 
 	access *access.Control
 	puller *pull.Puller
@@ -141,10 +144,16 @@ func (n *Node) open() error {
 			if a := n.advertiser.Load(); a != nil {
 				a.Add(d)
 			}
+			if h := n.fleet.Load(); h != nil {
+				h.FactsChanged()
+			}
 		},
 		OnEvict: func(d digest.Digest) {
 			if a := n.advertiser.Load(); a != nil {
 				a.Remove(d)
+			}
+			if h := n.fleet.Load(); h != nil {
+				h.FactsChanged()
 			}
 		},
 		EncryptionKey: cfg.EncryptionKey,
@@ -342,6 +351,7 @@ func (n *Node) joinFleet() error {
 	if err := h.ExchangeFacts(n.facts); err != nil {
 		return fmt.Errorf("joining the fleet: %w", err)
 	}
+	n.fleet.Store(h)
 	h.ServeContent(peerContent{n}, func(b int64) {
 		n.metrics.servedBytes.WithLabelValues("peer").Add(float64(b))
 	})
@@ -381,6 +391,7 @@ func (n *Node) Close() error {
 	if a := n.advertiser.Swap(nil); a != nil {
 		a.Close()
 	}
+	n.fleet.Store(nil)
 	if n.p2p != nil {
 		errs = append(errs, n.p2p.Close())
 		n.p2p = nil

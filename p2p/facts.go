@@ -34,6 +34,10 @@ const (
 	maxFactsAnnouncement = 256
 	// maxVersionLen bounds the version a peer tells.
 	maxVersionLen = 64
+	// factsSpacing is the least time between a change of the store and
+	// the telling of it after the last telling, so a busy store costs
+	// at most one message per node this often.
+	factsSpacing = 10 * time.Second
 )
 
 // factsAfterConnect are when a node tells its facts after a peer
@@ -84,6 +88,10 @@ type factsExchange struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	lastTold time.Time
+	pending  bool // a telling after a change is scheduled
 }
 
 // ExchangeFacts starts the facts exchange: it joins FactsTopic, tells
@@ -157,10 +165,40 @@ func (x *factsExchange) tellLoop() {
 		if err != nil {
 			continue
 		}
+		x.mu.Lock()
+		x.lastTold = time.Now()
+		x.mu.Unlock()
 		if err := x.topic.Publish(x.ctx, b); err != nil && x.ctx.Err() == nil {
 			x.h.log.Debug("telling this node's facts", "err", err)
 		}
 	}
+}
+
+// FactsChanged says the node's facts changed (its store took in or let
+// go of a blob): they are told again, at most once per factsSpacing
+// beyond the periodic telling. Without ExchangeFacts it does nothing.
+func (h *Host) FactsChanged() {
+	h.gossip.mu.Lock()
+	x := h.gossip.facts
+	h.gossip.mu.Unlock()
+	if x != nil {
+		x.changed()
+	}
+}
+
+func (x *factsExchange) changed() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.pending {
+		return
+	}
+	x.pending = true
+	time.AfterFunc(max(0, time.Until(x.lastTold.Add(factsSpacing))), func() {
+		x.mu.Lock()
+		x.pending = false
+		x.mu.Unlock()
+		x.tell()
+	})
 }
 
 func (x *factsExchange) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {

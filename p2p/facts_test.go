@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,9 +22,15 @@ func known(h *Host, id peer.ID) (KnownPeer, bool) {
 // peer that leaves stays known, not connected, last seen when it left.
 func TestFactsAndKnownPeers(t *testing.T) {
 	fleet := newFleet(t, 3)
+	var grown atomic.Bool // node 0's store grows, later
 	for i, p := range fleet {
 		f := NodeFacts{Version: "v" + string(rune('a'+i)), StoreBytes: int64(1000 * (i + 1)), Blobs: i + 1}
-		if err := p.h.ExchangeFacts(func() NodeFacts { return f }); err != nil {
+		if err := p.h.ExchangeFacts(func() NodeFacts {
+			if i == 0 && grown.Load() {
+				return NodeFacts{Version: f.Version, StoreBytes: 5000, Blobs: 5}
+			}
+			return f
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -45,6 +52,14 @@ func TestFactsAndKnownPeers(t *testing.T) {
 			t.Errorf("node %d lists itself", i)
 		}
 	}
+
+	// A change is told before the next periodic telling.
+	grown.Store(true)
+	fleet[0].h.FactsChanged()
+	eventually(t, "a peer hears of a change", func() bool {
+		kp, _ := known(fleet[1].h, fleet[0].h.ID())
+		return kp.Facts.StoreBytes == 5000 && kp.Facts.Blobs == 5
+	})
 
 	gone := fleet[2].h.ID()
 	before := time.Now()
