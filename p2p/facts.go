@@ -40,10 +40,14 @@ const (
 	factsSpacing = 10 * time.Second
 )
 
-// factsAfterConnect are when a node tells its facts after a peer
-// connects (and after the exchange starts): a publish before gossipsub's first heartbeats with the new
-// peer can reach no one, so once soon and once more a little later.
-var factsAfterConnect = [...]time.Duration{2 * time.Second, 6 * time.Second}
+// factsSoon and factsSoonAgain are when a node tells its facts after a
+// peer connects (and after the exchange starts): a publish before
+// gossipsub's first heartbeats with the new peer can reach no one, so
+// once soon and once more a little later.
+const (
+	factsSoon      = 2 * time.Second
+	factsSoonAgain = 6 * time.Second
+)
 
 // The peer book's bounds: a fleet's operators care about the peers of
 // the last day, and a node remembers at most this many.
@@ -131,11 +135,10 @@ func (h *Host) ExchangeFacts(own func() NodeFacts) error {
 	return nil
 }
 
-// tellSoon tells this node's facts at each of factsAfterConnect from now.
+// tellSoon tells this node's facts factsSoon and factsSoonAgain from now.
 func (x *factsExchange) tellSoon() {
-	for _, after := range factsAfterConnect {
-		time.AfterFunc(after, x.tell)
-	}
+	time.AfterFunc(factsSoon, x.tell)
+	time.AfterFunc(factsSoonAgain, x.tell)
 }
 
 func (x *factsExchange) tell() {

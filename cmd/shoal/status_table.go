@@ -200,12 +200,12 @@ func lastSeen(p adminapi.KnownPeer, at time.Time) string {
 func signatureText(im imageFacts) string {
 	c := im.SignatureCheck
 	switch {
-	case c == nil && im.Signature != "":
-		return im.Signature
+	case c == nil && im.SignatureChecked && im.Signature != "":
+		return "not checked (" + im.Signature + ")"
 	case c == nil && im.SignatureChecked:
 		return "not checked"
 	case c == nil:
-		return none
+		return orNone(im.Signature)
 	case c.State == "verified":
 		return "verified (" + c.Rule + ")"
 	case c.Mode == "warn":

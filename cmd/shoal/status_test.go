@@ -242,9 +242,14 @@ func TestStatusTables(t *testing.T) {
 			want: []string{"team/app 1 sha256:", "1.0 MiB local not scanned -"},
 		},
 		{
-			name:    "a signed image",
-			node:    cannedNode{status: degradedStatus, metrics: healthyMetrics, tags: signedImage},
-			want:    []string{"IMAGES: 1", "team/app 1 sha256:", "local not scanned cosign .sig tag"},
+			name: "a signed image",
+			node: cannedNode{status: degradedStatus, metrics: healthyMetrics, tags: signedImage},
+			want: []string{"IMAGES: 1", "team/app 1 sha256:", "local not scanned cosign .sig tag"},
+		},
+		{
+			name:    "a signed image no rule checked",
+			node:    cannedNode{status: degradedStatus, metrics: healthyMetrics, tags: signedImage, signatures: map[string]string{}},
+			want:    []string{"IMAGES: 1", "local not scanned not checked (cosign .sig tag)"},
 			notWant: []string{"sha256-", ".att"},
 		},
 		{
