@@ -97,3 +97,14 @@ func TestParseFacts(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseFacts(f *testing.F) {
+	f.Add([]byte(`{"version":"1.2.3","store_bytes":10,"blobs":2}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		nf, err := parseFacts(b)
+		if err == nil && (nf.validate() != nil || len(b) > maxFactsAnnouncement) {
+			t.Fatal("parsed invalid facts")
+		}
+	})
+}
