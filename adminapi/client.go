@@ -352,6 +352,23 @@ func (c *Client) Report(ctx context.Context, digest string) (*ReportView, error)
 	return &rv, nil
 }
 
+// SignatureChecks are the node's last signature checks of an image
+// digest (GET /shoal/v1/signatures/<digest>), in the repositories the
+// caller may pull; an *Error with StatusCode 404 from a node older than
+// the endpoint.
+func (c *Client) SignatureChecks(ctx context.Context, digest string) (*SignatureChecks, error) {
+	if digest == "" {
+		return nil, errors.New("no digest to ask signature checks of")
+	}
+	ctx, cancel := short(ctx)
+	defer cancel()
+	var sc SignatureChecks
+	if err := c.call(ctx, request{method: http.MethodGet, path: PathSignatures, elem: digest}, maxReportBody, &sc); err != nil {
+		return nil, err
+	}
+	return &sc, nil
+}
+
 // ImportDB sends an encoded vulnerability database (MediaTypeVulnDB, as
 // vulndb's Encode writes it) to the node (PUT /shoal/v1/scan/db), which
 // checks, signs, stores and loads it, and answers what it now uses.

@@ -43,6 +43,10 @@ const (
 	// ScanResult; GET PathScans + "/" + an image digest answers that
 	// digest's ReportView.
 	PathScans = "/shoal/v1/scans"
+	// PathSignatures + "/" + an image digest answers GET with a
+	// SignatureChecks: the node's last signature checks of that image,
+	// in the repositories the caller may pull.
+	PathSignatures = "/shoal/v1/signatures"
 )
 
 // Query parameters of the admin endpoints.

@@ -21,6 +21,11 @@ type Status struct {
 	// ConnectedPeers lists them; absent from nodes older than the field,
 	// and from answers to callers that are not admins (Public).
 	ConnectedPeers []PeerStatus `json:"connected_peers,omitempty"`
+	// KnownPeers lists every peer the node knows: connected now, or seen
+	// in the last day (connected to, or heard of through the fleet), with
+	// the facts each told about itself. Absent from nodes older than the
+	// field, and from answers to callers that are not admins (Public).
+	KnownPeers []KnownPeer `json:"known_peers,omitempty"`
 	// Cache is the node's content store.
 	Cache CacheStatus `json:"cache"`
 	// Policy is the signed policy in force.
@@ -53,6 +58,7 @@ type TrafficSample struct {
 // admin's business, not every puller's.
 func (s Status) Public() Status {
 	s.ConnectedPeers = nil
+	s.KnownPeers = nil
 	return s
 }
 
@@ -165,9 +171,44 @@ type PolicyMembership struct {
 }
 
 // Peers is the node's GET /shoal/v1/peers document: the peers it is
-// connected to now.
+// connected to now, and every peer it knows.
 type Peers struct {
 	Peers []Peer `json:"peers"`
+	// Known are the peers connected now and those seen in the last day;
+	// absent from nodes older than the field.
+	Known []KnownPeer `json:"known,omitempty"`
+}
+
+// KnownPeer is a peer a node is connected to now or has seen lately.
+type KnownPeer struct {
+	// PeerID is its libp2p peer ID.
+	PeerID string `json:"peer_id"`
+	// Addrs are the remote multiaddrs of the node's connections to it,
+	// or the last it was reached at; empty when the node only heard of
+	// it through other peers.
+	Addrs []string `json:"addrs"`
+	// Connected says it is connected now, since ConnectedSince.
+	Connected      bool       `json:"connected"`
+	ConnectedSince *time.Time `json:"connected_since,omitempty"`
+	// LastSeen is when the node last saw it: now for a connected peer,
+	// else when it disconnected or last told its facts.
+	LastSeen time.Time `json:"last_seen"`
+	// Version is the Shoal version it told (libp2p identify, or its
+	// facts); absent when it told none.
+	Version string `json:"version,omitempty"`
+	// Told are the facts it last told about itself; absent when it told
+	// none (a node of an earlier release, or not heard yet). They are
+	// the peer's own claims.
+	Told *PeerFacts `json:"told,omitempty"`
+}
+
+// PeerFacts are what a peer told the fleet about itself, and when the
+// node heard it.
+type PeerFacts struct {
+	StoreBytes int64     `json:"store_bytes"`
+	Blobs      int       `json:"blobs"`
+	Version    string    `json:"version,omitempty"`
+	At         time.Time `json:"at"`
 }
 
 // Peer is one connected peer.
@@ -296,4 +337,32 @@ type Pull struct {
 	Repository string    `json:"repository"`
 	Reference  string    `json:"reference"`
 	Digest     string    `json:"digest"`
+}
+
+// SignatureChecks is the node's GET /shoal/v1/signatures/<digest>
+// document: the last signature check of an image in each repository the
+// caller may pull. Checks is empty when the node has not checked it (no
+// signature rule applies, or it was not served since the node started).
+type SignatureChecks struct {
+	Digest string           `json:"digest"`
+	Checks []SignatureCheck `json:"checks"`
+}
+
+// SignatureCheck is the outcome of an image's last signature check in
+// one repository.
+type SignatureCheck struct {
+	Repository string `json:"repository"`
+	// State is "verified", "unsigned", "failed" (signatures found, none
+	// by a trusted key over this image) or "unavailable" (they could not
+	// be fetched).
+	State string `json:"state"`
+	// Rule names the rule (its repository globs) that decided: the
+	// first one not met, else every rule that applied.
+	Rule string `json:"rule"`
+	// Mode is the mode of the rule not met: "enforce" (refused) or
+	// "warn" (served); absent when verified.
+	Mode string `json:"mode,omitempty"`
+	// Reason says why the rule was not met, or which signature verified.
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
 }

@@ -57,6 +57,7 @@ type Signatures struct {
 
 	mu       sync.Mutex
 	verdicts map[string]signatureVerdict // by repository, digest and key set
+	checks   map[string]SignatureCheck   // the last per repository and digest (signature_checks.go)
 	keys     map[string][]crypto.PublicKey
 }
 
@@ -108,23 +109,27 @@ func (s *Signatures) check(ctx context.Context, repo repository.Name, ref string
 	if len(rules) == 0 || IsSignatureArtifact(ref, m) {
 		return nil
 	}
+	out := newOutcome(repo, m.Digest, s.now())
 	for _, rule := range rules {
 		res, err := s.verify(ctx, repo, m.Digest, rule)
+		name := strings.Join(rule.Repositories, ",")
 		if err == nil && res.Verified {
+			out.met(name, res)
 			continue
 		}
-		name := strings.Join(rule.Repositories, ",")
 		s.failures.WithLabelValues(rule.Mode).Inc()
 		why := res.String()
 		if err != nil {
 			why = "the signatures could not be fetched: " + err.Error()
 		}
+		out.failed(name, rule.Mode, why, res, err)
 		if rule.Mode == "warn" {
 			s.Log.Warn("image signature check failed; serving it as signature rule is in warn mode",
 				"repository", repo, "digest", m.Digest, "rule", name, "reason", why)
 			continue
 		}
 		s.Log.Warn("image refused: signature check failed", "repository", repo, "digest", m.Digest, "rule", name, "reason", why)
+		s.record(out.result())
 		detail := map[string]string{"rule": name, "digest": m.Digest.String(), "reason": why}
 		if err != nil {
 			// A transient failure: the client may retry.
@@ -132,6 +137,7 @@ func (s *Signatures) check(ctx context.Context, repo repository.Name, ref string
 		}
 		return oci.ErrDenied.WithMessage("signature rule %q requires a signature by a trusted key: %s", name, why).With(detail)
 	}
+	s.record(out.result())
 	return nil
 }
 

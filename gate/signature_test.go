@@ -203,8 +203,23 @@ func TestSignatures(t *testing.T) {
 		{name: "mirrored, by its key", repo: mirrored, status: 403, rule: "docker.io/library/*", enforce: 1, fetched: true},
 		{name: "mirrored, signed", repo: mirrored, setup: func(t *testing.T, f fixture) { f.e.src.signTag(t, mirrored, f.img.Digest, "", ec) }, fetched: true},
 	}
+	// The check each case leaves on record for people (none: "").
+	states := map[string]string{
+		"legacy signature, ECDSA": SignatureVerified, "legacy signature, ed25519": SignatureVerified,
+		"legacy signature, by digest": SignatureVerified, "bundle referrer, ed25519": SignatureVerified,
+		"bundle referrer, ECDSA": SignatureVerified, "the signature manifest itself": "",
+		"unsigned": SignatureUnsigned, "signed by an unknown key": SignatureFailed, "payload names another image": SignatureFailed,
+		"signed in another repository": SignatureUnsigned, "runnable image under a .sig tag": SignatureUnsigned,
+		"unsigned index": SignatureUnsigned, "no rule": "", "warn rule, unsigned": SignatureUnsigned,
+		"warn rule, signed": SignatureVerified, "every rule must be met": SignatureFailed, "every rule met": SignatureVerified,
+		"mirrored, by its key": SignatureUnsigned, "mirrored, signed": SignatureVerified,
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			wantState, ok := states[tt.name]
+			if !ok {
+				t.Fatal("no state given for this case")
+			}
 			e := newSigEnv(t, rules...)
 			f := fixture{e: e, img: e.src.putImage(t, tt.repo, "v1")}
 			e.src.putImage(t, tt.repo, disguised)
@@ -248,6 +263,31 @@ func TestSignatures(t *testing.T) {
 				t.Errorf("signatures read: %q; want some: %v", e.fetch.Calls(), tt.fetched)
 			}
 			e.failures(t, tt.enforce, tt.warn)
+
+			checks := e.s.Checks(want.Digest)
+			if wantState == "" {
+				if len(checks) != 0 {
+					t.Errorf("checks recorded %+v, want none", checks)
+				}
+				return
+			}
+			if len(checks) != 1 {
+				t.Fatalf("checks recorded %+v, want one", checks)
+			}
+			c := checks[0]
+			if c.State != wantState || c.Repository != tt.repo.Key() || c.Digest != want.Digest || c.Rule == "" || c.Reason == "" || !c.At.Equal(e.clock) {
+				t.Errorf("check recorded %+v, want state %s in %s", c, wantState, tt.repo.Key())
+			}
+			if tt.rule != "" && c.Rule != tt.rule {
+				t.Errorf("check names rule %q, want %q", c.Rule, tt.rule)
+			}
+			if wantMode := map[bool]string{true: "", false: "enforce"}[wantState == SignatureVerified]; tt.warn > 0 {
+				if c.Mode != "warn" {
+					t.Errorf("check mode %q, want warn", c.Mode)
+				}
+			} else if c.Mode != wantMode {
+				t.Errorf("check mode %q, want %q", c.Mode, wantMode)
+			}
 		})
 	}
 }
@@ -372,6 +412,15 @@ func TestSignatureFetchErrors(t *testing.T) {
 				}
 			}
 			e.failures(t, tt.enforce, tt.warn)
+			// What people are shown: unavailable when the signatures
+			// could not be read.
+			wantState := map[bool]string{true: SignatureVerified, false: SignatureUnavailable}[tt.enforce+tt.warn == 0]
+			if tt.err == notFound {
+				wantState = SignatureUnsigned
+			}
+			if c := e.s.Checks(img.Digest); len(c) != 1 || c[0].State != wantState || c[0].Mode != map[bool]string{true: "", false: mode}[wantState == SignatureVerified] {
+				t.Errorf("checks recorded %+v, want one %s", c, wantState)
+			}
 
 			// Once the signatures can be read, the answer is theirs at
 			// once: a failure to read is not remembered.

@@ -42,13 +42,15 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	_ = enc.Encode(st)
 }
 
-// handlePeers lists the peers connected now; none without a p2p host.
+// handlePeers lists the peers connected now and every peer known; none
+// without a p2p host.
 func (n *Node) handlePeers(w http.ResponseWriter, r *http.Request) {
 	doc := adminapi.Peers{Peers: []adminapi.Peer{}}
 	if n.p2p != nil {
 		for _, p := range n.p2p.ConnectedPeers() {
 			doc.Peers = append(doc.Peers, adminapi.Peer{PeerID: p.ID.String(), Addrs: p.Addrs, ConnectedSince: p.Since.UTC(), Version: p.Version})
 		}
+		doc.Known = n.knownPeers()
 	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
@@ -111,6 +113,7 @@ func (n *Node) Status() adminapi.Status {
 			}
 			s.ConnectedPeers = append(s.ConnectedPeers, ps)
 		}
+		s.KnownPeers = n.knownPeers()
 	}
 	if n.traffic != nil {
 		tr := &adminapi.Traffic{IntervalSeconds: n.trafficInterval.Seconds(), Samples: []adminapi.TrafficSample{}}
@@ -129,4 +132,21 @@ func (n *Node) Status() adminapi.Status {
 		s.Upstream = append(s.Upstream, r.Name+"="+r.URL.String())
 	}
 	return s
+}
+
+// knownPeers is the p2p host's peer book as the admin API shows it.
+func (n *Node) knownPeers() []adminapi.KnownPeer {
+	out := []adminapi.KnownPeer{}
+	for _, p := range n.p2p.KnownPeers() {
+		kp := adminapi.KnownPeer{PeerID: p.ID.String(), Addrs: p.Addrs, Connected: p.Connected, LastSeen: p.LastSeen.UTC(), Version: p.Version}
+		if p.Connected && !p.Since.IsZero() {
+			since := p.Since.UTC()
+			kp.ConnectedSince = &since
+		}
+		if f := p.Facts; f != nil {
+			kp.Told = &adminapi.PeerFacts{StoreBytes: f.StoreBytes, Blobs: f.Blobs, Version: f.Version, At: f.At.UTC()}
+		}
+		out = append(out, kp)
+	}
+	return out
 }

@@ -276,11 +276,11 @@ func TestStatusHidesPeersFromNonAdmins(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Fatalf("PUT policy: %d %s", w.Code, w.Body.String())
 	}
-	if st := status("192.0.2.10:40000"); st.ConnectedPeers != nil || st.Peers != 1 {
-		t.Errorf("under a policy, non-loopback caller: connected_peers %+v (peers %d), want none listed (the count stays)", st.ConnectedPeers, st.Peers)
+	if st := status("192.0.2.10:40000"); st.ConnectedPeers != nil || st.KnownPeers != nil || st.Peers != 1 {
+		t.Errorf("under a policy, non-loopback caller: connected_peers %+v, known_peers %+v (peers %d), want none listed (the count stays)", st.ConnectedPeers, st.KnownPeers, st.Peers)
 	}
-	if st := status("127.0.0.1:5555"); len(st.ConnectedPeers) != 1 {
-		t.Errorf("under a policy, loopback caller: connected_peers %+v, want b", st.ConnectedPeers)
+	if st := status("127.0.0.1:5555"); len(st.ConnectedPeers) != 1 || len(st.KnownPeers) != 1 {
+		t.Errorf("under a policy, loopback caller: connected_peers %+v, known_peers %+v, want b", st.ConnectedPeers, st.KnownPeers)
 	}
 }
 

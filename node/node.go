@@ -50,6 +50,9 @@ type Node struct {
 	// p2p is nil when the node runs alone (no p2p listen address).
 	p2p        *p2p.Host
 	advertiser atomic.Pointer[p2p.Advertiser]
+	// fleet is p2p for the store's callbacks, which may run before the
+	// node has joined the fleet.
+	fleet atomic.Pointer[p2p.Host]
 
 	access *access.Control
 	puller *pull.Puller
@@ -59,6 +62,8 @@ type Node struct {
 	registry *registry.Registry
 	scans    *scanning.Service
 	ingest   *ingest.Service
+	// signatures is the signature gate, whose last checks the page shows.
+	signatures *gate.Signatures
 
 	handler http.Handler
 
@@ -139,10 +144,16 @@ func (n *Node) open() error {
 			if a := n.advertiser.Load(); a != nil {
 				a.Add(d)
 			}
+			if h := n.fleet.Load(); h != nil {
+				h.FactsChanged()
+			}
 		},
 		OnEvict: func(d digest.Digest) {
 			if a := n.advertiser.Load(); a != nil {
 				a.Remove(d)
+			}
+			if h := n.fleet.Load(); h != nil {
+				h.FactsChanged()
 			}
 		},
 		EncryptionKey: cfg.EncryptionKey,
@@ -237,6 +248,7 @@ func (n *Node) composeContent() error {
 	if err != nil {
 		return err
 	}
+	n.signatures = sigs
 	served := gate.Scans{Source: sigs, Gates: n.scans.Gates, Reports: n.scans, Now: n.access.Now, Log: cfg.Logger}
 	n.registry = &registry.Registry{Names: n.names, Content: served, Store: n.store, ManifestStored: n.manifestStored}
 	n.ingest = ingest.New(ingest.Config{
@@ -335,6 +347,11 @@ func (n *Node) joinFleet() error {
 	if err := n.access.JoinFleet(h); err != nil {
 		return fmt.Errorf("joining the fleet: %w", err)
 	}
+	// The node's store size and version, for the fleet's operators.
+	if err := h.ExchangeFacts(n.facts); err != nil {
+		return fmt.Errorf("joining the fleet: %w", err)
+	}
+	n.fleet.Store(h)
 	h.ServeContent(peerContent{n}, func(b int64) {
 		n.metrics.servedBytes.WithLabelValues("peer").Add(float64(b))
 	})
@@ -343,6 +360,12 @@ func (n *Node) joinFleet() error {
 	}))
 	n.log.Info("joined the fleet", "peer_id", h.ID(), "p2p_addrs", h.Addrs())
 	return nil
+}
+
+// facts are what the node tells the fleet about itself.
+func (n *Node) facts() p2p.NodeFacts {
+	bytes, blobs := n.store.Usage()
+	return p2p.NodeFacts{Version: n.version, StoreBytes: bytes, Blobs: blobs}
 }
 
 func (n *Node) peerCount() int {
@@ -368,6 +391,7 @@ func (n *Node) Close() error {
 	if a := n.advertiser.Swap(nil); a != nil {
 		a.Close()
 	}
+	n.fleet.Store(nil)
 	if n.p2p != nil {
 		errs = append(errs, n.p2p.Close())
 		n.p2p = nil

@@ -3,9 +3,13 @@ package node
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/shoal-dev/shoal/adminapi"
 )
 
@@ -60,5 +64,74 @@ func TestPeersAdminOnlyUnderPolicy(t *testing.T) {
 	}
 	if code, doc := getPeers(t, tn.n, "127.0.0.1:40000"); code != http.StatusOK || doc.Peers == nil {
 		t.Errorf("GET %s from loopback under a policy: %d %+v, want 200 and a list", adminapi.PathPeers, code, doc)
+	}
+}
+
+// The peers a node knows carry the store size each told, and one that
+// left stays listed, not connected, with when it was last seen.
+func TestKnownPeersTellStoreSizeAndLastSeen(t *testing.T) {
+	up := newCountingUpstream(t)
+	img, err := random.Image(1<<10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(strings.TrimPrefix(up.URL, "http://") + "/app/web:v1")
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := startFleetNode(t, up.URL, nil)
+	b, srvB := startFleetNode(t, up.URL, a.p2p.Addrs())
+	waitConnected(t, a, b)
+	pullImage(t, srvB, "up/app/web:v1")
+	bID := b.p2p.ID().String()
+	knownB := func() (adminapi.KnownPeer, bool) {
+		_, doc := getPeers(t, a, "127.0.0.1:40000")
+		for _, p := range doc.Known {
+			if p.PeerID == bID {
+				return p, true
+			}
+		}
+		return adminapi.KnownPeer{}, false
+	}
+	// B tells its facts soon after it connects, and every 30 s: wait for
+	// the ones after the pull.
+	var bBytes int64
+	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		bytes, bBlobs := b.store.Usage()
+		bBytes = bytes
+		p, ok := knownB()
+		if ok && p.Told != nil && p.Told.StoreBytes == bBytes && p.Told.Blobs == bBlobs {
+			if !p.Connected || p.ConnectedSince == nil || len(p.Addrs) == 0 || p.Told.Version != "test" || time.Since(p.LastSeen) > time.Minute {
+				t.Fatalf("A knows B as %+v", p)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("A knows B as %+v (%v, told %+v), want it to have told %d bytes in %d blobs", p, ok, p.Told, bBytes, bBlobs)
+		}
+	}
+	if st := nodeStatus(t, a); len(st.KnownPeers) != 1 || st.KnownPeers[0].Told == nil || st.KnownPeers[0].Told.StoreBytes != bBytes {
+		t.Fatalf("A's status lists known peers %+v, want B with %d bytes", st.KnownPeers, bBytes)
+	}
+
+	before := time.Now()
+	srvB.Close()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		p, ok := knownB()
+		if !ok {
+			t.Fatal("A forgot B when it left")
+		}
+		if !p.Connected {
+			if p.ConnectedSince != nil || p.LastSeen.Before(before) || time.Since(p.LastSeen) > time.Minute || p.Told == nil || p.Told.StoreBytes != bBytes || len(p.Addrs) == 0 {
+				t.Fatalf("B, gone, is known as %+v (it left after %s)", p, before)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("B left, and A still lists it as connected")
+		}
 	}
 }

@@ -37,6 +37,9 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /shoal/v1/scan/db", n.scans.HandleGetDB)
 	mux.HandleFunc("GET /shoal/v1/scans/{digest}", n.scans.HandleGetScan)
 	mux.Handle("POST /shoal/v1/scans", admin(http.HandlerFunc(n.scans.HandlePostScan)))
+	// Like a scan report, an image's signature checks are shown to a
+	// caller that may pull the repository they were made in.
+	mux.Handle("GET /shoal/v1/signatures/{digest}", n.signatures.HandleGetChecks(n.access.MayPull))
 
 	mux.Handle("/v2/", oci.NewHandler(n.registry, oci.HandlerOptions{
 		Authorize:        n.access.Authorize,

@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/policy"
 	"github.com/shoal-dev/shoal/signature"
@@ -267,4 +268,47 @@ func signatureFailures(t *testing.T, n *Node, mode string) float64 {
 	}
 	t.Fatalf("no shoal_signature_failures_total{mode=%q}", mode)
 	return 0
+}
+
+// GET /shoal/v1/signatures/<digest> says what the node found when it
+// last checked an image: verified by which rule, unsigned, or nothing
+// when no rule applies.
+func TestSignatureChecksShown(t *testing.T) {
+	ec := signaturetest.NewECDSA(t)
+	tn := newSigTestNode(t, []policy.SignatureRule{{Repositories: []string{"signed/**"}, Mode: "enforce", Keys: []string{ec.PEM(t)}}})
+	good := tn.pushImage(t, "signed/good", "v1")
+	tn.signTag(t, "signed/good", good.Digest, ec)
+	bare := tn.pushImage(t, "signed/bare", "v1")
+	free := tn.pushImage(t, "free/app", "v1")
+	for _, repo := range []string{"signed/good", "signed/bare", "free/app"} {
+		tn.pull(t, repo, "v1")
+	}
+	tests := []struct {
+		name  string
+		image digest.Digest
+		want  string // "repository state rule mode", or "" for none
+	}{
+		{"signed", good.Digest, "signed/good verified signed/** "},
+		{"unsigned", bare.Digest, "signed/bare unsigned signed/** enforce"},
+		{"no rule", free.Digest, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := tn.do(t, http.MethodGet, "/shoal/v1/signatures/"+tt.image.String(), "", nil)
+			var doc adminapi.SignatureChecks
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			for _, c := range doc.Checks {
+				got += c.Repository + " " + c.State + " " + c.Rule + " " + c.Mode
+			}
+			if got != tt.want || doc.Digest != tt.image.String() {
+				t.Errorf("checks of %s: %q, want %q", doc.Digest, got, tt.want)
+			}
+		})
+	}
 }

@@ -158,7 +158,7 @@ func TestUIInBrowser(t *testing.T) {
 	// A's traffic history takes a point every 200 ms, not every minute,
 	// so that its chart has points within the test.
 	a, srvA := startFleetNode(t, up.URL, nil, func(c *Config) { c.trafficEvery = 200 * time.Millisecond })
-	b, _ := startFleetNode(t, up.URL, a.p2p.Addrs())
+	b, srvB := startFleetNode(t, up.URL, a.p2p.Addrs())
 	c, _ := startFleetNode(t, up.URL, a.p2p.Addrs())
 	waitConnected(t, a, b)
 	waitConnected(t, a, c)
@@ -245,7 +245,74 @@ func TestUIInBrowser(t *testing.T) {
 		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
 		t.Fatalf("the images table lacks the finding behind the severity: %v\nit shows:\n%s", err, pageText(ctx))
 	}
+	// The signature column: A has no policy, so no rule checked it.
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](
+		`document.getElementById("images-table").tBodies[0].textContent.includes("not checked")`,
+		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("the images table lacks the signature state: %v\nit shows:\n%s", err, pageText(ctx))
+	}
+
+	// The fleet table: the other two nodes, each with the store size it
+	// told and when it was last seen. B pulls too, so that one of them
+	// tells a store that is not empty.
+	pullImage(t, srvB, "up/app/web:v1")
+	for _, other := range []*Node{b, c} {
+		id := other.p2p.ID().String()
+		agreesJS(t, ctx, "the store "+id+" told", fleetCell(id, 2), func() string {
+			n, blobs := other.store.Usage()
+			return pageBytes(n) + ", " + strconv.Itoa(blobs) + " blobs"
+		})
+		agreesJS(t, ctx, "when "+id+" was last seen", fleetCell(id, 4), func() string { return "now (connected)" })
+	}
+	// A peer that leaves stays listed, with when it was last seen.
+	cID := c.p2p.ID().String()
+	c.Close()
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](fleetCell(cID, 4)+`.endsWith(" ago (not connected)")`,
+		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("the fleet table does not show the peer that left as last seen a while ago: %v\nit shows:\n%s", err, pageText(ctx))
+	}
 	screenshot(t, ctx, dir, "ui.png")
+}
+
+// fleetCell is the script that reads cell col of the fleet table's row
+// for peer id ("" when there is none).
+func fleetCell(id string, col int) string {
+	return fmt.Sprintf(`(() => { for (const tr of document.getElementById("fleet-table").tBodies[0].rows)
+		if (tr.cells[0].textContent === %q) return tr.cells[%d].textContent; return ""; })()`, id, col)
+}
+
+// agreesJS waits (at most 30 s) until the script expr evaluates to what
+// the node says.
+func agreesJS(t *testing.T, ctx context.Context, what, expr string, node func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		want := node()
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page shows %s as %q, the node says %q\nit shows:\n%s", what, got, want, pageText(ctx))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// pageBytes is a byte count as the page's script writes it.
+func pageBytes(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	f, i := float64(n), 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f %s", f, units[i])
+	}
+	return fmt.Sprintf("%.1f %s", f, units[i])
 }
 
 // dismissLogins answers every login the page's requests ask for with

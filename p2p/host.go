@@ -30,6 +30,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/shoal-dev/shoal/peerbook"
 	"github.com/shoal-dev/shoal/swarm"
 )
 
@@ -94,6 +95,7 @@ type Host struct {
 	policyMu  sync.Mutex
 	policy    *policyExchange // nil until ExchangePolicy
 	gossip    sharedGossip    // scans.go
+	book      *peerbook.Book  // known.go
 	bootstrap []peer.AddrInfo
 	mdns      mdns.Service
 	cancel    context.CancelFunc
@@ -173,7 +175,8 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("starting the DHT: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	hst := &Host{host: h, dht: kad, log: cfg.Logger, cfg: cfg, members: members, bootstrap: bootstrap, cancel: cancel, pieces: newPieceCache(1024), tracker: newTracker(), active: map[digest.Digest]*swarmFetch{}, slots: sharedSlots{slots: swarm.NewSlots(maxUploads)}, intake: sharedSlots{slots: swarm.NewIntake()}}
+	hst := &Host{host: h, dht: kad, log: cfg.Logger, cfg: cfg, members: members, bootstrap: bootstrap, cancel: cancel, pieces: newPieceCache(1024), tracker: newTracker(), active: map[digest.Digest]*swarmFetch{}, slots: sharedSlots{slots: swarm.NewSlots(maxUploads)}, intake: sharedSlots{slots: swarm.NewIntake()}, book: peerbook.New(maxKnownPeers, forgetPeer)}
+	hst.recordPeers()
 	if cfg.MDNS {
 		hst.mdns = mdns.NewMdnsService(h, "shoal", mdnsNotifee{hst})
 		if err := hst.mdns.Start(); err != nil {

@@ -251,6 +251,7 @@ type sharedGossip struct {
 	ps     *pubsub.PubSub
 	cancel context.CancelFunc
 	scans  *scanExchange
+	facts  *factsExchange // facts.go
 }
 
 // gossipSub starts the host's gossipsub router on first use. Only
@@ -276,17 +277,20 @@ func (h *Host) gossipSub() (*pubsub.PubSub, error) {
 	return ps, nil
 }
 
-// closeGossip stops the scan exchange and the router.
+// closeGossip stops the scan and facts exchanges and the router.
 func (h *Host) closeGossip() {
 	g := &h.gossip
 	g.mu.Lock()
-	x := g.scans
-	g.scans = nil
+	x, f := g.scans, g.facts
+	g.scans, g.facts = nil, nil
 	cancel := g.cancel
 	g.cancel = nil
 	g.mu.Unlock()
 	if x != nil {
 		x.close()
+	}
+	if f != nil {
+		f.close()
 	}
 	if cancel != nil {
 		cancel()

@@ -36,16 +36,20 @@ func newStatusCommand() *cobra.Command {
 		Long: `Status shows what a node reports about itself: its version, uptime,
 store size against its limit, store state, where the blob bytes it
 handled came from (store, peers, upstream) and the upstream traffic it
-saved; the peers it is connected to; the images it lists to this caller,
-with their scan results and whether cosign's signature tag is there (the
-node verifies signatures, this command does not); and the policy in
-force: version, network, expiry, signers, membership.
+saved; the peers it knows (connected now or seen in the last day: when
+last seen, and the store size, blob count and version each told); the
+images it lists to this caller, with their scan results and the node's
+last signature check (the node verifies signatures, this command does
+not); and the policy in force: version, network, expiry, signers,
+membership.
 
 It reads GET /shoal/v1/status and GET /metrics, which are open to every
 caller, and lists images through the registry API (/v2/_catalog, tag
 lists, manifests) with the docker credentials stored for the node's host
 (docker login), so under a policy it shows the images this caller may
-list. Scan results come from GET /shoal/v1/scans/<digest>. A fact the
+list. Scan results come from GET /shoal/v1/scans/<digest>, signature
+checks from GET /shoal/v1/signatures/<digest>, and the peers from the
+status document, which lists them to admins only. A fact the
 node does not report shows as "-". docs/status.md says how each figure
 is worked out.
 

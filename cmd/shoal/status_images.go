@@ -53,6 +53,13 @@ type imageFacts struct {
 	// stored as a referrer is not looked for). The node, not this
 	// command, verifies signatures, when a pull meets a policy rule.
 	Signature string `json:"signature,omitempty"`
+	// SignatureCheck is the node's last signature check of the image in
+	// this repository (or another holding it); nil when it made none or
+	// does not say (a node older than GET /shoal/v1/signatures/<digest>).
+	SignatureCheck *adminapi.SignatureCheck `json:"signature_check,omitempty"`
+	// SignatureChecked says the node answered whether it checked: false
+	// for an older node, so that "not checked" is said only when true.
+	SignatureChecked bool `json:"signature_checked,omitempty"`
 	// Error says why the tag's manifest could not be read.
 	Error string `json:"error,omitempty"`
 }
@@ -165,6 +172,17 @@ func (r *registryImages) image(ctx context.Context, ref name.Tag, repoName strin
 		platforms = []string{f.Digest}
 	}
 	f.Scan, f.ScanTrusted = r.worstFinding(ctx, platforms)
+	if sc, err := r.api.SignatureChecks(ctx, f.Digest); err == nil {
+		f.SignatureChecked = true
+		for i, c := range sc.Checks {
+			if c.Repository == repoName || f.SignatureCheck == nil {
+				f.SignatureCheck = &sc.Checks[i]
+			}
+			if c.Repository == repoName {
+				break
+			}
+		}
+	}
 	return f
 }
 

@@ -44,7 +44,7 @@ func TestStatusOfARealNode(t *testing.T) {
 		"upstreams docker.io=http://127.0.0.1:1",
 		"FLEET: 0 peer(s) connected",
 		"IMAGES: 1",
-		"team/app 1 " + shortDigest(hashOf(t, img)) + " " + formatBytes(size) + " local not scanned -",
+		"team/app 1 " + shortDigest(hashOf(t, img)) + " " + formatBytes(size) + " local not scanned not checked",
 		"version none: the node is open",
 	} {
 		if !strings.Contains(out, want) {

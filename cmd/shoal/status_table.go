@@ -42,16 +42,34 @@ func writeStatusTables(w io.Writer, f *nodeFacts) error {
 	fmt.Fprintln(tw)
 
 	fmt.Fprintf(tw, "FLEET: %d peer(s) connected\n", st.Peers)
-	row("  PEER ID", "ADDRESS", "LAST SEEN", "STORE", "VERSION")
-	row("  "+orNone(st.PeerID)+" (this node)", firstOrNone(st.P2PAddrs), "now", formatBytes(st.Cache.Bytes), orNone(st.Version))
-	// A peer is seen while it is connected, and tells its version in
-	// libp2p's identify exchange; its store size is not something a node
-	// tells its peers yet.
-	for _, p := range st.ConnectedPeers {
-		row("  "+p.ID, orNone(p.Addr), connectedSince(p, f.At), none, orNone(p.Version))
-	}
-	if len(st.ConnectedPeers) < st.Peers {
-		row(fmt.Sprintf("  (%d more: this node does not list its peers)", st.Peers-len(st.ConnectedPeers)))
+	row("  PEER ID", "ADDRESS", "LAST SEEN", "STORE", "BLOBS", "VERSION")
+	row("  "+orNone(st.PeerID)+" (this node)", firstOrNone(st.P2PAddrs), "now", formatBytes(st.Cache.Bytes), fmt.Sprint(st.Cache.Blobs), orNone(st.Version))
+	if st.KnownPeers != nil {
+		// Every peer the node knows, with the store size it told (its
+		// own claim) and when the node last saw it.
+		connected := 0
+		for _, p := range st.KnownPeers {
+			store, blobs := none, none
+			if p.Told != nil {
+				store, blobs = formatBytes(p.Told.StoreBytes), fmt.Sprint(p.Told.Blobs)
+			}
+			if p.Connected {
+				connected++
+			}
+			row("  "+p.PeerID, firstOrNone(p.Addrs), lastSeen(p, f.At), store, blobs, orNone(p.Version))
+		}
+		if connected < st.Peers {
+			row(fmt.Sprintf("  (%d more connected, not listed yet)", st.Peers-connected))
+		}
+	} else {
+		// A node older than known_peers: the connected peers, with the
+		// version each told in libp2p's identify exchange.
+		for _, p := range st.ConnectedPeers {
+			row("  "+p.ID, orNone(p.Addr), connectedSince(p, f.At), none, none, orNone(p.Version))
+		}
+		if len(st.ConnectedPeers) < st.Peers {
+			row(fmt.Sprintf("  (%d more: this node does not list its peers)", st.Peers-len(st.ConnectedPeers)))
+		}
 	}
 	fmt.Fprintln(tw)
 
@@ -64,7 +82,7 @@ func writeStatusTables(w io.Writer, f *nodeFacts) error {
 			row("  "+im.Repository, orNone(im.Tag), none, none, im.Source, none, none+" ("+im.Error+")")
 			continue
 		}
-		row("  "+im.Repository, orNone(im.Tag), orNone(shortDigest(im.Digest)), imageSize(im), im.Source, scanText(im), orNone(im.Signature))
+		row("  "+im.Repository, orNone(im.Tag), orNone(shortDigest(im.Digest)), imageSize(im), im.Source, scanText(im), signatureText(im))
 	}
 	if f.ImagesError != "" {
 		row("  (" + f.ImagesError + ")")
@@ -163,6 +181,37 @@ func policyExpiry(f *nodeFacts) string {
 		return s + " (EXPIRED)"
 	}
 	return s + " (in " + expires.Sub(f.At).Truncate(time.Minute).String() + ")"
+}
+
+// lastSeen is "now" for a connected peer (with how long it has been),
+// else how long before at the node last saw it.
+func lastSeen(p adminapi.KnownPeer, at time.Time) string {
+	if p.Connected {
+		if p.ConnectedSince == nil {
+			return "now"
+		}
+		return "now (connected " + at.Sub(*p.ConnectedSince).Truncate(time.Second).String() + ")"
+	}
+	return at.Sub(p.LastSeen).Truncate(time.Second).String() + " ago"
+}
+
+// signatureText is the node's last signature check of the image, else
+// whether the repository holds a cosign signature tag for it.
+func signatureText(im imageFacts) string {
+	c := im.SignatureCheck
+	switch {
+	case c == nil && im.SignatureChecked && im.Signature != "":
+		return "not checked (" + im.Signature + ")"
+	case c == nil && im.SignatureChecked:
+		return "not checked"
+	case c == nil:
+		return orNone(im.Signature)
+	case c.State == "verified":
+		return "verified (" + c.Rule + ")"
+	case c.Mode == "warn":
+		return c.State + " (" + c.Rule + ", served: warn)"
+	}
+	return c.State + " (" + c.Rule + ", refused)"
 }
 
 func connectedSince(p adminapi.PeerStatus, at time.Time) string {

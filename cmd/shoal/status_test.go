@@ -51,6 +51,9 @@ type cannedNode struct {
 	tags map[string]map[string]string
 	// reports maps a manifest digest to its report.
 	reports map[string]string
+	// signatures maps a manifest digest to its signature checks; nil
+	// for a node older than the endpoint (404).
+	signatures map[string]string
 }
 
 func (c cannedNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -83,6 +86,17 @@ func (c cannedNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			names = append(names, `"`+repo+`"`)
 		}
 		fmt.Fprintf(w, `{"repositories":[%s]}`, strings.Join(names, ","))
+	case strings.HasPrefix(p, "/shoal/v1/signatures/"):
+		d := strings.TrimPrefix(p, "/shoal/v1/signatures/")
+		if c.signatures == nil {
+			http.NotFound(w, r)
+			return
+		}
+		checks, ok := c.signatures[d]
+		if !ok {
+			checks = "[]"
+		}
+		fmt.Fprintf(w, `{"digest":%q,"checks":%s}`, d, checks)
 	case strings.HasPrefix(p, "/shoal/v1/scans/"):
 		rep, ok := c.reports[strings.TrimPrefix(p, "/shoal/v1/scans/")]
 		if !ok {
@@ -134,6 +148,18 @@ const healthyStatus = `{"version":"1.4.0","peer_id":"12D3KooWSelf","p2p_addrs":[
 // details: the counts only, the expiry from /metrics.
 const olderStatus = `{"version":"1.3.0","peer_id":"12D3KooWSelf","p2p_addrs":[],"peers":2,
 "cache":{"bytes":0,"blobs":0,"max_bytes":0,"state":"ok"},"policy":{"version":3},"upstreams":[]}`
+
+// fleetStatus is a node that knows three peers: two connected (one told
+// its facts), one that left 10 minutes ago.
+const fleetStatus = `{"version":"1.5.0","peer_id":"12D3KooWSelf","p2p_addrs":["/ip4/10.0.0.1/tcp/5001/p2p/12D3KooWSelf"],"peers":2,
+"connected_peers":[{"id":"12D3KooWPeerA","addr":"/ip4/10.0.0.2/tcp/5001"},{"id":"12D3KooWPeerB","addr":"/ip4/10.0.0.3/tcp/5001"}],
+"known_peers":[
+{"peer_id":"12D3KooWPeerA","addrs":["/ip4/10.0.0.2/tcp/5001"],"connected":true,"connected_since":"2026-12-04T19:30:00Z","last_seen":"2026-12-04T20:00:00Z","version":"1.5.0",
+ "told":{"store_bytes":2147483648,"blobs":120,"version":"1.5.0","at":"2026-12-04T19:59:50Z"}},
+{"peer_id":"12D3KooWPeerB","addrs":["/ip4/10.0.0.3/tcp/5001"],"connected":true,"last_seen":"2026-12-04T20:00:00Z"},
+{"peer_id":"12D3KooWPeerGone","addrs":["/ip4/10.0.0.9/tcp/5001"],"connected":false,"last_seen":"2026-12-04T19:50:00Z","version":"1.4.0",
+ "told":{"store_bytes":1048576,"blobs":3,"version":"1.4.0","at":"2026-12-04T19:49:00Z"}}],
+"cache":{"bytes":536870912,"blobs":42,"max_bytes":0,"state":"ok"},"policy":{"version":0},"upstreams":[]}`
 
 const degradedStatus = `{"version":"1.4.0","peer_id":"12D3KooWSelf","p2p_addrs":[],"peers":0,
 "cache":{"bytes":1073741824,"blobs":7,"max_bytes":0,"state":"degraded","reason":"no space left on device","degraded_since":"2026-12-04T19:00:00Z"},
@@ -216,10 +242,40 @@ func TestStatusTables(t *testing.T) {
 			want: []string{"team/app 1 sha256:", "1.0 MiB local not scanned -"},
 		},
 		{
-			name:    "a signed image",
-			node:    cannedNode{status: degradedStatus, metrics: healthyMetrics, tags: signedImage},
-			want:    []string{"IMAGES: 1", "team/app 1 sha256:", "local not scanned cosign .sig tag"},
+			name: "a signed image",
+			node: cannedNode{status: degradedStatus, metrics: healthyMetrics, tags: signedImage},
+			want: []string{"IMAGES: 1", "team/app 1 sha256:", "local not scanned cosign .sig tag"},
+		},
+		{
+			name:    "a signed image no rule checked",
+			node:    cannedNode{status: degradedStatus, metrics: healthyMetrics, tags: signedImage, signatures: map[string]string{}},
+			want:    []string{"IMAGES: 1", "local not scanned not checked (cosign .sig tag)"},
 			notWant: []string{"sha256-", ".att"},
+		},
+		{
+			name: "every peer known, with the store it told and when last seen",
+			node: cannedNode{status: fleetStatus, metrics: healthyMetrics, tags: map[string]map[string]string{}},
+			want: []string{
+				"FLEET: 2 peer(s) connected",
+				"PEER ID ADDRESS LAST SEEN STORE BLOBS VERSION",
+				"12D3KooWSelf (this node) /ip4/10.0.0.1/tcp/5001/p2p/12D3KooWSelf now 512.0 MiB 42 1.5.0",
+				"12D3KooWPeerA /ip4/10.0.0.2/tcp/5001 now (connected 30m0s) 2.0 GiB 120 1.5.0",
+				"12D3KooWPeerB /ip4/10.0.0.3/tcp/5001 now - - -",
+				"12D3KooWPeerGone /ip4/10.0.0.9/tcp/5001 10m0s ago 1.0 MiB 3 1.4.0",
+			},
+			notWant: []string{"more connected"},
+		},
+		{
+			name: "the node's signature checks",
+			node: cannedNode{status: degradedStatus, metrics: healthyMetrics, tags: map[string]map[string]string{
+				"team/app": {"1": cannedManifest}, "other/app": {"1": strings.Replace(cannedManifest, "1000", "1001", 1)},
+				"free/app": {"1": strings.Replace(cannedManifest, "1000", "1002", 1)}},
+				signatures: map[string]string{
+					manifestDigest(cannedManifest): `[{"repository":"elsewhere/app","state":"unsigned","rule":"elsewhere/**","mode":"warn","reason":"no signature found","at":"2026-12-04T19:00:00Z"},` +
+						`{"repository":"team/app","state":"verified","rule":"team/**","reason":"team/**: verified","at":"2026-12-04T19:00:00Z"}]`,
+					manifestDigest(strings.Replace(cannedManifest, "1000", "1001", 1)): `[{"repository":"other/app","state":"failed","rule":"other/**","mode":"enforce","reason":"not signed by a trusted key","at":"2026-12-04T19:00:00Z"}]`,
+				}},
+			want: []string{"team/app 1 sha256:", "not scanned verified (team/**)", "not scanned failed (other/**, refused)", "free/app 1 sha256:", "not scanned not checked"},
 		},
 		{
 			name: "metrics refused",

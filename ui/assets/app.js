@@ -112,13 +112,26 @@ function row(tbody, cells) {
   tbody.appendChild(tr);
 }
 
-// fillFleet lists this node and the peers it is connected to. The peer
-// list is an admin endpoint; a caller refused it sees this node only.
+// ago says how long before now a time was, for "last seen".
+function ago(t) {
+  const s = (Date.now() - new Date(t).getTime()) / 1000;
+  return s < 5 ? "now" : duration(s) + " ago";
+}
+
+// storeText is a store size and blob count as a node tells them.
+function storeText(b, blobs) {
+  return typeof b === "number" ? bytes(b) + ", " + blobs + " blobs" : "";
+}
+
+// fillFleet lists this node and every peer it knows: connected now, or
+// seen in the last day, with the store size each told (its own claim).
+// The peer list is an admin endpoint; a caller refused it sees this node
+// only.
 async function fillFleet(st) {
   setText("fleet-peers", st.peers);
-  let peers = null, note = "";
+  let doc = null, note = "";
   try {
-    peers = (await getJSON("/shoal/v1/peers")).body.peers || [];
+    doc = (await getJSON("/shoal/v1/peers")).body;
   } catch (e) {
     note = (e.status === 401 || e.status === 403)
       ? "The list of peers is for the node's admins (loopback callers while a policy is in force)."
@@ -128,11 +141,20 @@ async function fillFleet(st) {
   const tbody = $("fleet-table").tBodies[0];
   tbody.replaceChildren();
   if (st.peer_id) {
-    row(tbody, [{ text: st.peer_id + " (this node)", cls: "mono" }, { text: (st.p2p_addrs || []).join(" "), cls: "mono" }, { text: st.version }, { text: "" }]);
+    const c = st.cache || {};
+    row(tbody, [{ text: st.peer_id + " (this node)", cls: "mono" }, { text: (st.p2p_addrs || []).join(" "), cls: "mono" },
+      { text: storeText(c.bytes, c.blobs) }, { text: st.version }, { text: "this node" }, { text: "" }]);
   }
-  for (const p of (peers || [])) {
-    row(tbody, [{ text: p.peer_id, cls: "mono" }, { text: (p.addrs || []).join(" "), cls: "mono" }, { text: p.version },
-      { text: p.connected_since ? new Date(p.connected_since).toISOString() : "" }]);
+  if (!doc) return;
+  // Nodes older than the "known" list give the connected peers only.
+  const known = doc.known || (doc.peers || []).map(p => ({ peer_id: p.peer_id, addrs: p.addrs, connected: true,
+    connected_since: p.connected_since, last_seen: new Date().toISOString(), version: p.version }));
+  for (const p of known) {
+    const told = p.told;
+    row(tbody, [{ text: p.peer_id, cls: "mono" }, { text: (p.addrs || []).join(" "), cls: "mono" },
+      { text: told ? storeText(told.store_bytes, told.blobs) : "" }, { text: p.version },
+      { text: p.connected ? "now (connected)" : ago(p.last_seen) + " (not connected)" },
+      { text: p.connected && p.connected_since ? new Date(p.connected_since).toISOString() : "" }]);
   }
 }
 
@@ -172,15 +194,30 @@ async function image(repo, tag) {
   if (Array.isArray(man.layers)) {
     size = (man.config ? man.config.size : 0) + man.layers.reduce((a, l) => a + (l.size || 0), 0);
   }
-  let severity = "", findings = [];
+  let severity = "", findings = [], signature = "";
   if (digest) {
     try {
       const { body: rep } = await getJSON("/shoal/v1/scans/" + digest);
       findings = rep.findings || [];
       severity = worst(findings);
     } catch (e) { /* no report, or not the caller's to read */ }
+    try {
+      const { body: sig } = await getJSON("/shoal/v1/signatures/" + digest);
+      signature = signatureText(sig.checks || [], repo);
+    } catch (e) { /* a node older than the endpoint */ }
   }
-  return { digest, size, severity, findings, index: Array.isArray(man.manifests) ? man.manifests.length : 0 };
+  return { digest, size, severity, findings, signature, index: Array.isArray(man.manifests) ? man.manifests.length : 0 };
+}
+
+// signatureText is the node's last signature check of an image in repo
+// (or in another repository holding it): verified by which rule,
+// unsigned, failed or unavailable, and whether the rule refused it.
+function signatureText(checks, repo) {
+  const c = checks.find(x => x.repository === repo) || checks[0];
+  if (!c) return "not checked";
+  if (c.state === "verified") return "verified (" + c.rule + ")";
+  const how = c.mode === "warn" ? "served: warn" : "refused";
+  return c.state + " (" + c.rule + ", " + how + "): " + c.reason;
 }
 
 // findingsText names the findings behind a severity, most severe first:
@@ -236,15 +273,16 @@ async function fillImages(st) {
       tags = ((await getJSON("/v2/" + repo + "/tags/list?n=" + maxTags)).body.tags) || [];
     } catch (e) {
       // Listed because the caller may pull it, but not its tags.
-      rows.push([{ text: repo }, { text: sourceOf(repo, rules) }, { text: "" }, { text: "", cls: "digest" }, { text: "" }, { text: "" }, { text: "" }]);
+      rows.push([{ text: repo }, { text: sourceOf(repo, rules) }, { text: "" }, { text: "", cls: "digest" }, { text: "" }, { text: "" }, { text: "" }, { text: "" }]);
       continue;
     }
     for (const tag of tags) {
-      let img = { digest: "", size: null, severity: "", findings: [] };
+      let img = { digest: "", size: null, severity: "", findings: [], signature: "" };
       try { img = await image(repo, tag); } catch (e) { /* not the caller's to pull */ }
       const size = img.index > 0 ? "index of " + img.index : (img.size === null ? "" : bytes(img.size));
       rows.push([{ text: repo }, { text: sourceOf(repo, rules) }, { text: tag }, { text: img.digest, cls: "digest" }, { text: size },
-        { text: img.severity, cls: "sev-" + img.severity }, { text: findingsText(img.findings), cls: "findings" }]);
+        { text: img.severity, cls: "sev-" + img.severity }, { text: findingsText(img.findings), cls: "findings" },
+        { text: img.signature, cls: "sig-" + (img.signature.split(" ")[0] || "none") }]);
     }
   }
   tbody.replaceChildren();
