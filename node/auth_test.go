@@ -131,6 +131,7 @@ type req struct {
 	user, pass   string
 	bearer       string
 	remote       string
+	header       map[string]string
 }
 
 func (tn *authTestNode) do(t *testing.T, r req) *httptest.ResponseRecorder {
@@ -158,6 +159,9 @@ func serveReq(t *testing.T, h http.Handler, r req) *httptest.ResponseRecorder {
 	hr.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
 	if r.contentType != "" {
 		hr.Header.Set("Content-Type", r.contentType)
+	}
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, hr)

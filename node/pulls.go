@@ -8,6 +8,7 @@ import (
 	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/traffic"
+	"github.com/shoal-dev/shoal/ui"
 )
 
 // recentPulls is how many pulls GET /shoal/v1/pulls keeps.
@@ -15,7 +16,10 @@ const recentPulls = 20
 
 // notePull records a manifest served to a client, under the repository's
 // key too, so that the list can be filtered by who may pull what.
-func (n *Node) notePull(repo oci.Repo, reference, digest string) {
+func (n *Node) notePull(r *http.Request, repo oci.Repo, reference, digest string) {
+	if r.Header.Get(ui.OwnReadHeader) != "" {
+		return
+	}
 	key := repo.Name
 	if name, err := n.names.Resolve(repo, false); err == nil {
 		key = name.Key()

@@ -37,8 +37,9 @@ type HandlerOptions struct {
 	BytesServed func(n int64)
 	// ManifestServed, when set, is called after each manifest GET (not
 	// HEAD) answered 200: a client pulled repo by reference (a tag or a
-	// digest), which resolved to digest.
-	ManifestServed func(repo Repo, reference, digest string)
+	// digest), which resolved to digest. r is the request, for the
+	// listener to tell who asked.
+	ManifestServed func(r *http.Request, repo Repo, reference, digest string)
 	// Authorize, when set, is asked before any route touches the Registry
 	// whether the caller may do action (ActionPull, ActionPush,
 	// ActionDelete, ActionList) on repo; repo.Name is "" for the catalog,

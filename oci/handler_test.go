@@ -604,7 +604,7 @@ func TestManifestServed(t *testing.T) {
 	type pulled struct{ repo, ref, digest string }
 	var mu sync.Mutex
 	var seen []pulled
-	e := newTestEnv(t, HandlerOptions{ManifestServed: func(repo Repo, ref, d string) {
+	e := newTestEnv(t, HandlerOptions{ManifestServed: func(_ *http.Request, repo Repo, ref, d string) {
 		mu.Lock()
 		seen = append(seen, pulled{repo.Name, ref, d})
 		mu.Unlock()

@@ -38,7 +38,7 @@ func (h *handler) getManifest(w *responseWriter, r *request) error {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(m.Bytes)
 		if h.opts.ManifestServed != nil {
-			h.opts.ManifestServed(r.repo, ref.String(), m.Digest.String())
+			h.opts.ManifestServed(r.Request, r.repo, ref.String(), m.Digest.String())
 		}
 	}
 	return nil

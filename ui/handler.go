@@ -13,6 +13,13 @@ import (
 // Prefix is the path the page is served under.
 const Prefix = "/ui/"
 
+// OwnReadHeader marks the registry requests the page makes to draw
+// itself (it reads each tag's manifest every few seconds): the node
+// leaves them out of its recent pulls, which they would otherwise fill.
+// It hides nothing else: the request is authorised and counted in the
+// metrics like any other.
+const OwnReadHeader = "X-Shoal-Page"
+
 // ContentSecurityPolicy keeps the page to its own origin: no external
 // script, style, font or image, no framing, no form posts.
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +

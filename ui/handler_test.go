@@ -89,3 +89,16 @@ func TestNoExternalURLs(t *testing.T) {
 		t.Errorf("%d embedded files, %d served: every file embedded should be served", n, len(assetsByPath()))
 	}
 }
+
+// The script marks its manifest reads with OwnReadHeader, by the name the
+// node looks for: a name that drifted would list the page's own reads
+// among the recent pulls again.
+func TestScriptMarksItsOwnReads(t *testing.T) {
+	b, err := fs.ReadFile(Assets(), "assets/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"`+OwnReadHeader+`": "1"`) {
+		t.Fatalf("app.js does not send %s with its manifest reads", OwnReadHeader)
+	}
+}

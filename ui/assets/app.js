@@ -188,7 +188,9 @@ function fillPolicy(st, m) {
 // of the trusted scan report, where the caller may read them.
 async function image(repo, tag) {
   const path = "/v2/" + repo + "/manifests/" + encodeURIComponent(tag);
-  const { body: man, headers } = await getJSON(path, { Accept: manifestAccept });
+  // Marked as the page's own read, so that it is not listed among the
+  // recent pulls it shows (ui.OwnReadHeader).
+  const { body: man, headers } = await getJSON(path, { Accept: manifestAccept, "X-Shoal-Page": "1" });
   const digest = headers.get("Docker-Content-Digest") || "";
   let size = null;
   if (Array.isArray(man.layers)) {
