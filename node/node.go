@@ -208,8 +208,9 @@ func (n *Node) open() error {
 func (n *Node) composeContent() error {
 	cfg := n.cfg
 	var peers pull.Peers
+	var downlink pull.Downlink
 	if n.p2p != nil {
-		peers = fleetPeers{n.p2p}
+		peers, downlink = fleetPeers{n.p2p}, n.p2p
 	}
 	sv := storeView{n.store}
 	var err error
@@ -220,6 +221,7 @@ func (n *Node) composeContent() error {
 		PeerTags:         cfg.P2PTags,
 		MaxManifestBytes: cfg.MaxManifestBytes,
 		ManifestStored:   n.manifestStored,
+		Downlink:         downlink,
 		Metrics:          n.metrics.registry,
 		Logger:           cfg.Logger.With("component", "pull"),
 	})

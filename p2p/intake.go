@@ -1,6 +1,9 @@
 package p2p
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // The node's download side of the swarm: every piece request it has out,
 // across all its fetches, is admitted under one swarm.Slots (NewIntake),
@@ -34,4 +37,18 @@ func (h *Host) releaseIntake() {
 		}
 	}
 	h.activeMu.Unlock()
+}
+
+// UpstreamStream counts a body this node reads from upstream in its
+// intake, from now until end: the node's own piece requests then leave
+// that stream its share of the link. An origin's upstream stream is what
+// its swarm waits on, and with two piece requests of the node's own
+// beside it on a slow link it came in at a third of the link
+// (bench/cmd/swarmsim). It always runs, as a fetch's first request does;
+// sent counts what it reads into the measured rate. end may be called
+// more than once.
+func (h *Host) UpstreamStream() (sent func(n int), end func()) {
+	h.intake.take()
+	var once sync.Once
+	return h.intake.sent, func() { once.Do(h.releaseIntake) }
 }

@@ -39,6 +39,12 @@ func (s *sharedSlots) sent(n int) {
 	s.mu.Unlock()
 }
 
+func (s *sharedSlots) rate() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.slots.Rate()
+}
+
 func (s *sharedSlots) active() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

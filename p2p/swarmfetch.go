@@ -75,6 +75,7 @@ type arrival struct {
 	mem    []Member
 	err    error
 	o      swarm.Outcome
+	retry  time.Duration // a busy answer's wait, when it said
 }
 
 // startSwarm fetches the blob piece by piece from every peer that has
@@ -286,7 +287,7 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, i in
 		a.o, a.err = swarm.Busy, err
 		var b *busyError
 		if errors.As(err, &b) {
-			a.mem = b.members
+			a.mem, a.retry = b.members, b.retry
 		}
 	case err != nil:
 		a.o, a.err = swarm.Failed, err
@@ -327,7 +328,11 @@ func (sf *swarmFetch) arrived(a *arrival) {
 		if a.o != swarm.Busy {
 			sf.dl.h.log.Debug("piece request failed", "digest", sf.dl.d, "piece", a.i, "peer", a.p, "err", a.err)
 		}
-		sf.plan.Done(a.p.String(), a.o, now)
+		if a.o == swarm.Busy && a.retry > 0 {
+			sf.plan.BusyFor(a.p.String(), a.retry, now)
+		} else {
+			sf.plan.Done(a.p.String(), a.o, now)
+		}
 		if !others {
 			delete(sf.pending, a.i)
 			sf.requeue(a.i)

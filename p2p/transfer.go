@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -100,6 +101,10 @@ type Response struct {
 	// HavePieces are the whole, checked pieces the peer holds beyond
 	// Have: received out of order, not yet stored.
 	HavePieces []int `json:"have_pieces,omitempty"`
+	// RetryMS, with a busy answer to a swarm asker, is how many
+	// milliseconds to wait before asking this peer again
+	// (swarm.RetryAfter); 0 from a node that does not say.
+	RetryMS int64 `json:"retry_ms,omitempty"`
 }
 
 // Errors a peer can answer with.
@@ -121,8 +126,12 @@ var ErrDenied = errors.New("p2p: denied")
 // the asker got the piece from the peers that hold it.
 var ErrBusy = errors.New("p2p: busy")
 
-// busyError is a busy answer and the members of the swarm it named.
-type busyError struct{ members []Member }
+// busyError is a busy answer, the members of the swarm it named and
+// when it said to ask again (0: it did not say).
+type busyError struct {
+	members []Member
+	retry   time.Duration
+}
 
 func (e *busyError) Error() string        { return ErrBusy.Error() }
 func (e *busyError) Is(target error) bool { return target == ErrBusy }
@@ -213,6 +222,7 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	busy := Response{Error: errBusy}
 	if req.Swarm {
 		busy.Members = h.tracker.members(req.Digest, from, time.Now())
+		busy.RetryMS = swarm.RetryAfter(h.slots.rate(), PieceSize, rand.Float64()).Milliseconds()
 	}
 	// A transfer takes an upload slot before the content is opened: a
 	// designated fetcher opening it may start an upstream fetch.
@@ -402,7 +412,7 @@ func (h *Host) Open(ctx context.Context, p peer.ID, req Request) (*Stream, error
 	case errDenied:
 		return nil, ErrDenied
 	case errBusy:
-		return nil, &busyError{members: resp.Members}
+		return nil, &busyError{members: resp.Members, retry: time.Duration(max(0, resp.RetryMS)) * time.Millisecond}
 	default:
 		return nil, fmt.Errorf("p2p: peer %s answered %s", p, resp.Error)
 	}

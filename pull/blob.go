@@ -218,7 +218,12 @@ func (p *Puller) upstreamSource(repo repository.Name, d digest.Digest, offset in
 			return nil, 0, err
 		}
 		p.log.Debug("fetching blob from upstream", "repository", repo, "digest", d, "size", size, "offset", offset)
-		return countingReader{body, p.metrics, "upstream"}, size, nil
+		counted := countingReader{body, p.metrics, "upstream"}
+		if p.cfg.Downlink != nil {
+			sent, end := p.cfg.Downlink.UpstreamStream()
+			return downlinkReader{counted, sent, end}, size, nil
+		}
+		return counted, size, nil
 	}
 }
 

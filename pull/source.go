@@ -75,6 +75,9 @@ type Config struct {
 	// ManifestStored is told of every manifest the puller stores for the
 	// first time (scan on pull listens). May be nil.
 	ManifestStored func(repo repository.Name, d digest.Digest, info *oci.ManifestInfo)
+	// Downlink, when set, is told of each blob body read from upstream
+	// (p2p's intake). May be nil.
+	Downlink Downlink
 	// Metrics are registered here; nil for none.
 	Metrics prometheus.Registerer
 	Logger  *slog.Logger

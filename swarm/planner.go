@@ -359,6 +359,21 @@ func (p *Planner) pick(i int, now time.Time, not string) (peer string, ok bool) 
 	return peer, true
 }
 
+// BusyFor records a busy answer from peer that said to ask again after
+// a while (RetryAfter): the peer is left alone that long, at most
+// MaxRetryAfter, instead of the asker's own backoff.
+func (p *Planner) BusyFor(peer string, after time.Duration, now time.Time) {
+	s := p.peers[peer]
+	if s == nil {
+		return
+	}
+	if s.inflight > 0 {
+		s.inflight--
+	}
+	s.busyUntil = now.Add(min(MaxRetryAfter, max(0, after)))
+	s.busy++
+}
+
 // Done records how a request to peer picked earlier ended.
 func (p *Planner) Done(peer string, o Outcome, now time.Time) {
 	s := p.peers[peer]

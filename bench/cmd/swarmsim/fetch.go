@@ -156,12 +156,13 @@ func (sf *fetch) request(i, p int) {
 	me := f.names[sf.n.id]
 	var flow *simnet.Flow
 	ended := false
+	var retry time.Duration // a busy answer's wait, as p2p's retry_ms
 	end := func(o swarm.Outcome, have int64, pieces []int, members []swarm.Member) {
 		if ended {
 			return
 		}
 		ended = true
-		sf.arrived(i, p, o, have, pieces, members)
+		sf.arrived(i, p, o, have, pieces, members, retry)
 	}
 	timeout := f.clk.After(swarm.PieceTimeout, func() {
 		f.stats.timeouts++
@@ -180,6 +181,7 @@ func (sf *fetch) request(i, p int) {
 		t.Note(me, askerHave, askerExtra, now)
 		busy := func() {
 			f.stats.busy++
+			retry = swarm.RetryAfter(q.slots.Rate(), pieceSize, f.rng.Float64())
 			members := t.Members(me, now)
 			f.clk.After(lat, func() {
 				timeout.Cancel()
@@ -269,7 +271,7 @@ func (sf *fetch) request(i, p int) {
 
 // arrived is swarmFetch.arrived and check, for a piece whose content is
 // right (the simulation has no liars).
-func (sf *fetch) arrived(i, p int, o swarm.Outcome, have int64, pieces []int, members []swarm.Member) {
+func (sf *fetch) arrived(i, p int, o swarm.Outcome, have int64, pieces []int, members []swarm.Member, retry time.Duration) {
 	f := sf.f
 	sf.inflight--
 	sf.n.intake.Release()
@@ -278,6 +280,12 @@ func (sf *fetch) arrived(i, p int, o swarm.Outcome, have int64, pieces []int, me
 	}
 	now := f.now()
 	sf.news(p, have, pieces, members)
+	if o == swarm.Busy && retry > 0 {
+		sf.plan.BusyFor(f.names[p], retry, now)
+		sf.requeue(i)
+		sf.loop()
+		return
+	}
 	if o != swarm.OK {
 		sf.plan.Done(f.names[p], o, now)
 		sf.requeue(i)

@@ -259,10 +259,15 @@ func (f *fleet) startUpstream(n *node, b *blob, h *holding, from int64) {
 		if n.dead {
 			return
 		}
+		// The upstream stream counts in the node's intake, as in the node
+		// (pull's Downlink, p2p's UpstreamStream).
+		n.intake.Take()
 		h.upstream = f.net.Start(simnet.Upstream, n.id, b.size-from, func(x float64) {
 			f.stats.upstreamBytes += x
 			n.downloaded += x
+			n.intake.Sent(int64(x), f.now())
 		}, func(ok bool) {
+			n.intake.Release()
 			if !ok {
 				return
 			}

@@ -1,0 +1,31 @@
+package pull
+
+// Downlink is the node's download link as its swarm shares it (p2p's
+// intake): a blob body read from upstream counts in it from its first
+// byte to its close, so that the node's own piece requests to peers leave
+// it room. A node that brings a blob into the fleet reads it from
+// upstream while every other node waits on it.
+type Downlink interface {
+	// UpstreamStream counts one body from now until end; sent tells it
+	// the bytes read.
+	UpstreamStream() (sent func(n int), end func())
+}
+
+// downlinkReader counts an upstream body in the node's Downlink until it
+// is closed.
+type downlinkReader struct {
+	countingReader
+	sent func(int)
+	end  func()
+}
+
+func (r downlinkReader) Read(b []byte) (int, error) {
+	n, err := r.countingReader.Read(b)
+	r.sent(n)
+	return n, err
+}
+
+func (r downlinkReader) Close() error {
+	r.end()
+	return r.countingReader.Close()
+}
