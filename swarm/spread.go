@@ -30,21 +30,33 @@ type Spread struct {
 }
 
 type copies struct {
-	n    int       // copies begun and not given back
-	done time.Time // when the first copy went out whole; zero before
+	n     int       // copies begun and not given back
+	asked time.Time // when the piece was first asked for
+	done  time.Time // when the first copy went out whole; zero before
 }
 
-// MayServe says whether piece i may go to one more asker now, and counts
-// it if so; Sent tells how that copy ended.
-func (s *Spread) MayServe(i int, now time.Time) bool {
+// piece is piece i's count, begun when it is first asked for.
+func (s *Spread) piece(i int, now time.Time) *copies {
 	if s.sent == nil {
 		s.sent = map[int]*copies{}
 	}
 	c := s.sent[i]
 	if c == nil {
-		c = &copies{}
+		c = &copies{asked: now}
 		s.sent[i] = c
 	}
+	return c
+}
+
+// AskedFor is how long ago piece i was first asked for (0 now).
+func (s *Spread) AskedFor(i int, now time.Time) time.Duration {
+	return now.Sub(s.piece(i, now).asked)
+}
+
+// MayServe says whether piece i may go to one more asker now, and counts
+// it if so; Sent tells how that copy ended.
+func (s *Spread) MayServe(i int, now time.Time) bool {
+	c := s.piece(i, now)
 	limit := FirstCopies
 	if !c.done.IsZero() && !now.Before(c.done) {
 		limit += 1 + int(now.Sub(c.done)/CopiesEvery)

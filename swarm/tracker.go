@@ -31,6 +31,10 @@ const (
 	// for this node to send askers of a piece to it instead of serving
 	// the piece itself: a member that left stops being heard from.
 	holderFresh = 10 * time.Second
+	// trustMembers is how long after a piece is first asked for the
+	// origin sends its askers to the members that say they hold it
+	// (MayServe).
+	trustMembers = 10 * time.Second
 )
 
 // Member is a peer fetching or holding a blob, as a tracker last heard.
@@ -163,14 +167,25 @@ func (t *Tracker) rank(now time.Time) {
 }
 
 // MayServe says whether this node should send piece i (ending at byte
-// end) to asker now, and counts it if so. It declines while another
-// member heard from lately holds the piece (the asker is told of it),
-// and otherwise sends each piece to a few askers at first (Spread).
+// end) to asker now, and counts it if so. For trustMembers after the
+// piece is first asked for it declines while another member heard from
+// lately holds the piece (the asker is told of it); throughout, it sends
+// each piece to few askers (Spread).
+//
+// Members' holdings are their own claims, heard in their requests: a
+// member that holds pieces but cannot serve them (its store failing, or
+// a node that fetches without serving) would otherwise keep every other
+// asker from the origin for as long as it keeps asking, and a swarm of
+// two such members each holding what the other lacked stalled (seen in
+// p2p's tests). After trustMembers the origin serves the piece itself,
+// at Spread's pace.
 func (t *Tracker) MayServe(asker string, i int, end int64, now time.Time) bool {
-	for _, id := range t.order {
-		m := t.members[id]
-		if id != asker && (m.have >= end || slices.Contains(m.extra, i)) && now.Sub(m.seen) < holderFresh {
-			return false
+	if t.sent.AskedFor(i, now) < trustMembers {
+		for _, id := range t.order {
+			m := t.members[id]
+			if id != asker && (m.have >= end || slices.Contains(m.extra, i)) && now.Sub(m.seen) < holderFresh {
+				return false
+			}
 		}
 	}
 	return t.sent.MayServe(i, now)

@@ -108,3 +108,22 @@ func TestTrackerRanksEvery(t *testing.T) {
 		t.Fatalf("without a: %+v, want b", got)
 	}
 }
+
+// A member that says it holds a piece but never passes it on (it keeps
+// asking, so it stays fresh) keeps askers from the origin only for
+// trustMembers after the piece was first asked for; then the origin
+// serves it itself.
+func TestTrackerTrustsMembersForAWhile(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := NewTracker(1)
+	for at := time.Duration(0); at < trustMembers; at += time.Second {
+		tr.Note("claims", 100, nil, t0.Add(at))
+		if tr.MayServe("asker", 0, 100, t0.Add(at)) {
+			t.Fatalf("served piece 0 %v after it was first asked for, while a fresh member holds it", at)
+		}
+	}
+	tr.Note("claims", 100, nil, t0.Add(trustMembers))
+	if !tr.MayServe("asker", 0, 100, t0.Add(trustMembers)) {
+		t.Fatal("the member that holds piece 0 has not passed it on: the origin should serve it now")
+	}
+}
