@@ -25,7 +25,7 @@ func peersErr(err error) error {
 }
 
 func (f fleetPeers) Fetch(ctx context.Context, d digest.Digest, repo repository.Name, find time.Duration) (pull.Download, error) {
-	dl, err := f.h.Fetch(ctx, d, repo, find)
+	dl, err := f.h.Fetch(ctx, d, repo, find, nil)
 	if err != nil {
 		return nil, peersErr(err)
 	}
