@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -78,6 +79,8 @@ type Advertiser struct {
 	// missed is set when a provide found no peer to tell: a pass over
 	// everything held is due once there are peers.
 	missed bool
+	// passed is set once the first pass over everything held has begun.
+	passed bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -101,8 +104,19 @@ func (h *Host) provideRecord(ctx context.Context, d digest.Digest) error {
 	if err != nil {
 		return nil // not content the DHT can name: nothing to retry
 	}
-	return h.dht.Provide(ctx, c, true)
+	if err := h.dht.Provide(ctx, c, true); err != nil {
+		return err
+	}
+	// Provide answers nil when its lookup reached no peer (every query
+	// failed over connections a partition left open): nobody has the
+	// record then, which is a failure to retry.
+	if h.dht.RoutingTable().Size() == 0 {
+		return errNoRecordHolder
+	}
+	return nil
 }
+
+var errNoRecordHolder = errors.New("p2p: no DHT peer to hold the provider record")
 
 func startAdvertiser(log *slog.Logger, peers func() int, provide func(context.Context, digest.Digest) error, all func(func(digest.Digest) bool) error, timing advertiseTiming) *Advertiser {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -185,6 +199,7 @@ func (a *Advertiser) work(ctx context.Context) {
 			a.mu.Lock()
 			delete(a.pending, d)
 			held := a.held[d]
+			a.holdRetry(d, time.Now())
 			a.mu.Unlock()
 			if held {
 				a.advertise(ctx, d)
@@ -198,9 +213,15 @@ func (a *Advertiser) advertise(ctx context.Context, d digest.Digest) {
 	// back will.
 	if a.peers() == 0 {
 		a.mu.Lock()
+		defer a.mu.Unlock()
 		a.missed = true
-		delete(a.retry, d)
-		a.mu.Unlock()
+		// Due as soon as there are peers, without waiting for the next
+		// pass: content pushed during a partition is wanted at once
+		// after it heals. Before the first pass that pass covers it.
+		if st, ok := a.retry[d]; a.passed && (ok || len(a.retry) < maxRetrying) {
+			st.at = time.Time{}
+			a.retry[d] = st
+		}
 		return
 	}
 	pctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -245,13 +266,22 @@ func (a *Advertiser) due(now time.Time) []digest.Digest {
 	defer a.mu.Unlock()
 	var out []digest.Digest
 	for d, st := range a.retry {
-		if !now.Before(st.at) {
+		if !now.Before(st.at) && !a.pending[d] {
 			out = append(out, d)
-			st.at = now.Add(a.timing.retryMax + time.Minute) // past the provide's own bound
-			a.retry[d] = st
+			a.holdRetry(d, now)
 		}
 	}
 	return out
+}
+
+// holdRetry keeps d's retry, if it has one, from coming due while a try
+// is under way: the try's outcome reschedules or ends it. The caller
+// holds a.mu.
+func (a *Advertiser) holdRetry(d digest.Digest, now time.Time) {
+	if st, ok := a.retry[d]; ok {
+		st.at = now.Add(a.timing.retryMax + time.Minute) // past the provide's own bound
+		a.retry[d] = st
+	}
 }
 
 // takeMissed says whether a provide found no peers since the last call.
@@ -266,7 +296,9 @@ func (a *Advertiser) takeMissed() bool {
 // run advertises everything held soon after the node first finds peers,
 // every reprovide interval, and again when peers come back after the
 // node had none (or a provide found none), at most once per
-// rejoinSpacing; between passes it queues the retries that are due.
+// rejoinSpacing; between passes, while there are peers, it queues the
+// retries that are due, among them what was stored while there were
+// none.
 func (a *Advertiser) run(ctx context.Context) {
 	defer a.wg.Done()
 	tick := time.NewTicker(a.timing.poll)
@@ -294,6 +326,9 @@ func (a *Advertiser) run(ctx context.Context) {
 			}
 			alone = false
 			lastPass = now
+			a.mu.Lock()
+			a.passed = true
+			a.mu.Unlock()
 			a.pass(ctx)
 			continue
 		}

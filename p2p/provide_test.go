@@ -62,16 +62,22 @@ func TestAdvertiserRetriesAndRejoins(t *testing.T) {
 		name     string
 		failures int32 // provides that fail; -1: all
 		// alone: no peers when d is added, until after the first pass
-		alone     bool
-		wantTries int
-		wantDone  bool
+		alone bool
+		// rejoinSpacing 0: peers coming back start a pass at once
+		rejoinSpacing time.Duration
+		wantTries     int
+		wantDone      bool
+		wantPasses    int32
 	}{
-		{name: "provided at once", wantTries: 1, wantDone: true},
-		{name: "two failures, then provided", failures: 2, wantTries: 3, wantDone: true},
-		{name: "always failing: tried 1 + retryTries times", failures: -1, wantTries: 4},
-		{name: "added with no peers: provided when peers come", alone: true, wantTries: 1, wantDone: true},
+		{name: "provided at once", wantTries: 1, wantDone: true, wantPasses: 1},
+		{name: "two failures, then provided", failures: 2, wantTries: 3, wantDone: true, wantPasses: 1},
+		{name: "always failing: tried 1 + retryTries times", failures: -1, wantTries: 4, wantPasses: 1},
+		{name: "added with no peers: provided when peers come, with no pass due", alone: true, rejoinSpacing: time.Hour, wantTries: 1, wantDone: true, wantPasses: 1},
+		{name: "added with no peers: provided in the pass when peers come", alone: true, wantTries: 1, wantDone: true, wantPasses: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			timing := timing
+			timing.rejoinSpacing = tc.rejoinSpacing
 			dht := &fakeDHT{tries: map[digest.Digest]int{}, provided: map[digest.Digest]bool{}}
 			dht.failures.Store(tc.failures)
 			dht.peers.Store(1)
@@ -105,6 +111,9 @@ func TestAdvertiserRetriesAndRejoins(t *testing.T) {
 			time.Sleep(10 * timing.retryMax)
 			if n, done := dht.state(d); n != tc.wantTries || done != tc.wantDone {
 				t.Errorf("tried %d times (provided %v), want %d (%v)", n, done, tc.wantTries, tc.wantDone)
+			}
+			if n := passes.Load(); n != tc.wantPasses {
+				t.Errorf("%d passes over everything held, want %d", n, tc.wantPasses)
 			}
 			a.mu.Lock()
 			defer a.mu.Unlock()
