@@ -82,6 +82,7 @@ func TestFleet(t *testing.T) {
 	t.Run("SwarmCorruptRelayer", func(t *testing.T) { testFleetSwarmCorrupt(t, env) })
 	t.Run("SwarmPartition", func(t *testing.T) { testFleetSwarmPartition(t, env) })
 	t.Run("ProbeFromOutside", func(t *testing.T) { testFleetProbeFromOutside(t, env) })
+	t.Run("PushedWhilePartitioned", func(t *testing.T) { testFleetPushedWhilePartitioned(t, env) })
 }
 
 // fleetEnv is what TestFleet prepared for its subtests.
@@ -147,8 +148,11 @@ func fleetWaitPeers(t *testing.T, ctx context.Context, min int, nodes ...*harnes
 // must get.
 type fleetImage struct {
 	repo, tag string
-	digest    string
-	blobs     []harness.BlobInfo
+	// name is the repository's name through a node: the upstream rule
+	// and repo for a mirrored image, repo for one pushed to a node.
+	name   string
+	digest string
+	blobs  []harness.BlobInfo
 }
 
 // fleetPushImage pushes a single-platform image with one layer per size to
@@ -176,7 +180,7 @@ func fleetPushBuilt(t *testing.T, ctx context.Context, f *harness.Fleet, repo, t
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fleetImage{repo: repo, tag: tag, digest: d.String(), blobs: blobs}
+	return &fleetImage{repo: repo, tag: tag, name: harness.UpstreamRule + "/" + repo, digest: d.String(), blobs: blobs}
 }
 
 // layer is the image's first layer.
@@ -220,7 +224,7 @@ func fleetMustPull(t *testing.T, ctx context.Context, n *harness.FleetNode, im *
 }
 
 func fleetGetManifest(ctx context.Context, n *harness.FleetNode, im *fleetImage, ref string) (*fleetPullResult, error) {
-	url := fmt.Sprintf("%s/v2/%s/%s/manifests/%s", n.URL(), harness.UpstreamRule, im.repo, ref)
+	url := fmt.Sprintf("%s/v2/%s/manifests/%s", n.URL(), im.name, ref)
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -251,7 +255,7 @@ func fleetGetManifest(ctx context.Context, n *harness.FleetNode, im *fleetImage,
 
 // fleetGetBlob GETs blob b through n, hashing it as it streams.
 func fleetGetBlob(ctx context.Context, n *harness.FleetNode, im *fleetImage, b harness.BlobInfo) error {
-	url := fmt.Sprintf("%s/v2/%s/%s/blobs/%s", n.URL(), harness.UpstreamRule, im.repo, b.Digest)
+	url := fmt.Sprintf("%s/v2/%s/blobs/%s", n.URL(), im.name, b.Digest)
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

@@ -311,7 +311,7 @@ func probeLocalImage(t *testing.T, ctx context.Context, host, repo string, img v
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fleetImage{repo: repo, tag: "v1", digest: d.String(), blobs: blobs}
+	return &fleetImage{repo: repo, tag: "v1", name: repo, digest: d.String(), blobs: blobs}
 }
 
 // probePeer starts a libp2p host of the test's own, with a key of its own

@@ -190,11 +190,24 @@ func TestLocalRepositoryByTagThroughAnotherNode(t *testing.T) {
 	if got.Digest != want {
 		t.Fatalf("got %s, want %s", got.Digest, want)
 	}
-	pulled, err := got.Image()
+	readLayers(t, got)
+	if up.blobBytes.Load() != 0 {
+		t.Fatal("a local repository's content came from upstream")
+	}
+}
+
+// readLayers reads every layer of the image desc names, each checked
+// against its digest by go-containerregistry.
+func readLayers(t *testing.T, desc *remote.Descriptor) {
+	t.Helper()
+	pulled, err := desc.Image()
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers, _ := pulled.Layers()
+	layers, err := pulled.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, l := range layers {
 		rc, err := l.Compressed()
 		if err != nil {
@@ -207,6 +220,36 @@ func TestLocalRepositoryByTagThroughAnotherNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestLocalRepositoryFromTheTagsPeerWithoutItsRecords pushes an image to
+// a node that advertises nothing (its provider records lost, issue 11)
+// and pulls it by tag through another node at once: the node that
+// resolved the tag is asked for the manifest and the layers.
+func TestLocalRepositoryFromTheTagsPeerWithoutItsRecords(t *testing.T) {
+	up := newCountingUpstream(t)
+	a, srvA := startFleetNode(t, up.URL, nil)
+	b, srvB := startFleetNode(t, up.URL, a.p2p.Addrs())
+	waitConnected(t, a, b)
+	a.advertiser.Swap(nil).Close()
+	img, err := random.Image(1<<20, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushRef, _ := name.ParseReference(strings.TrimPrefix(srvA.URL, "http://")+"/myteam/app:v1", name.Insecure)
+	if err := remote.Write(pushRef, img); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+	pullRef, _ := name.ParseReference(strings.TrimPrefix(srvB.URL, "http://")+"/myteam/app:v1", name.Insecure)
+	got, err := remote.Get(pullRef)
+	if err != nil {
+		t.Fatalf("pull by tag through the other node: %v", err)
+	}
+	if got.Digest != want {
+		t.Fatalf("got %s, want %s", got.Digest, want)
+	}
+	readLayers(t, got)
 	if up.blobBytes.Load() != 0 {
 		t.Fatal("a local repository's content came from upstream")
 	}

@@ -24,8 +24,16 @@ func peersErr(err error) error {
 	return err
 }
 
-func (f fleetPeers) Fetch(ctx context.Context, d digest.Digest, repo repository.Name, find time.Duration) (pull.Download, error) {
-	dl, err := f.h.Fetch(ctx, d, repo, find)
+func (f fleetPeers) Fetch(ctx context.Context, d digest.Digest, repo repository.Name, find time.Duration, known []string) (pull.Download, error) {
+	var ids []peer.ID
+	for _, k := range known {
+		// A peer ID pull was told by this same host; one that does not
+		// parse is skipped, the DHT's holders are asked all the same.
+		if id, err := peer.Decode(k); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	dl, err := f.h.Fetch(ctx, d, repo, find, ids)
 	if err != nil {
 		return nil, peersErr(err)
 	}

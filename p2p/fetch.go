@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,13 +87,15 @@ type pieceResult struct {
 // ErrNoPeer means no peer could supply the content.
 var ErrNoPeer = errors.New("p2p: no peer has the content")
 
-// Fetch opens content d from whichever peers have it. When none
-// advertises it and repo is mirrored from a rule, the peer designated
-// for d (the one whose ID is closest to d's key) is asked to fetch it
-// from upstream and pass it on as it arrives; ErrNoPeer means this node
-// is that peer itself, or no peer could help, and should go upstream
-// itself. With a zero (or local) repo only holders are asked.
-func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name, findTimeout time.Duration) (*Download, error) {
+// Fetch opens content d from whichever peers have it: the known
+// holders (asked first: a holder's provider record may have been lost)
+// and those the DHT finds. When none of them has it and repo is mirrored
+// from a rule, the peer designated for d (the one whose ID is closest to
+// d's key) is asked to fetch it from upstream and pass it on as it
+// arrives; ErrNoPeer means this node is that peer itself, or no peer
+// could help, and should go upstream itself. With a zero (or local) repo
+// only holders are asked.
+func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name, findTimeout time.Duration, known []peer.ID) (*Download, error) {
 	if h.Peers() == 0 {
 		return nil, ErrNoPeer
 	}
@@ -103,8 +106,15 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name,
 		return nil, err
 	}
 	var candidates []peer.ID
+	for _, p := range known {
+		if p != h.host.ID() && !h.penalised(p) && !slices.Contains(candidates, p) {
+			candidates = append(candidates, p)
+		}
+	}
 	for _, p := range providers {
-		candidates = append(candidates, p.ID)
+		if !slices.Contains(candidates, p.ID) {
+			candidates = append(candidates, p.ID)
+		}
 	}
 	// Holders answer only for content the named repository holds on
 	// their side; naming it without its rule keeps them from fetching it
@@ -113,19 +123,28 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name,
 	// piece digests and the swarm it knows; an older one sends the
 	// content, which is then read as before.
 	req := Request{Digest: d, Repo: repo.Key(), Swarm: true, Status: true, WantPieces: true}
-	designated := false
-	if len(candidates) == 0 {
-		if !repo.Mirrored() {
-			return nil, ErrNoPeer
+	if len(candidates) > 0 {
+		dl, err := h.fetchFrom(ctx, d, repo, candidates, req, false)
+		// A known peer that turned out not to hold it is no reason to
+		// skip the designated fetcher when no holder advertises it.
+		if err == nil || len(providers) > 0 || !repo.Mirrored() {
+			return dl, err
 		}
-		closest, err := h.designated(ctx, d)
-		if err != nil || len(closest) == 0 {
-			return nil, ErrNoPeer
-		}
-		candidates = closest
-		req.Rule, req.Repo = repo.Rule, repo.Path
-		designated = true
 	}
+	if !repo.Mirrored() {
+		return nil, ErrNoPeer
+	}
+	closest, err := h.designated(ctx, d)
+	if err != nil || len(closest) == 0 {
+		return nil, ErrNoPeer
+	}
+	req.Rule, req.Repo = repo.Rule, repo.Path
+	return h.fetchFrom(ctx, d, repo, closest, req, true)
+}
+
+// fetchFrom starts a download of d from candidates, best first: holders,
+// or when designated the peers that should fetch it from upstream.
+func (h *Host) fetchFrom(ctx context.Context, d digest.Digest, repo repository.Name, candidates []peer.ID, req Request, designated bool) (*Download, error) {
 	dctx, dcancel := context.WithCancel(context.WithoutCancel(ctx))
 	dl := &Download{h: h, d: d, holdersRepo: repo.Key(), ctx: dctx, cancel: dcancel, peers: candidates, failed: map[peer.ID]bool{}, sources: map[peer.ID]bool{}}
 	first, err := dl.openHedged(ctx, req)

@@ -209,7 +209,7 @@ func TestFetchFromPeers(t *testing.T) {
 				p.content.corrupt = i < tt.corrupt
 				provideNow(t, p, asker, d)
 			}
-			dl, err := asker.h.Fetch(context.Background(), d, repository.Name{}, 5*time.Second)
+			dl, err := asker.h.Fetch(context.Background(), d, repository.Name{}, 5*time.Second, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -247,7 +247,7 @@ func TestFetchNoProviderAsksDesignatedPeer(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dl, err := p.h.Fetch(context.Background(), d, repository.Mirror("up", "repo"), 3*time.Second)
+			dl, err := p.h.Fetch(context.Background(), d, repository.Mirror("up", "repo"), 3*time.Second, nil)
 			if errors.Is(err, ErrNoPeer) {
 				selfFetch.Add(1) // this node is the designated fetcher
 				return
@@ -296,7 +296,7 @@ func TestFetchResumesWhenPeerDies(t *testing.T) {
 		d = p.content.put(blob)
 		provideNow(t, p, asker, d)
 	}
-	dl, err := asker.h.Fetch(context.Background(), d, repository.Name{}, 5*time.Second)
+	dl, err := asker.h.Fetch(context.Background(), d, repository.Name{}, 5*time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -179,7 +179,7 @@ func TestSwarmPassesPiecesOnWhileTheyArrive(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					dl, err := p.h.Fetch(ctx, d, repo, 3*time.Second)
+					dl, err := p.h.Fetch(ctx, d, repo, 3*time.Second, nil)
 					if errors.Is(err, ErrNoPeer) {
 						mu.Lock()
 						origin = i

@@ -65,7 +65,7 @@ func (p *Puller) remoteStatBlob(ctx context.Context, repo repository.Name, d dig
 	}
 	// Upstream down, or a local repository: a peer may hold it.
 	if p.cfg.Peers != nil {
-		if dl, err := p.cfg.Peers.Fetch(ctx, d, holdersOf(repo), FindTimeout); err == nil {
+		if dl, err := p.cfg.Peers.Fetch(ctx, d, holdersOf(repo), FindTimeout, p.tagPeers.of(repo)); err == nil {
 			dl.Close()
 			return dl.Size(), nil
 		}
@@ -130,7 +130,7 @@ func (p *Puller) confirm(ctx context.Context, repo repository.Name, d digest.Dig
 		if p.cfg.Peers == nil {
 			return blobUnknown(d)
 		}
-		dl, err := p.cfg.Peers.Fetch(ctx, d, holdersOf(repo), FindTimeout)
+		dl, err := p.cfg.Peers.Fetch(ctx, d, holdersOf(repo), FindTimeout, p.tagPeers.of(repo))
 		if err != nil {
 			return blobUnknown(d)
 		}
@@ -190,7 +190,7 @@ func (p *Puller) remember(repo repository.Name, d digest.Digest) {
 func (p *Puller) blobSource(repo repository.Name, d digest.Digest) BlobSource {
 	return func(ctx context.Context) (io.ReadCloser, int64, error) {
 		if p.cfg.Peers != nil {
-			dl, err := p.cfg.Peers.Fetch(ctx, d, repo, FindTimeout)
+			dl, err := p.cfg.Peers.Fetch(ctx, d, repo, FindTimeout, p.tagPeers.of(repo))
 			if err == nil {
 				p.log.Debug("fetching blob from peers", "digest", d, "size", dl.Size())
 				return &fleetReader{ctx: ctx, p: p, repo: repo, d: d, dl: dl, cur: dl}, dl.Size(), nil

@@ -141,6 +141,7 @@ func (p *Puller) peerTag(ctx context.Context, repo repository.Name, tag string) 
 		return "", err
 	}
 	p.metrics.peerTags.Inc()
+	p.tagPeers.set(repo, from)
 	p.log.Warn("resolved a tag through a peer", "repository", repo, "tag", tag, "digest", d, "peer", from)
 	return d, nil
 }
@@ -211,7 +212,7 @@ func (p *Puller) peerManifest(ctx context.Context, repo repository.Name, d diges
 	if p.cfg.Peers == nil {
 		return "", nil, ErrNotFound
 	}
-	dl, err := p.cfg.Peers.Fetch(ctx, d, holdersOf(repo), FindTimeout)
+	dl, err := p.cfg.Peers.Fetch(ctx, d, holdersOf(repo), FindTimeout, p.tagPeers.of(repo))
 	if err != nil {
 		return "", nil, err
 	}

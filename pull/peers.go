@@ -12,11 +12,12 @@ import (
 
 // Peers is the rest of the fleet.
 type Peers interface {
-	// Fetch opens blob or manifest d from the peers that hold it, found
-	// within find. With a mirrored repo, a peer designated for d may
-	// fetch it from that repository's upstream for the fleet; with a
-	// zero repo only holders answer.
-	Fetch(ctx context.Context, d digest.Digest, repo repository.Name, find time.Duration) (Download, error)
+	// Fetch opens blob or manifest d from the peers that hold it: the
+	// known ones (peer IDs, asked first: a provider record can be lost)
+	// and those found within find. With a mirrored repo and no holder, a
+	// peer designated for d may fetch it from that repository's upstream
+	// for the fleet; with a zero repo only holders answer.
+	Fetch(ctx context.Context, d digest.Digest, repo repository.Name, find time.Duration, known []string) (Download, error)
 	// Tag asks the connected peers what tag of repo last resolved to, and
 	// names the peer that answered.
 	Tag(ctx context.Context, repo repository.Name, tag string, timeout time.Duration) (digest.Digest, string, error)

@@ -89,6 +89,8 @@ type Puller struct {
 	log     *slog.Logger
 	flight  singleflight.Group
 	metrics *metrics
+	// tagPeers are the peers known to hold a repository's content.
+	tagPeers tagPeers
 }
 
 var _ Source = (*Puller)(nil)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,12 +23,16 @@ import (
 type Peers struct {
 	mu      sync.Mutex
 	content map[digest.Digest]peerContent
-	tags    map[string]digest.Digest // repo key \x00 tag
+	// unadvertised is content held by a named peer that no lookup
+	// finds: its provider record was lost.
+	unadvertised map[string]map[digest.Digest]peerContent
+	tags         map[string]digest.Digest // repo key \x00 tag
 	// Blamed lists why peers were blamed.
 	Blamed []string
 	// Fetched lists the digests asked for, with the repository named
 	// ("(holders only)" when it names no rule, so no peer would fetch it
-	// from upstream for the asker).
+	// from upstream for the asker) and the peers named as known holders
+	// ("known <peer>,…").
 	Fetched []string
 	// TagsAsked lists the tags asked for, as "<repo key> <tag>".
 	TagsAsked []string
@@ -43,8 +48,11 @@ type peerContent struct {
 
 var _ pull.Peers = (*Peers)(nil)
 
+// TagPeer is the peer that answers every tag the fake fleet holds.
+const TagPeer = "peer-1"
+
 func NewPeers() *Peers {
-	return &Peers{content: map[digest.Digest]peerContent{}, tags: map[string]digest.Digest{}}
+	return &Peers{content: map[digest.Digest]peerContent{}, unadvertised: map[string]map[digest.Digest]peerContent{}, tags: map[string]digest.Digest{}}
 }
 
 // Hold makes some peer hold body under d (which need not be its digest:
@@ -55,22 +63,41 @@ func (p *Peers) Hold(d digest.Digest, mediaType string, body []byte) {
 	p.content[d] = peerContent{mediaType: mediaType, body: bytes.Clone(body)}
 }
 
-// HoldTag makes some peer answer tag of repo with d.
+// HoldUnadvertised makes peer hold body under d without advertising it:
+// a fetch finds it only when it names peer as a known holder.
+func (p *Peers) HoldUnadvertised(peer string, d digest.Digest, mediaType string, body []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.unadvertised[peer] == nil {
+		p.unadvertised[peer] = map[digest.Digest]peerContent{}
+	}
+	p.unadvertised[peer][d] = peerContent{mediaType: mediaType, body: bytes.Clone(body)}
+}
+
+// HoldTag makes TagPeer answer tag of repo with d.
 func (p *Peers) HoldTag(repo repository.Name, tag string, d digest.Digest) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.tags[key(repo.Key(), tag)] = d
 }
 
-func (p *Peers) Fetch(ctx context.Context, d digest.Digest, repo repository.Name, find time.Duration) (pull.Download, error) {
+func (p *Peers) Fetch(ctx context.Context, d digest.Digest, repo repository.Name, find time.Duration, known []string) (pull.Download, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	asked := d.String() + " " + repo.Key()
 	if !repo.Mirrored() {
 		asked += " (holders only)"
 	}
+	if len(known) > 0 {
+		asked += " known " + strings.Join(known, ",")
+	}
 	p.Fetched = append(p.Fetched, asked)
 	c, ok := p.content[d]
+	for _, k := range known {
+		if !ok {
+			c, ok = p.unadvertised[k][d]
+		}
+	}
 	if !ok {
 		return nil, fmt.Errorf("no peer has %s: %w", d, pull.ErrNotFound)
 	}
@@ -89,7 +116,7 @@ func (p *Peers) Tag(ctx context.Context, repo repository.Name, tag string, timeo
 	if !ok {
 		return "", "", pull.ErrNotFound
 	}
-	return d, "peer-1", nil
+	return d, TagPeer, nil
 }
 
 type errReader struct{}

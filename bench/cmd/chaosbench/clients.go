@@ -58,12 +58,17 @@ func ageBucket(d time.Duration) string {
 	}
 }
 
-func (t *tally) notFound(im image, through int, age time.Duration) {
+func (t *tally) notFound(im image, through int, age time.Duration, ownerDown bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	where := "another node"
-	if through == im.node {
+	switch {
+	case through == im.node:
 		where = "the node pushed to"
+	case ownerDown:
+		// Only the node pushed to may know the tag: with it down or cut
+		// off, a 404 is the answer the fleet can give.
+		where = "another node while the node pushed to was down"
 	}
 	t.notFoundAge[fmt.Sprintf("through %s, pushed %s before", where, ageBucket(age))]++
 }
@@ -181,6 +186,10 @@ func (cl *clients) puller(ctx context.Context, id int) {
 			}
 		}
 		v := cl.pickNode(rng)
+		var owner nodeView
+		if op == opPullLocal && im.node >= 0 {
+			owner = cl.c.view(im.node)
+		}
 		pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		err := pull(pctx, cl.hc, v.addr, im)
 		cancel()
@@ -199,7 +208,7 @@ func (cl *clients) puller(ctx context.Context, id int) {
 			}
 		case !down:
 			if op == opPullLocal && strings.Contains(err.Error(), "404") {
-				cl.t.notFound(im, v.i, time.Since(im.pushedAt))
+				cl.t.notFound(im, v.i, time.Since(im.pushedAt), im.node >= 0 && cl.downDuring(owner))
 			}
 			if _, ok := failingSince[key]; !ok {
 				failingSince[key] = time.Now()
