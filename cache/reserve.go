@@ -10,8 +10,8 @@ import (
 
 // The reserve is a file, fallocated, that the store keeps beside its
 // metadata while the filesystem has room for it: metaNeed for the tables
-// badger has, and a quarter more for their growth, made larger as they
-// grow. It is what lets badger work when another writer has taken every
+// badger has, and room for their growth (a memtable flushed as the store
+// closes, and a quarter more), made larger as they grow. It is what lets badger work when another writer has taken every
 // free block: the store removes it to open its metadata on a full
 // filesystem and to evict (a metadata write) for room when the
 // filesystem is full. It is made again once the filesystem has room for
@@ -21,9 +21,12 @@ const reserveName = "reserve"
 
 // reserveSize is the size of the reserve for tables of lsm bytes.
 func reserveSize(lsm int64) int64 {
-	n := metaNeed(lsm) + lsm/4
+	n := reserveLow(lsm) + lsm/4
 	return (n + 1<<20 - 1) &^ (1<<20 - 1)
 }
+
+// reserveLow is the size under which the reserve is made larger.
+func reserveLow(lsm int64) int64 { return metaNeed(lsm) + memTableSize }
 
 func (s *Store) reservePath() string { return filepath.Join(s.dir, reserveName) }
 
@@ -67,7 +70,7 @@ func (s *Store) keepReserve() {
 	if fi, err := os.Stat(s.reservePath()); err == nil {
 		have = fi.Size()
 	}
-	if have >= metaNeed(lsm) {
+	if have >= reserveLow(lsm) {
 		return
 	}
 	want := reserveSize(lsm)
