@@ -179,8 +179,9 @@ func (g *headroomGuard) admit(n int64) error {
 	if err != nil {
 		return nil
 	}
+	// The bytes written since the last look are in Avail already.
 	need := g.s.contentHeadroom()
-	if fs.Avail-g.pending < need {
+	if fs.Avail-n < need {
 		reason := fmt.Sprintf("the filesystem of %s has %d bytes free; content must leave %d free for the metadata", g.s.dir, fs.Avail, need)
 		g.s.enterDegraded(reason, true)
 		return fmt.Errorf("%w: %s", ErrCannotWrite, reason)
