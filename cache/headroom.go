@@ -101,6 +101,12 @@ func (b *badgerFiles) back() error {
 			continue
 		}
 		seen[name] = true
+		if info.Size() == 0 {
+			// Just made and not sized yet, or emptied to be removed
+			// (fallocate refuses a zero length).
+			delete(b.backed, name)
+			continue
+		}
 		if b.backed[name] == info.Size() {
 			continue
 		}
@@ -108,7 +114,7 @@ func (b *badgerFiles) back() error {
 			if errors.Is(err, os.ErrNotExist) {
 				continue
 			}
-			return fmt.Errorf("backing badger's %s: %w", name, err)
+			return fmt.Errorf("backing badger's %s (%d bytes, was %d): %w", name, info.Size(), b.backed[name], err)
 		}
 		b.backed[name] = info.Size()
 	}
