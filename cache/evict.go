@@ -113,8 +113,9 @@ func (s *Store) takeLocked(c evictCand) {
 
 // dropVictimsLocked removes the files and records of blobs taken with
 // takeLocked, in one transaction, and returns those removed. A
-// transaction too big for badger, or failing, is retried blob by blob so
-// that one bad blob does not keep the others. The caller holds s.meta.
+// transaction too big for badger is split in halves; a failing one is
+// retried blob by blob so that one bad blob does not keep the others.
+// The caller holds s.meta.
 func (s *Store) dropVictimsLocked(victims []evictCand) []digest.Digest {
 	if len(victims) == 0 {
 		return nil
@@ -131,9 +132,12 @@ func (s *Store) dropVictimsLocked(victims []evictCand) []digest.Digest {
 		return ds
 	}
 	if len(victims) > 1 {
-		if !isTxnTooBig(err) {
-			s.log.Warn("cache: evict in one transaction; one by one", "blobs", len(victims), "err", err)
+		if isTxnTooBig(err) {
+			// Halves, not one by one: each transaction is an fsync.
+			half := len(victims) / 2
+			return append(s.dropVictimsLocked(victims[:half]), s.dropVictimsLocked(victims[half:])...)
 		}
+		s.log.Warn("cache: evict in one transaction; one by one", "blobs", len(victims), "err", err)
 		var evicted []digest.Digest
 		for _, v := range victims {
 			evicted = append(evicted, s.dropVictimsLocked([]evictCand{v})...)
