@@ -1,14 +1,7 @@
 package cache
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync"
-	"sync/atomic"
 )
 
 // Badger writes its memtable logs and its tables through files it maps
@@ -20,15 +13,15 @@ import (
 //
 //   - the logs are backed: every memtable log, value log file and
 //     badger's discard file is fallocated as soon as the store sees it,
-//     so writing and replaying it never needs a new block;
+//     so writing and replaying it never needs a new block (backing.go);
 //   - metadata writes need room: before each one the store measures the
 //     filesystem (statfs: other writers fill it too) and refuses the
 //     write (ErrCannotWrite, degraded) when less than metaNeed is free,
 //     what the flushes and compactions the write may set off can take;
 //   - content keeps off the headroom: blobs and uploads are written only
-//     while they leave twice metaNeed free, so the metadata writes that
-//     follow them have room; and a reserve file (reserve.go) holds
-//     metaNeed for when another writer takes the rest.
+//     while they leave twice metaNeed free (headroom_guard.go), so the
+//     metadata writes that follow them have room; and a reserve file
+//     (reserve.go) holds metaNeed for when another writer takes the rest.
 
 const (
 	// memTableSize is badger's memtable size. Small, because every
@@ -57,75 +50,6 @@ func metaNeed(lsm int64) int64 {
 
 // headroom is the free space content writes leave: twice metaNeed.
 func headroom(lsm int64) int64 { return 2 * metaNeed(lsm) }
-
-// badgerFiles backs badger's mapped files and measures its tables.
-type badgerFiles struct {
-	dir string
-	mu  sync.Mutex
-	// backed is the size each mapped file was fallocated at.
-	backed map[string]int64
-	// lsm is the size of the tables at the last look.
-	lsm atomic.Int64
-}
-
-func newBadgerFiles(dir string) *badgerFiles {
-	return &badgerFiles{dir: dir, backed: make(map[string]int64)}
-}
-
-// back fallocates the memtable and value logs and the discard file not yet backed
-// at their size, and measures the tables. A log badger made since the
-// last look (a memtable rotated) is backed here, before the next write.
-func (b *badgerFiles) back() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	entries, err := os.ReadDir(b.dir)
-	if err != nil {
-		return err
-	}
-	var lsm int64
-	seen := make(map[string]bool, len(entries))
-	for _, e := range entries {
-		name := e.Name()
-		mapped := strings.HasSuffix(name, ".mem") || strings.HasSuffix(name, ".vlog") || name == "DISCARD"
-		if !mapped && !strings.HasSuffix(name, ".sst") {
-			continue
-		}
-		info, err := e.Info()
-		if errors.Is(err, os.ErrNotExist) {
-			continue // flushed or compacted away meanwhile
-		} else if err != nil {
-			return err
-		}
-		if !mapped {
-			lsm += info.Size()
-			continue
-		}
-		seen[name] = true
-		if info.Size() == 0 {
-			// Just made and not sized yet, or emptied to be removed
-			// (fallocate refuses a zero length).
-			delete(b.backed, name)
-			continue
-		}
-		if b.backed[name] == info.Size() {
-			continue
-		}
-		if err := fallocateFile(filepath.Join(b.dir, name), info.Size()); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				continue
-			}
-			return fmt.Errorf("backing badger's %s (%d bytes, was %d): %w", name, info.Size(), b.backed[name], err)
-		}
-		b.backed[name] = info.Size()
-	}
-	for name := range b.backed {
-		if !seen[name] {
-			delete(b.backed, name)
-		}
-	}
-	b.lsm.Store(lsm)
-	return nil
-}
 
 // roomForMeta says whether a metadata write may run now: badger's logs
 // are backed and the filesystem has metaNeed free. When not, the store is
@@ -159,52 +83,20 @@ func (s *Store) contentHeadroom() int64 {
 	return headroom(s.files.lsm.Load())
 }
 
-// headroomCheckBytes is how many bytes a content write goes between two
-// looks at the free space: a write overshoots the headroom by at most
-// this much.
-const headroomCheckBytes = 1 << 20
-
-// headroomGuard keeps one content write (a blob, an upload chunk) off the
-// headroom: it measures the filesystem before the first bytes and after
-// every headroomCheckBytes.
-type headroomGuard struct {
-	s       *Store
-	checked bool
-	pending int64
-}
-
-// admit says whether n more bytes may be written. A refusal matches
-// ErrCannotWrite, and the store is degraded until a blob is stored again
-// or the space watcher finds the headroom free.
-func (g *headroomGuard) admit(n int64) error {
-	g.pending += n
-	if g.s.opts.noHeadroom || g.checked && g.pending < headroomCheckBytes {
-		return nil
+// checkHeadroom starts an episode when the filesystem has less free than
+// the content headroom: content is then passed through until the space
+// watcher finds the headroom free.
+func (s *Store) checkHeadroom() bool {
+	if s.opts.noHeadroom {
+		return true
 	}
-	fs, err := g.s.statfs(g.s.dir)
+	fs, err := s.statfs(s.dir)
 	if err != nil {
-		return nil
+		return true
 	}
-	// The bytes written since the last look are in Avail already.
-	need := g.s.contentHeadroom()
-	if fs.Avail-n < need {
-		reason := fmt.Sprintf("the filesystem of %s has %d bytes free; content must leave %d free for the metadata", g.s.dir, fs.Avail, need)
-		g.s.enterDegraded(reason, true)
-		return fmt.Errorf("%w: %s", ErrCannotWrite, reason)
+	if need := s.contentHeadroom(); fs.Avail < need {
+		s.enterDegraded(fmt.Sprintf("the filesystem of %s has %d bytes free, under the %d kept free for the metadata", s.dir, fs.Avail, need), false)
+		return false
 	}
-	g.checked, g.pending = true, 0
-	return nil
-}
-
-// headroomWriter is a content file's writer under a headroomGuard.
-type headroomWriter struct {
-	w io.Writer
-	g headroomGuard
-}
-
-func (h *headroomWriter) Write(p []byte) (int, error) {
-	if err := h.g.admit(int64(len(p))); err != nil {
-		return 0, err
-	}
-	return h.w.Write(p)
+	return true
 }

@@ -11,12 +11,12 @@ import (
 // The reserve is a file, fallocated, that the store keeps beside its
 // metadata while the filesystem has room for it: metaNeed for the tables
 // badger has, and room for their growth (a memtable flushed as the store
-// closes, and a quarter more), made larger as they grow. It is what lets badger work when another writer has taken every
-// free block: the store removes it to open its metadata on a full
-// filesystem and to evict (a metadata write) for room when the
-// filesystem is full. It is made again once the filesystem has room for
-// it beyond the content headroom. (On a filesystem without fallocate it
-// is sparse, and holds nothing.)
+// closes, and a quarter more), made larger as they grow. It is what lets
+// badger work when another writer has taken every free block: the store
+// removes it to open its metadata on a full filesystem and to evict (a
+// metadata write) for room when the filesystem is full. It is made again
+// once the filesystem has room for it beyond the content headroom. (On a
+// filesystem without fallocate it is sparse, and holds nothing.)
 const reserveName = "reserve"
 
 // reserveSize is the size of the reserve for tables of lsm bytes.
@@ -146,22 +146,4 @@ func roomToOpen(dir string, files *badgerFiles, opts Options, log *slog.Logger) 
 		return fmt.Errorf("cache: the filesystem of %s has %d bytes free, and opening the metadata needs %d: free space and start again (badger cannot write its logs and tables on a full filesystem)", dir, fs.Avail, need)
 	}
 	return nil
-}
-
-// checkHeadroom starts an episode when the filesystem has less free than
-// the content headroom: content is then passed through until the space
-// watcher finds the headroom free.
-func (s *Store) checkHeadroom() bool {
-	if s.opts.noHeadroom {
-		return true
-	}
-	fs, err := s.statfs(s.dir)
-	if err != nil {
-		return true
-	}
-	if need := s.contentHeadroom(); fs.Avail < need {
-		s.enterDegraded(fmt.Sprintf("the filesystem of %s has %d bytes free, under the %d kept free for the metadata", s.dir, fs.Avail, need), false)
-		return false
-	}
-	return true
 }
