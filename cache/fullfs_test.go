@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,15 +34,17 @@ const (
 // tables raise SIGBUS on a full filesystem), the store serves what it
 // holds and says it is degraded; started again with the filesystem
 // still full it opens, serves what it holds and is degraded, and once
-// space is freed it stores again. Each phase runs in a child process of
-// this test binary, since a SIGBUS kills the whole process.
+// space is freed it stores again. A new store on a full filesystem, with
+// no reserve to release, refuses to open with the reason. Each phase
+// runs in a child process of this test binary, since a SIGBUS kills the
+// whole process.
 func TestFullFilesystem(t *testing.T) {
 	if phase := os.Getenv(fullFSEnv); phase != "" {
 		runFullFSPhase(t, phase, os.Getenv(fullFSDirEnv))
 		return
 	}
 	dir := testfs.Small(t, 64<<20)
-	for _, phase := range []string{"fill", "start"} {
+	for _, phase := range []string{"fill", "start", "fresh"} {
 		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestFullFilesystem$", "-test.count=1", "-test.v")
 		cmd.Env = append(os.Environ(), fullFSEnv+"="+phase, fullFSDirEnv+"="+dir)
 		cmd.WaitDelay = 10 * time.Second
@@ -136,6 +139,14 @@ func runFullFSPhase(t *testing.T, phase, dir string) {
 			t.Fatalf("PutBlob once space was freed: %v", err)
 		}
 		checkHeld(t, s, held+1)
+	case "fresh":
+		filler := testfs.FillAll(t, dir)
+		defer os.Remove(filler)
+		_, err := Open(filepath.Join(dir, "fresh"), testOptions(Options{}))
+		// (An encrypted store fails first writing its key check.)
+		if err == nil || !strings.Contains(err.Error(), "free space and start again") && !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("Open of a new store on a full filesystem: %v, want a refusal saying to free space", err)
+		}
 	default:
 		t.Fatalf("unknown phase %q", phase)
 	}
