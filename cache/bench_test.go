@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -130,4 +131,20 @@ func BenchmarkHolds(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkLinkBlob measures one small metadata write: a stored blob
+// linked into a new repository, each a transaction (an fsync), behind
+// the metadata's room check (headroom.go).
+func BenchmarkLinkBlob(b *testing.B) {
+	s := openTest(b, "", Options{})
+	body, _ := content(1<<10, 903)
+	d := putBlob(b, s, body)
+	i := 0
+	for b.Loop() {
+		if err := s.LinkBlob(fmt.Sprintf("mirror/bench/%d", i), false, d); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
 }

@@ -190,6 +190,7 @@ func (s *Store) writeVerified(d digest.Digest, r io.Reader, size int64) (string,
 	}
 	// The digest is of the plaintext, hashed before it is sealed.
 	ph := s.piecesOnWrite()
+	w = &headroomWriter{w: w, g: headroomGuard{s: s}}
 	n, err := io.Copy(io.MultiWriter(w, h, ph), src)
 	if err != nil {
 		return fail(fmt.Errorf("cache: write %s: %w", d, err))
@@ -230,7 +231,7 @@ func (s *Store) putBlob(d digest.Digest, r io.Reader, size int64, then func(mt *
 	}
 	tmp, n, pieces, err := s.writeVerified(d, r, size)
 	if err != nil {
-		return 0, err
+		return 0, s.writeFailed(err)
 	}
 	isNew, freed, err := s.commitFile(tmp, d, n, pieces, then, nil)
 	if err != nil {

@@ -64,6 +64,9 @@ func (s *Store) evictRest() {
 // whether it then is and whether q may hold more. The caller holds
 // s.meta.
 func (s *Store) evictQueuedLocked(q *evictQueue) (evicted []digest.Digest, fits, more bool) {
+	if s.roomForMeta() != nil {
+		return nil, false, false // eviction is a metadata write
+	}
 	s.mu.Lock()
 	fit := func() bool { return s.total+s.uploadBytes <= s.opts.MaxBytes }
 	if s.closed || fit() {
@@ -110,8 +113,9 @@ func (s *Store) takeLocked(c evictCand) {
 
 // dropVictimsLocked removes the files and records of blobs taken with
 // takeLocked, in one transaction, and returns those removed. A
-// transaction too big for badger, or failing, is retried blob by blob so
-// that one bad blob does not keep the others. The caller holds s.meta.
+// transaction too big for badger is split in halves; a failing one is
+// retried blob by blob so that one bad blob does not keep the others.
+// The caller holds s.meta.
 func (s *Store) dropVictimsLocked(victims []evictCand) []digest.Digest {
 	if len(victims) == 0 {
 		return nil
@@ -128,9 +132,12 @@ func (s *Store) dropVictimsLocked(victims []evictCand) []digest.Digest {
 		return ds
 	}
 	if len(victims) > 1 {
-		if !isTxnTooBig(err) {
-			s.log.Warn("cache: evict in one transaction; one by one", "blobs", len(victims), "err", err)
+		if isTxnTooBig(err) {
+			// Halves, not one by one: each transaction is an fsync.
+			half := len(victims) / 2
+			return append(s.dropVictimsLocked(victims[:half]), s.dropVictimsLocked(victims[half:])...)
 		}
+		s.log.Warn("cache: evict in one transaction; one by one", "blobs", len(victims), "err", err)
 		var evicted []digest.Digest
 		for _, v := range victims {
 			evicted = append(evicted, s.dropVictimsLocked([]evictCand{v})...)
@@ -148,6 +155,9 @@ func (s *Store) dropVictimsLocked(victims []evictCand) []digest.Digest {
 // candidate gone it evicts nothing: they will be refused, and the
 // mirrored content is worth more kept. The caller holds s.meta.
 func (s *Store) evictPassLocked(extra int64) (evicted []digest.Digest, fits, more bool) {
+	if s.roomForMeta() != nil {
+		return nil, false, false // eviction is a metadata write
+	}
 	s.mu.Lock()
 	fit := func() bool { return s.total+s.uploadBytes+extra <= s.opts.MaxBytes }
 	if s.closed || fit() {
@@ -186,6 +196,13 @@ func (s *Store) evictPassLocked(extra int64) (evicted []digest.Digest, fits, mor
 // about to be written is within MaxBytes, and reports whether it then is.
 // It takes s.meta for each pass, not across them.
 func (s *Store) evict(extra int64) ([]digest.Digest, bool) {
+	if s.roomForMeta() != nil {
+		// Eviction is a metadata write: without room, nothing fits.
+		s.mu.Lock()
+		fits := s.total+s.uploadBytes+extra <= s.opts.MaxBytes
+		s.mu.Unlock()
+		return nil, fits
+	}
 	var evicted []digest.Digest
 	for {
 		s.meta.Lock()
@@ -206,7 +223,7 @@ func (s *Store) evict(extra int64) ([]digest.Digest, bool) {
 func (s *Store) evictBytes(need int64) ([]digest.Digest, int64) {
 	var evicted []digest.Digest
 	var freed int64
-	if need <= 0 {
+	if need <= 0 || s.roomForMeta() != nil {
 		return nil, 0
 	}
 	q := s.newEvictQueue()
@@ -266,6 +283,11 @@ func (s *Store) flushAtimesLocked() error {
 	clear(s.dirty)
 	s.mu.Unlock()
 
+	// Without room they wait in memory for a flush that has it.
+	if err := s.roomForMeta(); err != nil {
+		s.redirty(list)
+		return err
+	}
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, e := range list {

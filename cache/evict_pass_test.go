@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -223,4 +224,51 @@ func TestEvictBytesPasses(t *testing.T) {
 	if !s.Holds("team/app", pushed) {
 		t.Fatal("pushed blob evicted")
 	}
+}
+
+// TestEvictionPassTooBig: a pass whose deletions do not fit in one badger
+// transaction (badger's largest is 15% of its memtable) is split in
+// halves, a few fsyncs, not one transaction per blob; every blob goes.
+func TestEvictionPassTooBig(t *testing.T) {
+	dir := t.TempDir()
+	clock := (&testClock{}).now
+	s := openTest(t, dir, Options{clock: clock})
+	// Each blob linked into 6 repositories of long names: 13 keys of
+	// about 250 bytes each, so 256 blobs are some 800 KB of deletions.
+	repo := func(i int) string { return "docker.io/library/" + fmtRepo(i) }
+	var ds []digest.Digest
+	for i := range evictPass {
+		b, _ := content(100, uint64(5000+i))
+		d := putBlob(t, s, b)
+		for r := range 6 {
+			if err := s.LinkBlob(repo(r), false, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ds = append(ds, d)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, Options{MaxBytes: 1, clock: clock})
+
+	txns := s.metaTxns.Load()
+	s.meta.Lock()
+	evicted, _, _ := s.evictPassLocked(0)
+	s.meta.Unlock()
+	if len(evicted) != len(ds) {
+		t.Fatalf("evicted %d of %d blobs", len(evicted), len(ds))
+	}
+	if got := s.metaTxns.Load() - txns; got < 2 || got > 8 {
+		t.Errorf("a pass too big for one transaction took %d, want 2 to 8 (halves)", got)
+	}
+	for _, d := range ds {
+		if _, err := os.Stat(s.blobPath(d)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("evicted %s still has its file: %v", d, err)
+		}
+	}
+}
+
+func fmtRepo(i int) string {
+	return string(rune('a'+i)) + "/" + strings.Repeat("long-repository-name-", 8)
 }

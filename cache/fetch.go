@@ -270,6 +270,8 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fi
 		}
 		w = sw
 	}
+	// Content keeps off the metadata's headroom (headroom.go).
+	w = &headroomWriter{w: w, g: headroomGuard{s: s}}
 
 	b, size, err := src(ctx)
 	if err == nil && b == nil {

@@ -27,6 +27,9 @@ func (s *Store) update(fn func(mt *metaTxn) error) (*metaTxn, error) {
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
+	if err := s.roomForMeta(); err != nil {
+		return nil, err
+	}
 	var mt *metaTxn
 	err := s.db.Update(func(txn *badger.Txn) error {
 		mt = &metaTxn{txn: txn, delta: make(map[digest.Digest]*linkDelta)}

@@ -32,7 +32,7 @@ const (
 	scaleBlobSize     = 512
 	scaleBlobsPerImg  = 5
 	scaleRepos        = 200
-	scaleImagesPerTxn = 100
+	scaleImagesPerTxn = 40 // badger's largest transaction is 15% of its 2 MiB memtable
 	scaleGets         = 20000
 )
 

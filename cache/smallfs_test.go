@@ -13,12 +13,12 @@ import (
 )
 
 // On a real filesystem too small for a blob: the store refuses it before
-// writing (real free space), a write that fails for real (ENOSPC, the
-// free space misreported) degrades the store until a probe finds it
-// writable again, nothing partial is left, and space freed by eviction
-// is used again.
+// writing (real free space, less the metadata's headroom), a write that
+// fails for real (ENOSPC, the free space misreported) degrades the store
+// until a probe finds it writable again, nothing partial is left, and
+// space freed by eviction is used again.
 func TestSmallFilesystem(t *testing.T) {
-	dir := testfs.Small(t, 8<<20)
+	dir := testfs.Small(t, 48<<20)
 	var lie atomic.Bool
 	s := openTest(t, dir, Options{statfs: func(d string) (Filesystem, error) {
 		if lie.Load() {
@@ -27,9 +27,9 @@ func TestSmallFilesystem(t *testing.T) {
 		return statfs(d)
 	}})
 
-	big, dBig := content(12<<20, 1)
+	big, dBig := content(48<<20, 1)
 	if _, err := s.Fetch(context.Background(), dBig, staticSource(big, nil)); !errors.Is(err, ErrCannotWrite) {
-		t.Fatalf("Fetch of 12 MiB on an 8 MiB filesystem: %v, want ErrCannotWrite", err)
+		t.Fatalf("Fetch of 48 MiB on a 48 MiB filesystem: %v, want ErrCannotWrite", err)
 	}
 	if h := s.Health(); !h.Degraded {
 		t.Fatal("not degraded after refusing a blob")
@@ -72,9 +72,14 @@ func TestSmallFilesystem(t *testing.T) {
 	r.Close()
 	waitStored(t, s, dSmall)
 
-	// Fill the filesystem past what a 3 MiB blob needs: the mirrored
-	// blob stored above is evicted to make room, and the space is used.
-	filler := testfs.Fill(t, dir, 4<<20)
+	// Fill the filesystem past what a 3 MiB blob needs beside the
+	// headroom: the mirrored blob stored above is evicted to make room,
+	// and the space is used.
+	fs, err := statfs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler := testfs.Fill(t, dir, fs.Avail-(s.contentHeadroom()+3<<20-512<<10))
 	defer os.Remove(filler)
 	mid, dMid := content(3<<20, 3)
 	r, err = s.Fetch(context.Background(), dMid, staticSource(mid, nil))

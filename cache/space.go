@@ -55,22 +55,37 @@ func checkWatermarks(high, low float64) error {
 // filesystem is at the low watermark, or nothing evictable is left.
 // Local content is never evicted; other files on the filesystem may keep
 // it above the mark whatever the store evicts.
+//
+// Mirrored content is evicted for the metadata's headroom too
+// (headroom.go), watermarks or not. On a filesystem another writer has
+// filled, eviction's own metadata write needs the reserve file's blocks.
 func (s *Store) evictForFilesystem() {
 	high, low := s.opts.HighWatermark, s.opts.LowWatermark
-	if high <= 0 {
-		return
-	}
 	fs, err := s.statfs(s.dir)
-	if err != nil || fs.UsedRatio() <= high {
+	if err != nil {
 		return
 	}
-	need := fs.Used - int64(low*float64(fs.Used+fs.Avail))
+	var need int64
+	if high > 0 && fs.UsedRatio() > high {
+		need = fs.Used - int64(low*float64(fs.Used+fs.Avail))
+	}
+	short := s.contentHeadroom() - fs.Avail
+	need = max(need, short)
+	if need <= 0 || !s.hasEvictable() {
+		return
+	}
+	if s.roomForMeta() != nil {
+		s.releaseReserve("to evict on a full filesystem")
+	}
 	evicted, freed := s.evictBytes(need)
 	s.notifyEvicted(evicted)
-	if freed < need {
-		s.log.Warn("cache: the filesystem is above the high watermark with no more mirrored content to evict",
-			"used_bytes", fs.Used, "available_bytes", fs.Avail, "high_watermark", high, "evicted_bytes", freed)
-	} else {
+	switch {
+	case freed < need:
+		s.log.Warn("cache: the filesystem is too full with no more mirrored content to evict",
+			"used_bytes", fs.Used, "available_bytes", fs.Avail, "high_watermark", high, "headroom_bytes", s.contentHeadroom(), "evicted_bytes", freed)
+	case short >= need:
+		s.log.Info("cache: evicted for the metadata's headroom", "evicted_bytes", freed, "blobs", len(evicted), "headroom_bytes", s.contentHeadroom())
+	default:
 		s.log.Info("cache: evicted to the low watermark", "evicted_bytes", freed, "blobs", len(evicted), "low_watermark", low)
 	}
 }
@@ -95,7 +110,8 @@ func (s *Store) roomFor(f *fetch, size int64) error {
 	if err != nil {
 		return nil // not measurable: a failing write will say
 	}
-	short := size + s.pendingBytes(f) - fs.Avail
+	keep := s.contentHeadroom()
+	short := size + s.pendingBytes(f) + keep - fs.Avail
 	if short <= 0 {
 		return nil
 	}
@@ -104,7 +120,7 @@ func (s *Store) roomFor(f *fetch, size int64) error {
 	if freed >= short {
 		return nil
 	}
-	return s.noRoom(fmt.Sprintf("the filesystem of %s has %d bytes free, too few for a blob of %d bytes", s.dir, fs.Avail+freed, size), size)
+	return s.noRoom(fmt.Sprintf("the filesystem of %s has %d bytes free, too few for a blob of %d bytes and the %d kept free for the metadata", s.dir, fs.Avail+freed, size, keep), size)
 }
 
 // noRoom is roomFor's refusal: an episode of blobs that do not fit.
@@ -158,7 +174,15 @@ func (s *Store) watchSpace() {
 // checkSpace is one look of the space watcher.
 func (s *Store) checkSpace() {
 	s.evictForFilesystem()
+	s.keepReserve()
 	if !s.writesFailing() {
+		return
+	}
+	if err := s.roomForMeta(); err != nil {
+		s.log.Debug("cache: the metadata still has no room", "err", err)
+		return
+	}
+	if !s.checkHeadroom() {
 		return
 	}
 	if err := s.probeWrite(); err != nil {
@@ -166,4 +190,12 @@ func (s *Store) checkSpace() {
 		return
 	}
 	s.leaveDegraded("a probe write succeeded")
+}
+
+// hasEvictable says whether any blob could be evicted now.
+func (s *Store) hasEvictable() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, evictable, _ := s.oldestLocked(1)
+	return evictable > 0
 }

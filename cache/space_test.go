@@ -41,6 +41,8 @@ func (f *fakeFS) setOther(n int64) {
 func openOnFakeFS(t *testing.T, fs *fakeFS, opts Options) *Store {
 	t.Helper()
 	opts.statfs = fs.statfs
+	// Badger's files are on the real filesystem, not the fake one.
+	opts.noHeadroom = true
 	s := openTest(t, "", opts)
 	fs.mu.Lock()
 	fs.s = s

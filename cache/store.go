@@ -97,6 +97,9 @@ type Options struct {
 	idleTimeout   time.Duration
 	statfs        func(dir string) (Filesystem, error)
 	spaceInterval time.Duration
+	// noHeadroom turns the metadata headroom off, for tests whose
+	// statfs is a fake: badger's files are on another filesystem.
+	noHeadroom bool
 }
 
 const (
@@ -165,6 +168,9 @@ type Store struct {
 
 	// health is whether the store can write (health.go).
 	health health
+	// files backs badger's mapped files and measures its tables
+	// (headroom.go).
+	files *badgerFiles
 
 	// Tunables, fixed by Open; tests in this package shorten them.
 	idleTimeout time.Duration
@@ -216,8 +222,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithLogger(badgerLogger{log}).
 		WithSyncWrites(true).
 		WithNumVersionsToKeep(1).
-		WithMemTableSize(8 << 20).
-		WithValueLogFileSize(64 << 20).
+		WithMemTableSize(memTableSize).
+		WithValueLogFileSize(valueLogFileSize).
+		WithValueThreshold(valueThreshold).
 		WithBlockCacheSize(16 << 20).
 		WithIndexCacheSize(8 << 20).
 		WithNumMemtables(2).
@@ -235,6 +242,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	now, idle := opts.clock, opts.idleTimeout
 	if now == nil {
 		now = time.Now
+	}
+	files := newBadgerFiles(filepath.Join(dir, "meta"))
+	if err := roomToOpen(dir, files, opts, log); err != nil {
+		return nil, err
 	}
 	db, rebuild, err := openMeta(dir, bo, log, now())
 	if err != nil {
@@ -268,6 +279,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		upLocks:     make(map[string]*uploadLock),
 		idleTimeout: idle,
 		now:         now,
+		files:       files,
 	}
 	if err := s.recover(); err != nil {
 		cancel()
@@ -279,6 +291,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	_ = s.roomForMeta()
+	s.checkHeadroom()
+	s.keepReserve()
 	s.wg.Add(2)
 	go s.background()
 	go s.watchSpace()
@@ -300,6 +315,13 @@ func (s *Store) Close() error {
 		defer s.meta.Unlock()
 		if ferr := s.flushAtimesLocked(); ferr != nil {
 			s.log.Warn("cache: flush access times", "err", ferr)
+		}
+		// Badger flushes its memtable to a table as it closes: without
+		// room for that it is left open, its log (synced) replayed at
+		// the next open, which the reserve file is kept for.
+		if s.roomForMeta() != nil {
+			s.log.Warn("cache: the filesystem is full; leaving the metadata to be replayed from its log at the next open")
+			return
 		}
 		err = s.db.Close()
 	})
@@ -353,6 +375,9 @@ func (s *Store) background() {
 		case <-janitor.C:
 			s.expireUploads()
 			// One pass is enough: RunValueLogGC rewrites at most one file.
+			if s.roomForMeta() != nil {
+				continue
+			}
 			if err := s.db.RunValueLogGC(0.5); err != nil && !errors.Is(err, badger.ErrNoRewrite) {
 				s.log.Debug("cache: value log gc", "err", err)
 			}

@@ -18,12 +18,21 @@ func TestTagsAtReadsOnlyItsTags(t *testing.T) {
 	repo := "docker.io/library/many"
 	d := digest.FromString("mine")
 	s.meta.Lock()
-	_, err := s.update(func(mt *metaTxn) error {
-		for i := range 5000 {
-			if err := mt.setTag(repo, fmt.Sprintf("other%d", i), digest.FromString(fmt.Sprint(i)), 1); err != nil {
-				return err
+	// In transactions of 500 tags: badger's largest is smaller.
+	for n := 0; n < 5000; n += 500 {
+		if _, err := s.update(func(mt *metaTxn) error {
+			for i := n; i < n+500; i++ {
+				if err := mt.setTag(repo, fmt.Sprintf("other%d", i), digest.FromString(fmt.Sprint(i)), 1); err != nil {
+					return err
+				}
 			}
+			return nil
+		}); err != nil {
+			s.meta.Unlock()
+			t.Fatal(err)
 		}
+	}
+	_, err := s.update(func(mt *metaTxn) error {
 		for _, tag := range []string{"a", "b", "c"} {
 			if err := mt.setTag(repo, tag, d, 1); err != nil {
 				return err

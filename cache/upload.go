@@ -61,6 +61,9 @@ func (s *Store) touchUpload(id string, m uploadMeta) {
 	if err != nil {
 		return
 	}
+	if err := s.roomForMeta(); err != nil {
+		return // the upload expires an hour after an earlier touch at worst
+	}
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(key(kindUpload, id), v) }); err != nil {
 		s.log.Debug("cache: touch upload", "id", id, "err", err)
 	}
@@ -185,6 +188,10 @@ func (s *Store) NewUpload(repo string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := s.roomForMeta(); err != nil {
+		_ = os.Remove(s.uploadPath(id))
+		return "", err
+	}
 	if err := s.db.Update(func(txn *badger.Txn) error {
 		return txn.Set(key(kindUpload, id), v)
 	}); err != nil {
@@ -219,7 +226,7 @@ func (s *Store) WriteUpload(repo, id string, offset int64, r io.Reader) (int64, 
 	defer s.touchUpload(id, m)
 	// Whatever the chunk did, the count ends as what the file holds.
 	defer s.recountUpload(id)
-	r = &countingReader{s: s, id: id, r: r}
+	r = &countingReader{s: s, id: id, r: r, g: headroomGuard{s: s}}
 	if s.enc != nil {
 		return s.writeSealedUpload(id, offset, r)
 	}
@@ -345,6 +352,10 @@ func (s *Store) removeUpload(id string) {
 	s.forgetUpload(id)
 	if err := os.Remove(s.uploadPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Warn("cache: remove upload", "id", id, "err", err)
+	}
+	if err := s.roomForMeta(); err != nil {
+		// The record, without its file, is removed when it expires.
+		return
 	}
 	if err := s.db.Update(func(txn *badger.Txn) error {
 		return txn.Delete(key(kindUpload, id))

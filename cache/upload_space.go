@@ -70,11 +70,16 @@ type countingReader struct {
 	s  *Store
 	id string
 	r  io.Reader
+	// g keeps the chunk off the metadata's headroom (headroom.go).
+	g headroomGuard
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if n > 0 {
+		if rerr := c.g.admit(int64(n)); rerr != nil {
+			return 0, rerr
+		}
 		if rerr := c.s.makeRoom(c.id, int64(n)); rerr != nil {
 			// The bytes read are dropped: the chunk is rolled back.
 			return 0, rerr

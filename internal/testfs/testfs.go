@@ -8,11 +8,13 @@
 package testfs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -59,6 +61,32 @@ func Fill(t testing.TB, dir string, n int64) string {
 		n -= m
 	}
 	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
+
+// FillAll writes a file in dir until its filesystem has not one block
+// left, and returns its path: remove it to free the space.
+func FillAll(t testing.TB, dir string) string {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "filler-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, chunk := range []int{1 << 20, 4 << 10, 512, 1} {
+		buf := make([]byte, chunk)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("filling %s: %v", dir, err)
+				}
+				break
+			}
+		}
+	}
+	if err := f.Sync(); err != nil && !errors.Is(err, syscall.ENOSPC) {
 		t.Fatal(err)
 	}
 	return f.Name()
