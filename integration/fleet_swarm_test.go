@@ -395,6 +395,11 @@ func testFleetSwarmCorrupt(t *testing.T, env *fleetEnv) {
 	}
 	xServed := after[x].minus(before[x]).servedPeers
 	if xServed < p2p.PieceSize {
+		for _, n := range honest {
+			for _, l := range fleetLogLines(ctx, n, "penalising peer") {
+				t.Logf("%s: %s", n.Short, l)
+			}
+		}
 		t.Fatalf("X served peers %.0f bytes, less than a piece: no one asked it, so nothing was tested", xServed)
 	}
 	// Who penalised whom, from the honest nodes' logs (the metric counts

@@ -107,3 +107,47 @@ func TestFaultCorruptsEveryPieceStream(t *testing.T) {
 		}
 	}
 }
+
+// SHOAL_FAULT_CORRUPT_PEER_PIECES leaves a blob of one piece intact, even
+// asked for as a swarm piece (a config, asked through the swarm path):
+// the docker test of a lying relayer once lost its liar to a penalty for
+// a config before the layer's swarm began. SHOAL_FAULT_CORRUPT_PEER_BYTES
+// still corrupts it.
+func TestFaultPiecesSparesSmallBlobs(t *testing.T) {
+	blob := randomBytes(t, PieceSize/2)
+	d := digest.FromBytes(blob)
+	for _, tt := range []struct {
+		fault   string
+		corrupt bool
+	}{
+		{"SHOAL_FAULT_CORRUPT_PEER_PIECES", false},
+		{"SHOAL_FAULT_CORRUPT_PEER_BYTES", true},
+	} {
+		t.Run(tt.fault, func(t *testing.T) {
+			t.Setenv("SHOAL_FAULT_CORRUPT_PEER_BYTES", "")
+			t.Setenv("SHOAL_FAULT_CORRUPT_PEER_PIECES", "")
+			t.Setenv(tt.fault, "1")
+			server, asker := newLoneHost(t), newLoneHost(t)
+			a := newArriving(int64(len(blob)))
+			_, _ = a.Write(blob)
+			server.ServeContent(arrivingContent{d: d, a: a}, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := asker.Connect(ctx, server.AddrInfo()); err != nil {
+				t.Fatal(err)
+			}
+			s, err := asker.Open(ctx, server.ID(), Request{Digest: d, Repo: "app", Length: int64(len(blob)), Swarm: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			got, err := io.ReadAll(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if intact := bytes.Equal(got, blob); intact == tt.corrupt {
+				t.Errorf("the one-piece blob arrived intact: %v, want %v", intact, !tt.corrupt)
+			}
+		})
+	}
+}

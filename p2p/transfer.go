@@ -310,7 +310,7 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 		// long: two such would leave a slow node serving no one.
 		_ = s.SetWriteDeadline(time.Now().Add(2 * swarm.PieceTimeout))
 	}
-	n, err := io.CopyN(countingWriter{s, &h.slots}, h.corrupt(body, piece), want)
+	n, err := io.CopyN(countingWriter{s, &h.slots}, h.corrupt(body, piece && served.Size > PieceSize), want)
 	if err == nil && n != want {
 		err = fmt.Errorf("sent %d of %d bytes", n, want)
 	}
