@@ -109,17 +109,9 @@ func (h *Host) ExchangeFacts(own func() NodeFacts) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	x := &factsExchange{h: h, own: own, kick: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
-	if err := ps.RegisterTopicValidator(FactsTopic, x.validate); err != nil {
+	if x.topic, x.sub, err = joinTopic(ps, FactsTopic, "facts", x.validate); err != nil {
 		cancel()
-		return fmt.Errorf("facts topic validator: %w", err)
-	}
-	if x.topic, err = ps.Join(FactsTopic); err != nil {
-		cancel()
-		return fmt.Errorf("joining the facts topic: %w", err)
-	}
-	if x.sub, err = x.topic.Subscribe(); err != nil {
-		cancel()
-		return fmt.Errorf("subscribing to the facts topic: %w", err)
+		return err
 	}
 	notifee := &network.NotifyBundle{ConnectedF: func(network.Network, network.Conn) { x.tellSoon() }}
 	h.host.Network().Notify(notifee)

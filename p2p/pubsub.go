@@ -164,17 +164,9 @@ func (h *Host) ExchangePolicy(holder PolicyHolder) error {
 		return err
 	}
 	x.ps = ps
-	if err := ps.RegisterTopicValidator(PolicyTopic, x.validate, pubsub.WithValidatorTimeout(2*policyFetchTimeout)); err != nil {
+	if x.topic, x.sub, err = joinTopic(ps, PolicyTopic, "policy", x.validate, pubsub.WithValidatorTimeout(2*policyFetchTimeout)); err != nil {
 		cancel()
-		return fmt.Errorf("policy topic validator: %w", err)
-	}
-	if x.topic, err = ps.Join(PolicyTopic); err != nil {
-		cancel()
-		return fmt.Errorf("joining the policy topic: %w", err)
-	}
-	if x.sub, err = x.topic.Subscribe(); err != nil {
-		cancel()
-		return fmt.Errorf("subscribing to the policy topic: %w", err)
+		return err
 	}
 	h.host.SetStreamHandler(PolicyProtocol, x.serve)
 	notifee := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) { x.connected(c.RemotePeer()) }}
@@ -465,4 +457,22 @@ func writePolicyHeader(w io.Writer, r policyResponse) error {
 	}
 	_, err = w.Write(append(line, '\n'))
 	return err
+}
+
+// joinTopic registers validate for topic, joins it and subscribes: what
+// each of the node's gossip exchanges (policy, scans, facts) does first.
+// what names the exchange in errors.
+func joinTopic(ps *pubsub.PubSub, topic, what string, validate pubsub.ValidatorEx, opts ...pubsub.ValidatorOpt) (*pubsub.Topic, *pubsub.Subscription, error) {
+	if err := ps.RegisterTopicValidator(topic, validate, opts...); err != nil {
+		return nil, nil, fmt.Errorf("%s topic validator: %w", what, err)
+	}
+	t, err := ps.Join(topic)
+	if err != nil {
+		return nil, nil, fmt.Errorf("joining the %s topic: %w", what, err)
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("subscribing to the %s topic: %w", what, err)
+	}
+	return t, sub, nil
 }

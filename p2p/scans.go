@@ -121,17 +121,9 @@ func (h *Host) ExchangeScans(handler ScanHandler) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	x := &scanExchange{h: h, handler: handler, slots: make(chan struct{}, scanHandlers), ctx: ctx, cancel: cancel}
-	if err := ps.RegisterTopicValidator(ScansTopic, x.validate); err != nil {
+	if x.topic, x.sub, err = joinTopic(ps, ScansTopic, "scan", x.validate); err != nil {
 		cancel()
-		return fmt.Errorf("scan topic validator: %w", err)
-	}
-	if x.topic, err = ps.Join(ScansTopic); err != nil {
-		cancel()
-		return fmt.Errorf("joining the scan topic: %w", err)
-	}
-	if x.sub, err = x.topic.Subscribe(); err != nil {
-		cancel()
-		return fmt.Errorf("subscribing to the scan topic: %w", err)
+		return err
 	}
 	x.wg.Add(1)
 	go x.read()
