@@ -9,10 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/shoal-dev/shoal/adminapi"
 	"github.com/shoal-dev/shoal/internal/testfs"
 	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
@@ -28,14 +24,7 @@ func TestStartOnFullDisk(t *testing.T) {
 	up := newCountingUpstream(t)
 	push := func(repo string) {
 		t.Helper()
-		img, err := random.Image(1<<20, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ref, _ := name.ParseReference(strings.TrimPrefix(up.URL, "http://") + "/" + repo + ":v1")
-		if err := remote.Write(ref, img); err != nil {
-			t.Fatal(err)
-		}
+		pushRandomImage(t, up.URL, repo, 1<<20, 2)
 	}
 	cfg := Config{
 		DataDir:   fsDir + "/data",
@@ -44,26 +33,7 @@ func TestStartOnFullDisk(t *testing.T) {
 	}
 	pull := func(srv *httptest.Server, repo string) {
 		t.Helper()
-		r, _ := name.ParseReference(strings.TrimPrefix(srv.URL, "http://")+"/up/"+repo+":v1", name.Insecure)
-		img, err := remote.Image(r)
-		if err != nil {
-			t.Fatalf("pull %s: %v", repo, err)
-		}
-		layers, err := img.Layers()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range layers {
-			rc, err := l.Compressed() // checked against its digest as it is read
-			if err != nil {
-				t.Fatalf("pull %s: %v", repo, err)
-			}
-			_, err = io.Copy(io.Discard, rc)
-			rc.Close()
-			if err != nil {
-				t.Fatalf("pull %s: %v", repo, err)
-			}
-		}
+		pullImage(t, srv, "up/"+repo+":v1") // each layer checked against its digest
 	}
 
 	push("held")

@@ -31,14 +31,7 @@ func TestFullDisk(t *testing.T) {
 	up := newCountingUpstream(t)
 	push := func(repo string, layerSize int64, layers int64) {
 		t.Helper()
-		img, err := random.Image(layerSize, layers)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ref, _ := name.ParseReference(strings.TrimPrefix(up.URL, "http://") + "/" + repo + ":v1")
-		if err := remote.Write(ref, img); err != nil {
-			t.Fatal(err)
-		}
+		pushRandomImage(t, up.URL, repo, layerSize, layers)
 	}
 	n, err := New(Config{
 		DataDir:            fsDir + "/data",
@@ -198,5 +191,19 @@ func TestFullDisk(t *testing.T) {
 		if r > 0.85 {
 			t.Fatalf("after pulling %s the filesystem is %.1f%% used, above the 85%% high watermark", repo, 100*r)
 		}
+	}
+}
+
+// pushRandomImage pushes a random image of layers layers of layerSize
+// bytes to the registry at url as repo:v1.
+func pushRandomImage(t *testing.T, url, repo string, layerSize, layers int64) {
+	t.Helper()
+	img, err := random.Image(layerSize, layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(strings.TrimPrefix(url, "http://") + "/" + repo + ":v1")
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
 	}
 }
