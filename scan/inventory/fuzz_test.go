@@ -238,7 +238,7 @@ func FuzzRPMDB(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		entries, err := readRPMDB(data)
+		entries, err := readRPMBDB(data)
 		if err != nil && entries != nil {
 			t.Fatalf("entries with an error: %v", err)
 		}
