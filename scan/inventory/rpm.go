@@ -20,6 +20,10 @@ var rpmDatabases = []struct {
 	path string
 	read func([]byte) ([]rpmEntry, error)
 }{
+	{"var/lib/rpm/rpmdb.sqlite", readRPMSQLite},
+	{"usr/lib/sysimage/rpm/rpmdb.sqlite", readRPMSQLite},
+	{"var/lib/rpm/Packages.db", readRPMNDB},
+	{"usr/lib/sysimage/rpm/Packages.db", readRPMNDB},
 	{rpmBDBPath, readRPMBDB},
 	{"usr/lib/sysimage/rpm/Packages", readRPMBDB},
 }
