@@ -149,31 +149,52 @@ func rpmPackages(entries []rpmEntry, osr scan.OSRelease) []scan.Package {
 	return out
 }
 
-// rpmEcosystem names the OSV ecosystem of an rpm distribution. Fedora,
-// CentOS, Amazon Linux and others have no OSV data under a name the
-// matcher knows; they get "RPM:<ID>" so they are listed but never matched.
+// rpmEcosystem names the OSV ecosystem of an rpm distribution from its
+// os-release. Where OSV names products rather than releases (Red Hat's
+// "Red Hat:enterprise_linux:9::baseos", SUSE's "SUSE:Linux Enterprise
+// Module for Basesystem 15 SP5"), the name is the release's, and the
+// matcher (scan/vulndb) maps the records' product names onto it. Fedora,
+// CentOS, Amazon Linux and others have no OSV data under a name the matcher
+// knows; they get "RPM:<ID>" so they are listed but never matched.
 func rpmEcosystem(osr scan.OSRelease) string {
-	major, _, _ := strings.Cut(osr.VersionID, ".")
+	v := osr.VersionID
+	major, minor, _ := strings.Cut(v, ".")
 	withVersion := func(name, v string) string {
 		if v == "" {
 			return name
 		}
 		return name + ":" + v
 	}
-	switch {
-	case osr.ID == "rhel":
-		return "Red Hat"
-	case osr.ID == "almalinux":
+	switch osr.ID {
+	case "rhel":
+		return withVersion("Red Hat", major)
+	case "almalinux":
 		return withVersion("AlmaLinux", major)
-	case osr.ID == "rocky":
+	case "rocky":
 		return withVersion("Rocky Linux", major)
-	case osr.ID == "opensuse" || strings.HasPrefix(osr.ID, "opensuse-"):
-		return "openSUSE"
-	case osr.ID == "sles" || osr.ID == "sled" || osr.ID == "sles_sap":
-		return "SUSE"
-	case osr.ID == "mageia":
-		return withVersion("Mageia", osr.VersionID)
-	case osr.ID == "":
+	case "opensuse-tumbleweed":
+		return "openSUSE:Tumbleweed"
+	case "opensuse-leap", "opensuse": // "opensuse" is Leap 42's ID
+		return withVersion("openSUSE", strings.TrimSpace("Leap "+v))
+	case "opensuse-leap-micro":
+		return withVersion("openSUSE", strings.TrimSpace("Leap Micro "+v))
+	case "sles", "sled", "sles_sap":
+		if major == "" {
+			return "SUSE"
+		}
+		if n, _ := strconv.Atoi(major); n >= 16 || minor == "" || minor == "0" && n < 16 {
+			// SLE 16 has no service packs: "16.0" as OSV spells it.
+			if n >= 16 {
+				return "SUSE:Linux Enterprise " + v
+			}
+			return "SUSE:Linux Enterprise " + major
+		}
+		return "SUSE:Linux Enterprise " + major + " SP" + minor
+	case "sle-micro":
+		return withVersion("SUSE", strings.TrimSpace("Linux Enterprise Micro "+v))
+	case "mageia":
+		return withVersion("Mageia", v)
+	case "":
 		return "RPM"
 	}
 	return "RPM:" + osr.ID
