@@ -221,7 +221,6 @@ type sqliteValue struct {
 	int    int64
 }
 
-func (v sqliteValue) isText() bool { return v.serial >= 13 && v.serial%2 == 1 }
 func (v sqliteValue) isBlob() bool { return v.serial >= 12 && v.serial%2 == 0 }
 func (v sqliteValue) isInt() bool {
 	return v.serial >= 1 && v.serial <= 6 || v.serial == 8 || v.serial == 9
