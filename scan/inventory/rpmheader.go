@@ -102,7 +102,9 @@ func rpmStrings(data []byte, typ uint32, off, count int64) ([]string, error) {
 	if off >= int64(len(data)) || count < 1 || count > int64(len(data))-off {
 		return nil, fmt.Errorf("%d strings at %d outside %d bytes of data", count, off, len(data))
 	}
-	out := make([]string, 0, count)
+	// Not sized from count: a crafted one as large as the data would
+	// allocate 16 bytes a byte before a single string is found.
+	var out []string
 	for rest := data[off:]; int64(len(out)) < count; {
 		n := bytes.IndexByte(rest, 0)
 		if n < 0 {
