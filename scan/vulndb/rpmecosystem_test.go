@@ -1,6 +1,8 @@
 package vulndb
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/shoal-dev/shoal/scan"
@@ -84,6 +86,32 @@ func TestMatchRPMDistributions(t *testing.T) {
 		fs := db.Match(inventory(tc.pkg))
 		if got := found(fs, tc.pkg.Name); !mapsEqual(got, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestMatchAlmaLinuxRecord matches a real AlmaLinux record
+// (testdata/almalinux) at an affected and at its fixed version.
+func TestMatchAlmaLinuxRecord(t *testing.T) {
+	rec, err := os.ReadFile(filepath.Join("testdata", "almalinux", "ALSA-2025-10073.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := importRecords(t, []string{string(rec)})
+	for _, tc := range []struct {
+		version string
+		want    map[string]string
+	}{
+		{"128.11.0-1.el10_0", map[string]string{"ALSA-2025:10073": "128.12.0-1.el10_0"}},
+		{"128.12.0-1.el10_0", map[string]string{}},
+	} {
+		pkg := scan.Package{Ecosystem: "AlmaLinux:10", Name: "firefox", Version: tc.version}
+		if got := found(db.Match(inventory(pkg)), "firefox"); !mapsEqual(got, tc.want) {
+			t.Errorf("firefox %s: got %v, want %v", tc.version, got, tc.want)
+		}
+		pkg.Ecosystem = "AlmaLinux:9" // another release's record
+		if got := found(db.Match(inventory(pkg)), "firefox"); len(got) != 0 {
+			t.Errorf("AlmaLinux 9 firefox %s: got %v", tc.version, got)
 		}
 	}
 }
