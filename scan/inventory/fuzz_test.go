@@ -238,7 +238,7 @@ func FuzzRPMDB(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		entries, err := readRPMDB(data)
+		entries, err := readRPMBDB(data)
 		if err != nil && entries != nil {
 			t.Fatalf("entries with an error: %v", err)
 		}
@@ -249,4 +249,54 @@ func FuzzRPMDB(f *testing.F) {
 			checkPackage(t, p, "pkg:rpm/almalinux/")
 		}
 	})
+}
+
+// FuzzRPMSQLite: the SQLite walk must end, in entries or an error, on any
+// file, without a panic.
+func FuzzRPMSQLite(f *testing.F) {
+	f.Add(sqliteFixture(f))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		entries, err := readRPMSQLite(data)
+		checkRPMEntries(t, entries, err)
+	})
+}
+
+// FuzzRPMNDB: as FuzzRPMSQLite, for ndb's Packages.db.
+func FuzzRPMNDB(f *testing.F) {
+	data, err := os.ReadFile(filepath.Join("testdata", "rpm", "sle15-bci.Packages.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		entries, err := readRPMNDB(data)
+		checkRPMEntries(t, entries, err)
+	})
+}
+
+// FuzzRPMHeader: one header blob, as every format stores it.
+func FuzzRPMHeader(f *testing.F) {
+	f.Fuzz(func(t *testing.T, blob []byte) {
+		e, err := parseRPMHeader(blob)
+		if err != nil {
+			return
+		}
+		checkRPMEntries(t, []rpmEntry{e}, nil)
+		if len(e.Files) > len(blob) {
+			t.Fatalf("%d files from %d bytes", len(e.Files), len(blob))
+		}
+	})
+}
+
+func checkRPMEntries(t *testing.T, entries []rpmEntry, err error) {
+	t.Helper()
+	if err != nil && entries != nil {
+		t.Fatalf("entries with an error: %v", err)
+	}
+	for _, p := range rpmPackages(entries, scan.OSRelease{ID: "rocky", VersionID: "9.3"}) {
+		if p.Ecosystem != "Rocky Linux:9" || p.Name == "" || p.Version == "" {
+			t.Fatalf("bad package %+v", p)
+		}
+		checkPackage(t, p, "pkg:rpm/rocky/")
+	}
 }

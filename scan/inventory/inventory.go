@@ -47,7 +47,7 @@ const (
 )
 
 // Scan applies the layers in order, honouring whiteouts (.wh.<name>, .wh..wh..opq), and reads
-// var/lib/dpkg/status, var/lib/dpkg/status.d/*, lib/apk/db/installed, var/lib/rpm/Packages (Berkeley DB), etc/os-release (usr/lib/os-release),
+// var/lib/dpkg/status, var/lib/dpkg/status.d/*, lib/apk/db/installed, the rpm database (var/lib/rpm/rpmdb.sqlite, Packages.db or Packages), etc/os-release (usr/lib/os-release),
 // every executable regular file that is a Go binary (debug/buildinfo: main module, deps with replacements, Go version → "stdlib")
 // or an ELF Rust binary built with cargo-auditable (its .dep-v0 section: crates.io crates),
 // Python metadata (*.dist-info/METADATA, *.egg-info/PKG-INFO, *.egg-info), package.json under node_modules, package-lock.json
@@ -130,16 +130,22 @@ func (o *overlay) inventory(platform string) (*scan.Inventory, error) {
 		}
 		pkgs = append(pkgs, apks...)
 	}
-	if n, ok := o.file(rpmBDBPath); ok {
-		// A database go-rpmdb cannot read lists nothing rather than failing
-		// the scan: the image's other packages are still worth reporting.
-		if entries, err := readRPMDB(n.data); err == nil {
+	for _, db := range rpmDatabases {
+		n, ok := o.file(db.path)
+		if !ok {
+			continue
+		}
+		// Only the newest format present is read, as rpm would. One that
+		// cannot be read lists nothing rather than failing the scan: the
+		// image's other packages are still worth reporting.
+		if entries, err := db.read(n.data); err == nil {
 			rpms := inLayer(rpmPackages(entries, inv.OS), n.layer)
 			for i, e := range entries {
 				lists = append(lists, ownedFiles{owner: rpms[i].PURL, files: fileList(e.Files)})
 			}
 			pkgs = append(pkgs, rpms...)
 		}
+		break
 	}
 	read := make(map[string]bool)
 	for p, n := range o.nodes {

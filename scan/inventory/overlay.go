@@ -105,7 +105,7 @@ func (o *overlay) apply(layer int, hdr *tar.Header, r io.Reader) error {
 func (o *overlay) regular(layer int, p string, hdr *tar.Header, r io.Reader) error {
 	if o.wanted(p) {
 		limit := int64(maxMetadataFile)
-		if p == o.resolve(rpmBDBPath, true) {
+		if o.isRPMDatabase(p) {
 			limit = maxRPMDB
 		}
 		if o.isFileListPath(p) {
@@ -145,7 +145,10 @@ func (o *overlay) regular(layer int, p string, hdr *tar.Header, r io.Reader) err
 // image holds now.
 func (o *overlay) wanted(p string) bool {
 	switch p {
-	case dpkgStatusPath, apkInstalled, osReleasePath, osReleaseUsrLib, rpmBDBPath:
+	case dpkgStatusPath, apkInstalled, osReleasePath, osReleaseUsrLib:
+		return true
+	}
+	if o.isRPMDatabase(p) {
 		return true
 	}
 	dir, base := path.Split(p)
@@ -159,12 +162,23 @@ func (o *overlay) wanted(p string) bool {
 	if isDpkgList(base) && o.resolve(dpkgInfoDir, true) == dir {
 		return true
 	}
-	for _, w := range [...]string{dpkgStatusPath, apkInstalled, osReleasePath, osReleaseUsrLib, rpmBDBPath} {
+	for _, w := range [...]string{dpkgStatusPath, apkInstalled, osReleasePath, osReleaseUsrLib} {
 		if o.resolve(w, true) == p {
 			return true
 		}
 	}
 	return isStatusDEntry(base) && o.resolve(dpkgStatusDir, true) == dir
+}
+
+// isRPMDatabase says whether p, a path with its parent resolved, is one of
+// the rpm databases, directly or through the image's symlinks.
+func (o *overlay) isRPMDatabase(p string) bool {
+	for _, db := range rpmDatabases {
+		if p == db.path || o.symlinks > 0 && o.resolve(db.path, true) == p {
+			return true
+		}
+	}
+	return false
 }
 
 // isFileListPath says whether p is a dpkg file list (info/*.list, or

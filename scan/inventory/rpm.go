@@ -7,19 +7,33 @@ import (
 	"strconv"
 	"strings"
 
-	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
+	"github.com/knqyf263/go-rpmdb/pkg/bdb"
 
 	"github.com/shoal-dev/shoal/scan"
 )
 
+// The rpm databases, newest format first: an image converted from one
+// format to another can keep the old file beside the new one, and rpm
+// itself reads only the configured (newest) one. usr/lib/sysimage/rpm is
+// where SUSE keeps them, with var/lib/rpm a symlink to it.
+var rpmDatabases = []struct {
+	path string
+	read func([]byte) ([]rpmEntry, error)
+}{
+	{"var/lib/rpm/rpmdb.sqlite", readRPMSQLite},
+	{"usr/lib/sysimage/rpm/rpmdb.sqlite", readRPMSQLite},
+	{"var/lib/rpm/Packages.db", readRPMNDB},
+	{"usr/lib/sysimage/rpm/Packages.db", readRPMNDB},
+	{rpmBDBPath, readRPMBDB},
+	{"usr/lib/sysimage/rpm/Packages", readRPMBDB},
+}
+
 // rpmBDBPath is the Berkeley DB rpm database of RHEL/CentOS ≤ 8, Amazon
-// Linux 2, SUSE ≤ 15 and friends. The ndb (Packages.db) and sqlite
-// (rpmdb.sqlite) formats are not read: the only go-rpmdb version the module
-// proxy serves predates them.
+// Linux 2, SUSE ≤ 15 and friends.
 const rpmBDBPath = "var/lib/rpm/Packages"
 
-// maxRPMDB caps the kept rpm database. BDB files are mostly empty pages:
-// a minimal image's is ~5–20 MB, a full install's ~100 MB.
+// maxRPMDB caps a kept rpm database, of any format. BDB files are mostly
+// empty pages: a minimal image's is ~5–20 MB, a full install's ~100 MB.
 const maxRPMDB = 256 << 20
 
 // rpmEntry is what the scan needs of one installed rpm header.
@@ -29,11 +43,16 @@ type rpmEntry struct {
 	Files                                   []string // absolute paths of the files it installed
 }
 
-// readRPMDB lists the packages of a Berkeley DB rpm database. go-rpmdb
-// opens a path, so the bytes go to a temp file that is unlinked once open. The file is checked first (see
-// checkBDB), and a panic while parsing headers, which happens in this
-// goroutine, becomes an error.
-func readRPMDB(data []byte) (entries []rpmEntry, err error) {
+// readRPMBDB lists the packages of a Berkeley DB rpm database. go-rpmdb's
+// bdb package walks the pages and hands over the header blobs, which
+// parseRPMHeader reads. It opens a path, so the bytes go to a temp file
+// that is unlinked once open. The file is checked first (see checkBDB):
+// bdb's reader goroutine indexes pages without bounds checks. That
+// goroutine sends every blob on an unbuffered channel and ends only when
+// the last one is taken, so the channel is always drained, even after an
+// error (go-rpmdb's own ListPackages returns early and leaves it blocked
+// for good); its file is closed by the runtime once unreachable.
+func readRPMBDB(data []byte) (entries []rpmEntry, err error) {
 	if err := checkBDB(data); err != nil {
 		return nil, fmt.Errorf("rpm database: %w", err)
 	}
@@ -43,40 +62,35 @@ func readRPMDB(data []byte) (entries []rpmEntry, err error) {
 	}
 	name := f.Name()
 	defer func() {
-		// On a header error go-rpmdb's reader goroutine is left blocked
-		// holding its own descriptor; emptying the file frees the disk.
-		if err != nil {
-			_ = f.Truncate(0)
-		}
 		_ = f.Close()
 		_ = os.Remove(name)
 	}()
 	if _, err := f.Write(data); err != nil {
 		return nil, err
 	}
-	db, err := rpmdb.Open(name)
+	db, err := bdb.Open(name)
 	_ = os.Remove(name)
 	if err != nil {
 		return nil, fmt.Errorf("rpm database: %w", err)
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			entries, err = nil, fmt.Errorf("rpm database: malformed header: %v", r)
+	var firstErr error
+	for v := range db.Read() {
+		if firstErr != nil {
+			continue // drain: see above
 		}
-	}()
-	infos, err := db.ListPackages()
-	if err != nil {
-		return nil, fmt.Errorf("rpm database: %w", err)
-	}
-	for _, p := range infos {
-		if p == nil || p.Name == "" || p.Version == "" {
+		if v.Err != nil {
+			firstErr = v.Err
 			continue
 		}
-		entries = append(entries, rpmEntry{
-			Name: p.Name, Version: p.Version, Release: p.Release,
-			Arch: p.Arch, SourceRPM: p.SourceRpm, Epoch: p.Epoch,
-			Files: rpmFiles(p.DirNames, p.DirIndexes, p.BaseNames),
-		})
+		e, err := parseRPMHeader(v.Value)
+		if err != nil {
+			firstErr = err
+			continue
+		}
+		entries = append(entries, e)
+	}
+	if firstErr != nil {
+		return nil, fmt.Errorf("rpm database: %w", firstErr)
 	}
 	return entries, nil
 }
@@ -135,31 +149,52 @@ func rpmPackages(entries []rpmEntry, osr scan.OSRelease) []scan.Package {
 	return out
 }
 
-// rpmEcosystem names the OSV ecosystem of an rpm distribution. Fedora,
-// CentOS, Amazon Linux and others have no OSV data under a name the
-// matcher knows; they get "RPM:<ID>" so they are listed but never matched.
+// rpmEcosystem names the OSV ecosystem of an rpm distribution from its
+// os-release. Where OSV names products rather than releases (Red Hat's
+// "Red Hat:enterprise_linux:9::baseos", SUSE's "SUSE:Linux Enterprise
+// Module for Basesystem 15 SP5"), the name is the release's, and the
+// matcher (scan/vulndb) maps the records' product names onto it. Fedora,
+// CentOS, Amazon Linux and others have no OSV data under a name the matcher
+// knows; they get "RPM:<ID>" so they are listed but never matched.
 func rpmEcosystem(osr scan.OSRelease) string {
-	major, _, _ := strings.Cut(osr.VersionID, ".")
+	v := osr.VersionID
+	major, minor, _ := strings.Cut(v, ".")
 	withVersion := func(name, v string) string {
 		if v == "" {
 			return name
 		}
 		return name + ":" + v
 	}
-	switch {
-	case osr.ID == "rhel":
-		return "Red Hat"
-	case osr.ID == "almalinux":
+	switch osr.ID {
+	case "rhel":
+		return withVersion("Red Hat", major)
+	case "almalinux":
 		return withVersion("AlmaLinux", major)
-	case osr.ID == "rocky":
+	case "rocky":
 		return withVersion("Rocky Linux", major)
-	case osr.ID == "opensuse" || strings.HasPrefix(osr.ID, "opensuse-"):
-		return "openSUSE"
-	case osr.ID == "sles" || osr.ID == "sled" || osr.ID == "sles_sap":
-		return "SUSE"
-	case osr.ID == "mageia":
-		return withVersion("Mageia", osr.VersionID)
-	case osr.ID == "":
+	case "opensuse-tumbleweed":
+		return "openSUSE:Tumbleweed"
+	case "opensuse-leap", "opensuse": // "opensuse" is Leap 42's ID
+		return withVersion("openSUSE", strings.TrimSpace("Leap "+v))
+	case "opensuse-leap-micro":
+		return withVersion("openSUSE", strings.TrimSpace("Leap Micro "+v))
+	case "sles", "sled", "sles_sap":
+		if major == "" {
+			return "SUSE"
+		}
+		if n, _ := strconv.Atoi(major); n >= 16 || minor == "" || minor == "0" && n < 16 {
+			// SLE 16 has no service packs: "16.0" as OSV spells it.
+			if n >= 16 {
+				return "SUSE:Linux Enterprise " + v
+			}
+			return "SUSE:Linux Enterprise " + major
+		}
+		return "SUSE:Linux Enterprise " + major + " SP" + minor
+	case "sle-micro":
+		return withVersion("SUSE", strings.TrimSpace("Linux Enterprise Micro "+v))
+	case "mageia":
+		return withVersion("Mageia", v)
+	case "":
 		return "RPM"
 	}
 	return "RPM:" + osr.ID

@@ -1,10 +1,13 @@
 package inventory
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/shoal-dev/shoal/scan"
 )
@@ -88,13 +91,22 @@ func TestRPMEcosystem(t *testing.T) {
 	for _, tc := range []struct {
 		id, version, want string
 	}{
-		{"rhel", "8.9", "Red Hat"},
+		{"rhel", "8.9", "Red Hat:8"},
+		{"rhel", "", "Red Hat"},
 		{"almalinux", "9.3", "AlmaLinux:9"},
 		{"rocky", "8", "Rocky Linux:8"},
 		{"rocky", "", "Rocky Linux"},
-		{"opensuse-leap", "15.5", "openSUSE"},
-		{"opensuse-tumbleweed", "20240101", "openSUSE"},
-		{"sles", "15.5", "SUSE"},
+		{"opensuse-leap", "15.5", "openSUSE:Leap 15.5"},
+		{"opensuse", "42.3", "openSUSE:Leap 42.3"},
+		{"opensuse-leap-micro", "5.5", "openSUSE:Leap Micro 5.5"},
+		{"opensuse-tumbleweed", "20240101", "openSUSE:Tumbleweed"},
+		{"sles", "15.5", "SUSE:Linux Enterprise 15 SP5"},
+		{"sles_sap", "15.4", "SUSE:Linux Enterprise 15 SP4"},
+		{"sles", "15", "SUSE:Linux Enterprise 15"},
+		{"sles", "12.5", "SUSE:Linux Enterprise 12 SP5"},
+		{"sles", "16.0", "SUSE:Linux Enterprise 16.0"},
+		{"sles", "", "SUSE"},
+		{"sle-micro", "5.5", "SUSE:Linux Enterprise Micro 5.5"},
 		{"mageia", "9", "Mageia:9"},
 		{"fedora", "39", "RPM:fedora"},
 		{"amzn", "2", "RPM:amzn"},
@@ -126,7 +138,7 @@ func TestSourceRPMName(t *testing.T) {
 // go-rpmdb's reader goroutine panic or loop; each must end in an error.
 func TestReadRPMDBCorrupt(t *testing.T) {
 	orig := []byte(testdataFile(t, "rpm", "libuuid.Packages"))
-	if _, err := readRPMDB(orig); err != nil {
+	if _, err := readRPMBDB(orig); err != nil {
 		t.Fatalf("intact database: %v", err)
 	}
 	ps := int(binary.LittleEndian.Uint32(orig[20:24]))
@@ -195,9 +207,47 @@ func TestReadRPMDBCorrupt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := slices.Clone(orig)
 			tc.damage(b)
-			if got, err := readRPMDB(b); err == nil {
+			if got, err := readRPMBDB(b); err == nil {
 				t.Errorf("no error; got %+v", got)
 			}
 		})
 	}
+}
+
+// TestReadRPMBDBLeavesNoGoroutine reads a database of two headers whose
+// first go-rpmdb rejects (its region tag's type is unknown): go-rpmdb's
+// ListPackages returned at that error and left its reader goroutine
+// blocked for good on the second header.
+func TestReadRPMBDBLeavesNoGoroutine(t *testing.T) {
+	b := []byte(testdataFile(t, "rpm", "libuuid.Packages"))
+	ps := int(binary.LittleEndian.Uint32(b[20:24]))
+	hashPage := -1
+	for n := 1; n*ps < len(b) && hashPage < 0; n++ {
+		if p := b[n*ps : (n+1)*ps]; p[25] == bdbHashPage || p[25] == bdbHashUnsorted {
+			hashPage = n
+		}
+	}
+	p := b[hashPage*ps : (hashPage+1)*ps]
+	if binary.LittleEndian.Uint16(p[20:22]) != 2 {
+		t.Fatal("test database's hash page does not hold one pair")
+	}
+	// A second key/value pair pointing at the same header.
+	binary.LittleEndian.PutUint16(p[20:22], 4)
+	copy(p[bdbPageHeader+4:bdbPageHeader+8], p[bdbPageHeader:bdbPageHeader+4])
+	region := bytes.Index(b, []byte{0, 0, 0, 0x3f, 0, 0, 0, 7})
+	if region < 0 {
+		t.Fatal("no region tag in the test database")
+	}
+	binary.BigEndian.PutUint32(b[region+4:], 99)
+
+	before := runtime.NumGoroutine()
+	_, _ = readRPMBDB(b)
+	// The reader goroutine ends on its own once drained; give it a moment.
+	for range 100 {
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d goroutines before, %d after", before, runtime.NumGoroutine())
 }

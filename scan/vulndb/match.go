@@ -29,10 +29,16 @@ func (db *DB) reindex() {
 // normaliseEcosystem maps record ecosystem spellings onto the inventory's:
 // OSV's Ubuntu records say "Ubuntu:22.04:LTS" where an image's os-release
 // gives "Ubuntu:22.04". ("Ubuntu:Pro:…" stays distinct: Pro fixes do not
-// apply to ordinary images.)
+// apply to ordinary images.) Red Hat and SUSE records name products, which
+// redHatRelease and suseRelease map onto releases.
 func normaliseEcosystem(e string) string {
-	if strings.HasPrefix(e, "Ubuntu:") {
+	switch {
+	case strings.HasPrefix(e, "Ubuntu:"):
 		return strings.TrimSuffix(e, ":LTS")
+	case strings.HasPrefix(e, "Red Hat:"):
+		return redHatRelease(e)
+	case strings.HasPrefix(e, "SUSE:"):
+		return suseRelease(e)
 	}
 	return e
 }
