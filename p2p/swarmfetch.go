@@ -383,7 +383,7 @@ func (sf *swarmFetch) check(a *arrival) {
 		sf.mem[a.i] = a.data
 		sf.memMu.Unlock()
 		select {
-		case dl.results[a.i] <- pieceResult{data: a.data}:
+		case dl.results[a.i] <- pieceResult{data: a.data, d: sf.known[a.i]}:
 		default: // the fetch failed and the reader has its error
 			sf.forget(a.i)
 			dl.h.putPieceBuf(a.data)
