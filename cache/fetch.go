@@ -306,6 +306,9 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fi
 
 	h := f.d.Algorithm().Hash()
 	ph := s.piecesOnWrite()
+	if c, ok := b.(CheckedPieces); ok && ph != nil {
+		ph.checked = c
+	}
 	buf := make([]byte, bufSize)
 	var n int64
 	for {
@@ -329,7 +332,7 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fi
 			}
 			f.mu.Lock()
 			f.written = readable
-			if ph != nil && len(ph.pieces) > len(f.pieces) {
+			if ph != nil && len(ph.pieces) > len(f.pieces) && !ph.broken {
 				// ph only appends, so this prefix never changes under
 				// the readers that copy it.
 				f.pieces = ph.pieces[:len(ph.pieces):len(ph.pieces)]

@@ -24,6 +24,31 @@ type pieceHasher struct {
 	h      hash.Hash
 	inCur  int64
 	pieces []digest.Digest
+
+	// checked, when set, is the fetch's source vouching for the piece
+	// being written (CheckedPieces): a piece it checked against its
+	// digest before handing out a byte of it is not hashed again.
+	checked CheckedPieces
+	// vouched is the digest the source named for the current piece, ""
+	// while the piece is hashed here.
+	vouched digest.Digest
+	// broken: the source stopped vouching for a piece part way (it
+	// switched to another source in the middle of it). The blob is then
+	// kept without piece digests, which a node computes when a peer
+	// first asks (p2p), rather than with a digest its bytes may not have.
+	broken bool
+}
+
+// CheckedPieces is a Source's body that checks each piece of the blob
+// against a digest before handing out any of its bytes (a download from
+// peers), so the store need not hash the pieces a second time.
+// CheckedPiece says whether the bytes of piece i of pieceSize bytes
+// that the body is handing out, or has just handed out whole, were
+// checked, and against which digest. The store asks as the piece begins
+// and again once it has it whole, and keeps the digest only if both
+// answers agree. The blob's own digest is checked by the store as ever.
+type CheckedPieces interface {
+	CheckedPiece(i int, pieceSize int64) (digest.Digest, bool)
 }
 
 func newPieceHasher() *pieceHasher { return &pieceHasher{h: sha256.New()} }
@@ -42,9 +67,17 @@ func (p *pieceHasher) Write(b []byte) (int, error) {
 	if p == nil {
 		return n, nil
 	}
+	if p.broken {
+		return n, nil
+	}
 	for len(b) > 0 {
+		if p.inCur == 0 && p.checked != nil {
+			p.vouched, _ = p.checked.CheckedPiece(len(p.pieces), PieceSize)
+		}
 		take := min(int64(len(b)), PieceSize-p.inCur)
-		p.h.Write(b[:take])
+		if p.vouched == "" {
+			p.h.Write(b[:take])
+		}
 		p.inCur += take
 		b = b[take:]
 		if p.inCur == PieceSize {
@@ -55,8 +88,17 @@ func (p *pieceHasher) Write(b []byte) (int, error) {
 }
 
 func (p *pieceHasher) cut() {
-	p.pieces = append(p.pieces, digest.NewDigest(digest.SHA256, p.h))
-	p.h.Reset()
+	if p.vouched != "" {
+		if d, ok := p.checked.CheckedPiece(len(p.pieces), PieceSize); !ok || d != p.vouched {
+			p.broken, p.pieces = true, nil
+			return
+		}
+		p.pieces = append(p.pieces, p.vouched)
+		p.vouched = ""
+	} else {
+		p.pieces = append(p.pieces, digest.NewDigest(digest.SHA256, p.h))
+		p.h.Reset()
+	}
 	p.inCur = 0
 }
 
@@ -66,7 +108,7 @@ func (p *pieceHasher) Sum() []digest.Digest {
 	if p == nil {
 		return nil
 	}
-	if p.inCur > 0 {
+	if p.inCur > 0 && !p.broken {
 		p.cut()
 	}
 	return p.pieces

@@ -171,3 +171,107 @@ func hasPiecesKey(s *Store, d digest.Digest) bool {
 	})
 	return err == nil
 }
+
+// vouchingBody hands out b a piece at most per Read, vouching for the
+// pieces it names with the digests it names, as a download from peers
+// does for the pieces it checked.
+type vouchingBody struct {
+	b   []byte
+	off int
+	// vouch is the digest it names for piece i at the piece's start
+	// (whole: at its end); "" names none.
+	vouch func(i int, whole bool) digest.Digest
+}
+
+func (v *vouchingBody) Read(p []byte) (int, error) {
+	if v.off == len(v.b) {
+		return 0, io.EOF
+	}
+	end := min(len(v.b), (v.off/PieceSize+1)*PieceSize, v.off+len(p))
+	n := copy(p, v.b[v.off:end])
+	v.off += n
+	return n, nil
+}
+
+func (v *vouchingBody) Close() error { return nil }
+
+func (v *vouchingBody) CheckedPiece(i int, pieceSize int64) (digest.Digest, bool) {
+	cur := (v.off - 1) / PieceSize
+	if pieceSize != PieceSize || i != cur {
+		return "", false
+	}
+	whole := v.off == len(v.b) || v.off%PieceSize == 0
+	d := v.vouch(i, whole)
+	return d, d != ""
+}
+
+// A source that checked pieces against their digests is taken at its
+// word for them, and only for them: the store does not hash them again,
+// hashes those it does not vouch for, and keeps no list when it stops
+// vouching in the middle of a piece. The blob's digest is checked as
+// ever.
+func TestPiecesVouchedBySource(t *testing.T) {
+	const size = 3*PieceSize + 1000
+	b, d := content(size, 11)
+	real := wantPieces(b)
+	// Digests no hash of these bytes gives: seeing them kept shows the
+	// store did not hash the piece.
+	marked := make([]digest.Digest, len(real))
+	for i := range marked {
+		marked[i] = digest.FromString("vouched " + string(rune('a'+i)))
+	}
+	tests := []struct {
+		name  string
+		vouch func(i int, whole bool) digest.Digest
+		want  []digest.Digest // nil: no list kept on write
+	}{
+		{name: "every piece vouched", vouch: func(i int, _ bool) digest.Digest { return marked[i] }, want: marked},
+		{name: "vouched until a piece boundary", vouch: func(i int, _ bool) digest.Digest {
+			if i < 2 {
+				return marked[i]
+			}
+			return ""
+		}, want: append(slices.Clone(marked[:2]), real[2:]...)},
+		{name: "vouching stops within a piece", vouch: func(i int, whole bool) digest.Digest {
+			if i == 1 && whole {
+				return ""
+			}
+			return marked[i]
+		}},
+		{name: "another digest at the piece's end", vouch: func(i int, whole bool) digest.Digest {
+			if i == 2 && whole {
+				return marked[0]
+			}
+			return marked[i]
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openTest(t, "", Options{PiecesOnWrite: func() bool { return true }})
+			r, err := s.Fetch(context.Background(), d, func(context.Context) (io.ReadCloser, int64, error) {
+				return &vouchingBody{b: b, vouch: tt.vouch}, size, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readAll(t, r); !bytes.Equal(got, b) {
+				t.Fatal("the blob read back differs")
+			}
+			r.Close()
+			waitStored(t, s, d)
+			for i := 0; i < 500 && tt.want != nil && !hasPiecesKey(s, d); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if kept := hasPiecesKey(s, d); kept != (tt.want != nil) {
+				t.Fatalf("list kept on write: %v, want %v", kept, tt.want != nil)
+			}
+			want := tt.want
+			if want == nil {
+				want = real // computed on first use
+			}
+			if got, err := s.Pieces(d); err != nil || !slices.Equal(got, want) {
+				t.Fatalf("Pieces = %v, %v; want %v", got, err, want)
+			}
+		})
+	}
+}

@@ -72,6 +72,9 @@ type Download struct {
 	buf     []byte // what is left of the piece being handed out
 	held    []byte // that piece's whole buffer, to give back to the pool
 	started int
+	// handing is the digest the piece being handed out (next-1) was
+	// checked against, for the store (CheckedPiece).
+	handing digest.Digest
 
 	// Swarm mode: pieces from every peer that has them (swarmfetch.go).
 	sw        *swarmFetch
@@ -81,6 +84,7 @@ type Download struct {
 
 type pieceResult struct {
 	data []byte
+	d    digest.Digest // what data was checked against
 	err  error
 }
 
@@ -503,7 +507,7 @@ func (dl *Download) startPieces(pieces []digest.Digest, first *Stream) {
 			dl.fail(first.Peer)
 			data, err = dl.fetchPiece(0)
 		}
-		dl.results[0] <- pieceResult{data, err}
+		dl.results[0] <- pieceResult{data, dl.pieces[0], err}
 	}()
 	dl.started = 1
 	dl.fill()
@@ -520,7 +524,7 @@ func (dl *Download) fill() {
 		dl.started++
 		go func() {
 			data, err := dl.fetchPiece(i)
-			dl.results[i] <- pieceResult{data, err}
+			dl.results[i] <- pieceResult{data, dl.pieces[i], err}
 		}()
 	}
 }
@@ -605,7 +609,7 @@ func (dl *Download) readPieces(p []byte) (int, error) {
 		if r.err != nil {
 			return 0, r.err
 		}
-		dl.buf, dl.held = r.data, r.data
+		dl.buf, dl.held, dl.handing = r.data, r.data, r.d
 		dl.next++
 		dl.readNext.Store(int32(dl.next))
 		dl.fill()
@@ -613,6 +617,18 @@ func (dl *Download) readPieces(p []byte) (int, error) {
 	n := copy(p, dl.buf)
 	dl.buf = dl.buf[n:]
 	return n, nil
+}
+
+// CheckedPiece says which digest piece i, the piece Read is handing out
+// (or has just handed out whole), was checked against: the store keeps
+// it with the blob rather than hash the piece again. A download that
+// reads one stream unchecked (from a node of an earlier release) has
+// none. Only Read's goroutine may call it.
+func (dl *Download) CheckedPiece(i int, pieceSize int64) (digest.Digest, bool) {
+	if pieceSize != PieceSize || dl.pieces == nil || i != dl.next-1 || dl.handing == "" {
+		return "", false
+	}
+	return dl.handing, true
 }
 
 // Sources are the peers that supplied bytes, for the caller to penalise

@@ -85,7 +85,7 @@ type testPeer struct {
 }
 
 // newFleet starts n hosts on loopback, each joined through the first.
-func newFleet(t *testing.T, n int) []*testPeer {
+func newFleet(t testing.TB, n int) []*testPeer {
 	t.Helper()
 	ctx := context.Background()
 	var fleet []*testPeer
@@ -146,7 +146,7 @@ func newFleet(t *testing.T, n int) []*testPeer {
 }
 
 // provideNow advertises d from p and waits until q can find it.
-func provideNow(t *testing.T, p, q *testPeer, d digest.Digest) {
+func provideNow(t testing.TB, p, q *testPeer, d digest.Digest) {
 	t.Helper()
 	c, _ := CID(d)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -166,7 +166,7 @@ func provideNow(t *testing.T, p, q *testPeer, d digest.Digest) {
 	}
 }
 
-func randomBytes(t *testing.T, n int) []byte {
+func randomBytes(t testing.TB, n int) []byte {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
@@ -392,3 +392,48 @@ func TestBadBootstrapAddress(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+// A download names, for the piece it is handing out, the digest it
+// checked the piece against, for the store to keep rather than hash it
+// again; for no other piece.
+func TestFetchNamesCheckedPieces(t *testing.T) {
+	fleet := newFleet(t, 2)
+	asker, holder := fleet[0], fleet[1]
+	blob := randomBytes(t, 3*PieceSize+17)
+	d := holder.content.put(blob)
+	provideNow(t, holder, asker, d)
+	dl, err := asker.h.Fetch(context.Background(), d, repository.Name{}, 5*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	want, err := hashPieces(bytes.NewReader(blob), int64(len(blob)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, PieceSize/3)
+	off := 0
+	for {
+		n, err := dl.Read(buf)
+		off += n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := (off - 1) / PieceSize
+		if got, ok := dl.CheckedPiece(i, PieceSize); !ok || got != want[i] {
+			t.Fatalf("at byte %d piece %d named %q (%v), want %s", off, i, got, ok, want[i])
+		}
+		if _, ok := dl.CheckedPiece(i+1, PieceSize); ok {
+			t.Fatalf("at byte %d the next piece is named", off)
+		}
+		if _, ok := dl.CheckedPiece(i, PieceSize/2); ok {
+			t.Fatal("a piece of another size is named")
+		}
+	}
+	if off != len(blob) {
+		t.Fatalf("read %d bytes, want %d", off, len(blob))
+	}
+}

@@ -160,6 +160,11 @@ func (sf *swarmFetch) run() {
 	events := make(chan *arrival, 2*swarm.Window)
 	tick := time.NewTicker(swarm.StatusInterval)
 	defer tick.Stop()
+	// retry fires when a peer left alone after a busy answer may be
+	// asked again, if the window had a piece no one could be asked for.
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	inflight := 0
 	for {
 		now := time.Now()
@@ -172,6 +177,7 @@ func (sf *swarmFetch) run() {
 			window = append(window, i)
 		}
 		sf.plan.Order(window)
+		unasked := false
 		for _, i := range window {
 			// A fetch with nothing in flight always gets one request:
 			// the node's other fetches must not keep it from asking.
@@ -181,6 +187,7 @@ func (sf *swarmFetch) run() {
 			id, ok := sf.plan.Pick(i, now)
 			if !ok {
 				dl.h.unadmitIntake()
+				unasked = true
 				continue
 			}
 			sf.todo = slices.DeleteFunc(sf.todo, func(j int) bool { return j == i })
@@ -207,6 +214,9 @@ func (sf *swarmFetch) run() {
 		}
 		if sf.failed {
 			return
+		}
+		if at, ok := sf.plan.Retry(now); ok && unasked && inflight == 0 {
+			retry.Reset(at.Sub(now))
 		}
 		if len(sf.todo) == 0 && inflight == 0 && len(sf.held) == 0 {
 			sf.reportDone()
@@ -240,6 +250,7 @@ func (sf *swarmFetch) run() {
 		case <-sf.advance:
 			sf.lastGood = time.Now() // a reader that moves on is progress too
 		case <-sf.wake:
+		case <-retry.C:
 		case <-tick.C:
 			sf.askStatus()
 			if idle := time.Since(sf.lastGood); idle > 5*time.Second && idle%(5*time.Second) < swarm.StatusInterval {
@@ -377,7 +388,7 @@ func (sf *swarmFetch) check(a *arrival) {
 		sf.mem[a.i] = a.data
 		sf.memMu.Unlock()
 		select {
-		case dl.results[a.i] <- pieceResult{data: a.data}:
+		case dl.results[a.i] <- pieceResult{data: a.data, d: sf.known[a.i]}:
 		default: // the fetch failed and the reader has its error
 			sf.forget(a.i)
 			dl.h.putPieceBuf(a.data)

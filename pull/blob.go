@@ -261,7 +261,24 @@ type fleetReader struct {
 	closed bool
 }
 
-var _ Verifier = (*fleetReader)(nil)
+var (
+	_ Verifier      = (*fleetReader)(nil)
+	_ CheckedPieces = (*fleetReader)(nil)
+)
+
+// CheckedPiece passes on the peers' word for a piece they sent, which
+// the download checked; not for bytes from upstream after a fallback,
+// nor for a piece the fallback began in the middle of.
+func (f *fleetReader) CheckedPiece(i int, pieceSize int64) (digest.Digest, bool) {
+	f.mu.Lock()
+	fromPeers := f.cur == io.ReadCloser(f.dl)
+	f.mu.Unlock()
+	c, ok := f.dl.(CheckedPieces)
+	if !fromPeers || !ok {
+		return "", false
+	}
+	return c.CheckedPiece(i, pieceSize)
+}
 
 // Verified is the store's verdict on the whole blob.
 func (f *fleetReader) Verified(ok bool) {

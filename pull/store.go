@@ -63,6 +63,16 @@ type Verifier interface {
 	Verified(ok bool)
 }
 
+// CheckedPieces is a body a BlobSource returns (or a Download) that has
+// checked each piece of pieceSize bytes against a digest before handing
+// out any of its bytes: the store keeps those digests with the blob
+// rather than hash every piece a second time. CheckedPiece answers for
+// the piece being read, or just read whole; ok is false for bytes that
+// were not checked piece by piece.
+type CheckedPieces interface {
+	CheckedPiece(i int, pieceSize int64) (d digest.Digest, ok bool)
+}
+
 var (
 	// ErrNotFound is what the store, peers and sources answer for
 	// content they do not have.

@@ -283,6 +283,23 @@ func (p *Planner) Pick(i int, now time.Time) (peer string, ok bool) {
 	return p.pick(i, now, "")
 }
 
+// Retry is when the first peer now left alone after a busy or failed
+// answer may be asked again; ok is false when none is waiting. A fetch
+// whose Pick found no one asks again then: waiting for the next answer
+// or status instead kept a fetch whose only holder had said busy idle
+// for up to a StatusInterval, not BusyBackoff.
+func (p *Planner) Retry(now time.Time) (at time.Time, ok bool) {
+	for _, s := range p.order {
+		if s.dropped || !now.Before(s.busyUntil) || s.inflight >= MaxPerPeer {
+			continue
+		}
+		if !ok || s.busyUntil.Before(at) {
+			at, ok = s.busyUntil, true
+		}
+	}
+	return at, ok
+}
+
 // PickOther is Pick for a second request for piece i, to a peer other
 // than not (the one asked first).
 func (p *Planner) PickOther(i int, now time.Time, not string) (peer string, ok bool) {

@@ -283,11 +283,17 @@ func TestPlannerBusyBackoff(t *testing.T) {
 				p.peers["a"].inflight = 1
 				p.Done("a", Busy, t0)
 			}
+			if at, ok := p.Retry(t0); !ok || !at.Equal(t0.Add(tt.want)) {
+				t.Errorf("Retry says %v (%v), want %v", at.Sub(t0), ok, tt.want)
+			}
 			if _, ok := p.Pick(0, t0.Add(tt.want-time.Millisecond)); ok {
 				t.Errorf("asked again before %v", tt.want)
 			}
 			if _, ok := p.Pick(0, t0.Add(tt.want)); !ok {
 				t.Errorf("not asked again at %v", tt.want)
+			}
+			if _, ok := p.Retry(t0.Add(tt.want)); ok {
+				t.Error("Retry names a peer already asked again")
 			}
 		})
 	}

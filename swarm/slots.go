@@ -58,10 +58,15 @@ func (s *Slots) Admit(now time.Time) bool {
 // other fetch took all the room).
 func (s *Slots) Take() { s.active++ }
 
-// Release ends a stream.
+// Release ends a stream. The last stream's end starts an idle spell,
+// which update leaves out of the rate: the bytes of its last few
+// milliseconds not yet folded in are dropped with it.
 func (s *Slots) Release() {
 	if s.active > 0 {
 		s.active--
+	}
+	if s.active == 0 {
+		s.sent = 0
 	}
 }
 
@@ -78,7 +83,8 @@ func (s *Slots) Active() int { return s.active }
 func (s *Slots) Rate() float64 { return s.rate }
 
 // update folds the bytes sent since the last update into the rate, an
-// exponentially weighted average over about rateWindow.
+// exponentially weighted average over about rateWindow of the time the
+// link was in use.
 func (s *Slots) update(now time.Time) {
 	if s.last.IsZero() {
 		s.last = now
@@ -86,6 +92,15 @@ func (s *Slots) update(now time.Time) {
 	}
 	dt := now.Sub(s.last)
 	if dt < 10*time.Millisecond {
+		return
+	}
+	if s.active == 0 && s.sent == 0 {
+		// Nothing ran and nothing was sent: an idle spell says nothing
+		// of what the link carries. Folding it in made a node that had
+		// been idle for a second admit only Min streams on a fast link,
+		// and an asker's third request was told busy and waited
+		// BusyBackoff (a 10 MB image through a peer took 270 ms, not 60).
+		s.last = now
 		return
 	}
 	inst := float64(s.sent) / dt.Seconds()

@@ -38,6 +38,40 @@ func TestSlots(t *testing.T) {
 	}
 }
 
+// An idle spell leaves the measured rate as it was: a fast link that
+// has been quiet for a while admits as many streams as before at once,
+// and a slow one still only the minimum.
+func TestSlotsIdleSpellIsNotMeasured(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, tt := range []struct {
+		name string
+		rate float64
+		want int
+	}{
+		{name: "a 1 Gbit/s link", rate: 125e6, want: 30},
+		{name: "a 40 Mbit/s link", rate: 5e6, want: 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewSlots(32)
+			now := settle(s, tt.rate, t0)
+			if !s.Admit(now) {
+				t.Fatal("no stream admitted")
+			}
+			now = now.Add(30 * time.Millisecond)
+			s.Sent(int64(tt.rate*0.03), now)
+			s.Release()
+			now = now.Add(5 * time.Second)
+			n := 0
+			for n < 100 && s.Admit(now) {
+				n++
+			}
+			if n != tt.want {
+				t.Fatalf("after 5 s idle admitted %d streams, want %d", n, tt.want)
+			}
+		})
+	}
+}
+
 // The intake admits as the upload side does, up to 3 windows; Take
 // counts a request that must go out whatever the room, and Admit then
 // sees it.

@@ -33,6 +33,9 @@ type fetch struct {
 	lastGrowth time.Duration
 	over       bool
 	tick       *simnet.Event
+	// retry is the loop's turn when a peer that said busy may be asked
+	// again, as swarmFetch.run's retry timer.
+	retry *simnet.Event
 }
 
 func (f *fleet) startFetch(n *node, b *blob, originHave int64, originMem []int, members []swarm.Member) {
@@ -114,6 +117,7 @@ func (sf *fetch) loop() {
 		window = append(window, i)
 	}
 	sf.plan.Order(window)
+	unasked := false
 	for _, i := range window {
 		if sf.inflight == 0 {
 			sf.n.intake.Take()
@@ -123,11 +127,21 @@ func (sf *fetch) loop() {
 		p, ok := sf.plan.Pick(i, now)
 		if !ok {
 			sf.n.intake.Release()
+			unasked = true
 			continue
 		}
 		sf.todo = slices.DeleteFunc(sf.todo, func(j int) bool { return j == i })
 		sf.inflight++
 		sf.request(i, f.idOf(p))
+	}
+	if at, ok := sf.plan.Retry(now); ok && unasked && sf.inflight == 0 {
+		if sf.retry != nil {
+			sf.retry.Cancel()
+		}
+		sf.retry = f.clk.After(at.Sub(now), func() {
+			sf.retry = nil
+			sf.loop()
+		})
 	}
 	if len(sf.todo) == 0 && sf.inflight == 0 && len(sf.held) == 0 {
 		sf.finish()
