@@ -133,17 +133,22 @@ func (p *Puller) setTag(repo repository.Name, tag string, d digest.Digest) error
 	return err
 }
 
-// peerTag asks the connected peers what tag of repo last resolved to and
-// takes the first answer.
+// peerTag asks the connected peers what tag of repo last resolved to.
+// A secondhand answer (no owner answered) is a stale tag served.
 func (p *Puller) peerTag(ctx context.Context, repo repository.Name, tag string) (digest.Digest, error) {
-	d, from, err := p.cfg.Peers.Tag(ctx, repo, tag, PeerTagTimeout)
+	a, err := p.cfg.Peers.Tag(ctx, repo, tag, PeerTagTimeout)
 	if err != nil {
 		return "", err
 	}
 	p.metrics.peerTags.Inc()
-	p.tagPeers.set(repo, from)
-	p.log.Warn("resolved a tag through a peer", "repository", repo, "tag", tag, "digest", d, "peer", from)
-	return d, nil
+	p.tagPeers.set(repo, a.Peer)
+	if a.Secondhand {
+		p.metrics.staleTags.Inc()
+		p.log.Warn("serving a tag's digest from a peer that pulled it through: its owner did not answer", "repository", repo, "tag", tag, "digest", a.Digest, "peer", a.Peer)
+		return a.Digest, nil
+	}
+	p.log.Warn("resolved a tag through a peer", "repository", repo, "tag", tag, "digest", a.Digest, "peer", a.Peer)
+	return a.Digest, nil
 }
 
 // ensureManifest returns manifest d of repo from the store, fetching it
