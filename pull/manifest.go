@@ -103,7 +103,7 @@ func (p *Puller) resolveTag(ctx context.Context, repo repository.Name, tag strin
 	// Tags of a local repository held elsewhere in the fleet can only
 	// come from peers; PeerTags is about mirrored ones.
 	if p.cfg.Peers != nil && (p.cfg.PeerTags || !repo.Mirrored()) {
-		if d, err := p.peerTag(ctx, repo, tag); err == nil {
+		if d, secondhand, err := p.peerTag(ctx, repo, tag); err == nil {
 			m, err := p.ensureManifest(ctx, repo, d)
 			if err != nil {
 				return nil, err
@@ -111,8 +111,11 @@ func (p *Puller) resolveTag(ctx context.Context, repo repository.Name, tag strin
 			if err := p.setTag(repo, tag, d); err != nil {
 				return nil, err
 			}
-			if upErr != nil {
+			switch {
+			case upErr != nil:
 				m.Warning = fmt.Sprintf("upstream %s could not be reached; serving the digest peers resolved for tag %s", repo.Rule, tag)
+			case secondhand:
+				m.Warning = fmt.Sprintf("no node holding repository %s answered; serving the digest of tag %s a node that pulled it last stored", repo.Path, tag)
 			}
 			return m, nil
 		}
@@ -135,20 +138,20 @@ func (p *Puller) setTag(repo repository.Name, tag string, d digest.Digest) error
 
 // peerTag asks the connected peers what tag of repo last resolved to.
 // A secondhand answer (no owner answered) is a stale tag served.
-func (p *Puller) peerTag(ctx context.Context, repo repository.Name, tag string) (digest.Digest, error) {
+func (p *Puller) peerTag(ctx context.Context, repo repository.Name, tag string) (d digest.Digest, secondhand bool, err error) {
 	a, err := p.cfg.Peers.Tag(ctx, repo, tag, PeerTagTimeout)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	p.metrics.peerTags.Inc()
 	p.tagPeers.set(repo, a.Peer)
 	if a.Secondhand {
 		p.metrics.staleTags.Inc()
 		p.log.Warn("serving a tag's digest from a peer that pulled it through: its owner did not answer", "repository", repo, "tag", tag, "digest", a.Digest, "peer", a.Peer)
-		return a.Digest, nil
+		return a.Digest, true, nil
 	}
 	p.log.Warn("resolved a tag through a peer", "repository", repo, "tag", tag, "digest", a.Digest, "peer", a.Peer)
-	return a.Digest, nil
+	return a.Digest, false, nil
 }
 
 // ensureManifest returns manifest d of repo from the store, fetching it

@@ -26,6 +26,8 @@ func TestSecondhandTag(t *testing.T) {
 		stale int
 		// from is the peer named as a holder of the manifest.
 		from string
+		// warned: the client is told the digest may be stale.
+		warned bool
 	}{
 		{
 			name: "owner down: the holder's secondhand answer is served",
@@ -33,7 +35,7 @@ func TestSecondhandTag(t *testing.T) {
 				e.peers.HoldSecondhandTag(holder, local, "v1", d1)
 				e.peers.HoldUnadvertised(holder, d1, manifestType, m1)
 			},
-			want: d1, stale: 1, from: holder,
+			want: d1, stale: 1, from: holder, warned: true,
 		},
 		{
 			name: "owner up: its answer wins over a secondhand one that disagrees",
@@ -54,6 +56,9 @@ func TestSecondhandTag(t *testing.T) {
 			}
 			if m.Digest != tc.want {
 				t.Errorf("Manifest = %s, want %s", m.Digest, tc.want)
+			}
+			if (m.Warning != "") != tc.warned {
+				t.Errorf("Warning = %q, want one: %v", m.Warning, tc.warned)
 			}
 			if d, _, err := e.store.Tag(local.Key(), "v1"); err != nil || d != tc.want {
 				t.Errorf("stored tag = %s, %v; want %s", d, err, tc.want)
