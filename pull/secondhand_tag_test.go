@@ -5,9 +5,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/pull/pulltest"
 )
 
@@ -72,6 +74,75 @@ func TestSecondhandTag(t *testing.T) {
 			}
 			if g := got[`shoal_peer_tag_resolutions_total`]; g != 1 {
 				t.Errorf("shoal_peer_tag_resolutions_total = %v, want 1", g)
+			}
+		})
+	}
+}
+
+// TestLocalTagAskedAgain: a tag of another node's local repository is
+// asked of the fleet again once its TTL has passed, so that a tag moved
+// on its owner is seen; when no peer answers, the last known digest is
+// served as a stale tag. (Before, the first digest a node learnt was
+// served for ever, owner up or not; with secondhand answers that could be
+// one taken while the owner was down.)
+func TestLocalTagAskedAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		peers  func(e *env)
+		want   digest.Digest
+		stale  int
+		warned bool
+	}{
+		{
+			name: "owner up, tag moved: the owner's digest",
+			peers: func(e *env) {
+				e.peers.HoldTag(local, "v1", d2)
+				e.peers.Hold(d2, manifestType, m2)
+			},
+			want: d2,
+		},
+		{
+			name: "owner up, holder disagrees: the owner's digest",
+			peers: func(e *env) {
+				e.peers.HoldSecondhandTag("peer-2", local, "v1", d1)
+				e.peers.HoldTag(local, "v1", d2)
+				e.peers.Hold(d2, manifestType, m2)
+			},
+			want: d2,
+		},
+		{
+			name:  "no peer answers: the last known digest, stale",
+			peers: func(e *env) {},
+			want:  d1, stale: 1, warned: true,
+		},
+		{
+			name: "owner up, its manifest unreachable: the last known digest, stale",
+			peers: func(e *env) {
+				e.peers.HoldTag(local, "v1", d2)
+			},
+			want: d1, stale: 1, warned: true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv()
+			_ = e.store.PutManifest(local.Key(), &oci.Manifest{MediaType: manifestType, Bytes: m1, Digest: d1}, nil)
+			e.store.SetTagAt(local.Key(), "v1", d1, time.Now().Add(-time.Hour))
+			tc.peers(e)
+			m, err := e.puller(t).Manifest(context.Background(), local, "v1")
+			if err != nil {
+				t.Fatalf("Manifest by tag: %v", err)
+			}
+			if m.Digest != tc.want {
+				t.Errorf("Manifest = %s, want %s", m.Digest, tc.want)
+			}
+			if (m.Warning != "") != tc.warned {
+				t.Errorf("Warning = %q, want one: %v", m.Warning, tc.warned)
+			}
+			if len(e.peers.TagsAsked) != 1 {
+				t.Errorf("tags asked of peers %q, want one", e.peers.TagsAsked)
+			}
+			if g := e.gather(t)[`shoal_stale_tags_served_total`]; g != float64(tc.stale) {
+				t.Errorf("shoal_stale_tags_served_total = %v, want %d", g, tc.stale)
 			}
 		})
 	}
