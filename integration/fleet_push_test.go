@@ -82,6 +82,37 @@ func testFleetPushedWhilePartitioned(t *testing.T, env *fleetEnv) {
 	fleetMustPull(t, ctx, n1, im, true)
 }
 
+// --- Pushed, owner down --------------------------------------------------------
+
+// Issue 11: an image pushed to n0 and pulled through n1 is pulled by tag
+// through n2 while n0 is stopped: n1 answers the tag secondhand, and
+// holds the manifest and the layers.
+func testFleetPushedOwnerDown(t *testing.T, env *fleetEnv) {
+	ctx := testContext(t, 2*time.Minute)
+	f := fleetNew(t, ctx, env, "pushdown", false)
+	n0 := fleetStartNode(t, ctx, f, harness.NodeSpec{Name: "n0"})
+	boot := []*harness.FleetNode{n0}
+	n1 := fleetStartNode(t, ctx, f, harness.NodeSpec{Name: "n1", Bootstrap: boot})
+	n2 := fleetStartNode(t, ctx, f, harness.NodeSpec{Name: "n2", Bootstrap: boot})
+	fleetWaitPeers(t, ctx, 2, n0, n1, n2)
+
+	img, err := harness.TarImage(v1.Platform{OS: "linux", Architecture: "amd64"}, 1102, 1<<20, 256<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := fleetPushToNode(t, ctx, n0, "team/ownerdown", "1", img)
+	fleetMustPull(t, ctx, n1, im, true)
+
+	if err := n0.Container.Stop(ctx, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	stoppedAt := time.Now()
+	// n2 may not yet have noticed that n0 is gone: a tag lookup waits
+	// for it at most the tag timeout (3 s), and then takes n1's answer.
+	fleetMustPull(t, ctx, n2, im, true)
+	t.Logf("pulled %s by tag through n2 %v after n0 stopped", im.repo, time.Since(stoppedAt).Round(time.Millisecond))
+}
+
 // fleetPushToNode pushes img into the local repository repo of node n as
 // repo:tag.
 func fleetPushToNode(t *testing.T, ctx context.Context, n *harness.FleetNode, repo, tag string, img v1.Image) *fleetImage {

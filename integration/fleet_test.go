@@ -83,6 +83,7 @@ func TestFleet(t *testing.T) {
 	t.Run("SwarmPartition", func(t *testing.T) { testFleetSwarmPartition(t, env) })
 	t.Run("ProbeFromOutside", func(t *testing.T) { testFleetProbeFromOutside(t, env) })
 	t.Run("PushedWhilePartitioned", func(t *testing.T) { testFleetPushedWhilePartitioned(t, env) })
+	t.Run("PushedOwnerDown", func(t *testing.T) { testFleetPushedOwnerDown(t, env) })
 }
 
 // fleetEnv is what TestFleet prepared for its subtests.

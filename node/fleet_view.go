@@ -40,12 +40,12 @@ func (f fleetPeers) Fetch(ctx context.Context, d digest.Digest, repo repository.
 	return download{dl, f.h, d}, nil
 }
 
-func (f fleetPeers) Tag(ctx context.Context, repo repository.Name, tag string, timeout time.Duration) (digest.Digest, string, error) {
-	d, from, err := f.h.Tag(ctx, repo, tag, timeout)
+func (f fleetPeers) Tag(ctx context.Context, repo repository.Name, tag string, timeout time.Duration) (pull.PeerTag, error) {
+	a, err := f.h.Tag(ctx, repo, tag, timeout)
 	if err != nil {
-		return "", "", peersErr(err)
+		return pull.PeerTag{}, peersErr(err)
 	}
-	return d, from.String(), nil
+	return pull.PeerTag{Digest: a.Digest, Peer: a.Peer.String(), Secondhand: a.Cached}, nil
 }
 
 // download is a p2p download as a pull.Download.
@@ -92,10 +92,10 @@ func (c peerContent) Open(ctx context.Context, from peer.ID, d digest.Digest, re
 	return served, nil
 }
 
-func (c peerContent) Tag(ctx context.Context, from peer.ID, repo repository.Name, tag string) (digest.Digest, error) {
-	d, err := c.n.puller.TagForPeer(repo, tag, c.n.hasRule)
+func (c peerContent) Tag(ctx context.Context, from peer.ID, repo repository.Name, tag string, acceptCached bool) (digest.Digest, bool, error) {
+	d, cached, err := c.n.puller.TagForPeer(repo, tag, c.n.hasRule, acceptCached)
 	if err != nil {
-		return "", p2p.ErrNotFound
+		return "", false, p2p.ErrNotFound
 	}
-	return d, nil
+	return d, cached, nil
 }

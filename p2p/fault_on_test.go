@@ -30,8 +30,8 @@ func (c arrivingContent) Open(ctx context.Context, from peer.ID, d digest.Digest
 	return &Served{Size: c.a.size, Content: &follower{a: c.a}, Have: have, Pieces: c.a.pieces(), Complete: have == c.a.size, Close: func() error { return nil }}, nil
 }
 
-func (arrivingContent) Tag(context.Context, peer.ID, repository.Name, string) (digest.Digest, error) {
-	return "", ErrNotFound
+func (arrivingContent) Tag(context.Context, peer.ID, repository.Name, string, bool) (digest.Digest, bool, error) {
+	return "", false, ErrNotFound
 }
 
 // The docker fleet tests make a node lie with

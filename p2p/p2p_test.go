@@ -21,10 +21,15 @@ import (
 
 // memContent is a Content backed by a map, with switches for faults.
 type memContent struct {
-	mu      sync.Mutex
-	blobs   map[digest.Digest][]byte
-	tags    map[string]digest.Digest
-	corrupt bool // flip a byte of everything served
+	mu    sync.Mutex
+	blobs map[digest.Digest][]byte
+	tags  map[string]digest.Digest
+	// secondhand are tags of local repositories of other nodes this one
+	// pulled through: answered only to askers that accept them.
+	secondhand map[string]digest.Digest
+	// tagDelay holds every tag answer back that long.
+	tagDelay time.Duration
+	corrupt  bool // flip a byte of everything served
 	// upstream, when set, is what Open fetches on a peer's behalf.
 	upstream map[digest.Digest][]byte
 	// fetchedFor is the repository of the last upstream fetch.
@@ -34,7 +39,7 @@ type memContent struct {
 }
 
 func newMemContent() *memContent {
-	return &memContent{blobs: map[digest.Digest][]byte{}, tags: map[string]digest.Digest{}}
+	return &memContent{blobs: map[digest.Digest][]byte{}, tags: map[string]digest.Digest{}, secondhand: map[string]digest.Digest{}}
 }
 
 func (m *memContent) put(b []byte) digest.Digest {
@@ -68,14 +73,21 @@ func (m *memContent) Open(ctx context.Context, from peer.ID, d digest.Digest, re
 	return &Served{Size: int64(len(b)), MediaType: "application/octet-stream", Content: bytes.NewReader(b), Complete: !corrupt || true, Close: func() error { return nil }}, nil
 }
 
-func (m *memContent) Tag(ctx context.Context, from peer.ID, repo repository.Name, tag string) (digest.Digest, error) {
+func (m *memContent) Tag(ctx context.Context, from peer.ID, repo repository.Name, tag string, acceptCached bool) (digest.Digest, bool, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	delay := m.tagDelay
 	d, ok := m.tags[repo.Key()+":"+tag]
-	if !ok {
-		return "", ErrNotFound
+	cached := false
+	if !ok && acceptCached {
+		d, ok = m.secondhand[repo.Key()+":"+tag]
+		cached = true
 	}
-	return d, nil
+	m.mu.Unlock()
+	time.Sleep(delay)
+	if !ok {
+		return "", false, ErrNotFound
+	}
+	return d, cached, nil
 }
 
 type testPeer struct {
@@ -346,18 +358,18 @@ func TestTagFromPeers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, from, err := asker.h.Tag(context.Background(), tt.repo, "v1", 10*time.Second)
+			a, err := asker.h.Tag(context.Background(), tt.repo, "v1", 10*time.Second)
 			if tt.want == "" {
 				if !errors.Is(err, ErrNoPeer) {
-					t.Fatalf("Tag = %s, %v; want ErrNoPeer", d, err)
+					t.Fatalf("Tag = %+v, %v; want ErrNoPeer", a, err)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d != tt.want || from != holder.h.ID() {
-				t.Fatalf("Tag = %s from %s, want %s from %s", d, from, tt.want, holder.h.ID())
+			if a.Digest != tt.want || a.Peer != holder.h.ID() || a.Cached {
+				t.Fatalf("Tag = %+v, want %s from %s", a, tt.want, holder.h.ID())
 			}
 		})
 	}

@@ -130,8 +130,8 @@ func (c *swarmContent) Open(ctx context.Context, from peer.ID, d digest.Digest, 
 	return &Served{Size: a.size, Content: &follower{a: a}, Have: have, Pieces: a.pieces(), Complete: have == a.size, Close: func() error { return nil }}, nil
 }
 
-func (c *swarmContent) Tag(context.Context, peer.ID, repository.Name, string) (digest.Digest, error) {
-	return "", ErrNotFound
+func (c *swarmContent) Tag(context.Context, peer.ID, repository.Name, string, bool) (digest.Digest, bool, error) {
+	return "", false, ErrNotFound
 }
 
 // A cold blob fetched by every node at once moves through the fleet: the

@@ -57,6 +57,12 @@ type Request struct {
 	// Tag, with Rule and Repo and no Digest, asks for the last digest the
 	// peer resolved for that tag.
 	Tag string `json:"tag,omitempty"`
+	// AcceptCached, with Tag, lets a peer that does not own a local
+	// repository answer with the digest it stored when it pulled the
+	// repository through (a secondhand answer, marked Cached). A node of
+	// an earlier release neither sends nor reads it, so it never gets a
+	// secondhand answer it could take for the owner's.
+	AcceptCached bool `json:"accept_cached,omitempty"`
 
 	// Swarm marks an asker that fetches pieces from many peers: it is
 	// told at once when the peer has no upload slot (errBusy), and the
@@ -82,6 +88,9 @@ type Response struct {
 	MediaType string `json:"media_type,omitempty"`
 	// Digest answers a tag request.
 	Digest digest.Digest `json:"digest,omitempty"`
+	// Cached marks a secondhand tag answer: the peer does not own the
+	// repository (see Request.AcceptCached).
+	Cached bool `json:"cached,omitempty"`
 	// Pieces are the sha256 digests of the content's consecutive
 	// PieceSize pieces, when the peer holds it whole; askers check each
 	// piece as it arrives and can fetch pieces from several peers.
@@ -143,8 +152,10 @@ type Content interface {
 	// peer's behalf; with a zero repo (or a local one) it serves only
 	// what it holds.
 	Open(ctx context.Context, from peer.ID, d digest.Digest, repo repository.Name) (*Served, error)
-	// Tag is the last digest the node resolved for tag of repo.
-	Tag(ctx context.Context, from peer.ID, repo repository.Name, tag string) (digest.Digest, error)
+	// Tag is the last digest the node resolved for tag of repo. With
+	// acceptCached it may answer for a local repository of another node
+	// it pulled through; cached then says so.
+	Tag(ctx context.Context, from peer.ID, repo repository.Name, tag string, acceptCached bool) (d digest.Digest, cached bool, err error)
 }
 
 // Served is content opened for a peer.
@@ -204,11 +215,11 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 		if !validTag(req.Tag) {
 			return 0, writeHeader(s, Response{Error: errBadRequest})
 		}
-		d, err := c.Tag(ctx, from, repo, req.Tag)
+		d, cached, err := c.Tag(ctx, from, repo, req.Tag, req.AcceptCached)
 		if err != nil {
 			return 0, writeHeader(s, Response{Error: errorCode(err)})
 		}
-		return 0, writeHeader(s, Response{Digest: d})
+		return 0, writeHeader(s, Response{Digest: d, Cached: cached && req.AcceptCached})
 	}
 	if req.Digest.Validate() != nil || req.Offset < 0 || req.Have < 0 || req.PiecesFrom < 0 {
 		return 0, writeHeader(s, Response{Error: errBadRequest})

@@ -90,6 +90,28 @@ func (p *Puller) resolveTag(ctx context.Context, repo repository.Name, tag strin
 		}
 		upErr = err
 	}
+	// Another node's local repository: only its owner knows where the
+	// tag is now, so once the tag's TTL has passed the fleet is asked
+	// again and a tag moved on its owner is seen; the last known digest
+	// is kept when no peer answers, as a stale tag.
+	if !repo.Mirrored() && p.cfg.Peers != nil {
+		m, err := p.tagFromPeers(ctx, repo, tag, nil)
+		if err == nil {
+			return m, nil
+		}
+		if cached != "" {
+			if m, serr := p.storedManifest(repo, cached); serr == nil {
+				p.metrics.staleTags.Inc()
+				p.log.Warn("serving the last known digest of a tag: no node holding the repository answered", "repository", repo, "tag", tag, "digest", cached, "err", err)
+				m.Warning = fmt.Sprintf("no node holding repository %s answered; serving the last known digest of tag %s", repo.Path, tag)
+				return m, nil
+			}
+		}
+		if errors.Is(err, errNoPeerTag) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
 	if cached != "" {
 		if m, err := p.storedManifest(repo, cached); err == nil {
 			if upErr != nil {
@@ -100,27 +122,43 @@ func (p *Puller) resolveTag(ctx context.Context, repo repository.Name, tag strin
 			return m, nil
 		}
 	}
-	// Tags of a local repository held elsewhere in the fleet can only
-	// come from peers; PeerTags is about mirrored ones.
-	if p.cfg.Peers != nil && (p.cfg.PeerTags || !repo.Mirrored()) {
-		if d, err := p.peerTag(ctx, repo, tag); err == nil {
-			m, err := p.ensureManifest(ctx, repo, d)
-			if err != nil {
-				return nil, err
-			}
-			if err := p.setTag(repo, tag, d); err != nil {
-				return nil, err
-			}
-			if upErr != nil {
-				m.Warning = fmt.Sprintf("upstream %s could not be reached; serving the digest peers resolved for tag %s", repo.Rule, tag)
-			}
-			return m, nil
+	if p.cfg.Peers != nil && p.cfg.PeerTags && repo.Mirrored() {
+		m, err := p.tagFromPeers(ctx, repo, tag, upErr)
+		if !errors.Is(err, errNoPeerTag) {
+			return m, err
 		}
 	}
 	if upErr != nil {
 		return nil, upErr
 	}
 	return nil, ErrNotFound
+}
+
+// errNoPeerTag is tagFromPeers finding no peer that knows the tag.
+var errNoPeerTag = errors.New("no peer knows the tag")
+
+// tagFromPeers resolves tag of repo through peers and makes sure the
+// manifest it names is stored. upErr is why upstream was not asked, if
+// it was not.
+func (p *Puller) tagFromPeers(ctx context.Context, repo repository.Name, tag string, upErr error) (*oci.Manifest, error) {
+	d, secondhand, err := p.peerTag(ctx, repo, tag)
+	if err != nil {
+		return nil, errNoPeerTag
+	}
+	m, err := p.ensureManifest(ctx, repo, d)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.setTag(repo, tag, d); err != nil {
+		return nil, err
+	}
+	switch {
+	case upErr != nil:
+		m.Warning = fmt.Sprintf("upstream %s could not be reached; serving the digest peers resolved for tag %s", repo.Rule, tag)
+	case secondhand:
+		m.Warning = fmt.Sprintf("no node holding repository %s answered; serving the digest of tag %s a node that pulled it last stored", repo.Path, tag)
+	}
+	return m, nil
 }
 
 // setTag records what tag of repo resolved to. A store that cannot
@@ -133,17 +171,22 @@ func (p *Puller) setTag(repo repository.Name, tag string, d digest.Digest) error
 	return err
 }
 
-// peerTag asks the connected peers what tag of repo last resolved to and
-// takes the first answer.
-func (p *Puller) peerTag(ctx context.Context, repo repository.Name, tag string) (digest.Digest, error) {
-	d, from, err := p.cfg.Peers.Tag(ctx, repo, tag, PeerTagTimeout)
+// peerTag asks the connected peers what tag of repo last resolved to.
+// A secondhand answer (no owner answered) is a stale tag served.
+func (p *Puller) peerTag(ctx context.Context, repo repository.Name, tag string) (d digest.Digest, secondhand bool, err error) {
+	a, err := p.cfg.Peers.Tag(ctx, repo, tag, PeerTagTimeout)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	p.metrics.peerTags.Inc()
-	p.tagPeers.set(repo, from)
-	p.log.Warn("resolved a tag through a peer", "repository", repo, "tag", tag, "digest", d, "peer", from)
-	return d, nil
+	p.tagPeers.set(repo, a.Peer)
+	if a.Secondhand {
+		p.metrics.staleTags.Inc()
+		p.log.Warn("serving a tag's digest from a peer that pulled it through: its owner did not answer", "repository", repo, "tag", tag, "digest", a.Digest, "peer", a.Peer)
+		return a.Digest, true, nil
+	}
+	p.log.Warn("resolved a tag through a peer", "repository", repo, "tag", tag, "digest", a.Digest, "peer", a.Peer)
+	return a.Digest, false, nil
 }
 
 // ensureManifest returns manifest d of repo from the store, fetching it

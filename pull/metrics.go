@@ -20,7 +20,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"source"}),
 		staleTags: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_stale_tags_served_total",
-			Help: "Tags answered with their last known digest because upstream could not be reached.",
+			Help: "Tags answered with their last known digest because upstream, or a local repository's owner, could not be reached.",
 		}),
 		peerTags: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_peer_tag_resolutions_total",

@@ -82,18 +82,31 @@ func (p *Puller) ForPeer(ctx context.Context, d digest.Digest, repo repository.N
 
 // TagForPeer is the last digest this node resolved for tag of repo: a
 // local repository pushed or imported here, or a mirrored one of a rule
-// this node has.
-func (p *Puller) TagForPeer(repo repository.Name, tag string, hasRule HasRule) (digest.Digest, error) {
+// this node has. When acceptCached, a local repository of another node
+// whose manifest by that tag this node stored when it pulled it through
+// is answered too, as secondhand (cached): it lets the fleet serve the
+// image while its owner is down. Only askers that say they accept it get
+// such an answer, so that an asker that cannot tell it from the owner's
+// never takes it for the owner's.
+func (p *Puller) TagForPeer(repo repository.Name, tag string, hasRule HasRule, acceptCached bool) (d digest.Digest, cached bool, err error) {
 	switch {
 	case !repo.Mirrored() && p.cfg.Store.IsLocal(repo.Key()):
 	case repo.Mirrored() && hasRule(repo.Rule):
 		repo = repository.Mirror(repo.Rule, repo.Path)
+	case !repo.Mirrored() && acceptCached:
+		cached = true
 	default:
-		return "", ErrNotFound
+		return "", false, ErrNotFound
 	}
-	d, _, err := p.cfg.Store.Tag(repo.Key(), tag)
+	d, _, err = p.cfg.Store.Tag(repo.Key(), tag)
 	if err != nil {
-		return "", ErrNotFound
+		return "", false, ErrNotFound
 	}
-	return d, nil
+	if cached {
+		// Only what this node can serve next: the manifest by that digest.
+		if _, err := p.cfg.Store.Manifest(repo.Key(), d); err != nil {
+			return "", false, ErrNotFound
+		}
+	}
+	return d, cached, nil
 }

@@ -176,8 +176,11 @@ func TestTagForPeer(t *testing.T) {
 		repo    repository.Name
 		tag     string
 		hasRule pull.HasRule
-		setup   func(e *env)
-		want    digest.Digest // "": ErrNotFound
+		// acceptCached: the asker accepts a secondhand answer.
+		acceptCached bool
+		setup        func(e *env)
+		want         digest.Digest // "": ErrNotFound
+		cached       bool
 	}{
 		{
 			name: "local, pushed here",
@@ -197,6 +200,35 @@ func TestTagForPeer(t *testing.T) {
 			repo: local, tag: "v1",
 			hasRule: rules(),
 			setup:   func(e *env) { e.store.SetTagAt(local.Key(), "v1", d1, now) },
+		},
+		{
+			name: "local, held elsewhere, asker accepts secondhand: answered as cached",
+			repo: local, tag: "v1",
+			hasRule: rules(), acceptCached: true,
+			setup: func(e *env) {
+				_ = e.store.PutManifest(local.Key(), &oci.Manifest{MediaType: manifestType, Bytes: m1, Digest: d1}, nil)
+				e.store.SetTagAt(local.Key(), "v1", d1, now)
+			},
+			want: d1, cached: true,
+		},
+		{
+			name: "local, held elsewhere, asker accepts secondhand, manifest not held",
+			repo: local, tag: "v1",
+			hasRule: rules(), acceptCached: true,
+			setup: func(e *env) { e.store.SetTagAt(local.Key(), "v1", d1, now) },
+		},
+		{
+			name: "local, pushed here, asker accepts secondhand: the owner's answer",
+			repo: local, tag: "v1",
+			hasRule: rules(), acceptCached: true,
+			setup: func(e *env) { e.store.Push(local.Key(), manifestType, m1, nil, "v1") },
+			want:  d1,
+		},
+		{
+			name: "mirrored, a rule this node does not have, asker accepts secondhand",
+			repo: mirrored, tag: "latest",
+			hasRule: rules("ghcr.io"), acceptCached: true,
+			setup: func(e *env) { e.store.SetTagAt(mirrored.Key(), "latest", d1, now) },
 		},
 		{
 			name: "mirrored, a rule this node has",
@@ -235,13 +267,13 @@ func TestTagForPeer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv()
 			tc.setup(e)
-			d, err := e.puller(t).TagForPeer(tc.repo, tc.tag, tc.hasRule)
+			d, cached, err := e.puller(t).TagForPeer(tc.repo, tc.tag, tc.hasRule, tc.acceptCached)
 			if tc.want == "" {
 				if !errors.Is(err, pull.ErrNotFound) {
 					t.Errorf("TagForPeer = %s, %v; want ErrNotFound", d, err)
 				}
-			} else if err != nil || d != tc.want {
-				t.Errorf("TagForPeer = %s, %v; want %s", d, err, tc.want)
+			} else if err != nil || d != tc.want || cached != tc.cached {
+				t.Errorf("TagForPeer = %s, cached %v, %v; want %s, cached %v", d, cached, err, tc.want, tc.cached)
 			}
 			if len(e.up.Calls)+len(e.peers.TagsAsked) != 0 {
 				t.Errorf("a peer's tag request went out: upstream %v, peers %q", e.up.Calls, e.peers.TagsAsked)

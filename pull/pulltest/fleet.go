@@ -27,6 +27,9 @@ type Peers struct {
 	// finds: its provider record was lost.
 	unadvertised map[string]map[digest.Digest]peerContent
 	tags         map[string]digest.Digest // repo key \x00 tag
+	// secondhand are tags held by a peer that is not their owner (it
+	// pulled the local repository through).
+	secondhand map[string]secondhandTag // repo key \x00 tag
 	// Blamed lists why peers were blamed.
 	Blamed []string
 	// Fetched lists the digests asked for, with the repository named
@@ -39,6 +42,11 @@ type Peers struct {
 	// FailAfter, when positive, makes a blob download fail after that
 	// many bytes (the peers went away part way).
 	FailAfter int
+}
+
+type secondhandTag struct {
+	peer string
+	d    digest.Digest
 }
 
 type peerContent struct {
@@ -81,6 +89,18 @@ func (p *Peers) HoldTag(repo repository.Name, tag string, d digest.Digest) {
 	p.tags[key(repo.Key(), tag)] = d
 }
 
+// HoldSecondhandTag makes peer, which is not the owner of repo, answer
+// tag of repo with d as secondhand: it pulled the repository through. The
+// owner's answer (HoldTag), when there is one, wins.
+func (p *Peers) HoldSecondhandTag(peer string, repo repository.Name, tag string, d digest.Digest) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.secondhand == nil {
+		p.secondhand = map[string]secondhandTag{}
+	}
+	p.secondhand[key(repo.Key(), tag)] = secondhandTag{peer: peer, d: d}
+}
+
 func (p *Peers) Fetch(ctx context.Context, d digest.Digest, repo repository.Name, find time.Duration, known []string) (pull.Download, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -108,15 +128,18 @@ func (p *Peers) Fetch(ctx context.Context, d digest.Digest, repo repository.Name
 	return &download{p: p, r: r, size: int64(len(c.body)), mediaType: c.mediaType}, nil
 }
 
-func (p *Peers) Tag(ctx context.Context, repo repository.Name, tag string, timeout time.Duration) (digest.Digest, string, error) {
+func (p *Peers) Tag(ctx context.Context, repo repository.Name, tag string, timeout time.Duration) (pull.PeerTag, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.TagsAsked = append(p.TagsAsked, repo.Key()+" "+tag)
-	d, ok := p.tags[key(repo.Key(), tag)]
-	if !ok {
-		return "", "", pull.ErrNotFound
+	// The owner's answer wins, as p2p.Host.Tag prefers it.
+	if d, ok := p.tags[key(repo.Key(), tag)]; ok {
+		return pull.PeerTag{Digest: d, Peer: TagPeer}, nil
 	}
-	return d, TagPeer, nil
+	if s, ok := p.secondhand[key(repo.Key(), tag)]; ok {
+		return pull.PeerTag{Digest: s.d, Peer: s.peer, Secondhand: true}, nil
+	}
+	return pull.PeerTag{}, pull.ErrNotFound
 }
 
 type errReader struct{}

@@ -1,0 +1,84 @@
+package node
+
+import (
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
+)
+
+// TestLocalRepositoryByTagWhileItsOwnerIsDown pushes an image to a, pulls
+// it through b, stops a and pulls it by tag through c: b, which holds it,
+// answers the tag as secondhand (issue 11: pushed images failed with 404s
+// while the node they were pushed to was down).
+func TestLocalRepositoryByTagWhileItsOwnerIsDown(t *testing.T) {
+	up := newCountingUpstream(t)
+	a, srvA := startOwnNode(t, up.URL)
+	var stopA sync.Once
+	stop := func() { stopA.Do(func() { srvA.Close(); a.Close() }) }
+	t.Cleanup(stop)
+	b, srvB := startFleetNode(t, up.URL, a.p2p.Addrs())
+	c, srvC := startFleetNode(t, up.URL, b.p2p.Addrs())
+	waitConnected(t, a, b)
+	waitConnected(t, b, c)
+	img, err := random.Image(1<<20, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushRef, _ := name.ParseReference(strings.TrimPrefix(srvA.URL, "http://")+"/myteam/app:v1", name.Insecure)
+	if err := remote.Write(pushRef, img); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+	viaB, _ := name.ParseReference(strings.TrimPrefix(srvB.URL, "http://")+"/myteam/app:v1", name.Insecure)
+	got, err := remote.Get(viaB)
+	if err != nil {
+		t.Fatalf("pull by tag through b: %v", err)
+	}
+	readLayers(t, got)
+
+	stop()
+	viaC, _ := name.ParseReference(strings.TrimPrefix(srvC.URL, "http://")+"/myteam/app:v1", name.Insecure)
+	for end := time.Now().Add(15 * time.Second); ; {
+		// c may still be connected to a when a stops; a peer that
+		// went away answers nothing and is not asked again.
+		if got, err = remote.Get(viaC); err == nil || time.Now().After(end) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("pull by tag through c while a is down: %v", err)
+	}
+	if got.Digest != want {
+		t.Fatalf("got %s, want %s", got.Digest, want)
+	}
+	readLayers(t, got)
+	if up.blobBytes.Load() != 0 {
+		t.Fatal("a local repository's content came from upstream")
+	}
+}
+
+// startOwnNode starts a fleet node as startFleetNode does, that the
+// caller closes.
+func startOwnNode(t *testing.T, upstreamURL string) (*Node, *httptest.Server) {
+	t.Helper()
+	n, err := New(Config{
+		DataDir:   filepath.Join(t.TempDir(), "data"),
+		Upstreams: upstreamtest.Rules(t, "up="+upstreamURL),
+		TagTTL:    time.Minute,
+		P2PListen: []string{"/ip4/127.0.0.1/tcp/0"},
+		P2PTags:   true,
+	}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, httptest.NewServer(n.Handler())
+}
