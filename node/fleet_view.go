@@ -42,6 +42,9 @@ func (f fleetPeers) Fetch(ctx context.Context, d digest.Digest, repo repository.
 
 func (f fleetPeers) Tag(ctx context.Context, repo repository.Name, tag string, timeout time.Duration) (pull.PeerTag, error) {
 	a, err := f.h.Tag(ctx, repo, tag, timeout)
+	if errors.Is(err, p2p.ErrOwnerHasNoTag) {
+		return pull.PeerTag{}, fmt.Errorf("%w: %w", pull.ErrOwnerHasNoTag, err)
+	}
 	if err != nil {
 		return pull.PeerTag{}, peersErr(err)
 	}
@@ -94,6 +97,9 @@ func (c peerContent) Open(ctx context.Context, from peer.ID, d digest.Digest, re
 
 func (c peerContent) Tag(ctx context.Context, from peer.ID, repo repository.Name, tag string, acceptCached bool) (digest.Digest, bool, error) {
 	d, cached, err := c.n.puller.TagForPeer(repo, tag, c.n.hasRule, acceptCached)
+	if errors.Is(err, pull.ErrOwnerHasNoTag) {
+		return "", false, p2p.ErrOwnerHasNoTag
+	}
 	if err != nil {
 		return "", false, p2p.ErrNotFound
 	}

@@ -27,6 +27,9 @@ type memContent struct {
 	// secondhand are tags of local repositories of other nodes this one
 	// pulled through: answered only to askers that accept them.
 	secondhand map[string]digest.Digest
+	// owns are the repositories (keys) this node owns: a tag missing
+	// from one is its owner's "no such tag".
+	owns map[string]bool
 	// tagDelay holds every tag answer back that long.
 	tagDelay time.Duration
 	corrupt  bool // flip a byte of everything served
@@ -82,8 +85,12 @@ func (m *memContent) Tag(ctx context.Context, from peer.ID, repo repository.Name
 		d, ok = m.secondhand[repo.Key()+":"+tag]
 		cached = true
 	}
+	owned := m.owns[repo.Key()]
 	m.mu.Unlock()
 	time.Sleep(delay)
+	if !ok && owned {
+		return "", false, ErrOwnerHasNoTag
+	}
 	if !ok {
 		return "", false, ErrNotFound
 	}

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -35,9 +36,10 @@ func (h *Host) Tag(ctx context.Context, repo repository.Name, tag string, timeou
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	type answer struct {
-		d      digest.Digest
-		p      peer.ID
-		cached bool
+		d       digest.Digest
+		p       peer.ID
+		cached  bool
+		ownerNo bool // the owner said it has no such tag
 	}
 	peers := h.host.Network().Peers()
 	// Room for every first ask and every retry, so no asker blocks once
@@ -59,7 +61,7 @@ func (h *Host) Tag(ctx context.Context, repo repository.Name, tag string, timeou
 			}
 			s, err := h.Open(ctx, p, Request{Rule: repo.Rule, Repo: repo.Path, Tag: tag, AcceptCached: true})
 			if err != nil {
-				answers <- answer{p: p}
+				answers <- answer{p: p, ownerNo: errors.Is(err, ErrOwnerHasNoTag)}
 				return
 			}
 			s.Close()
@@ -67,7 +69,7 @@ func (h *Host) Tag(ctx context.Context, repo repository.Name, tag string, timeou
 				answers <- answer{p: p}
 				return
 			}
-			answers <- answer{s.Digest, p, s.Cached}
+			answers <- answer{d: s.Digest, p: p, cached: s.Cached}
 		}()
 	}
 	for _, p := range peers {
@@ -89,6 +91,10 @@ func (h *Host) Tag(ctx context.Context, repo repository.Name, tag string, timeou
 			outstanding--
 			delete(pending, a.p)
 			switch {
+			case a.ownerNo:
+				// The owner's word is final, this way too: no
+				// secondhand answer brings back a tag it removed.
+				return TagAnswer{}, fmt.Errorf("%w: %s's owner %s has no tag %s", ErrOwnerHasNoTag, repo.Key(), a.p, tag)
 			case a.d == "":
 			case !a.cached:
 				return TagAnswer{Digest: a.d, Peer: a.p}, nil

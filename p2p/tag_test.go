@@ -58,6 +58,16 @@ func TestSecondhandTag(t *testing.T) {
 			t.Errorf("Tag = %+v, %v; want %s from the owner %s", a, err, moved, owner.h.ID())
 		}
 	})
+	t.Run("owner says it has no such tag: no secondhand answer brings it back", func(t *testing.T) {
+		owner.content.mu.Lock()
+		owner.content.owns = map[string]bool{repo.Key(): true}
+		delete(owner.content.tags, "team/app:v1")
+		owner.content.mu.Unlock()
+		a, err := asker.h.Tag(context.Background(), repo, "v1", 10*time.Second)
+		if !errors.Is(err, ErrOwnerHasNoTag) || !errors.Is(err, ErrNotFound) {
+			t.Errorf("Tag = %+v, %v; want the owner's no", a, err)
+		}
+	})
 	t.Run("owner down: the holder's answer, marked cached", func(t *testing.T) {
 		owner.adv.Close()
 		if err := owner.h.Close(); err != nil {

@@ -91,6 +91,11 @@ type Response struct {
 	// Cached marks a secondhand tag answer: the peer does not own the
 	// repository (see Request.AcceptCached).
 	Cached bool `json:"cached,omitempty"`
+	// Owner, with a not_found answer to a tag question, says the peer
+	// owns the repository and it has no such tag (deleted, or never
+	// pushed): an asker then takes no secondhand answer for it, which
+	// would bring back a tag its owner removed.
+	Owner bool `json:"owner,omitempty"`
 	// Pieces are the sha256 digests of the content's consecutive
 	// PieceSize pieces, when the peer holds it whole; askers check each
 	// piece as it arrives and can fetch pieces from several peers.
@@ -127,6 +132,11 @@ const (
 
 // ErrNotFound means the peer does not have the content.
 var ErrNotFound = errors.New("p2p: not found")
+
+// ErrOwnerHasNoTag is the answer of a repository's owner that has no
+// such tag (Content.Tag returns it; Open returns it from such an
+// answer). It is an ErrNotFound.
+var ErrOwnerHasNoTag = fmt.Errorf("%w: the repository's owner has no such tag", ErrNotFound)
 
 // ErrDenied means the peer refused to serve us.
 var ErrDenied = errors.New("p2p: denied")
@@ -217,7 +227,7 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 		}
 		d, cached, err := c.Tag(ctx, from, repo, req.Tag, req.AcceptCached)
 		if err != nil {
-			return 0, writeHeader(s, Response{Error: errorCode(err)})
+			return 0, writeHeader(s, Response{Error: errorCode(err), Owner: errors.Is(err, ErrOwnerHasNoTag)})
 		}
 		return 0, writeHeader(s, Response{Digest: d, Cached: cached && req.AcceptCached})
 	}
@@ -419,6 +429,9 @@ func (h *Host) Open(ctx context.Context, p peer.ID, req Request) (*Stream, error
 	switch resp.Error {
 	case "":
 	case errNotFound:
+		if resp.Owner {
+			return nil, ErrOwnerHasNoTag
+		}
 		return nil, ErrNotFound
 	case errDenied:
 		return nil, ErrDenied

@@ -99,6 +99,10 @@ func (p *Puller) resolveTag(ctx context.Context, repo repository.Name, tag strin
 		if err == nil {
 			return m, nil
 		}
+		if errors.Is(err, ErrOwnerHasNoTag) {
+			// Deleted on its owner: the last known digest is not served.
+			return nil, ErrNotFound
+		}
 		if cached != "" {
 			if m, serr := p.storedManifest(repo, cached); serr == nil {
 				p.metrics.staleTags.Inc()
@@ -142,6 +146,9 @@ var errNoPeerTag = errors.New("no peer knows the tag")
 // it was not.
 func (p *Puller) tagFromPeers(ctx context.Context, repo repository.Name, tag string, upErr error) (*oci.Manifest, error) {
 	d, secondhand, err := p.peerTag(ctx, repo, tag)
+	if errors.Is(err, ErrOwnerHasNoTag) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, errNoPeerTag
 	}

@@ -2,6 +2,7 @@ package pull_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/shoal-dev/shoal/oci"
+	"github.com/shoal-dev/shoal/pull"
 	"github.com/shoal-dev/shoal/pull/pulltest"
 )
 
@@ -145,5 +147,24 @@ func TestLocalTagAskedAgain(t *testing.T) {
 				t.Errorf("shoal_stale_tags_served_total = %v, want %d", g, tc.stale)
 			}
 		})
+	}
+}
+
+// A tag its owner no longer has (deleted) is not found, though the node
+// has a digest of its own for it and another node would answer with a
+// secondhand one: neither may bring back what the owner removed (found
+// by node's TestPropertyContentBelongsToItsRepository).
+func TestLocalTagDeletedOnItsOwner(t *testing.T) {
+	e := newEnv()
+	_ = e.store.PutManifest(local.Key(), &oci.Manifest{MediaType: manifestType, Bytes: m1, Digest: d1}, nil)
+	e.store.SetTagAt(local.Key(), "v1", d1, time.Now().Add(-time.Hour))
+	e.peers.HoldSecondhandTag("peer-2", local, "v1", d1)
+	e.peers.OwnerHasNoTag(local, "v1")
+	m, err := e.puller(t).Manifest(context.Background(), local, "v1")
+	if !errors.Is(err, pull.ErrNotFound) {
+		t.Fatalf("Manifest by tag = %v, %v; want not found", m, err)
+	}
+	if g := e.gather(t)[`shoal_stale_tags_served_total`]; g != 0 {
+		t.Errorf("shoal_stale_tags_served_total = %v, want 0", g)
 	}
 }

@@ -100,6 +100,9 @@ func (p *Puller) TagForPeer(repo repository.Name, tag string, hasRule HasRule, a
 	}
 	d, _, err = p.cfg.Store.Tag(repo.Key(), tag)
 	if err != nil {
+		if !repo.Mirrored() && !cached {
+			return "", false, ErrOwnerHasNoTag
+		}
 		return "", false, ErrNotFound
 	}
 	if cached {

@@ -3,6 +3,7 @@ package pull
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -77,6 +78,10 @@ var (
 	// ErrNotFound is what the store, peers and sources answer for
 	// content they do not have.
 	ErrNotFound = errors.New("not found")
+	// ErrOwnerHasNoTag is TagForPeer's answer for a repository this node
+	// owns that has no such tag: the owner's final word (peers then take
+	// no secondhand answer for it). It is an ErrNotFound.
+	ErrOwnerHasNoTag = fmt.Errorf("%w: this node owns the repository and has no such tag", ErrNotFound)
 	// ErrDigestMismatch is content that did not match its digest.
 	ErrDigestMismatch = errors.New("content did not match its digest")
 )

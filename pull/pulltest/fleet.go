@@ -30,6 +30,7 @@ type Peers struct {
 	// secondhand are tags held by a peer that is not their owner (it
 	// pulled the local repository through).
 	secondhand map[string]secondhandTag // repo key \x00 tag
+	ownerNo    map[string]bool          // repo key \x00 tag: the owner says it has none
 	// Blamed lists why peers were blamed.
 	Blamed []string
 	// Fetched lists the digests asked for, with the repository named
@@ -92,6 +93,17 @@ func (p *Peers) HoldTag(repo repository.Name, tag string, d digest.Digest) {
 // HoldSecondhandTag makes peer, which is not the owner of repo, answer
 // tag of repo with d as secondhand: it pulled the repository through. The
 // owner's answer (HoldTag), when there is one, wins.
+// OwnerHasNoTag makes the repository's owner answer that it has no tag
+// tag (deleted or never pushed): its word beats any secondhand answer.
+func (p *Peers) OwnerHasNoTag(repo repository.Name, tag string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ownerNo == nil {
+		p.ownerNo = map[string]bool{}
+	}
+	p.ownerNo[key(repo.Key(), tag)] = true
+}
+
 func (p *Peers) HoldSecondhandTag(peer string, repo repository.Name, tag string, d digest.Digest) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -135,6 +147,9 @@ func (p *Peers) Tag(ctx context.Context, repo repository.Name, tag string, timeo
 	// The owner's answer wins, as p2p.Host.Tag prefers it.
 	if d, ok := p.tags[key(repo.Key(), tag)]; ok {
 		return pull.PeerTag{Digest: d, Peer: TagPeer}, nil
+	}
+	if p.ownerNo[key(repo.Key(), tag)] {
+		return pull.PeerTag{}, pull.ErrOwnerHasNoTag
 	}
 	if s, ok := p.secondhand[key(repo.Key(), tag)]; ok {
 		return pull.PeerTag{Digest: s.d, Peer: s.peer, Secondhand: true}, nil
