@@ -146,7 +146,7 @@ func (mt *metaTxn) putRecord(repo string, rec *ManifestRecord) error {
 	} else if !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	v, err := json.Marshal(rec)
+	v, err := recordValue(rec)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,12 @@ func (mt *metaTxn) putRecord(repo string, rec *ManifestRecord) error {
 		}
 	}
 	if rec.Subject != nil {
-		desc, err := json.Marshal(referrerOf(rec))
+		ref := referrerOf(rec)
+		desc, err := json.Marshal(ref)
+		if err == nil && len(desc) > maxMetaValue {
+			ref.Annotations = nil
+			desc, err = json.Marshal(ref)
+		}
 		if err != nil {
 			return err
 		}
@@ -247,4 +252,25 @@ func b2i(v bool) int {
 		return 1
 	}
 	return 0
+}
+
+// maxMetaValue bounds one metadata value. Badger refuses a value larger
+// than its value log file (valueLogFileSize, kept small so that the
+// files it backs on disk stay small), and a manifest may carry megabytes
+// of annotations (the OCI conformance suite's large manifest has 3.9 MB):
+// its record and referrer descriptor are then kept without them. The
+// manifest's bytes, stored as a blob, still carry them; a referrers
+// answer lists such a manifest without its annotations.
+const maxMetaValue = valueThreshold
+
+// recordValue encodes rec, without its annotations when with them it
+// would exceed maxMetaValue.
+func recordValue(rec *ManifestRecord) ([]byte, error) {
+	v, err := json.Marshal(rec)
+	if err != nil || len(v) <= maxMetaValue {
+		return v, err
+	}
+	slim := *rec
+	slim.Annotations = nil
+	return json.Marshal(&slim)
 }
