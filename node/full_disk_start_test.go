@@ -43,6 +43,18 @@ func TestStartOnFullDisk(t *testing.T) {
 	}
 	srv := httptest.NewServer(n.Handler())
 	pull(srv, "held")
+	// The store commits what it fetched just after the client has its
+	// bytes: wait for the blob count to settle before closing, or a close
+	// that cuts a commit short leaves a layer to fetch again (seen in CI).
+	settled, last, stableSince := time.Now().Add(10*time.Second), -1, time.Now()
+	for time.Now().Before(settled) {
+		if b := n.Status().Cache.Blobs; b != last {
+			last, stableSince = b, time.Now()
+		} else if time.Since(stableSince) > 500*time.Millisecond {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	srv.Close()
 	if err := n.Close(); err != nil {
 		t.Fatal(err)

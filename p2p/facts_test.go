@@ -72,7 +72,9 @@ func TestFactsAndKnownPeers(t *testing.T) {
 		return ok && !kp.Connected
 	})
 	kp, _ := known(fleet[0].h, gone)
-	if kp.LastSeen.Before(before) || kp.LastSeen.After(after.Add(5*time.Second)) || len(kp.Addrs) == 0 || kp.Facts == nil || kp.Facts.StoreBytes != 3000 {
+	// Last seen when it was last heard from or left: its last message may
+	// have come a moment before Close began (seen in CI: 7 ms).
+	if kp.LastSeen.Before(before.Add(-2*time.Second)) || kp.LastSeen.After(after.Add(5*time.Second)) || len(kp.Addrs) == 0 || kp.Facts == nil || kp.Facts.StoreBytes != 3000 {
 		t.Errorf("the peer that left is known as %+v (left between %s and %s)", kp, before, after)
 	}
 }
