@@ -165,25 +165,11 @@ func TestLocalRepositoryByTagThroughAnotherNode(t *testing.T) {
 	a, srvA := startFleetNode(t, up.URL, nil)
 	b, srvB := startFleetNode(t, up.URL, a.p2p.Addrs())
 	waitConnected(t, a, b)
-	img, err := random.Image(1<<20, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pushRef, _ := name.ParseReference(strings.TrimPrefix(srvA.URL, "http://")+"/myteam/app:v1", name.Insecure)
-	if err := remote.Write(pushRef, img); err != nil {
-		t.Fatal(err)
-	}
-	want, _ := img.Digest()
+	want := pushRandomImage(t, srvA.URL, "myteam/app", 1<<20, 2)
 	pullRef, _ := name.ParseReference(strings.TrimPrefix(srvB.URL, "http://")+"/myteam/app:v1", name.Insecure)
-	var got *remote.Descriptor
-	for end := time.Now().Add(15 * time.Second); ; {
-		// B may ask before A's content is advertised; a designated
-		// fetch does not apply to local repositories.
-		if got, err = remote.Get(pullRef); err == nil || time.Now().After(end) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	// B may ask before A's content is advertised; a designated fetch
+	// does not apply to local repositories.
+	got, err := getEventually(pullRef, 15*time.Second)
 	if err != nil {
 		t.Fatalf("pull by tag through the other node: %v", err)
 	}
@@ -193,6 +179,19 @@ func TestLocalRepositoryByTagThroughAnotherNode(t *testing.T) {
 	readLayers(t, got)
 	if up.blobBytes.Load() != 0 {
 		t.Fatal("a local repository's content came from upstream")
+	}
+}
+
+// getEventually asks for ref until it is answered or d has passed: what
+// the fleet knows (an advertisement, a peer gone) takes a moment to
+// change.
+func getEventually(ref name.Reference, d time.Duration) (*remote.Descriptor, error) {
+	for end := time.Now().Add(d); ; {
+		got, err := remote.Get(ref)
+		if err == nil || time.Now().After(end) {
+			return got, err
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -232,15 +231,7 @@ func TestLocalRepositoryFromTheTagsPeerWithoutItsRecords(t *testing.T) {
 	b, srvB := startFleetNode(t, up.URL, a.p2p.Addrs())
 	waitConnected(t, a, b)
 	a.advertiser.Swap(nil).Close()
-	img, err := random.Image(1<<20, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pushRef, _ := name.ParseReference(strings.TrimPrefix(srvA.URL, "http://")+"/myteam/app:v1", name.Insecure)
-	if err := remote.Write(pushRef, img); err != nil {
-		t.Fatal(err)
-	}
-	want, _ := img.Digest()
+	want := pushRandomImage(t, srvA.URL, "myteam/app", 1<<20, 2)
 	pullRef, _ := name.ParseReference(strings.TrimPrefix(srvB.URL, "http://")+"/myteam/app:v1", name.Insecure)
 	got, err := remote.Get(pullRef)
 	if err != nil {

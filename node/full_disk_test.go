@@ -195,15 +195,20 @@ func TestFullDisk(t *testing.T) {
 }
 
 // pushRandomImage pushes a random image of layers layers of layerSize
-// bytes to the registry at url as repo:v1.
-func pushRandomImage(t *testing.T, url, repo string, layerSize, layers int64) {
+// bytes to the registry at url as repo:v1, and returns its digest.
+func pushRandomImage(t *testing.T, url, repo string, layerSize, layers int64) v1.Hash {
 	t.Helper()
 	img, err := random.Image(layerSize, layers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, _ := name.ParseReference(strings.TrimPrefix(url, "http://") + "/" + repo + ":v1")
+	ref, _ := name.ParseReference(strings.TrimPrefix(url, "http://")+"/"+repo+":v1", name.Insecure)
 	if err := remote.Write(ref, img); err != nil {
 		t.Fatal(err)
 	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
 )
@@ -28,15 +27,7 @@ func TestLocalRepositoryByTagWhileItsOwnerIsDown(t *testing.T) {
 	c, srvC := startFleetNode(t, up.URL, b.p2p.Addrs())
 	waitConnected(t, a, b)
 	waitConnected(t, b, c)
-	img, err := random.Image(1<<20, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pushRef, _ := name.ParseReference(strings.TrimPrefix(srvA.URL, "http://")+"/myteam/app:v1", name.Insecure)
-	if err := remote.Write(pushRef, img); err != nil {
-		t.Fatal(err)
-	}
-	want, _ := img.Digest()
+	want := pushRandomImage(t, srvA.URL, "myteam/app", 1<<20, 2)
 	viaB, _ := name.ParseReference(strings.TrimPrefix(srvB.URL, "http://")+"/myteam/app:v1", name.Insecure)
 	got, err := remote.Get(viaB)
 	if err != nil {
@@ -46,14 +37,9 @@ func TestLocalRepositoryByTagWhileItsOwnerIsDown(t *testing.T) {
 
 	stop()
 	viaC, _ := name.ParseReference(strings.TrimPrefix(srvC.URL, "http://")+"/myteam/app:v1", name.Insecure)
-	for end := time.Now().Add(15 * time.Second); ; {
-		// c may still be connected to a when a stops; a peer that
-		// went away answers nothing and is not asked again.
-		if got, err = remote.Get(viaC); err == nil || time.Now().After(end) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	// c may still be connected to a when a stops; a peer that went away
+	// answers nothing and is not asked again.
+	got, err = getEventually(viaC, 15*time.Second)
 	if err != nil {
 		t.Fatalf("pull by tag through c while a is down: %v", err)
 	}
