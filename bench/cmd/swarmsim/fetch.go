@@ -120,7 +120,9 @@ func (sf *fetch) loop() {
 	unasked := false
 	for _, i := range window {
 		if sf.inflight == 0 {
-			sf.n.intake.Take()
+			if !sf.n.intake.AdmitOwed(now) {
+				break
+			}
 		} else if !sf.n.intake.Admit(now) {
 			break
 		}
@@ -202,9 +204,14 @@ func (sf *fetch) request(i, p int) {
 				end(swarm.Busy, -1, nil, members)
 			})
 		}
-		// As in p2p's transfer.go: a slot first, then the origin's
-		// decision, which counts the copy.
-		if !q.slots.Admit(now) {
+		// As in p2p's transfer.go: a slot first (leaving one free for
+		// the pieces only q holds while the fleet waits on q for
+		// them), then the origin's decision, which counts the copy.
+		reserve := 0
+		if p != sf.b.origin && f.injecting(q, now) {
+			reserve = 1
+		}
+		if !q.slots.AdmitReserving(now, reserve) {
 			busy()
 			return
 		}
