@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,6 +90,33 @@ type RunOptions struct {
 	Args []string
 }
 
+// CongestionControl is the TCP congestion control the containers use,
+// and what a benchmark's upstream proxy sets on the connections it
+// serves them: a loss-based one, cubic (Linux's default) where the
+// kernel allows it without privileges, else reno, whatever the host
+// itself runs; "" when neither is allowed. The machines these tests and
+// benchmarks run on default to BBR without the fq qdisc it is built for,
+// and behind CapNetwork's tbf (whose queue drops what exceeds it) BBR's
+// bandwidth estimate ran to 1.6 Gbit/s on an 8 Mbit/s link: a node's
+// connections to its peers retransmitted 6-93% of what they sent, and
+// the end of a swarm rollout crawled at a third of the links
+// (bench/RESULTS.md). A network namespace other than the host's may
+// only default to an algorithm in tcp_allowed_congestion_control, which
+// here holds reno and bbr; at these rates reno and cubic behave alike.
+func CongestionControl() string {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
+	if err != nil {
+		return ""
+	}
+	allowed := strings.Fields(string(b))
+	for _, cc := range []string{"cubic", "reno"} {
+		if slices.Contains(allowed, cc) {
+			return cc
+		}
+	}
+	return ""
+}
+
 // Container is a docker container the caller created.
 type Container struct {
 	ID   string
@@ -129,6 +158,9 @@ func CreateContainer(ctx context.Context, o RunOptions) (*Container, error) {
 	}
 	if o.Memory != "" {
 		args = append(args, "--memory", o.Memory)
+	}
+	if cc := CongestionControl(); cc != "" {
+		args = append(args, "--sysctl", "net.ipv4.tcp_congestion_control="+cc)
 	}
 	args = append(args, o.Image)
 	args = append(args, o.Args...)

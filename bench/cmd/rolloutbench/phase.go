@@ -123,7 +123,6 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 			Name:    fmt.Sprintf("%s-%s-%d", b.prefix, name, i),
 			Image:   b.image,
 			Network: b.net.Name,
-			Publish: []string{harness.RegistryPort},
 			Tmpfs:   []string{"/data"},
 			Labels:  b.labels,
 			Args:    args,
@@ -139,15 +138,17 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 		if err := c.Start(ctx); err != nil {
 			return phaseResult{}, err
 		}
-		addr, err := c.HostAddr(ctx, harness.RegistryPort)
-		if err != nil {
+		// The node's API on its own loopback, as a client on its machine
+		// pulls: through the container's network namespace, not a
+		// published port. At 50 nodes every preload's connection through
+		// docker's port proxies was reset at the same instant.
+		if fn.API, err = fn.Inside(ctx); err != nil {
 			return phaseResult{}, err
 		}
-		fn.API = &harness.Node{Addr: addr}
 		// Generous: at 50 nodes on 2 cores a node starting while the others
 		// join the fleet can take a while to answer.
 		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		err = harness.WaitHTTP(wctx, nil, fn.URL()+"/readyz", 200)
+		err = waitReady(wctx, fn.API)
 		cancel()
 		if err != nil {
 			return phaseResult{}, fmt.Errorf("node %s (%s): %w\n%s", c.Name, c.State(ctx), err, c.Logs(ctx, 40))
@@ -189,7 +190,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 			defer wg.Done()
 			<-start
 			t0 := time.Now()
-			err := preload(ctx, fn.URL(), upstreamRule+"/bench/rollout:1")
+			err := preload(ctx, fn.API, upstreamRule+"/bench/rollout:1")
 			res.nodes[i] = nodeResult{name: fn.Short, dur: time.Since(t0)}
 			if err != nil {
 				res.nodes[i].err = err.Error()
@@ -209,7 +210,7 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 	if p2p {
 		p50 := res.p50()
 		for i, fn := range nodes {
-			benchrun.Logf("phase %s: %s done in %v, %.1f CPU s: %s", name, fn.Short, res.nodes[i].dur.Round(time.Millisecond), float64(cgroupCPU(fn.ID)-cpuBefore[i])/1e9, trafficOf(ctx, fn.URL()))
+			benchrun.Logf("phase %s: %s done in %v, %.1f CPU s: %s", name, fn.Short, res.nodes[i].dur.Round(time.Millisecond), float64(cgroupCPU(fn.ID)-cpuBefore[i])/1e9, trafficOf(ctx, fn.API))
 			if res.nodes[i].dur > p50*3/2 {
 				// A straggler: its log says what held it up.
 				benchrun.Logf("phase %s: %s's log:\n%s", name, fn.Short, fn.Container.Logs(ctx, 200))
@@ -223,18 +224,43 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 	return res, nil
 }
 
+// waitReady polls the node's /readyz until it answers 200 or ctx ends.
+func waitReady(ctx context.Context, n *harness.Node) error {
+	var last string
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		req, _ := http.NewRequestWithContext(rctx, http.MethodGet, n.URL()+"/readyz", nil)
+		resp, err := n.Client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		cancel()
+		if err == nil && resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for /readyz: %w (last: %s)", ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // preload POSTs ref to the node's preload API and reads the stream to its
 // end; the last line's error, if any, is the result.
-func preload(ctx context.Context, base, ref string) error {
+func preload(ctx context.Context, n *harness.Node, ref string) error {
 	body, _ := json.Marshal(map[string][]string{"refs": {ref}})
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/shoal/v1/preload", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL()+"/shoal/v1/preload", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := n.Client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -349,12 +375,12 @@ func parseSize(s string) int64 {
 
 // trafficOf is a node's own account of where its bytes came from and how
 // many it served, from its metrics: where a rollout's time went.
-func trafficOf(ctx context.Context, base string) string {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+func trafficOf(ctx context.Context, n *harness.Node) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.URL()+"/metrics", nil)
 	if err != nil {
 		return err.Error()
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := n.Client.Do(req)
 	if err != nil {
 		return err.Error()
 	}

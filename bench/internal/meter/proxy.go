@@ -6,13 +6,17 @@ package meter
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/shoal-dev/shoal/integration/harness"
 )
 
 // Proxy relays to one upstream, counting and optionally capping.
@@ -35,7 +39,26 @@ func Start(target, host string, bytesPerSec float64) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	// The responses go to capped containers: with the congestion
+	// control they run (harness.CongestionControl says why), not the
+	// host's. Accepted connections take the listener's.
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		cc := harness.CongestionControl()
+		if cc == "" {
+			return nil
+		}
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptString(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, cc)
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return fmt.Errorf("setting %s congestion control: %w", cc, serr)
+		}
+		return nil
+	}}
+	l, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, err
 	}
