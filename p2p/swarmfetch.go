@@ -293,6 +293,7 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, i in
 	}
 	a := &arrival{i: i, p: p}
 	s, err := dl.h.Open(ctx, p, req)
+	header := time.Now()
 	switch {
 	case errors.Is(err, ErrBusy):
 		a.o, a.err = swarm.Busy, err
@@ -315,6 +316,9 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, i in
 		}
 	}
 	a.took = time.Since(start)
+	if a.o != swarm.Busy {
+		dl.h.log.Debug("piece request", "digest", dl.d, "piece", i, "peer", p, "outcome", a.o, "header", header.Sub(start).Round(time.Millisecond), "took", a.took.Round(time.Millisecond), "err", a.err)
+	}
 	out <- a
 }
 

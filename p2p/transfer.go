@@ -338,7 +338,11 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 		// long: two such would leave a slow node serving no one.
 		_ = s.SetWriteDeadline(time.Now().Add(2 * swarm.PieceTimeout))
 	}
+	wrote := time.Now()
 	n, err := io.CopyN(countingWriter{s, &h.slots}, h.corrupt(body, piece && served.Size > PieceSize), want)
+	if piece {
+		h.log.Debug("piece served", "digest", req.Digest, "offset", req.Offset, "peer", from, "write", time.Since(wrote).Round(time.Millisecond), "err", err, "slots", h.slots.active())
+	}
 	if err == nil && n != want {
 		err = fmt.Errorf("sent %d of %d bytes", n, want)
 	}
