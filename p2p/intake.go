@@ -11,11 +11,11 @@ import (
 // swarm.NewIntake for why.
 
 // admitIntake says whether one more piece request may go out now, and
-// counts it if so; first (the fetch has none out) always may, unless a
-// body from upstream runs (swarm.Slots.AdmitOwed).
+// counts it if so; first (the fetch has none out) always may.
 func (h *Host) admitIntake(now time.Time, first bool) bool {
 	if first {
-		return h.intake.admitOwed(now)
+		h.intake.take()
+		return true
 	}
 	return h.intake.admit(now)
 }
@@ -29,11 +29,6 @@ func (h *Host) unadmitIntake() { h.intake.release() }
 // may have been waiting for the room.
 func (h *Host) releaseIntake() {
 	h.unadmitIntake()
-	h.wakeFetches()
-}
-
-// wakeFetches pokes every running fetch: the intake has room again.
-func (h *Host) wakeFetches() {
 	h.activeMu.Lock()
 	for _, sf := range h.active {
 		select {
@@ -45,20 +40,15 @@ func (h *Host) wakeFetches() {
 }
 
 // UpstreamStream counts a body this node reads from upstream in its
-// intake, from now until end, ahead of the node's own piece requests
-// (swarm.Slots.TakeFirst): while it runs, a fetch with nothing in flight
-// is no longer owed a request. An origin's upstream stream is what its
-// swarm waits on, and with a piece request of each of its other fetches
-// beside it on a slow link it came in at a third of the link or less
-// (bench/cmd/swarmsim). It always runs; sent counts what it reads into
-// the measured rate. end may be called more than once.
+// intake, from now until end: the node's own piece requests then leave
+// that stream its share of the link. An origin's upstream stream is what
+// its swarm waits on, and with two piece requests of the node's own
+// beside it on a slow link it came in at a third of the link
+// (bench/cmd/swarmsim). It always runs, as a fetch's first request does;
+// sent counts what it reads into the measured rate. end may be called
+// more than once.
 func (h *Host) UpstreamStream() (sent func(n int), end func()) {
-	h.intake.takeFirst()
+	h.intake.take()
 	var once sync.Once
-	return h.intake.sent, func() {
-		once.Do(func() {
-			h.intake.releaseFirst()
-			h.wakeFetches()
-		})
-	}
+	return h.intake.sent, func() { once.Do(h.releaseIntake) }
 }

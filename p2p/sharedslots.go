@@ -21,33 +21,9 @@ func (s *sharedSlots) admit(now time.Time) bool {
 	return s.slots.Admit(now)
 }
 
-func (s *sharedSlots) admitReserving(now time.Time, reserve int) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.slots.AdmitReserving(now, reserve)
-}
-
-func (s *sharedSlots) admitOwed(now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.slots.AdmitOwed(now)
-}
-
 func (s *sharedSlots) take() {
 	s.mu.Lock()
 	s.slots.Take()
-	s.mu.Unlock()
-}
-
-func (s *sharedSlots) takeFirst() {
-	s.mu.Lock()
-	s.slots.TakeFirst()
-	s.mu.Unlock()
-}
-
-func (s *sharedSlots) releaseFirst() {
-	s.mu.Lock()
-	s.slots.ReleaseFirst()
 	s.mu.Unlock()
 }
 

@@ -31,14 +31,9 @@ type Member struct {
 type tracker struct {
 	mu    sync.Mutex
 	blobs map[digest.Digest]*swarm.Tracker
-	// origin are the blobs this node was recently asked for, as origin,
-	// pieces only it held (swarm.Tracker.Injecting); few at a time.
-	origin map[digest.Digest]*swarm.Tracker
 }
 
-func newTracker() *tracker {
-	return &tracker{blobs: map[digest.Digest]*swarm.Tracker{}, origin: map[digest.Digest]*swarm.Tracker{}}
-}
+func newTracker() *tracker { return &tracker{blobs: map[digest.Digest]*swarm.Tracker{}} }
 
 // note records that p holds have bytes of d, as it says.
 func (t *tracker) note(d digest.Digest, p peer.ID, have int64, extra []int, now time.Time) {
@@ -98,26 +93,7 @@ func (t *tracker) mayServe(d digest.Digest, asker peer.ID, i int, end int64, now
 	if s == nil {
 		return true // not tracked (the table is full): serve
 	}
-	ok := s.MayServe(asker.String(), i, end, now)
-	if s.Injecting(now) {
-		t.origin[d] = s
-	}
-	return ok
-}
-
-// injecting says whether the fleet waits on this node's uplink for
-// pieces only it holds (swarm.Tracker.Injecting): it then keeps an
-// upload slot for them.
-func (t *tracker) injecting(now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for d, s := range t.origin {
-		if s.Injecting(now) {
-			return true
-		}
-		delete(t.origin, d)
-	}
-	return false
+	return s.MayServe(asker.String(), i, end, now)
 }
 
 // sent records how a copy of piece i of d that mayServe allowed ended

@@ -247,15 +247,8 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	}
 	// A transfer takes an upload slot before the content is opened: a
 	// designated fetcher opening it may start an upstream fetch.
-	// While the fleet waits on this node, as some blob's origin, for
-	// pieces only it holds, everything else leaves a slot free for them.
-	asOrigin := req.Swarm && req.Rule != ""
 	if !req.Status {
-		reserve := 0
-		if !asOrigin && h.tracker.injecting(time.Now()) {
-			reserve = 1
-		}
-		if !h.takeSlot(ctx, req.Swarm, reserve) {
+		if !h.takeSlot(ctx, req.Swarm) {
 			return 0, writeHeader(s, busy)
 		}
 		defer h.releaseSlot()
@@ -271,7 +264,7 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	// A copy it counts is reported back when it ends: one sent whole lets
 	// more copies follow in time, one broken off is given back.
 	sentWhole := false
-	if asOrigin && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize {
+	if req.Swarm && req.Rule != "" && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize {
 		i := int(req.Offset / PieceSize)
 		if !h.tracker.mayServe(req.Digest, from, i, req.Offset+req.Length, time.Now()) {
 			return 0, writeHeader(s, busy)
@@ -361,13 +354,12 @@ const maxPiecesPerAnswer = 4096
 // pieceCount is how many PieceSize pieces a blob of size bytes has.
 func pieceCount(size int64) int { return int((size + PieceSize - 1) / PieceSize) }
 
-// takeSlot admits a transfer under the host's upload slots, leaving
-// reserve slots' room (swarm.Slots.AdmitReserving). A swarm asker is
-// answered at once; another waits up to uploadWait.
-func (h *Host) takeSlot(ctx context.Context, swarmAsker bool, reserve int) bool {
+// takeSlot admits a transfer under the host's upload slots. A swarm
+// asker is answered at once; another waits up to uploadWait.
+func (h *Host) takeSlot(ctx context.Context, swarmAsker bool) bool {
 	deadline := time.Now().Add(uploadWait)
 	for {
-		if h.slots.admitReserving(time.Now(), reserve) {
+		if h.slots.admit(time.Now()) {
 			return true
 		}
 		if swarmAsker || time.Now().After(deadline) {

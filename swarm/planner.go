@@ -54,12 +54,8 @@ const (
 	maxBackoff  = 5 * time.Second
 
 	// Window is how many pieces a fetch has in flight or waiting for its
-	// reader: its memory, in pieces. Rarest first chooses within it, so
-	// a wider one gives askers more pieces few hold to choose from: 8 to
-	// 16 took the simulated rollout of 64 MiB in 4 layers at 8 Mbit/s
-	// from 1.48x to 1.32x of one pull at 50 nodes (bench/RESULTS.md),
-	// for at most 8 MiB more per fetch.
-	Window = 16
+	// reader: its memory, in pieces.
+	Window = 8
 	// StatusInterval is how often a fetch asks the blob's origin for
 	// news: its progress, its piece digests and the other members.
 	StatusInterval = 250 * time.Millisecond

@@ -21,11 +21,9 @@ type Slots struct {
 	MinRate float64
 
 	active int
-	// first counts the running streams that take precedence (TakeFirst).
-	first int
-	rate  float64 // bytes per second, smoothed
-	sent  int64   // bytes since last
-	last  time.Time
+	rate   float64 // bytes per second, smoothed
+	sent   int64   // bytes since last
+	last   time.Time
 }
 
 // rateWindow is how quickly the measured upload rate follows changes.
@@ -44,31 +42,13 @@ func NewSlots(max int) *Slots {
 // Admit says whether a new stream may start now; if so it counts as
 // running until Release. Slots is not safe for concurrent use: its
 // owner serialises calls.
-func (s *Slots) Admit(now time.Time) bool { return s.AdmitReserving(now, 0) }
-
-// AdmitReserving is Admit leaving reserve streams' room unused: a
-// stream admitted this way must fit beside reserve more. An origin whose
-// first copies are asked for serves relays of other blobs this way, so
-// that a slot stays free for the pieces only it holds (Tracker.Injecting).
-func (s *Slots) AdmitReserving(now time.Time, reserve int) bool {
+func (s *Slots) Admit(now time.Time) bool {
 	s.update(now)
-	n := s.active + max(0, reserve)
-	ok := n < s.Min || (n < s.Max && s.rate/float64(n) >= s.MinRate)
+	ok := s.active < s.Min || (s.active < s.Max && s.rate/float64(s.active) >= s.MinRate)
 	if ok {
 		s.active++
 	}
 	return ok
-}
-
-// AdmitOwed admits the one stream a caller is owed whatever Admit says
-// (a fetch with nothing in flight: see Take), unless a stream that takes
-// precedence runs: then it is admitted only as Admit would.
-func (s *Slots) AdmitOwed(now time.Time) bool {
-	if s.first > 0 {
-		return s.Admit(now)
-	}
-	s.Take()
-	return true
 }
 
 // Take counts a stream that runs whatever Admit would say: a node's
@@ -77,28 +57,6 @@ func (s *Slots) AdmitOwed(now time.Time) bool {
 // simulation: a fetch went 30 s without a request while its node's
 // other fetch took all the room).
 func (s *Slots) Take() { s.active++ }
-
-// TakeFirst counts a stream that runs whatever Admit says and takes
-// precedence over owed ones (AdmitOwed) until ReleaseFirst: a blob body
-// a node reads from upstream. Its node is the origin its swarm waits on,
-// and a stream of each of its other fetches beside it on a slow link
-// left it a third or a quarter of the link: with the owed streams held
-// back the simulated rollout of 64 MiB in 4 layers at 8 Mbit/s went from
-// 1.35x to 1.28x of one pull at 10 nodes (bench/RESULTS.md). The Min
-// streams and the rate rule still apply, so on a fast link, or beside a
-// slow upstream, the node's other fetches go on.
-func (s *Slots) TakeFirst() {
-	s.active++
-	s.first++
-}
-
-// ReleaseFirst ends a stream TakeFirst counted.
-func (s *Slots) ReleaseFirst() {
-	if s.first > 0 {
-		s.first--
-	}
-	s.Release()
-}
 
 // Release ends a stream. The last stream's end starts an idle spell,
 // which update leaves out of the rate: the bytes of its last few
@@ -158,12 +116,7 @@ func (s *Slots) update(now time.Time) {
 // throttles: at 8 Mbit/s, 24 pieces in flight (three blobs, a window of
 // 8 each) ran at 40 KiB/s apiece while the holders' uplinks idled and
 // every other asker was told busy. So requests are admitted while the
-// running ones each still receive MinRate, as uploads are, and never
-// more than MaxIntake.
+// running ones each still receive MinRate, as uploads are.
 func NewIntake() *Slots {
-	return &Slots{Min: 2, Max: MaxIntake, MinRate: 4 << 20}
+	return &Slots{Min: 2, Max: 3 * Window, MinRate: 4 << 20}
 }
-
-// MaxIntake bounds a node's piece requests in flight: memory, a piece
-// each.
-const MaxIntake = 24

@@ -83,7 +83,7 @@ func TestIntake(t *testing.T) {
 		want int
 	}{
 		{name: "an 8 Mbit/s link: the minimum", rate: 1e6, want: 2},
-		{name: "a 1 Gbit/s link", rate: 125e6, want: MaxIntake},
+		{name: "a 1 Gbit/s link", rate: 125e6, want: 3 * Window},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,75 +119,4 @@ func settle(s *Slots, rate float64, t0 time.Time) time.Time {
 		s.Sent(int64(rate*0.05), now)
 	}
 	return now
-}
-
-// A body from upstream takes precedence over the one request each fetch
-// is owed: while it runs, a fetch with nothing in flight is admitted
-// only as Admit would; before and after, always.
-func TestIntakeUpstreamFirst(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	tests := []struct {
-		name string
-		rate float64
-		// owed is how many fetches with nothing in flight are admitted
-		// beside one upstream body.
-		owed int
-	}{
-		{name: "an 8 Mbit/s link: one beside it, by Min", rate: 1e6, owed: 1},
-		{name: "a 1 Gbit/s link: as many as the rate allows", rate: 125e6, owed: MaxIntake - 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := NewIntake()
-			now := settle(s, tt.rate, t0)
-			s.TakeFirst()
-			n := 0
-			for n < 100 && s.AdmitOwed(now) {
-				n++
-			}
-			if n != tt.owed {
-				t.Fatalf("beside an upstream body %d owed requests admitted, want %d", n, tt.owed)
-			}
-			s.ReleaseFirst()
-			if !s.AdmitOwed(now) {
-				t.Fatal("with the upstream body ended, an owed request must go out")
-			}
-			if s.Active() != n+1 {
-				t.Fatalf("%d active, want %d", s.Active(), n+1)
-			}
-		})
-	}
-}
-
-// A reserve leaves room unused: on a slow link with Min 2 a stream
-// admitted with one slot reserved fits only when none runs, and one
-// without a reserve then takes the slot kept.
-func TestSlotsReserve(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	for _, tt := range []struct {
-		name      string
-		rate      float64
-		reserving int // admitted with one reserved
-	}{
-		{name: "a 40 Mbit/s link", rate: 5e6, reserving: 1},
-		{name: "a 1 Gbit/s link", rate: 125e6, reserving: 29},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			s := NewSlots(32)
-			now := settle(s, tt.rate, t0)
-			n := 0
-			for n < 100 && s.AdmitReserving(now, 1) {
-				n++
-			}
-			if n != tt.reserving {
-				t.Fatalf("admitted %d with one slot reserved, want %d", n, tt.reserving)
-			}
-			if !s.Admit(now) {
-				t.Fatal("the reserved slot is not given to a stream without a reserve")
-			}
-			if s.Admit(now) {
-				t.Fatal("more than the reserved slot given")
-			}
-		})
-	}
 }

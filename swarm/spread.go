@@ -53,12 +53,6 @@ func (s *Spread) AskedFor(i int, now time.Time) time.Duration {
 	return now.Sub(s.piece(i, now).asked)
 }
 
-// Unsent says whether no copy of piece i has gone out whole yet.
-func (s *Spread) Unsent(i int) bool {
-	c := s.sent[i]
-	return c == nil || c.done.IsZero()
-}
-
 // MayServe says whether piece i may go to one more asker now, and counts
 // it if so; Sent tells how that copy ended.
 func (s *Spread) MayServe(i int, now time.Time) bool {

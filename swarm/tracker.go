@@ -35,10 +35,6 @@ const (
 	// origin sends its askers to the members that say they hold it
 	// (MayServe).
 	trustMembers = 10 * time.Second
-	// injectHold is how long after a piece only the origin holds was
-	// asked for it keeps a slot for such pieces: askers turned away come
-	// back within MaxRetryAfter.
-	injectHold = MaxRetryAfter
 )
 
 // Member is a peer fetching or holding a blob, as a tracker last heard.
@@ -61,9 +57,6 @@ type Tracker struct {
 	// ranked are the members holding most as of rankedAt (Members).
 	ranked   []string
 	rankedAt time.Time
-	// firstAsked is when a piece not yet sent whole was last asked of
-	// this node as origin (Injecting).
-	firstAsked time.Time
 }
 
 type heard struct {
@@ -195,21 +188,7 @@ func (t *Tracker) MayServe(asker string, i int, end int64, now time.Time) bool {
 			}
 		}
 	}
-	if t.sent.Unsent(i) {
-		t.firstAsked = now
-	}
 	return t.sent.MayServe(i, now)
-}
-
-// Injecting says whether this node, as the blob's origin, was asked in
-// the last injectHold for a piece that no member holds and that it has
-// not yet sent whole to anyone: the fleet waits on its uplink for it.
-// While it is, the node keeps an upload slot for such pieces
-// (Slots.AdmitReserving): relays of other blobs that took both of an
-// origin's slots on a slow link turned the fleet's askers away from the
-// pieces only it held (bench/cmd/swarmsim).
-func (t *Tracker) Injecting(now time.Time) bool {
-	return !t.firstAsked.IsZero() && now.Sub(t.firstAsked) < injectHold
 }
 
 // Sent records how a copy of piece i that MayServe allowed ended (see

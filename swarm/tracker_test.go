@@ -127,33 +127,3 @@ func TestTrackerTrustsMembersForAWhile(t *testing.T) {
 		t.Fatal("the member that holds piece 0 has not passed it on: the origin should serve it now")
 	}
 }
-
-// The origin is injecting while it is asked for pieces no member holds
-// and it has not sent whole, for injectHold after the last such ask.
-func TestTrackerInjecting(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	tr := NewTracker(1)
-	if tr.Injecting(t0) {
-		t.Fatal("injecting before anyone asked")
-	}
-	tr.Note("holder", 100, nil, t0)
-	tr.MayServe("asker", 0, 100, t0)
-	if tr.Injecting(t0) {
-		t.Fatal("piece 0 is held by a member: the asker goes there, not to the origin's uplink")
-	}
-	if !tr.MayServe("asker", 1, 200, t0) || !tr.Injecting(t0) {
-		t.Fatal("piece 1 only the origin holds: injecting")
-	}
-	if !tr.Injecting(t0.Add(injectHold - time.Millisecond)) {
-		t.Fatal("no longer injecting within injectHold of the ask")
-	}
-	if tr.Injecting(t0.Add(injectHold)) {
-		t.Fatal("still injecting injectHold after the last ask")
-	}
-	t1 := t0.Add(time.Minute)
-	tr.Sent(1, true, t1)
-	tr.MayServe("other", 1, 200, t1)
-	if tr.Injecting(t1) {
-		t.Fatal("piece 1 went out whole once: asking for it again is not the fleet waiting on the origin")
-	}
-}

@@ -120,9 +120,7 @@ func (sf *fetch) loop() {
 	unasked := false
 	for _, i := range window {
 		if sf.inflight == 0 {
-			if !sf.n.intake.AdmitOwed(now) {
-				break
-			}
+			sf.n.intake.Take()
 		} else if !sf.n.intake.Admit(now) {
 			break
 		}
@@ -204,14 +202,9 @@ func (sf *fetch) request(i, p int) {
 				end(swarm.Busy, -1, nil, members)
 			})
 		}
-		// As in p2p's transfer.go: a slot first (leaving one free for
-		// the pieces only q holds while the fleet waits on q for
-		// them), then the origin's decision, which counts the copy.
-		reserve := 0
-		if p != sf.b.origin && f.injecting(q, now) {
-			reserve = 1
-		}
-		if !q.slots.AdmitReserving(now, reserve) {
+		// As in p2p's transfer.go: a slot first, then the origin's
+		// decision, which counts the copy.
+		if !q.slots.Admit(now) {
 			busy()
 			return
 		}

@@ -238,20 +238,6 @@ func (f *fleet) tracker(n *node, b *blob) *swarm.Tracker {
 	return t
 }
 
-// injecting is p2p's tracker.injecting: whether q, as some blob's
-// origin, was asked lately for a piece only it holds.
-func (f *fleet) injecting(q *node, now time.Time) bool {
-	for _, b := range f.blobs {
-		if b.origin != q.id {
-			continue
-		}
-		if t := q.trackers[b.idx]; t != nil && t.Injecting(now) {
-			return true
-		}
-	}
-	return false
-}
-
 // originOpens starts the designated fetcher's upstream fetch of b on
 // the first request that opens the blob there (or its own client's).
 func (f *fleet) originOpens(o *node, b *blob) {
@@ -275,13 +261,13 @@ func (f *fleet) startUpstream(n *node, b *blob, h *holding, from int64) {
 		}
 		// The upstream stream counts in the node's intake, as in the node
 		// (pull's Downlink, p2p's UpstreamStream).
-		n.intake.TakeFirst()
+		n.intake.Take()
 		h.upstream = f.net.Start(simnet.Upstream, n.id, b.size-from, func(x float64) {
 			f.stats.upstreamBytes += x
 			n.downloaded += x
 			n.intake.Sent(int64(x), f.now())
 		}, func(ok bool) {
-			n.intake.ReleaseFirst()
+			n.intake.Release()
 			if !ok {
 				return
 			}
