@@ -19,8 +19,9 @@ const (
 	pieceSize = 1 << 20
 	// maxUploads is p2p's memory bound on upload streams.
 	maxUploads = 32
-	// preloadConcurrency is ingest's: a preload pulls three blobs at once.
-	preloadConcurrency = 3
+	// preloadConcurrency is ingest's: a preload pulls up to eight blobs
+	// at once.
+	preloadConcurrency = 8
 	// statusTimeout is how long a status question to the origin waits.
 	statusTimeout = 5 * time.Second
 )
