@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shoal-dev/shoal/internal/hosttar"
 	"github.com/shoal-dev/shoal/scan"
 )
 
@@ -23,19 +24,19 @@ import (
 func mixedImageLayers(t testing.TB) []Layer {
 	t.Helper()
 	home, _ := os.UserHomeDir()
-	var python []hostFile
+	var python []hosttar.Path
 	for _, pattern := range []string{"*.dist-info", "*.egg-info"} {
 		matches, _ := filepath.Glob("/usr/lib/python3/dist-packages/" + pattern)
 		for _, m := range matches {
-			python = append(python, hostFile{"usr/lib/python3/dist-packages/" + filepath.Base(m), m})
+			python = append(python, hosttar.Path{Name: "usr/lib/python3/dist-packages/" + filepath.Base(m), Host: m})
 		}
 	}
-	groups := [][]hostFile{
-		{{"etc/os-release", "/etc/os-release"}, {"var/lib/dpkg/status", "/var/lib/dpkg/status"}},
+	groups := [][]hosttar.Path{
+		{{Name: "etc/os-release", Host: "/etc/os-release"}, {Name: "var/lib/dpkg/status", Host: "/var/lib/dpkg/status"}},
 		python,
-		{{"usr/lib/node_modules/npm", "/usr/lib/node_modules/npm"}},
-		{{"usr/share/java", "/usr/share/java"}},
-		{{"usr/local/bin/crane", filepath.Join(home, "go/bin/crane")}, {"usr/local/bin/helm", filepath.Join(home, "go/bin/helm")}},
+		{{Name: "usr/lib/node_modules/npm", Host: "/usr/lib/node_modules/npm"}},
+		{{Name: "usr/share/java", Host: "/usr/share/java"}},
+		{{Name: "usr/local/bin/crane", Host: filepath.Join(home, "go/bin/crane")}, {Name: "usr/local/bin/helm", Host: filepath.Join(home, "go/bin/helm")}},
 	}
 	var layers []Layer
 	for _, g := range groups {
@@ -43,11 +44,11 @@ func mixedImageLayers(t testing.TB) []Layer {
 			return nil
 		}
 		for _, f := range g {
-			if _, err := os.Stat(f.host); err != nil {
+			if _, err := os.Stat(f.Host); err != nil {
 				return nil
 			}
 		}
-		layers = append(layers, hostLayer(t, g...))
+		layers = append(layers, func() (io.ReadCloser, error) { return hosttar.Reader(g...), nil })
 	}
 	return layers
 }

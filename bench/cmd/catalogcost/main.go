@@ -13,16 +13,14 @@
 package main
 
 import (
-	"archive/tar"
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/shoal-dev/shoal/internal/hosttar"
 	"github.com/shoal-dev/shoal/scan/inventory"
 )
 
@@ -66,62 +64,7 @@ func main() {
 	fmt.Println()
 }
 
-// dirLayer streams root as a tar through a pipe, so the tree never sits in
-// memory.
+// dirLayer streams the tree at root as a tar (hosttar.Reader).
 func dirLayer(root string) inventory.Layer {
-	return func() (io.ReadCloser, error) {
-		pr, pw := io.Pipe()
-		go func() {
-			tw := tar.NewWriter(pw)
-			err := writeTree(tw, root)
-			if err == nil {
-				err = tw.Close()
-			}
-			pw.CloseWithError(err)
-		}()
-		return pr, nil
-	}
-}
-
-func writeTree(tw *tar.Writer, root string) error {
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = filepath.ToSlash(rel)
-		if d.IsDir() {
-			hdr.Name += "/"
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if !info.Mode().IsRegular() {
-			return nil
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = f.Close() }()
-		_, err = io.Copy(tw, f)
-		return err
-	})
+	return func() (io.ReadCloser, error) { return hosttar.Reader(hosttar.Path{Host: root}), nil }
 }
