@@ -3,6 +3,7 @@ package inventory
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/shoal-dev/shoal/scan"
 )
 
 // entry is one tar entry of a test layer.
@@ -103,6 +105,15 @@ func bytesLayer(b []byte) Layer {
 // layer builds a gzip'd layer (the common case).
 func layer(t testing.TB, entries ...entry) Layer {
 	return bytesLayer(compress(t, gzipped, tarBytes(t, entries)))
+}
+
+// scanEntries scans an image of gzip'd layers, one per slice of entries.
+func scanEntries(t testing.TB, layers [][]entry) (*scan.Inventory, error) {
+	var ls []Layer
+	for _, l := range layers {
+		ls = append(ls, layer(t, l...))
+	}
+	return Scan(context.Background(), "linux/amd64", ls)
 }
 
 func layerWith(t testing.TB, c compression, entries ...entry) Layer {

@@ -89,11 +89,7 @@ func TestScanOwnership(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var layers []Layer
-			for _, l := range tc.layers {
-				layers = append(layers, layer(t, l...))
-			}
-			inv, err := Scan(context.Background(), "linux/amd64", layers)
+			inv, err := scanEntries(t, tc.layers)
 			if err != nil {
 				t.Fatal(err)
 			}

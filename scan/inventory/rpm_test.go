@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"runtime"
 	"slices"
@@ -46,11 +45,7 @@ func TestScanRPMDatabase(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var layers []Layer
-			for _, l := range tc.layers {
-				layers = append(layers, layer(t, l...))
-			}
-			inv, err := Scan(context.Background(), "linux/amd64", layers)
+			inv, err := scanEntries(t, tc.layers)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v", err)
 			}

@@ -3,7 +3,6 @@ package inventory
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -244,11 +243,7 @@ func TestScanRPMDatabaseFormats(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var layers []Layer
-			for _, l := range tc.layers {
-				layers = append(layers, layer(t, l...))
-			}
-			inv, err := Scan(context.Background(), "linux/amd64", layers)
+			inv, err := scanEntries(t, tc.layers)
 			if err != nil {
 				t.Fatal(err)
 			}
