@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
@@ -166,12 +167,21 @@ func TestLocalRepositoryByTagThroughAnotherNode(t *testing.T) {
 	b, srvB := startFleetNode(t, up.URL, a.p2p.Addrs())
 	waitConnected(t, a, b)
 	want := pushRandomImage(t, srvA.URL, "myteam/app", 1<<20, 2)
-	pullRef, _ := name.ParseReference(strings.TrimPrefix(srvB.URL, "http://")+"/myteam/app:v1", name.Insecure)
 	// B may ask before A's content is advertised; a designated fetch
 	// does not apply to local repositories.
-	got, err := getEventually(pullRef, 15*time.Second)
+	pullLocalImage(t, srvB.URL, up, want, 15*time.Second, "through the other node")
+}
+
+// pullLocalImage pulls myteam/app:v1 by tag through the node serving at
+// url, for up to wait while the fleet learns of it (0: once), checks it
+// is want, reads every layer, and checks that none of it came from
+// upstream: it is a local repository's.
+func pullLocalImage(t *testing.T, url string, up *countingUpstream, want v1.Hash, wait time.Duration, how string) {
+	t.Helper()
+	ref, _ := name.ParseReference(strings.TrimPrefix(url, "http://")+"/myteam/app:v1", name.Insecure)
+	got, err := getEventually(ref, wait)
 	if err != nil {
-		t.Fatalf("pull by tag through the other node: %v", err)
+		t.Fatalf("pull by tag %s: %v", how, err)
 	}
 	if got.Digest != want {
 		t.Fatalf("got %s, want %s", got.Digest, want)
@@ -232,18 +242,7 @@ func TestLocalRepositoryFromTheTagsPeerWithoutItsRecords(t *testing.T) {
 	waitConnected(t, a, b)
 	a.advertiser.Swap(nil).Close()
 	want := pushRandomImage(t, srvA.URL, "myteam/app", 1<<20, 2)
-	pullRef, _ := name.ParseReference(strings.TrimPrefix(srvB.URL, "http://")+"/myteam/app:v1", name.Insecure)
-	got, err := remote.Get(pullRef)
-	if err != nil {
-		t.Fatalf("pull by tag through the other node: %v", err)
-	}
-	if got.Digest != want {
-		t.Fatalf("got %s, want %s", got.Digest, want)
-	}
-	readLayers(t, got)
-	if up.blobBytes.Load() != 0 {
-		t.Fatal("a local repository's content came from upstream")
-	}
+	pullLocalImage(t, srvB.URL, up, want, 0, "through the other node")
 }
 
 // TestStatusListsConnectedPeers checks that each of two connected nodes

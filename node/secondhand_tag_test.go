@@ -3,13 +3,10 @@ package node
 import (
 	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
 )
 
@@ -28,28 +25,12 @@ func TestLocalRepositoryByTagWhileItsOwnerIsDown(t *testing.T) {
 	waitConnected(t, a, b)
 	waitConnected(t, b, c)
 	want := pushRandomImage(t, srvA.URL, "myteam/app", 1<<20, 2)
-	viaB, _ := name.ParseReference(strings.TrimPrefix(srvB.URL, "http://")+"/myteam/app:v1", name.Insecure)
-	got, err := remote.Get(viaB)
-	if err != nil {
-		t.Fatalf("pull by tag through b: %v", err)
-	}
-	readLayers(t, got)
+	pullLocalImage(t, srvB.URL, up, want, 0, "through b")
 
 	stop()
-	viaC, _ := name.ParseReference(strings.TrimPrefix(srvC.URL, "http://")+"/myteam/app:v1", name.Insecure)
 	// c may still be connected to a when a stops; a peer that went away
 	// answers nothing and is not asked again.
-	got, err = getEventually(viaC, 15*time.Second)
-	if err != nil {
-		t.Fatalf("pull by tag through c while a is down: %v", err)
-	}
-	if got.Digest != want {
-		t.Fatalf("got %s, want %s", got.Digest, want)
-	}
-	readLayers(t, got)
-	if up.blobBytes.Load() != 0 {
-		t.Fatal("a local repository's content came from upstream")
-	}
+	pullLocalImage(t, srvC.URL, up, want, 15*time.Second, "through c while a is down")
 }
 
 // startOwnNode starts a fleet node as startFleetNode does, that the
