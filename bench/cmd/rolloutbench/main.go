@@ -49,6 +49,7 @@ type options struct {
 	keep    bool
 	nodeLog string
 	out     string
+	phases  map[string]bool
 }
 
 func main() {
@@ -62,7 +63,18 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the image, network and containers")
 	flag.StringVar(&o.nodeLog, "node-log-level", "warn", "the nodes' --log-level; a fleet node slower than 1.5x the median has its log printed")
 	flag.StringVar(&o.out, "out", "", "also write the markdown report to this file")
+	phases := flag.String("phases", "alone,direct,fleet", "the phases to run, comma-separated (a fleet phase alone, with -keep and -node-log-level debug, is how a slow rollout is looked into)")
 	flag.Parse()
+	o.phases = map[string]bool{}
+	for _, p := range strings.Split(*phases, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "alone", "direct", "fleet":
+			o.phases[p] = true
+		default:
+			fmt.Fprintf(os.Stderr, "rolloutbench: unknown phase %q in -phases (alone, direct, fleet)\n", p)
+			os.Exit(2)
+		}
+	}
 	o.size = sizeMiB * mib
 	if o.nodes < 1 || o.layers < 1 || o.size < int64(o.layers) {
 		fmt.Fprintln(os.Stderr, "rolloutbench: need -nodes ≥ 1, -layers ≥ 1, -size ≥ 1")
@@ -119,6 +131,12 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	cl.Add(func(context.Context) error { return os.RemoveAll(work) })
+	// With -keep the limits stay raised: the kept containers need them.
+	restore, err := harness.RoomForNeighbours(o.nodes)
+	if err != nil {
+		return err
+	}
+	cl.Add(func(context.Context) error { return restore() })
 
 	benchrun.Logf("building the static shoal binary and the FROM scratch node image")
 	bin, err := harness.BuildStaticShoal(ctx, work)
@@ -171,14 +189,20 @@ func run(ctx context.Context, o options) (err error) {
 			}
 		}
 	}()
-	if rep.alone, err = b.phase(ctx, "alone", 1, false); err != nil {
-		return fmt.Errorf("phase alone: %w", err)
+	if o.phases["alone"] {
+		if rep.alone, err = b.phase(ctx, "alone", 1, false); err != nil {
+			return fmt.Errorf("phase alone: %w", err)
+		}
 	}
-	if rep.direct, err = b.phase(ctx, "direct", o.nodes, false); err != nil {
-		return fmt.Errorf("phase no sharing: %w", err)
+	if o.phases["direct"] {
+		if rep.direct, err = b.phase(ctx, "direct", o.nodes, false); err != nil {
+			return fmt.Errorf("phase no sharing: %w", err)
+		}
 	}
-	if rep.fleet, err = b.phase(ctx, "fleet", o.nodes, true); err != nil {
-		return fmt.Errorf("phase fleet: %w", err)
+	if o.phases["fleet"] {
+		if rep.fleet, err = b.phase(ctx, "fleet", o.nodes, true); err != nil {
+			return fmt.Errorf("phase fleet: %w", err)
+		}
 	}
 	return nil
 }

@@ -55,9 +55,12 @@ func (r *report) markdown(runErr error) string {
 	}
 	w("\n")
 	if len(r.direct.nodes) > 0 && len(r.fleet.nodes) > 0 {
-		w("Shoal / no sharing, last node done: **%.2fx** (p50 %.2fx); Shoal last node / one node alone: %.2fx. Upstream bytes, no sharing / Shoal: %.2fx / %.2fx.\n\n",
+		w("Shoal / no sharing, last node done: **%.2fx** (p50 %.2fx). Upstream bytes, no sharing / Shoal: %.2fx / %.2fx.\n\n",
 			r.fleet.last().Seconds()/r.direct.last().Seconds(), r.fleet.p50().Seconds()/r.direct.p50().Seconds(),
-			r.fleet.last().Seconds()/r.alone.last().Seconds(), r.times(r.direct), r.times(r.fleet))
+			r.times(r.direct), r.times(r.fleet))
+	}
+	if len(r.alone.nodes) > 0 && len(r.fleet.nodes) > 0 {
+		w("Shoal last node / one node alone: %.2fx.\n\n", r.fleet.last().Seconds()/r.alone.last().Seconds())
 	}
 	w("Links used is what the nodes sent and received, from the byte counters of their veths' host ends, as a share of their summed caps over the phase (from the start of the preloads to the last node done). The upstream sits on the host, so its bytes are in the nodes' download and in no node's upload.\n\n")
 	if u := r.fleet.links; len(u.upByT) > 0 {
