@@ -103,6 +103,17 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name,
 	if h.Peers() == 0 {
 		return nil, ErrNoPeer
 	}
+	// The designated fetcher is looked up while providers are sought,
+	// not after: for a blob no peer holds yet (every blob of a cold
+	// rollout) the provider search runs to findTimeout, and a closest
+	// peers query after it made each node of a 20-node rollout wait
+	// 3.3 s before its first piece request. The lookup is called off
+	// once a holder answers.
+	var lookup *designatedLookup
+	if repo.Mirrored() {
+		lookup = h.lookUpDesignated(ctx, d)
+		defer lookup.cancel()
+	}
 	fctx, cancel := context.WithTimeout(ctx, findTimeout)
 	providers, err := h.FindProviders(fctx, d, maxProviders)
 	cancel()
@@ -138,7 +149,7 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name,
 	if !repo.Mirrored() {
 		return nil, ErrNoPeer
 	}
-	closest, err := h.designated(ctx, d)
+	closest, err := lookup.wait(ctx)
 	if err != nil || len(closest) == 0 {
 		return nil, ErrNoPeer
 	}
@@ -205,6 +216,37 @@ func (dl *Download) swarmFrom(ctx context.Context, first *Stream, designated boo
 	resp.PiecesFrom = 0
 	dl.startSwarm(&resp, first.Peer, "", Request{}, dl.peers)
 	return dl, nil
+}
+
+// designatedLookup is a lookup of a blob's designated fetchers running
+// beside the search for its holders.
+type designatedLookup struct {
+	done    chan struct{}
+	closest []peer.ID
+	err     error
+	cancel  context.CancelFunc
+}
+
+// lookUpDesignated starts h.designated(d) on a context of its own that
+// cancel (or ctx ending) calls off.
+func (h *Host) lookUpDesignated(ctx context.Context, d digest.Digest) *designatedLookup {
+	lctx, cancel := context.WithCancel(ctx)
+	l := &designatedLookup{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(l.done)
+		l.closest, l.err = h.designated(lctx, d)
+	}()
+	return l
+}
+
+// wait is the lookup's answer, once it has one.
+func (l *designatedLookup) wait(ctx context.Context) ([]peer.ID, error) {
+	select {
+	case <-l.done:
+		return l.closest, l.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // designated lists, closest first, the peers that should fetch d from
