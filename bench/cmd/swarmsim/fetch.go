@@ -62,8 +62,9 @@ func (sf *fetch) schedTick() {
 		if sf.over || sf.n.dead {
 			return
 		}
-		if sf.f.clk.Now() >= sf.nextStatus {
+		if now := sf.f.clk.Now(); now >= sf.nextStatus {
 			sf.askStatus()
+			sf.nextStatus = now + swarm.NextStatus(sf.known >= sf.b.pieces(), sf.inflight > 0)
 		}
 		sf.loop()
 		sf.schedTick()
@@ -344,7 +345,6 @@ func (sf *fetch) askStatus() {
 		return
 	}
 	sf.asking = true
-	sf.nextStatus = f.clk.Now() + swarm.NextStatus(sf.known >= sf.b.pieces(), sf.inflight > 0)
 	f.stats.statuses++
 	me := f.names[sf.n.id]
 	have, extra := sf.delivered(), sf.extras()
