@@ -62,9 +62,8 @@ func (sf *fetch) schedTick() {
 		if sf.over || sf.n.dead {
 			return
 		}
-		if now := sf.f.clk.Now(); now >= sf.nextStatus {
+		if sf.f.clk.Now() >= sf.nextStatus {
 			sf.askStatus()
-			sf.nextStatus = now + swarm.NextStatus(sf.known >= sf.b.pieces(), sf.inflight > 0)
 		}
 		sf.loop()
 		sf.schedTick()
@@ -345,6 +344,7 @@ func (sf *fetch) askStatus() {
 		return
 	}
 	sf.asking = true
+	sf.nextStatus = f.clk.Now() + swarm.NextStatus(sf.known >= sf.b.pieces(), sf.inflight > 0)
 	f.stats.statuses++
 	me := f.names[sf.n.id]
 	have, extra := sf.delivered(), sf.extras()
