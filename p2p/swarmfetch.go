@@ -45,9 +45,7 @@ type swarmFetch struct {
 	wake     chan struct{}
 	statusCh chan *Response
 	asking   bool
-	// nextStatus is when the ticker next asks for news (swarm.NextStatus).
-	nextStatus time.Time
-	lastGood   time.Time
+	lastGood time.Time
 	// swarmHeld is the most pieces the planner has known the swarm to
 	// hold, and lastGrowth when that grew.
 	swarmHeld  int
@@ -254,10 +252,7 @@ func (sf *swarmFetch) run() {
 		case <-sf.wake:
 		case <-retry.C:
 		case <-tick.C:
-			if now := time.Now(); !now.Before(sf.nextStatus) {
-				sf.askStatus()
-				sf.nextStatus = now.Add(swarm.NextStatus(len(sf.known) >= pieceCount(dl.Size), inflight > 0))
-			}
+			sf.askStatus()
 			if idle := time.Since(sf.lastGood); idle > 5*time.Second && idle%(5*time.Second) < swarm.StatusInterval {
 				dl.h.log.Info("swarm fetch waiting", "digest", dl.d, "idle", idle.Round(time.Second), "next", dl.readNext.Load(), "todo", len(sf.todo), "inflight", inflight, "held", len(sf.held), "known", len(sf.known), "peers", sf.plan.State(time.Now()))
 			}

@@ -57,10 +57,8 @@ const (
 	// reader: its memory, in pieces.
 	Window = 8
 	// StatusInterval is how often a fetch asks the blob's origin for
-	// news (its progress, its piece digests and the other members) while
-	// it needs them most (NextStatus); QuietStatusInterval otherwise.
-	StatusInterval      = 250 * time.Millisecond
-	QuietStatusInterval = 2 * time.Second
+	// news: its progress, its piece digests and the other members.
+	StatusInterval = 250 * time.Millisecond
 	// PieceTimeout bounds one piece request, answer and bytes: at the
 	// slowest rate a slot is kept at (Slots.MinRate, and far below it for
 	// the minimum two slots of a slow link) a piece takes well under it.
@@ -469,19 +467,4 @@ func (p *Planner) State(now time.Time) string {
 		fmt.Fprintf(&b, "%s(have=%d inflight=%d wait=%v failures=%d dropped=%v origin=%v) ", short, s.have, s.inflight, max(0, s.busyUntil.Sub(now)).Round(time.Millisecond), s.failures, s.dropped, id == p.origin)
 	}
 	return b.String()
-}
-
-// NextStatus is how long a fetch waits before its next question to the
-// origin. While the fetch lacks piece digests (the origin learns them as
-// the blob arrives from upstream) or has no request out, news is what it
-// waits on: StatusInterval. While it has requests out their answers
-// bring news (every answer, busy or not, carries the sender's progress
-// and the members it knows), and a question every StatusInterval from
-// every fetch of every node besides was a large share of what a
-// rollout asked its origins.
-func NextStatus(knowAllDigests, requestsOut bool) time.Duration {
-	if !knowAllDigests || !requestsOut {
-		return StatusInterval
-	}
-	return QuietStatusInterval
 }

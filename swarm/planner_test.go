@@ -384,24 +384,3 @@ func TestPlannerHolderCounts(t *testing.T) {
 		}
 	}
 }
-
-func TestNextStatus(t *testing.T) {
-	for _, c := range []struct {
-		name        string
-		allDigests  bool
-		requestsOut bool
-		want        time.Duration
-	}{
-		{"digests still arriving, requests out", false, true, StatusInterval},
-		{"digests still arriving, nothing out", false, false, StatusInterval},
-		{"every digest known, nothing out", true, false, StatusInterval},
-		{"every digest known, requests out: their answers bring news", true, true, QuietStatusInterval},
-	} {
-		if got := NextStatus(c.allDigests, c.requestsOut); got != c.want {
-			t.Errorf("%s: NextStatus = %v, want %v", c.name, got, c.want)
-		}
-	}
-	if QuietStatusInterval <= StatusInterval {
-		t.Errorf("QuietStatusInterval %v is not longer than StatusInterval %v", QuietStatusInterval, StatusInterval)
-	}
-}

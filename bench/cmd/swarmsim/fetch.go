@@ -12,7 +12,7 @@ import (
 
 // fetch is p2p/swarmfetch.go's run loop for one node and one blob, with
 // the same planner, the same window, status questions to the origin
-// when swarm.NextStatus says, piece requests bounded by
+// every swarm.StatusInterval, piece requests bounded by
 // swarm.PieceTimeout and the fall back to upstream after swarm.Stall.
 type fetch struct {
 	f        *fleet
@@ -26,9 +26,7 @@ type fetch struct {
 	held     map[int]int // pieces that arrived before their digest, and from whom
 	next     int         // the piece the reader waits for
 	asking   bool
-	// nextStatus is when the ticker next asks for news (swarm.NextStatus).
-	nextStatus time.Duration
-	lastGood   time.Duration
+	lastGood time.Duration
 	// swarmHeld is the most pieces the planner has known the swarm to
 	// hold, and lastGrowth when that grew: as swarmFetch.run.
 	swarmHeld  int
@@ -62,9 +60,7 @@ func (sf *fetch) schedTick() {
 		if sf.over || sf.n.dead {
 			return
 		}
-		if sf.f.clk.Now() >= sf.nextStatus {
-			sf.askStatus()
-		}
+		sf.askStatus()
 		sf.loop()
 		sf.schedTick()
 	})
@@ -344,7 +340,6 @@ func (sf *fetch) askStatus() {
 		return
 	}
 	sf.asking = true
-	sf.nextStatus = f.clk.Now() + swarm.NextStatus(sf.known >= sf.b.pieces(), sf.inflight > 0)
 	f.stats.statuses++
 	me := f.names[sf.n.id]
 	have, extra := sf.delivered(), sf.extras()

@@ -42,7 +42,6 @@ type result struct {
 	Busy           int     `json:"busy_answers"`
 	Timeouts       int     `json:"piece_timeouts"`
 	Stalls         int     `json:"upstream_fallbacks"`
-	Statuses       int     `json:"status_questions"`
 }
 
 func measure(cfg config, limit time.Duration) result {
@@ -82,7 +81,7 @@ func measure(cfg config, limit time.Duration) result {
 	r.Ratio = r.Last / r.NoSharing
 	r.PerPull = r.Last / r.Alone
 	r.Copies = f.stats.upstreamBytes / float64(cfg.size)
-	r.Requests, r.Busy, r.Timeouts, r.Stalls, r.Statuses = f.stats.requests, f.stats.busy, f.stats.timeouts, f.stats.stalls, f.stats.statuses
+	r.Requests, r.Busy, r.Timeouts, r.Stalls = f.stats.requests, f.stats.busy, f.stats.timeouts, f.stats.stalls
 
 	if r.Last > 0 {
 		r.UploadMin = 1
@@ -148,5 +147,5 @@ func (r result) print(w io.Writer) {
 		fmt.Fprintf(w, " %.2f", u)
 	}
 	fmt.Fprintf(w, "\n  origins: last piece's first copy out at %.1f s (%.2f s a piece on average); tail after it %.1f s\n", r.LastInjected, r.InjectPerPiece, r.Last-r.LastInjected)
-	fmt.Fprintf(w, "  piece requests %d, busy answers %d, timeouts %d, upstream fall-backs %d, status questions %d\n", r.Requests, r.Busy, r.Timeouts, r.Stalls, r.Statuses)
+	fmt.Fprintf(w, "  piece requests %d, busy answers %d, timeouts %d, upstream fall-backs %d\n", r.Requests, r.Busy, r.Timeouts, r.Stalls)
 }
