@@ -1,0 +1,101 @@
+package p2p
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/opencontainers/go-digest"
+)
+
+// A member is learnt under its canonical text form, however the answer
+// spelt it, and a member that names no peer is skipped.
+func TestSwarmNewsLearnsMembersByCanonicalID(t *testing.T) {
+	fleet := newFleet(t, 1)
+	h := fleet[0].h
+	const size = 4 * PieceSize
+	origin, a, b := randomPeer(t), randomPeer(t), randomPeer(t)
+	tests := []struct {
+		name string
+		text string
+		id   peer.ID
+		want bool
+	}{
+		{"base58", a.String(), a, true},
+		{"CID form", peer.ToCid(b).String(), b, true},
+		{"not a peer", "not-a-peer", "", false},
+		{"self", h.ID().String(), h.ID(), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dl := &Download{Size: size, h: h, d: digest.FromString(tt.name), ctx: context.Background()}
+			dl.startSwarm(&Response{Size: size, PieceSize: PieceSize, Have: size, PiecesFrom: -1}, origin, origin, Request{}, nil)
+			sf := dl.sw
+			// Twice: the second answer finds the member already known.
+			for range 2 {
+				sf.news(&Response{Size: size, PieceSize: PieceSize, Have: size, PiecesFrom: -1, Members: []Member{{Peer: tt.text, Have: 2 * PieceSize, Pieces: []int{3}}}}, origin)
+			}
+			if !tt.want {
+				if sf.plan.Live() != 1 {
+					t.Fatalf("%d candidates, want only the origin", sf.plan.Live())
+				}
+				return
+			}
+			key := tt.id.String()
+			if got := sf.plan.Have(key); got != 2*PieceSize {
+				t.Fatalf("planner holds %d bytes for %s, want %d", got, key, 2*PieceSize)
+			}
+			if sf.ids[key] != tt.id {
+				t.Fatalf("ids[%s] = %s, want %s", key, sf.ids[key], tt.id)
+			}
+			if sf.plan.Holders(3) != 1 {
+				t.Fatalf("piece 3 has %d holders, want 1 (the member's piece beyond its prefix)", sf.plan.Holders(3))
+			}
+			if sf.plan.Live() != 2 {
+				t.Fatalf("%d candidates, want the origin and the member", sf.plan.Live())
+			}
+		})
+	}
+}
+
+// BenchmarkSwarmNews takes in one answer from a blob's origin in a
+// 50-node swarm: 49 members, some holding pieces beyond their prefix.
+// Every fetch of a rollout does this every swarm.StatusInterval, and for
+// each piece answer and busy answer besides; at 50 nodes on 2 cores it
+// was a visible share of the nodes' CPU (perf, bench/RESULTS.md).
+func BenchmarkSwarmNews(b *testing.B) {
+	fleet := newFleet(b, 1)
+	h := fleet[0].h
+	const size = 16 << 20
+	origin := randomPeer(b)
+	resp := &Response{Size: size, PieceSize: PieceSize, Have: 8 << 20, PiecesFrom: -1}
+	for i := range 49 {
+		m := Member{Peer: randomPeer(b).String(), Have: int64(i%16) * PieceSize}
+		if i%3 == 0 {
+			m.Pieces = []int{i%16 + 2, i%16 + 4}
+		}
+		resp.Members = append(resp.Members, m)
+	}
+	dl := &Download{Size: size, h: h, d: digest.FromString("blob"), ctx: context.Background()}
+	dl.startSwarm(resp, origin, origin, Request{}, nil)
+	sf := dl.sw
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		sf.news(resp, origin)
+	}
+}
+
+func randomPeer(b testing.TB) peer.ID {
+	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return id
+}
