@@ -240,16 +240,21 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	// The origin sends a piece to a few askers first and to the rest
 	// through them (tracker.go); a busy answer names the swarm, so the
 	// asker finds those that hold the piece.
-	busy := Response{Error: errBusy}
-	if req.Swarm {
-		busy.Members = h.tracker.members(req.Digest, from, time.Now())
-		busy.RetryMS = swarm.RetryAfter(h.slots.rate(), PieceSize, rand.Float64()).Milliseconds()
+	// It is built only when sent: most requests that find a slot need
+	// the members once, in the answer below.
+	busy := func() Response {
+		r := Response{Error: errBusy}
+		if req.Swarm {
+			r.Members = h.tracker.members(req.Digest, from, time.Now())
+			r.RetryMS = swarm.RetryAfter(h.slots.rate(), PieceSize, rand.Float64()).Milliseconds()
+		}
+		return r
 	}
 	// A transfer takes an upload slot before the content is opened: a
 	// designated fetcher opening it may start an upstream fetch.
 	if !req.Status {
 		if !h.takeSlot(ctx, req.Swarm) {
-			return 0, writeHeader(s, busy)
+			return 0, writeHeader(s, busy())
 		}
 		defer h.releaseSlot()
 	}
@@ -267,7 +272,7 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	if req.Swarm && req.Rule != "" && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize {
 		i := int(req.Offset / PieceSize)
 		if !h.tracker.mayServe(req.Digest, from, i, req.Offset+req.Length, time.Now()) {
-			return 0, writeHeader(s, busy)
+			return 0, writeHeader(s, busy())
 		}
 		defer func() { h.tracker.sent(req.Digest, i, sentWhole, time.Now()) }()
 	}
