@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -90,6 +91,7 @@ type Host struct {
 	active    map[digest.Digest]*swarmFetch // fetches running, by blob
 	slots     sharedSlots                   // upload slots, transfer.go
 	intake    sharedSlots                   // download intake, intake.go
+	bringing  atomic.Int32                  // upstream bodies read for the fleet, intake.go
 	penalty   penalties
 	members   *Membership
 	policyMu  sync.Mutex

@@ -38,22 +38,52 @@ func TestBusyAnswerSaysWhenToComeBack(t *testing.T) {
 
 // An upstream body counts in the node's intake until it ends, once
 // however often end is called, and its bytes count in the intake's rate.
+// One read for the fleet (bringsIn) counts as the intake's minimum and,
+// while it runs, a fetch's first piece request waits for the intake to
+// admit it, as every other does; one read for the node alone does not.
 func TestUpstreamStreamHoldsIntakeRoom(t *testing.T) {
-	fleet := newFleet(t, 1)
-	h := fleet[0].h
-	sent, end := h.UpstreamStream()
-	if n := h.intake.active(); n != 1 {
-		t.Fatalf("%d streams in the intake, want 1", n)
+	tests := []struct {
+		name       string
+		bringsIn   bool
+		wantActive int
+		firstAsks  bool // a fetch's first request goes out beside it
+	}{
+		{"for the node alone", false, 1, true},
+		{"for the fleet", true, 2, false},
 	}
-	sent(PieceSize)
-	time.Sleep(20 * time.Millisecond)
-	sent(PieceSize)
-	if h.intake.rate() <= 0 {
-		t.Fatal("the upstream body's bytes did not count in the intake's rate")
-	}
-	end()
-	end()
-	if n := h.intake.active(); n != 0 {
-		t.Fatalf("%d streams in the intake after end, want 0", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fleet := newFleet(t, 1)
+			h := fleet[0].h
+			sent, end := h.UpstreamStream(tt.bringsIn)
+			if n := h.intake.active(); n != tt.wantActive {
+				t.Fatalf("%d streams in the intake, want %d", n, tt.wantActive)
+			}
+			// The intake has measured nothing yet: it admits only its
+			// minimum, which the stream may already fill.
+			if got := h.admitIntake(time.Now(), true); got != tt.firstAsks {
+				t.Fatalf("a fetch's first request admitted: %v, want %v", got, tt.firstAsks)
+			}
+			if tt.firstAsks {
+				h.unadmitIntake()
+			}
+			sent(PieceSize)
+			time.Sleep(20 * time.Millisecond)
+			sent(PieceSize)
+			if h.intake.rate() <= 0 {
+				t.Fatal("the upstream body's bytes did not count in the intake's rate")
+			}
+			end()
+			end()
+			if n := h.intake.active(); n != 0 {
+				t.Fatalf("%d streams in the intake after end, want 0", n)
+			}
+			if h.bringingIn() {
+				t.Fatal("still bringing a blob in after end")
+			}
+			if !h.admitIntake(time.Now(), true) {
+				t.Fatal("a fetch's first request not admitted after the stream ended")
+			}
+		})
 	}
 }

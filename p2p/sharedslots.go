@@ -45,6 +45,13 @@ func (s *sharedSlots) rate() float64 {
 	return s.slots.Rate()
 }
 
+// min is the streams always admitted (swarm.Slots.Min).
+func (s *sharedSlots) min() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return max(1, s.slots.Min)
+}
+
 func (s *sharedSlots) active() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -252,8 +252,12 @@ func (sf *swarmFetch) run() {
 		// the swarm has grown by none for swarm.Stall: in a large
 		// fleet a fetch can wait its turn for longer while the pieces
 		// spread, and going upstream then would cost a copy per node.
-		if h := sf.plan.Held(); h > sf.swarmHeld {
-			sf.swarmHeld, sf.lastGrowth = h, now
+		// A fetch its node holds back while it brings a blob in
+		// (admitIntake) is waiting its turn, not stalled: in a swarm of
+		// two it would otherwise give up after swarm.Stall and fetch
+		// the blob from upstream too (seen in the simulation).
+		if h := sf.plan.Held(); h > sf.swarmHeld || dl.h.bringingIn() {
+			sf.swarmHeld, sf.lastGrowth = max(h, sf.swarmHeld), now
 		}
 		if (sf.plan.Live() == 0 && inflight == 0) || now.Sub(later(sf.lastGood, sf.lastGrowth)) > swarm.Stall {
 			sf.fail(fmt.Errorf("%w: swarm for %s stalled", ErrNoPeer, dl.d))

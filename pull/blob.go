@@ -202,13 +202,15 @@ func (p *Puller) blobSource(repo repository.Name, d digest.Digest) BlobSource {
 		if !repo.Mirrored() {
 			return nil, 0, errNoSource
 		}
-		return p.upstreamSource(repo, d, 0)(ctx)
+		return p.upstreamSource(repo, d, 0, true)(ctx)
 	}
 }
 
 // upstreamSource opens blob d of repo at upstream from byte offset on,
-// counting what arrives.
-func (p *Puller) upstreamSource(repo repository.Name, d digest.Digest, offset int64) BlobSource {
+// counting what arrives. bringsIn says this node fetches the blob for
+// the fleet (no peer could supply it, or it is the designated fetcher),
+// not only for itself after its peers failed part way (Downlink).
+func (p *Puller) upstreamSource(repo repository.Name, d digest.Digest, offset int64, bringsIn bool) BlobSource {
 	return func(ctx context.Context) (io.ReadCloser, int64, error) {
 		if err := p.cfg.UpstreamAllowed(repo.Rule); err != nil {
 			return nil, 0, err
@@ -220,7 +222,7 @@ func (p *Puller) upstreamSource(repo repository.Name, d digest.Digest, offset in
 		p.log.Debug("fetching blob from upstream", "repository", repo, "digest", d, "size", size, "offset", offset)
 		counted := countingReader{body, p.metrics, "upstream"}
 		if p.cfg.Downlink != nil {
-			sent, end := p.cfg.Downlink.UpstreamStream()
+			sent, end := p.cfg.Downlink.UpstreamStream(bringsIn)
 			return downlinkReader{counted, sent, end}, size, nil
 		}
 		return counted, size, nil
@@ -303,7 +305,7 @@ func (f *fleetReader) Read(b []byte) (int, error) {
 	case err != nil && fromPeers && f.repo.Mirrored() && f.ctx.Err() == nil:
 		f.p.log.Info("peers failed part way; resuming from upstream", "digest", f.d, "offset", f.off, "err", err)
 		f.dl.Close()
-		body, _, uerr := f.p.upstreamSource(f.repo, f.d, f.off)(f.ctx)
+		body, _, uerr := f.p.upstreamSource(f.repo, f.d, f.off, false)(f.ctx)
 		if uerr != nil {
 			return n, fmt.Errorf("peers failed at byte %d (%v) and upstream too: %w", f.off, err, uerr)
 		}

@@ -7,8 +7,12 @@ package pull
 // upstream while every other node waits on it.
 type Downlink interface {
 	// UpstreamStream counts one body from now until end; sent tells it
-	// the bytes read.
-	UpstreamStream() (sent func(n int), end func())
+	// the bytes read. bringsIn marks a body the node reads for the
+	// fleet (it found no peer with the blob, or fetches it as the
+	// designated fetcher), which goes before the node's own piece
+	// requests; a body it resumes from upstream for itself alone, after
+	// its peers failed part way, does not.
+	UpstreamStream(bringsIn bool) (sent func(n int), end func())
 }
 
 // downlinkReader counts an upstream body in the node's Downlink until it

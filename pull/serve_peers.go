@@ -73,7 +73,7 @@ func (p *Puller) ForPeer(ctx context.Context, d digest.Digest, repo repository.N
 		return nil, false, fmt.Errorf("%w: %w", ErrDenied, err)
 	}
 	p.log.Debug("fetching for a peer as the designated fetcher", "digest", d, "repository", repo)
-	b, complete, err = p.fetchFor(ctx, repo, d, held, p.upstreamSource(repo, d, 0))
+	b, complete, err = p.fetchFor(ctx, repo, d, held, p.upstreamSource(repo, d, 0, true))
 	if errors.Is(err, ErrNotFound) {
 		return nil, false, ErrNotFound
 	}

@@ -119,7 +119,7 @@ func (sf *fetch) loop() {
 	sf.plan.Order(window)
 	unasked := false
 	for _, i := range window {
-		if sf.inflight == 0 {
+		if sf.inflight == 0 && sf.n.bringing == 0 {
 			sf.n.intake.Take()
 		} else if !sf.n.intake.Admit(now) {
 			break
@@ -147,8 +147,8 @@ func (sf *fetch) loop() {
 		sf.finish()
 		return
 	}
-	if h := sf.plan.Held(); h > sf.swarmHeld {
-		sf.swarmHeld, sf.lastGrowth = h, f.clk.Now()
+	if h := sf.plan.Held(); h > sf.swarmHeld || sf.n.bringing > 0 {
+		sf.swarmHeld, sf.lastGrowth = max(h, sf.swarmHeld), f.clk.Now()
 	}
 	if (sf.plan.Live() == 0 && sf.inflight == 0) || f.clk.Now()-max(sf.lastGood, sf.lastGrowth) > swarm.Stall {
 		sf.over = true

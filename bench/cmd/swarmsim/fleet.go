@@ -94,6 +94,7 @@ type node struct {
 	holds    map[int]*holding
 	queue    []int // blobs its preload has yet to start
 	running  int
+	bringing int // upstream streams it reads for the fleet
 	left     int // blobs not yet done
 	doneAt   time.Duration
 	uploaded float64
@@ -197,7 +198,7 @@ func (f *fleet) pull(n *node, b *blob) {
 			f.clk.After(f.cfg.latency, func() { f.blobDone(n, b) })
 			return
 		}
-		f.startUpstream(n, b, h, 0)
+		f.startUpstream(n, b, h, 0, true)
 		return
 	}
 	// Fetch: the designated fetcher is asked for the header (a status
@@ -244,13 +245,13 @@ func (f *fleet) tracker(n *node, b *blob) *swarm.Tracker {
 func (f *fleet) originOpens(o *node, b *blob) {
 	h := f.holding(o, b)
 	if !h.started {
-		f.startUpstream(o, b, h, 0)
+		f.startUpstream(o, b, h, 0, true)
 	}
 }
 
 // startUpstream fetches b from upstream from byte from: a request, an
 // answer, then the bytes at the node's download share.
-func (f *fleet) startUpstream(n *node, b *blob, h *holding, from int64) {
+func (f *fleet) startUpstream(n *node, b *blob, h *holding, from int64, bringsIn bool) {
 	if h.started && from == 0 {
 		return
 	}
@@ -262,13 +263,28 @@ func (f *fleet) startUpstream(n *node, b *blob, h *holding, from int64) {
 		}
 		// The upstream stream counts in the node's intake, as in the node
 		// (pull's Downlink, p2p's UpstreamStream).
-		n.intake.Take()
+		// One the node reads for the fleet counts as the intake's
+		// minimum, and holds its fetches' first requests back
+		// (p2p's UpstreamStream, bringsIn).
+		weight := 1
+		if bringsIn {
+			weight = n.intake.Min
+			n.bringing++
+		}
+		for range weight {
+			n.intake.Take()
+		}
 		h.upstream = f.net.Start(simnet.Upstream, n.id, b.size-from, func(x float64) {
 			f.stats.upstreamBytes += x
 			n.downloaded += x
 			n.intake.Sent(int64(x), f.now())
 		}, func(ok bool) {
-			n.intake.Release()
+			for range weight {
+				n.intake.Release()
+			}
+			if bringsIn {
+				n.bringing--
+			}
 			if !ok {
 				return
 			}
@@ -367,7 +383,7 @@ func (f *fleet) fallback(n *node, b *blob, h *holding) {
 	}
 	f.stats.stalls++
 	h.mem = nil
-	f.startUpstream(n, b, h, h.stored)
+	f.startUpstream(n, b, h, h.stored, false)
 }
 
 // sortedInts returns the keys of a set in order, so runs repeat.
