@@ -39,6 +39,20 @@ func (d *downlink) counts() (streams, ends, sent int, bringsIn []bool) {
 	return d.streams, d.ends, d.sent, slices.Clone(d.bringsIn)
 }
 
+// ended waits, within bounds, until at least want streams were counted
+// and every one counted has ended (the store may close the upstream
+// body just after the client's read), and returns the counts.
+func (d *downlink) ended(want int) (streams, ends, sent int, bringsIn []bool) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		streams, ends, sent, bringsIn = d.counts()
+		if (streams >= want && streams == ends) || time.Now().After(deadline) {
+			return streams, ends, sent, bringsIn
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // A blob body read from upstream counts in the node's download link, its
 // bytes as they come, until it is closed; one from the store or a peer
 // does not (the p2p intake counts a peer's pieces itself). A body read
@@ -75,24 +89,15 @@ func TestUpstreamBodiesCountInTheDownlink(t *testing.T) {
 			if !bytes.Equal(readBlob(t, b), layer) {
 				t.Fatal("wrong bytes")
 			}
-			// The store may close the upstream body just after the
-			// client's read: wait for it, within bounds.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				streams, ends, sent, bringsIn := dl.counts()
-				if streams == ends || time.Now().After(deadline) {
-					if streams != tt.wantStreams || ends != streams {
-						t.Fatalf("%d streams counted, %d ended; want %d, all ended", streams, ends, tt.wantStreams)
-					}
-					if sent != tt.wantBytes {
-						t.Fatalf("%d bytes counted, want %d", sent, tt.wantBytes)
-					}
-					if !slices.Equal(bringsIn, tt.wantBringsIn) {
-						t.Fatalf("streams bringing the blob in: %v, want %v", bringsIn, tt.wantBringsIn)
-					}
-					return
-				}
-				time.Sleep(10 * time.Millisecond)
+			streams, ends, sent, bringsIn := dl.ended(tt.wantStreams)
+			if streams != tt.wantStreams || ends != streams {
+				t.Fatalf("%d streams counted, %d ended; want %d, all ended", streams, ends, tt.wantStreams)
+			}
+			if sent != tt.wantBytes {
+				t.Fatalf("%d bytes counted, want %d", sent, tt.wantBytes)
+			}
+			if !slices.Equal(bringsIn, tt.wantBringsIn) {
+				t.Fatalf("streams bringing the blob in: %v, want %v", bringsIn, tt.wantBringsIn)
 			}
 		})
 	}
@@ -112,15 +117,8 @@ func TestForPeerBringsTheBlobIn(t *testing.T) {
 	if !bytes.Equal(readBlob(t, b), layer) {
 		t.Fatal("wrong bytes")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		streams, ends, _, bringsIn := dl.counts()
-		if (streams > 0 && streams == ends) || time.Now().After(deadline) {
-			if !slices.Equal(bringsIn, []bool{true}) || ends != streams {
-				t.Fatalf("streams bringing the blob in: %v (%d ended), want [true], ended", bringsIn, ends)
-			}
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	streams, ends, _, bringsIn := dl.ended(1)
+	if !slices.Equal(bringsIn, []bool{true}) || ends != streams {
+		t.Fatalf("streams bringing the blob in: %v (%d ended), want [true], ended", bringsIn, ends)
 	}
 }
