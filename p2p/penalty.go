@@ -43,3 +43,21 @@ func (h *Host) penalised(p peer.ID) bool {
 	}
 	return ok
 }
+
+// penalisedPeers lists up to max peers this node stopped trusting, in
+// their text form, for an asker's Avoid.
+func (h *Host) penalisedPeers(max int) []string {
+	h.penalty.mu.Lock()
+	defer h.penalty.mu.Unlock()
+	now := time.Now()
+	var out []string
+	for p, until := range h.penalty.until {
+		if len(out) == max {
+			break
+		}
+		if now.Before(until) {
+			out = append(out, p.String())
+		}
+	}
+	return out
+}

@@ -321,6 +321,7 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, i in
 	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Offset: int64(i) * PieceSize, Length: dl.pieceLen(i), Swarm: true, Have: dl.delivered.Load(), HavePieces: sf.extras()}
 	if p == sf.origin {
 		req.Rule, req.Repo = sf.originReq.Rule, sf.originReq.Repo
+		req.Avoid = dl.h.penalisedPeers(maxAvoid)
 	}
 	a := &arrival{i: i, p: p}
 	s, err := dl.h.Open(ctx, p, req)

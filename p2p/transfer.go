@@ -79,7 +79,14 @@ type Request struct {
 	PiecesFrom int  `json:"pieces_from,omitempty"`
 	// HavePieces are the whole pieces the asker holds beyond Have.
 	HavePieces []int `json:"have_pieces,omitempty"`
+	// Avoid, in a piece request to the blob's origin, names the peers
+	// the asker penalised (at most maxAvoid are read): the origin does
+	// not send it to them for the piece (swarm.Tracker.MayServe).
+	Avoid []string `json:"avoid,omitempty"`
 }
+
+// maxAvoid bounds the peers a request's Avoid names.
+const maxAvoid = 16
 
 // Response is the header a peer answers with.
 type Response struct {
@@ -271,7 +278,7 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	sentWhole := false
 	if req.Swarm && req.Rule != "" && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize {
 		i := int(req.Offset / PieceSize)
-		if !h.tracker.mayServe(req.Digest, from, i, req.Offset+req.Length, time.Now()) {
+		if !h.tracker.mayServe(req.Digest, from, i, req.Offset+req.Length, time.Now(), req.Avoid[:min(len(req.Avoid), maxAvoid)]) {
 			return 0, writeHeader(s, busy())
 		}
 		defer func() { h.tracker.sent(req.Digest, i, sentWhole, time.Now()) }()

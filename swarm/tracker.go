@@ -179,11 +179,18 @@ func (t *Tracker) rank(now time.Time) {
 // two such members each holding what the other lacked stalled (seen in
 // p2p's tests). After trustMembers the origin serves the piece itself,
 // at Spread's pace.
-func (t *Tracker) MayServe(asker string, i int, end int64, now time.Time) bool {
+//
+// avoid are the members the asker will not fetch from (it caught them
+// sending wrong pieces): they hold the piece for others, not for it. A
+// member that corrupted what it passed on had taken the first copies of
+// many pieces, and every asker that penalised it was sent back to it for
+// trustMembers, then served by the origin at Spread's pace: the origin
+// sent four copies of the blob in a fleet of six (p2p's swarm test).
+func (t *Tracker) MayServe(asker string, i int, end int64, now time.Time, avoid []string) bool {
 	if t.sent.AskedFor(i, now) < trustMembers {
 		for _, id := range t.order {
 			m := t.members[id]
-			if id != asker && (m.have >= end || slices.Contains(m.extra, i)) && now.Sub(m.seen) < holderFresh {
+			if id != asker && (m.have >= end || slices.Contains(m.extra, i)) && now.Sub(m.seen) < holderFresh && !slices.Contains(avoid, id) {
 				return false
 			}
 		}

@@ -211,7 +211,7 @@ func (sf *fetch) request(i, p int) {
 		counted := false
 		if p == sf.b.origin {
 			f.originOpens(q, sf.b)
-			if !t.MayServe(me, i, int64(i)*pieceSize+sf.b.pieceLen(i), now) {
+			if !t.MayServe(me, i, int64(i)*pieceSize+sf.b.pieceLen(i), now, nil) {
 				q.slots.Release()
 				busy()
 				return
