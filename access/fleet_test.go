@@ -9,27 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/shoal-dev/shoal/internal/testpeer"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/p2p"
 	"github.com/shoal-dev/shoal/policy"
 )
-
-func randomPeerID(t *testing.T) peer.ID {
-	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
 
 // fleetDoc is a valid policy of version admitting peers.
 func fleetDoc(version uint64, peers ...peer.ID) *policy.Document {
@@ -90,7 +77,7 @@ func (f *fakeFleet) ExchangePolicy(holder p2p.PolicyHolder) error {
 var _ Fleet = (*fakeFleet)(nil)
 
 func TestMembership(t *testing.T) {
-	member, stranger := randomPeerID(t), randomPeerID(t)
+	member, stranger := testpeer.ID(t), testpeer.ID(t)
 	any := fleetDoc(1, member)
 	any.Peers.AnyWithSwarmKey = true
 	tests := []struct {
@@ -128,7 +115,7 @@ func TestMembership(t *testing.T) {
 
 func TestJoinFleet(t *testing.T) {
 	t.Run("open node", func(t *testing.T) {
-		f := &fakeFleet{id: randomPeerID(t), exchangeErr: errors.New("not called")}
+		f := &fakeFleet{id: testpeer.ID(t), exchangeErr: errors.New("not called")}
 		if err := open(t, Config{}).JoinFleet(f); err != nil {
 			t.Fatal(err)
 		}
@@ -139,14 +126,14 @@ func TestJoinFleet(t *testing.T) {
 	t.Run("the exchange fails", func(t *testing.T) {
 		root := newRootKey(t)
 		boom := errors.New("boom")
-		f := &fakeFleet{id: randomPeerID(t), exchangeErr: boom}
+		f := &fakeFleet{id: testpeer.ID(t), exchangeErr: boom}
 		if err := open(t, Config{Roots: []ed25519.PublicKey{root.pub}}).JoinFleet(f); !errors.Is(err, boom) {
 			t.Errorf("JoinFleet: %v, want %v", err, boom)
 		}
 	})
 	t.Run("joining with a policy held", func(t *testing.T) {
 		root := newRootKey(t)
-		self := randomPeerID(t)
+		self := testpeer.ID(t)
 		c := open(t, Config{Roots: []ed25519.PublicKey{root.pub}, Policy: root.envelope(t, fleetDoc(3, self))})
 		f := &fakeFleet{id: self}
 		if err := c.JoinFleet(f); err != nil {
@@ -159,7 +146,7 @@ func TestJoinFleet(t *testing.T) {
 
 	// Membership follows the policy as policies are accepted.
 	root := newRootKey(t)
-	self, member, stranger := randomPeerID(t), randomPeerID(t), randomPeerID(t)
+	self, member, stranger := testpeer.ID(t), testpeer.ID(t), testpeer.ID(t)
 	var logs logBuffer
 	c := open(t, Config{Roots: []ed25519.PublicKey{root.pub}, Logger: logs.logger()})
 	f := &fakeFleet{id: self}
@@ -229,12 +216,12 @@ func TestOfferPolicyFromPeer(t *testing.T) {
 	root := newRootKey(t)
 	var logs logBuffer
 	c := open(t, Config{Roots: []ed25519.PublicKey{root.pub}, Logger: logs.logger()})
-	f := &fakeFleet{id: randomPeerID(t)}
+	f := &fakeFleet{id: testpeer.ID(t)}
 	if err := c.JoinFleet(f); err != nil {
 		t.Fatal(err)
 	}
 	holder := f.holder
-	from := randomPeerID(t)
+	from := testpeer.ID(t)
 	ctx := context.Background()
 	if _, _, ok := holder.HeldPolicy(); ok {
 		t.Fatal("a fresh node holds a policy")

@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/shoal-dev/shoal/internal/testpeer"
 	"github.com/shoal-dev/shoal/oci/upstream/upstreamtest"
 	"github.com/shoal-dev/shoal/p2p"
 	"github.com/shoal-dev/shoal/policy"
@@ -23,19 +22,6 @@ import (
 // The policy's membership, the policy exchange with peers and the
 // upstream allow-list are access's (access/fleet_test.go); this checks
 // that the node applies the allow-list to what peers ask it to fetch.
-
-func randomPeerID(t *testing.T) peer.ID {
-	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
 
 func TestUpstreamDeniedToPeer(t *testing.T) {
 	pub, priv, err := policy.GenerateKey()
@@ -72,7 +58,7 @@ func TestUpstreamDeniedToPeer(t *testing.T) {
 
 	// The designated-fetcher path answers a peer with denied, naming the
 	// upstream, without going there.
-	_, err = peerContent{n}.Open(context.Background(), randomPeerID(t), digest.FromString("blob"), repository.Mirror("other", "library/app"))
+	_, err = peerContent{n}.Open(context.Background(), testpeer.ID(t), digest.FromString("blob"), repository.Mirror("other", "library/app"))
 	if !errors.Is(err, p2p.ErrDenied) || !strings.Contains(err.Error(), "elsewhere.example") {
 		t.Errorf("designated fetch from a denied upstream: %v", err)
 	}

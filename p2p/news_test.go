@@ -2,12 +2,12 @@ package p2p
 
 import (
 	"context"
-	"crypto/rand"
 	"testing"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/internal/testpeer"
 )
 
 // A member is learnt under its canonical text form, however the answer
@@ -16,7 +16,7 @@ func TestSwarmNewsLearnsMembersByCanonicalID(t *testing.T) {
 	fleet := newFleet(t, 1)
 	h := fleet[0].h
 	const size = 4 * PieceSize
-	origin, a, b := randomPeer(t), randomPeer(t), randomPeer(t)
+	origin, a, b := testpeer.ID(t), testpeer.ID(t), testpeer.ID(t)
 	tests := []struct {
 		name string
 		text string
@@ -69,10 +69,10 @@ func BenchmarkSwarmNews(b *testing.B) {
 	fleet := newFleet(b, 1)
 	h := fleet[0].h
 	const size = 16 << 20
-	origin := randomPeer(b)
+	origin := testpeer.ID(b)
 	resp := &Response{Size: size, PieceSize: PieceSize, Have: 8 << 20, PiecesFrom: -1}
 	for i := range 49 {
-		m := Member{Peer: randomPeer(b).String(), Have: int64(i%16) * PieceSize}
+		m := Member{Peer: testpeer.ID(b).String(), Have: int64(i%16) * PieceSize}
 		if i%3 == 0 {
 			m.Pieces = []int{i%16 + 2, i%16 + 4}
 		}
@@ -86,16 +86,4 @@ func BenchmarkSwarmNews(b *testing.B) {
 	for range b.N {
 		sf.news(resp, origin)
 	}
-}
-
-func randomPeer(b testing.TB) peer.ID {
-	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return id
 }
