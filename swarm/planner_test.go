@@ -384,3 +384,74 @@ func TestPlannerHolderCounts(t *testing.T) {
 		}
 	}
 }
+
+// A fetch takes ProbeRate busy answers a second: past them it asks no
+// one, however many holders it knows, until the budget has one again.
+// Pieces that arrive cost nothing.
+func TestPlannerProbeBudget(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	step := time.Second / ProbeRate
+	tests := []struct {
+		name  string
+		busy  int           // busy answers at t0, each from a different holder
+		ok    int           // pieces that arrived at t0, before them
+		at    time.Duration // when Pick is tried, after t0
+		asks  bool
+		retry time.Duration // Retry's answer at t0 when the budget is out
+	}{
+		{name: "one under the budget", busy: ProbeRate - 1, at: 0, asks: true},
+		{name: "the budget spent", busy: ProbeRate, at: 0, asks: false, retry: step},
+		{name: "pieces cost nothing", busy: ProbeRate - 1, ok: 3 * ProbeRate, at: 0, asks: true},
+		{name: "one back after its share of a second", busy: ProbeRate, at: step, asks: true, retry: step},
+		{name: "overspent by answers already asked for", busy: ProbeRate + 2, at: 2 * step, asks: false, retry: 3 * step},
+		{name: "overspent, back once repaid", busy: ProbeRate + 2, at: 3 * step, asks: true, retry: 3 * step},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewPlanner(4*mib, mib, "", 1)
+			holders := 2*ProbeRate + 3*ProbeRate + 4
+			for k := range holders {
+				p.Learn(fmt.Sprint("h", k), 4*mib)
+			}
+			k := 0
+			for range tt.ok {
+				id := fmt.Sprint("h", k)
+				k++
+				p.peers[id].inflight = 1
+				p.Done(id, OK, t0)
+			}
+			for range tt.busy {
+				id := fmt.Sprint("h", k)
+				k++
+				p.peers[id].inflight = 1
+				p.Done(id, Busy, t0)
+			}
+			if tt.retry > 0 {
+				if at, ok := p.Retry(t0); !ok || !at.Equal(t0.Add(tt.retry)) {
+					t.Errorf("Retry says %v (%v), want %v", at.Sub(t0), ok, tt.retry)
+				}
+			}
+			if _, ok := p.Pick(0, t0.Add(tt.at)); ok != tt.asks {
+				t.Errorf("Pick at %v: asked %v, want %v (%d holders free)", tt.at, ok, tt.asks, holders-k)
+			}
+		})
+	}
+}
+
+// BusyFor (a holder that said when to come back) spends the budget as a
+// busy answer does.
+func TestPlannerBusyForSpendsTheBudget(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	p := NewPlanner(4*mib, mib, "", 1)
+	for k := range ProbeRate + 1 {
+		p.Learn(fmt.Sprint("h", k), 4*mib)
+	}
+	for k := range ProbeRate {
+		id := fmt.Sprint("h", k)
+		p.peers[id].inflight = 1
+		p.BusyFor(id, time.Second, t0)
+	}
+	if id, ok := p.Pick(0, t0); ok {
+		t.Fatalf("asked %s with the budget spent", id)
+	}
+}
