@@ -41,6 +41,9 @@ type config struct {
 	sendBuffer int64
 	// verbose, if set, is told of every swarm fetch that stalls.
 	verbose io.Writer
+	// heapProfile, if set, is where the shared run's heap is written
+	// when its simulation ends, the fleet still live.
+	heapProfile string
 }
 
 // fleet is the state of one simulated rollout.

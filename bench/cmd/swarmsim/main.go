@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -50,6 +51,7 @@ func run(args []string, out io.Writer) error {
 	fs.DurationVar(&limit, "limit", 2*time.Hour, "simulated time after which a run is cut short")
 	verbose := fs.Bool("v", false, "print the planner's state of every swarm fetch that stalls (to stderr)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the simulation to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile to this file at the end of each run's simulation (live objects, before the fleet is dropped)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,6 +72,7 @@ func run(args []string, out io.Writer) error {
 	}
 	cfg.rate = r
 	cfg.sendBuffer = *sendBuf << 10
+	cfg.heapProfile = *memProfile
 	if *verbose {
 		cfg.verbose = os.Stderr
 	}
@@ -101,6 +104,23 @@ func run(args []string, out io.Writer) error {
 		res.print(out)
 	}
 	return nil
+}
+
+// writeHeapProfile writes the live heap to path, after a collection so
+// that it shows what the fleet holds rather than garbage. A failure is
+// reported and does not stop the run.
+func writeHeapProfile(path string) {
+	runtime.GC()
+	pf, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("heap").WriteTo(pf, 0)
+		if cerr := pf.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "swarmsim: heap profile:", err)
+	}
 }
 
 // parseRate reads a tc-style rate: a number of bits per second with an

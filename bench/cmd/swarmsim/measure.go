@@ -63,6 +63,9 @@ func measure(cfg config, limit time.Duration) result {
 	shared.share = true
 	f := newFleet(shared)
 	f.run(limit)
+	if cfg.heapProfile != "" {
+		writeHeapProfile(cfg.heapProfile)
+	}
 	var done []time.Duration
 	for _, n := range f.nodes {
 		switch {
