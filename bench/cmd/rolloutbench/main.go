@@ -48,6 +48,7 @@ type options struct {
 	timeout time.Duration
 	keep    bool
 	nodeLog string
+	procs   int
 	out     string
 	phases  map[string]bool
 }
@@ -62,6 +63,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "bound on the whole run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the image, network and containers")
 	flag.StringVar(&o.nodeLog, "node-log-level", "warn", "the nodes' --log-level; a fleet node slower than 1.5x the median has its log printed")
+	flag.IntVar(&o.procs, "gomaxprocs", 0, "GOMAXPROCS of every node (0: Go's default, the machine's cores): many nodes on few cores spend less on their runtimes' scheduling with 1, as a node on its own machine would not pay it")
 	flag.StringVar(&o.out, "out", "", "also write the markdown report to this file")
 	phases := flag.String("phases", "alone,direct,fleet", "the phases to run, comma-separated (a fleet phase alone, with -keep and -node-log-level debug, is how a slow rollout is looked into)")
 	flag.Parse()

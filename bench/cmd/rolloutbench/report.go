@@ -37,6 +37,9 @@ func (r *report) markdown(runErr error) string {
 		"Every node pulls by POST /shoal/v1/preload from the host, all nodes of a phase at the same moment; a node's time is until its preload stream ends. "+
 		"Each phase uses fresh containers (empty caches).\n\n",
 		float64(r.img.Bytes)/mib, r.o.layers, r.img.Digest, r.o.rate, r.gateway)
+	if r.o.procs > 0 {
+		w("Every node runs with GOMAXPROCS=%d.\n\n", r.o.procs)
+	}
 	w("| phase | nodes | p50 | last done | failed | upstream bytes / image | peak node RSS | links used, up / down |\n")
 	w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, row := range []struct {
