@@ -249,14 +249,15 @@ func (sf *swarmFetch) run() {
 			return
 		}
 		// The swarm is stalled when this fetch has had no piece and
-		// the swarm has grown by none for swarm.Stall: in a large
+		// the swarm, the origin included, has grown by none for
+		// swarm.Stall (Planner.Progress): in a large
 		// fleet a fetch can wait its turn for longer while the pieces
 		// spread, and going upstream then would cost a copy per node.
 		// A fetch its node holds back while it brings a blob in
 		// (admitIntake) is waiting its turn, not stalled: in a swarm of
 		// two it would otherwise give up after swarm.Stall and fetch
 		// the blob from upstream too (seen in the simulation).
-		if h := sf.plan.Held(); h > sf.swarmHeld || dl.h.bringingIn() {
+		if h := sf.plan.Progress(); h > sf.swarmHeld || dl.h.bringingIn() {
 			sf.swarmHeld, sf.lastGrowth = max(h, sf.swarmHeld), now
 		}
 		if (sf.plan.Live() == 0 && inflight == 0) || now.Sub(later(sf.lastGood, sf.lastGrowth)) > swarm.Stall {

@@ -275,6 +275,21 @@ func (p *Planner) Holders(i int) int {
 // that has been waiting its turn (Stalled).
 func (p *Planner) Held() int { return p.held }
 
+// Progress is Held plus the whole pieces the origin has brought in, if
+// it is still a candidate: the swarm's progress as this fetch sees it.
+// An origin still reading the blob from upstream is the swarm moving,
+// not stalled. In a 50-node docker fleet at 4 Mbit/s each origin was
+// still bringing its layer in, 11 of 16 MiB after 30 s, while no other
+// node held a piece yet; its askers, counting only the others' pieces,
+// took the swarm for stalled, all went upstream (41x the image) and 19
+// of them failed.
+func (p *Planner) Progress() int {
+	if s := p.peers[p.origin]; s != nil && p.origin != "" && !s.dropped {
+		return p.held + s.covered
+	}
+	return p.held
+}
+
 // Order sorts pieces rarest first (fewest holders besides the origin),
 // then lowest first: a piece few peers hold is fetched while they still
 // have a slot for it, and once fetched this node is one more holder, so

@@ -455,3 +455,39 @@ func TestPlannerBusyForSpendsTheBudget(t *testing.T) {
 		t.Fatalf("asked %s with the budget spent", id)
 	}
 }
+
+// Progress counts the origin's whole pieces beside the others': an
+// origin still bringing the blob in is the swarm moving.
+func TestPlannerProgress(t *testing.T) {
+	tests := []struct {
+		name   string
+		origin int64 // the origin's have; -1: not learnt
+		others []int64
+		drop   bool // the origin dropped (it lied)
+		want   int
+	}{
+		{name: "nothing yet", origin: 0, want: 0},
+		{name: "the origin part way through a piece", origin: mib - 1, want: 0},
+		{name: "the origin three pieces in", origin: 3*mib + 7, want: 3},
+		{name: "the origin and two others", origin: 3 * mib, others: []int64{2 * mib, mib}, want: 6},
+		{name: "a dropped origin counts for nothing", origin: 3 * mib, others: []int64{mib}, drop: true, want: 1},
+		{name: "no origin", origin: -1, others: []int64{2 * mib}, want: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewPlanner(8*mib, mib, "o", 1)
+			if tt.origin >= 0 {
+				p.Learn("o", tt.origin)
+			}
+			for k, h := range tt.others {
+				p.Learn(fmt.Sprint("p", k), h)
+			}
+			if tt.drop {
+				p.Done("o", Lied, time.Unix(1000, 0))
+			}
+			if got := p.Progress(); got != tt.want {
+				t.Errorf("Progress = %d, want %d (Held %d)", got, tt.want, p.Held())
+			}
+		})
+	}
+}

@@ -147,7 +147,7 @@ func (sf *fetch) loop() {
 		sf.finish()
 		return
 	}
-	if h := sf.plan.Held(); h > sf.swarmHeld || sf.n.bringing > 0 {
+	if h := sf.plan.Progress(); h > sf.swarmHeld || sf.n.bringing > 0 {
 		sf.swarmHeld, sf.lastGrowth = max(h, sf.swarmHeld), f.clk.Now()
 	}
 	if (sf.plan.Live() == 0 && sf.inflight == 0) || f.clk.Now()-max(sf.lastGood, sf.lastGrowth) > swarm.Stall {
