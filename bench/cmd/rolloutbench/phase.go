@@ -175,9 +175,9 @@ func (b *bench) phase(ctx context.Context, name string, n int, p2p bool) (phaseR
 		// measured 20x upstream). So the run stops instead. At 50 nodes
 		// on 2 cores meshing takes a while: the status calls time out
 		// while the fleet is forming.
-		wait := time.Minute + time.Duration(n)*2*time.Second
+		wait := time.Minute + time.Duration(n)*4*time.Second
 		if err := harness.WaitPeers(ctx, nodes, n-1, wait); err != nil {
-			return phaseResult{}, fmt.Errorf("phase %s: the fleet did not mesh, so its figures would not be a fleet's: %w", name, err)
+			return phaseResult{}, fmt.Errorf("the fleet did not mesh, so its figures would not be a fleet's: %w", err)
 		}
 	}
 	if !p2p {
