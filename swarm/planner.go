@@ -280,9 +280,9 @@ func (p *Planner) Held() int { return p.held }
 // An origin still reading the blob from upstream is the swarm moving,
 // not stalled. In a 50-node docker fleet at 4 Mbit/s each origin was
 // still bringing its layer in, 11 of 16 MiB after 30 s, while no other
-// node held a piece yet; its askers, counting only the others' pieces,
-// took the swarm for stalled, all went upstream (41x the image) and 19
-// of them failed.
+// node held a piece yet, and its askers, counting only the others'
+// pieces, gave up on the swarm (that fleet went upstream for other
+// reasons too: bench/RESULTS.md).
 func (p *Planner) Progress() int {
 	if s := p.peers[p.origin]; s != nil && p.origin != "" && !s.dropped {
 		return p.held + s.covered
