@@ -185,9 +185,9 @@ func (sf *fetch) request(i, p int) {
 		}
 		end(swarm.Failed, -1, nil, nil)
 	})
-	f.clk.After(lat, func() {
+	f.message(sf.n.id, p, requestBytes(askerHave, askerExtra), func(ok bool) {
 		q := f.nodes[p]
-		if q.dead || ended {
+		if !ok || q.dead || ended {
 			return // the asker's timeout ends it
 		}
 		now := f.now()
@@ -197,9 +197,11 @@ func (sf *fetch) request(i, p int) {
 			f.stats.busy++
 			retry = swarm.RetryAfter(q.slots.Rate(), pieceSize, f.rng.Float64())
 			members := t.Members(me, now)
-			f.clk.After(lat, func() {
-				timeout.Cancel()
-				end(swarm.Busy, -1, nil, members)
+			f.message(p, sf.n.id, answerBytes(-1, nil, members, 0), func(ok bool) {
+				if ok {
+					timeout.Cancel()
+					end(swarm.Busy, -1, nil, members)
+				}
 			})
 		}
 		// As in p2p's transfer.go: a slot first, then the origin's
@@ -255,7 +257,12 @@ func (sf *fetch) request(i, p int) {
 		// bytes are in the buffers below it (the stream's window, the
 		// socket's, the link's queue): sendBuffer bytes before the asker
 		// has them. The origin's last bytes wait for upstream.
-		total := sf.b.pieceLen(i)
+		// The answer's header leads the piece on its stream.
+		var header int64
+		if !f.cfg.freeHeaders {
+			header = answerBytes(have, pieces, members, 0)
+		}
+		total := header + sf.b.pieceLen(i)
 		head := max(0, total-f.cfg.sendBuffer)
 		tail := func() {
 			release(true)
@@ -343,10 +350,14 @@ func (sf *fetch) askStatus() {
 	f.stats.statuses++
 	me := f.names[sf.n.id]
 	have, extra := sf.delivered(), sf.extras()
-	f.clk.After(f.cfg.latency, func() {
+	// A question that gets no answer waits out the status timeout.
+	unanswered := func() {
+		f.clk.After(statusTimeout-f.cfg.latency, func() { sf.asking = false })
+	}
+	f.message(sf.n.id, sf.b.origin, requestBytes(have, extra), func(ok bool) {
 		o := f.nodes[sf.b.origin]
-		if o.dead {
-			f.clk.After(statusTimeout-f.cfg.latency, func() { sf.asking = false })
+		if !ok || o.dead {
+			unanswered()
 			return
 		}
 		now := f.now()
@@ -354,17 +365,21 @@ func (sf *fetch) askStatus() {
 		t.Note(me, have, extra, now)
 		oHave, oMem := f.haveOf(o, sf.b)
 		members := t.Members(me, now)
-		f.clk.After(f.cfg.latency, func() {
+		k := int(oHave / pieceSize)
+		if oHave == sf.b.size {
+			k = sf.b.pieces()
+		}
+		f.message(o.id, sf.n.id, answerBytes(oHave, oMem, members, max(0, k-sf.known)), func(ok bool) {
+			if !ok {
+				unanswered()
+				return
+			}
 			sf.asking = false
 			if sf.over || sf.n.dead {
 				return
 			}
 			now := f.now()
 			sf.news(sf.b.origin, oHave, oMem, members)
-			k := int(oHave / pieceSize)
-			if oHave == sf.b.size {
-				k = sf.b.pieces()
-			}
 			sf.known = max(sf.known, k)
 			for _, i := range sortedInts(sf.held) {
 				if i < sf.known {
@@ -385,9 +400,9 @@ func (sf *fetch) finish() {
 	sf.tick.Cancel()
 	sf.h.stored, sf.h.complete = sf.b.size, true
 	me := f.names[sf.n.id]
-	f.clk.After(f.cfg.latency, func() {
-		if o := f.nodes[sf.b.origin]; !o.dead {
-			f.tracker(o, sf.b).Note(me, sf.b.size, nil, f.now())
+	f.message(sf.n.id, sf.b.origin, requestBytes(sf.b.size, nil), func(ok bool) {
+		if ok {
+			f.tracker(f.nodes[sf.b.origin], sf.b).Note(me, sf.b.size, nil, f.now())
 		}
 	})
 	f.blobDone(sf.n, sf.b)

@@ -44,6 +44,9 @@ type config struct {
 	// heapProfile, if set, is where the shared run's heap is written
 	// when its simulation ends, the fleet still live.
 	heapProfile string
+	// freeHeaders makes requests and answer headers cost only the
+	// latency, as the simulation did before it counted them (wire.go).
+	freeHeaders bool
 }
 
 // fleet is the state of one simulated rollout.
@@ -127,6 +130,8 @@ type stats struct {
 	timeouts      int
 	stalls        int
 	statuses      int
+	// headerBytes are the bytes of requests and answer headers (wire.go).
+	headerBytes float64
 }
 
 func newFleet(cfg config) *fleet {
@@ -206,22 +211,48 @@ func (f *fleet) pull(n *node, b *blob) {
 	}
 	// Fetch: the designated fetcher is asked for the header (a status
 	// answer), then the swarm fetch starts.
-	f.clk.After(f.cfg.latency, func() {
+	giveUp := func() { f.clk.After(statusTimeout, func() { f.fallback(n, b, f.holding(n, b)) }) }
+	f.message(n.id, b.origin, requestBytes(0, nil), func(ok bool) {
 		o := f.nodes[b.origin]
-		if o.dead {
-			f.clk.After(statusTimeout, func() { f.fallback(n, b, f.holding(n, b)) })
+		if !ok || o.dead {
+			giveUp()
 			return
 		}
 		f.originOpens(o, b)
 		f.tracker(o, b).Note(f.names[n.id], 0, nil, f.now())
 		have, mem := f.haveOf(o, b)
 		members := f.tracker(o, b).Members(f.names[n.id], f.now())
-		f.clk.After(f.cfg.latency, func() {
+		f.message(o.id, n.id, answerBytes(have, mem, members, int(have/pieceSize)), func(ok bool) {
 			if n.dead {
+				return
+			}
+			if !ok {
+				giveUp()
 				return
 			}
 			f.startFetch(n, b, have, mem, members)
 		})
+	})
+}
+
+// message carries a request or an answer's header from src to dst:
+// its bytes on both links (wire.go), then the latency. then is told
+// whether it arrived (false: a node at either end died on the way).
+func (f *fleet) message(src, dst int, bytes int64, then func(ok bool)) {
+	if f.cfg.freeHeaders {
+		f.clk.After(f.cfg.latency, func() { then(!f.nodes[dst].dead) })
+		return
+	}
+	if f.nodes[src].dead || f.nodes[dst].dead {
+		f.clk.After(f.cfg.latency, func() { then(false) })
+		return
+	}
+	f.net.Start(src, dst, bytes, func(x float64) { f.stats.headerBytes += x }, func(ok bool) {
+		if !ok {
+			then(false)
+			return
+		}
+		f.clk.After(f.cfg.latency, func() { then(!f.nodes[dst].dead) })
 	})
 }
 

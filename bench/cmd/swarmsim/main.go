@@ -51,6 +51,7 @@ func run(args []string, out io.Writer) error {
 	fs.DurationVar(&limit, "limit", 2*time.Hour, "simulated time after which a run is cut short")
 	verbose := fs.Bool("v", false, "print the planner's state of every swarm fetch that stalls (to stderr)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the simulation to this file")
+	fs.BoolVar(&cfg.freeHeaders, "free-headers", false, "requests and answer headers cost only the latency, not bytes on the links (how the simulation ran before it counted them)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file at the end of each run's simulation (live objects, before the fleet is dropped)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -42,6 +42,10 @@ type result struct {
 	Busy           int     `json:"busy_answers"`
 	Timeouts       int     `json:"piece_timeouts"`
 	Stalls         int     `json:"upstream_fallbacks"`
+	Statuses       int     `json:"status_questions"`
+	// HeaderShare is the requests' and answer headers' bytes, as a
+	// fraction of all bytes the fleet's nodes sent each other.
+	HeaderShare float64 `json:"header_share"`
 }
 
 func measure(cfg config, limit time.Duration) result {
@@ -84,7 +88,14 @@ func measure(cfg config, limit time.Duration) result {
 	r.Ratio = r.Last / r.NoSharing
 	r.PerPull = r.Last / r.Alone
 	r.Copies = f.stats.upstreamBytes / float64(cfg.size)
-	r.Requests, r.Busy, r.Timeouts, r.Stalls = f.stats.requests, f.stats.busy, f.stats.timeouts, f.stats.stalls
+	r.Requests, r.Busy, r.Timeouts, r.Stalls, r.Statuses = f.stats.requests, f.stats.busy, f.stats.timeouts, f.stats.stalls, f.stats.statuses
+	var sent float64
+	for _, n := range f.nodes {
+		sent += n.uploaded
+	}
+	if sent+f.stats.headerBytes > 0 {
+		r.HeaderShare = f.stats.headerBytes / (sent + f.stats.headerBytes)
+	}
 
 	if r.Last > 0 {
 		r.UploadMin = 1
@@ -151,4 +162,5 @@ func (r result) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\n  origins: last piece's first copy out at %.1f s (%.2f s a piece on average); tail after it %.1f s\n", r.LastInjected, r.InjectPerPiece, r.Last-r.LastInjected)
 	fmt.Fprintf(w, "  piece requests %d, busy answers %d, timeouts %d, upstream fall-backs %d\n", r.Requests, r.Busy, r.Timeouts, r.Stalls)
+	fmt.Fprintf(w, "  status questions %d; requests and headers %.1f%% of the bytes nodes sent each other\n", r.Statuses, 100*r.HeaderShare)
 }
