@@ -41,10 +41,16 @@ type swarmFetch struct {
 	// typical is how long a piece request has been taking, smoothed.
 	typical time.Duration
 	ids     map[string]peer.ID
-	advance chan struct{}
+	// since is, per peer, the MembersVersion of its last answer: the
+	// next request to it asks only for the members that changed.
+	since map[peer.ID]uint64
+	// statusEvery is how often the status peer asked to be asked for
+	// news (Response.StatusMS).
+	statusEvery time.Duration
+	advance     chan struct{}
 	// wake is poked when the node's intake has room again (intake.go).
 	wake     chan struct{}
-	statusCh chan *Response
+	statusCh chan statusAnswer
 	asking   bool
 	lastGood time.Time
 	// swarmHeld is the most pieces the planner has known the swarm to
@@ -66,6 +72,14 @@ type pieceAsk struct {
 	asks  map[peer.ID]context.CancelFunc
 }
 
+// statusAnswer is a status question's answer (nil: none) and whom it
+// was asked of: with no origin, statusPeer may name another peer by the
+// time it arrives.
+type statusAnswer struct {
+	r *Response
+	p peer.ID
+}
+
 type arrival struct {
 	i      int
 	p      peer.ID
@@ -74,9 +88,11 @@ type arrival struct {
 	have   int64
 	pieces []int // the sender's pieces beyond have
 	mem    []Member
-	err    error
-	o      swarm.Outcome
-	retry  time.Duration // a busy answer's wait, when it said
+	// version is the answer's MembersVersion.
+	version uint64
+	err     error
+	o       swarm.Outcome
+	retry   time.Duration // a busy answer's wait, when it said
 }
 
 // startSwarm fetches the blob piece by piece from every peer that has
@@ -94,9 +110,10 @@ func (dl *Download) startSwarm(first *Response, from peer.ID, origin peer.ID, or
 		pending:   map[int]*pieceAsk{},
 		got:       map[int]bool{},
 		ids:       map[string]peer.ID{},
+		since:     map[peer.ID]uint64{},
 		advance:   make(chan struct{}, 1),
 		wake:      make(chan struct{}, 1),
-		statusCh:  make(chan *Response, 1),
+		statusCh:  make(chan statusAnswer, 1),
 		lastGood:  time.Now(),
 		mem:       map[int][]byte{},
 	}
@@ -159,6 +176,10 @@ func (sf *swarmFetch) idOf(text string) (key string, id peer.ID, ok bool) {
 // news takes in a peer's answer: its progress, the members it knows and
 // piece digests.
 func (sf *swarmFetch) news(r *Response, from peer.ID) {
+	sf.since[from] = max(sf.since[from], r.MembersVersion)
+	if r.StatusMS > 0 {
+		sf.statusEvery = swarm.StatusAfter(time.Duration(r.StatusMS) * time.Millisecond)
+	}
 	fromKey := from.String()
 	sf.learnAs(fromKey, from, r.Have)
 	if r.PieceSize != 0 && sf.plan.Known(fromKey) {
@@ -184,7 +205,10 @@ func (sf *swarmFetch) run() {
 	// Room for every request in flight, a second one for each piece
 	// included, so none blocks once run has returned.
 	events := make(chan *arrival, 2*swarm.Window)
-	tick := time.NewTicker(swarm.StatusInterval)
+	// The origin says how often to ask it for news, less often the more
+	// members it answers (swarm.Tracker.StatusEvery).
+	every := swarm.StatusAfter(sf.statusEvery)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	// retry fires when a peer left alone after a busy answer may be
 	// asked again, if the window had a piece no one could be asked for.
@@ -272,11 +296,15 @@ func (sf *swarmFetch) run() {
 				continue
 			}
 			sf.arrived(a)
-		case r := <-sf.statusCh:
+		case a := <-sf.statusCh:
 			sf.asking = false
-			if r != nil {
-				sf.news(r, sf.statusPeer())
+			if a.r != nil {
+				sf.news(a.r, a.p)
 				sf.checkHeld()
+			}
+			if d := swarm.StatusAfter(sf.statusEvery); d != every {
+				every = d
+				tick.Reset(every)
 			}
 		case <-sf.advance:
 			sf.lastGood = time.Now() // a reader that moves on is progress too
@@ -308,18 +336,19 @@ func (sf *swarmFetch) launch(i int, p peer.ID, out chan<- *arrival) {
 		sf.pending[i] = pa
 	}
 	pa.asks[p] = cancel
-	go sf.fetch(ctx, cancel, i, p, out)
+	go sf.fetch(ctx, cancel, i, p, sf.since[p], out)
 }
 
-// fetch asks p for piece i.
-func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, i int, p peer.ID, out chan<- *arrival) {
+// fetch asks p for piece i; since is the members version of p's last
+// answer.
+func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, i int, p peer.ID, since uint64, out chan<- *arrival) {
 	defer cancel()
 	// The room is given back here, not when run takes the answer: run
 	// may have returned, and no one would.
 	defer sf.dl.h.releaseIntake()
 	dl := sf.dl
 	start := time.Now()
-	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Offset: int64(i) * PieceSize, Length: dl.pieceLen(i), Swarm: true, Have: dl.delivered.Load(), HavePieces: sf.extras()}
+	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Offset: int64(i) * PieceSize, Length: dl.pieceLen(i), Swarm: true, Have: dl.delivered.Load(), HavePieces: sf.extras(), MembersSince: since}
 	if p == sf.origin {
 		req.Rule, req.Repo = sf.originReq.Rule, sf.originReq.Repo
 		req.Avoid = dl.h.penalisedPeers(maxAvoid)
@@ -332,7 +361,7 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, i in
 		a.o, a.err = swarm.Busy, err
 		var b *busyError
 		if errors.As(err, &b) {
-			a.mem, a.retry = b.members, b.retry
+			a.mem, a.version, a.retry = b.members, b.version, b.retry
 		}
 	case err != nil:
 		a.o, a.err = swarm.Failed, err
@@ -341,7 +370,7 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, i in
 		dl.h.Penalise(p, "sent another size for "+dl.d.String())
 		a.o, a.err = swarm.Lied, errors.New("wrong size")
 	default:
-		a.have, a.pieces, a.mem = s.Have, s.HavePieces, s.Members
+		a.have, a.pieces, a.mem, a.version = s.Have, s.HavePieces, s.Members, s.MembersVersion
 		a.data, a.err = dl.readPiece(s, dl.pieceLen(i))
 		s.Close()
 		if a.err != nil {
@@ -372,7 +401,7 @@ func (sf *swarmFetch) arrived(a *arrival) {
 	delete(pa.asks, a.p)
 	others := len(pa.asks) > 0
 	if a.err != nil {
-		sf.news(&Response{Have: -1, Members: a.mem, PiecesFrom: -1}, a.p)
+		sf.news(&Response{Have: -1, Members: a.mem, MembersVersion: a.version, PiecesFrom: -1}, a.p)
 		if a.o != swarm.Busy {
 			sf.dl.h.log.Debug("piece request failed", "digest", sf.dl.d, "piece", a.i, "peer", a.p, "err", a.err)
 		}
@@ -392,7 +421,7 @@ func (sf *swarmFetch) arrived(a *arrival) {
 	} else {
 		sf.typical += (a.took - sf.typical) / 4
 	}
-	sf.news(&Response{Have: a.have, HavePieces: a.pieces, PieceSize: PieceSize, Members: a.mem, PiecesFrom: -1}, a.p)
+	sf.news(&Response{Have: a.have, HavePieces: a.pieces, PieceSize: PieceSize, Members: a.mem, MembersVersion: a.version, PiecesFrom: -1}, a.p)
 	if a.i >= len(sf.known) {
 		// The origin has not told us this piece's digest yet (it hashes
 		// pieces as they arrive from upstream): keep it until it does.
@@ -505,7 +534,7 @@ func (sf *swarmFetch) askStatus() {
 	}
 	sf.asking = true
 	dl := sf.dl
-	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Status: true, Swarm: true, Have: dl.delivered.Load(), HavePieces: sf.extras(), WantPieces: len(sf.known) < pieceCount(dl.Size), PiecesFrom: len(sf.known)}
+	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Status: true, Swarm: true, Have: dl.delivered.Load(), HavePieces: sf.extras(), WantPieces: len(sf.known) < pieceCount(dl.Size), PiecesFrom: len(sf.known), MembersSince: sf.since[p]}
 	if p == sf.origin {
 		req.Rule, req.Repo = sf.originReq.Rule, sf.originReq.Repo
 	}
@@ -514,12 +543,12 @@ func (sf *swarmFetch) askStatus() {
 		defer cancel()
 		s, err := dl.h.Open(ctx, p, req)
 		if err != nil {
-			sf.statusCh <- nil
+			sf.statusCh <- statusAnswer{p: p}
 			return
 		}
 		s.Close()
 		r := s.Response
-		sf.statusCh <- &r
+		sf.statusCh <- statusAnswer{&r, p}
 	}()
 }
 

@@ -67,21 +67,33 @@ func (t *tracker) evictLocked(now time.Time) {
 	}
 }
 
-// members lists the peers heard from about d other than except
+// members lists the peers heard from about d other than except, those
+// whose entries changed after since, and the version to ask with next
 // (swarm.Tracker.Members).
-func (t *tracker) members(d digest.Digest, except peer.ID, now time.Time) []Member {
+func (t *tracker) members(d digest.Digest, except peer.ID, since uint64, now time.Time) ([]Member, uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.blobs[d]
 	if s == nil {
-		return nil
+		return nil, 0
 	}
-	ms := s.Members(except.String(), now)
+	ms, version := s.Members(except.String(), since, now)
 	out := make([]Member, len(ms))
 	for i, m := range ms {
 		out[i] = Member{Peer: m.Peer, Have: m.Have, Pieces: m.Pieces}
 	}
-	return out
+	return out, version
+}
+
+// statusEvery is how often d's members should ask this node for news
+// (swarm.Tracker.StatusEvery).
+func (t *tracker) statusEvery(d digest.Digest) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.blobs[d]; s != nil {
+		return s.StatusEvery()
+	}
+	return swarm.StatusInterval
 }
 
 // mayServe says whether this node should send piece i of d (ending at

@@ -83,6 +83,11 @@ type Request struct {
 	// the asker penalised (at most maxAvoid are read): the origin does
 	// not send it to them for the piece (swarm.Tracker.MayServe).
 	Avoid []string `json:"avoid,omitempty"`
+	// MembersSince is the MembersVersion of the asker's last answer
+	// from this peer about the blob: the answer's Members are then only
+	// those whose entries changed since (swarm.Tracker.Members). A node
+	// of an earlier release does not read it and names every member.
+	MembersSince uint64 `json:"members_since,omitempty"`
 }
 
 // maxAvoid bounds the peers a request's Avoid names.
@@ -126,6 +131,13 @@ type Response struct {
 	// milliseconds to wait before asking this peer again
 	// (swarm.RetryAfter); 0 from a node that does not say.
 	RetryMS int64 `json:"retry_ms,omitempty"`
+	// MembersVersion is what the asker sends as MembersSince next
+	// time; 0 from a node that names every member each time.
+	MembersVersion uint64 `json:"members_version,omitempty"`
+	// StatusMS, with a status answer, is how many milliseconds the
+	// asker should wait before it asks this peer for news again
+	// (swarm.Tracker.StatusEvery); 0: swarm.StatusInterval.
+	StatusMS int64 `json:"status_ms,omitempty"`
 }
 
 // Errors a peer can answer with.
@@ -156,6 +168,7 @@ var ErrBusy = errors.New("p2p: busy")
 // when it said to ask again (0: it did not say).
 type busyError struct {
 	members []Member
+	version uint64 // the answer's MembersVersion
 	retry   time.Duration
 }
 
@@ -252,7 +265,7 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	busy := func() Response {
 		r := Response{Error: errBusy}
 		if req.Swarm {
-			r.Members = h.tracker.members(req.Digest, from, time.Now())
+			r.Members, r.MembersVersion = h.tracker.members(req.Digest, from, req.MembersSince, time.Now())
 			r.RetryMS = swarm.RetryAfter(h.slots.rate(), PieceSize, rand.Float64()).Milliseconds()
 		}
 		return r
@@ -304,7 +317,10 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	case req.Swarm:
 		resp.PieceSize, resp.Have = PieceSize, served.Have
 		resp.HavePieces = h.heldPieces(req.Digest, served.Have)
-		resp.Members = h.tracker.members(req.Digest, from, time.Now())
+		resp.Members, resp.MembersVersion = h.tracker.members(req.Digest, from, req.MembersSince, time.Now())
+		if req.Status {
+			resp.StatusMS = h.tracker.statusEvery(req.Digest).Milliseconds()
+		}
 		if req.WantPieces && req.PiecesFrom < len(served.Pieces) {
 			resp.PiecesFrom = req.PiecesFrom
 			resp.Pieces = served.Pieces[req.PiecesFrom:min(len(served.Pieces), req.PiecesFrom+maxPiecesPerAnswer)]
@@ -452,7 +468,7 @@ func (h *Host) Open(ctx context.Context, p peer.ID, req Request) (*Stream, error
 	case errDenied:
 		return nil, ErrDenied
 	case errBusy:
-		return nil, &busyError{members: resp.Members, retry: time.Duration(max(0, resp.RetryMS)) * time.Millisecond}
+		return nil, &busyError{members: resp.Members, version: resp.MembersVersion, retry: time.Duration(max(0, resp.RetryMS)) * time.Millisecond}
 	default:
 		return nil, fmt.Errorf("p2p: peer %s answered %s", p, resp.Error)
 	}

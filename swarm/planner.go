@@ -67,6 +67,9 @@ const (
 	// StatusInterval is how often a fetch asks the blob's origin for
 	// news: its progress, its piece digests and the other members.
 	StatusInterval = 250 * time.Millisecond
+	// MaxStatusInterval is the longest a fetch waits between questions
+	// for news, however many members its origin answers (StatusAfter).
+	MaxStatusInterval = 5 * time.Second
 	// PieceTimeout bounds one piece request, answer and bytes: at the
 	// slowest rate a slot is kept at (Slots.MinRate, and far below it for
 	// the minimum two slots of a slow link) a piece takes well under it.

@@ -20,8 +20,11 @@ const (
 	// maxMembers bounds the members kept per blob, so a busy node's
 	// table stays small.
 	maxMembers = 512
-	// membersPerAnswer bounds the members one answer carries.
+	// membersPerAnswer bounds the members a first answer carries.
 	membersPerAnswer = 64
+	// changedPerAnswer bounds the members whose entries changed that
+	// a later answer carries (Members).
+	changedPerAnswer = 16
 	// rankEvery is how often the members are ranked for answers.
 	rankEvery = 100 * time.Millisecond
 	// maxExtra bounds the out-of-order pieces kept per member: a fetch
@@ -31,6 +34,9 @@ const (
 	// for this node to send askers of a piece to it instead of serving
 	// the piece itself: a member that left stops being heard from.
 	holderFresh = 10 * time.Second
+	// statusRate is how many status questions a second a blob's
+	// members ask this node in all (StatusEvery).
+	statusRate = 64
 	// trustMembers is how long after a piece is first asked for the
 	// origin sends its askers to the members that say they hold it
 	// (MayServe).
@@ -57,12 +63,20 @@ type Tracker struct {
 	// ranked are the members holding most as of rankedAt (Members).
 	ranked   []string
 	rankedAt time.Time
+	// version counts the changes to what answers say (Members): it
+	// starts at the first Note's time in nanoseconds, so a table made
+	// again for the blob (the old one forgotten) counts on from above
+	// any version the old one gave out.
+	version uint64
 }
 
 type heard struct {
 	have  int64
 	extra []int
 	seen  time.Time
+	// changed is the table's version when what answers say of this
+	// member last changed.
+	changed uint64
 }
 
 // NewTracker makes an empty table; seed breaks ties between members
@@ -94,9 +108,22 @@ func (t *Tracker) Note(peer string, have int64, extra []int, now time.Time) {
 		t.members[peer] = m
 		t.order = append(t.order, peer)
 	}
+	extra = extra[:min(len(extra), maxExtra)]
+	if have > m.have || !slices.Equal(extra, m.extra) {
+		m.changed = t.bump(now)
+	}
 	m.have = max(m.have, have)
-	m.extra = extra[:min(len(extra), maxExtra)]
+	m.extra = extra
 	m.seen = now
+}
+
+// bump moves the version on and returns it.
+func (t *Tracker) bump(now time.Time) uint64 {
+	if t.version == 0 {
+		t.version = uint64(max(1, now.UnixNano()))
+	}
+	t.version++
+	return t.version
 }
 
 func (t *Tracker) forget(peer string) {
@@ -106,14 +133,58 @@ func (t *Tracker) forget(peer string) {
 	}
 }
 
-// Members lists up to membersPerAnswer peers heard from within
-// MemberTTL, other than except, those holding most first (ties in a
-// random order), with what each holds now. The ranking is redone at most
-// every rankEvery: a designated fetcher answers every request of its
-// swarm, most of them busy, and ranking up to maxMembers members for
-// each was most of its work; a member first heard since waits that long
-// to be passed on.
-func (t *Tracker) Members(except string, now time.Time) []Member {
+// Members lists the members, other than except, heard from within
+// MemberTTL, with what each holds now, and the version the asker passes
+// as since next time.
+//
+// An asker with no earlier answer from this table (since 0, or a since
+// above the table's version: it came from a table forgotten since, or
+// from another node) gets up to membersPerAnswer, those holding most
+// first (ties in a random order). The ranking is redone at most every
+// rankEvery: a designated fetcher answers every request of its swarm,
+// most of them busy, and ranking up to maxMembers members for each was
+// most of its work; a member first heard since waits that long to be
+// passed on.
+//
+// Otherwise it gets the members whose entries changed after since, at
+// most changedPerAnswer of them, those that changed first; version then
+// says how far the answer got, so a change left out is in the next one
+// (a cursor, as a changes feed). An answer that named every member was
+// 5 KiB at 64 members, every asker of a blob asks its origin for news
+// several times a second, and at 50 nodes those answers took more than a
+// 4 Mbit/s uplink: every node fetched the blob from upstream
+// (bench/RESULTS.md, "what answers cost").
+func (t *Tracker) Members(except string, since uint64, now time.Time) (members []Member, version uint64) {
+	if since == 0 || since > t.version {
+		return t.top(except, now), t.version
+	}
+	type change struct {
+		id string
+		at uint64
+	}
+	var changed []change
+	for _, id := range t.order {
+		m := t.members[id]
+		if m.changed > since && id != except && now.Sub(m.seen) <= MemberTTL {
+			changed = append(changed, change{id, m.changed})
+		}
+	}
+	version = t.version
+	top(changed, changedPerAnswer, func(a, b change) int { return cmp.Compare(a.at, b.at) })
+	if len(changed) > changedPerAnswer {
+		changed = changed[:changedPerAnswer]
+		version = changed[len(changed)-1].at
+	}
+	res := make([]Member, 0, len(changed))
+	for _, c := range changed {
+		m := t.members[c.id]
+		res = append(res, Member{Peer: c.id, Have: m.have, Pieces: m.extra})
+	}
+	return res, version
+}
+
+// top is the first answer: the members holding most.
+func (t *Tracker) top(except string, now time.Time) []Member {
 	if t.ranked == nil || now.Sub(t.rankedAt) >= rankEvery || now.Before(t.rankedAt) {
 		t.rank(now)
 	}
@@ -164,6 +235,24 @@ func (t *Tracker) rank(now time.Time) {
 		t.ranked = append(t.ranked, r.id)
 	}
 	t.rankedAt = now
+}
+
+// StatusEvery is how often each member should ask this node for news
+// of the blob: StatusInterval, or less often when that would be more
+// than statusRate questions a second in all. Each answer costs the
+// node's uplink, the one the swarm waits on when this node is the
+// blob's origin; a rate per member would make its cost grow with the
+// fleet.
+func (t *Tracker) StatusEvery() time.Duration {
+	return StatusAfter(time.Duration(len(t.members)) * time.Second / statusRate)
+}
+
+// StatusAfter is how long a fetch told to wait d before it asks for news
+// again waits: at least StatusInterval and at most MaxStatusInterval, so
+// that a peer cannot keep a fetch from asking for longer than a fraction
+// of Stall, whatever it says.
+func StatusAfter(d time.Duration) time.Duration {
+	return min(max(d, StatusInterval), MaxStatusInterval)
 }
 
 // MayServe says whether this node should send piece i (ending at byte

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -13,11 +14,11 @@ func TestTrackerMembers(t *testing.T) {
 	tr.Note("b", 30, []int{5}, t0)
 	tr.Note("c", 20, nil, t0)
 	tr.Note("a", 5, nil, t0) // an older figure does not lower what a holds
-	got := tr.Members("c", t0)
+	got := members(tr, "c", t0)
 	if len(got) != 2 || got[0].Peer != "b" || got[0].Have != 30 || len(got[0].Pieces) != 1 || got[1].Peer != "a" || got[1].Have != 10 {
 		t.Fatalf("members = %+v, want b (30, piece 5) then a (10), without c", got)
 	}
-	if got := tr.Members("", t0.Add(MemberTTL+time.Second)); len(got) != 0 {
+	if got := members(tr, "", t0.Add(MemberTTL+time.Second)); len(got) != 0 {
 		t.Fatalf("members after their TTL = %+v, want none", got)
 	}
 }
@@ -28,7 +29,7 @@ func TestTrackerBounds(t *testing.T) {
 	for i := range maxMembers + 10 {
 		tr.Note(fmt.Sprint("p", i), int64(i), make([]int, 2*maxExtra), t0.Add(time.Duration(i)*time.Millisecond))
 	}
-	got := tr.Members("", t0.Add(time.Second))
+	got := members(tr, "", t0.Add(time.Second))
 	if len(got) != membersPerAnswer || got[0].Have != maxMembers+9 || len(got[0].Pieces) != maxExtra {
 		t.Fatalf("%d members, first %+v: want %d, the one holding most first, pieces cut to %d", len(got), got[0].Have, membersPerAnswer, maxExtra)
 	}
@@ -101,7 +102,7 @@ func TestTrackerSameSeedSameAnswer(t *testing.T) {
 		for i := range 200 {
 			tr.Note(fmt.Sprint("p", i), 0, nil, t0)
 		}
-		return tr.Members("", t0)
+		return members(tr, "", t0)
 	}
 	a, b := answer(), answer()
 	for i := range a {
@@ -118,18 +119,18 @@ func TestTrackerRanksEvery(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tr := NewTracker(1)
 	tr.Note("a", 10, nil, t0)
-	tr.Members("", t0)
+	members(tr, "", t0)
 	tr.Note("a", 50, []int{9}, t0.Add(time.Millisecond))
 	tr.Note("b", 20, nil, t0.Add(time.Millisecond))
-	got := tr.Members("", t0.Add(rankEvery-time.Millisecond))
+	got := members(tr, "", t0.Add(rankEvery-time.Millisecond))
 	if len(got) != 1 || got[0].Have != 50 || len(got[0].Pieces) != 1 {
 		t.Fatalf("within rankEvery: %+v, want a alone, with its news", got)
 	}
-	got = tr.Members("", t0.Add(rankEvery))
+	got = members(tr, "", t0.Add(rankEvery))
 	if len(got) != 2 || got[0].Peer != "a" || got[1].Peer != "b" {
 		t.Fatalf("after rankEvery: %+v, want a then b", got)
 	}
-	if got := tr.Members("a", t0.Add(rankEvery)); len(got) != 1 || got[0].Peer != "b" {
+	if got := members(tr, "a", t0.Add(rankEvery)); len(got) != 1 || got[0].Peer != "b" {
 		t.Fatalf("without a: %+v, want b", got)
 	}
 }
@@ -150,5 +151,150 @@ func TestTrackerTrustsMembersForAWhile(t *testing.T) {
 	tr.Note("claims", 100, nil, t0.Add(trustMembers))
 	if !tr.MayServe("asker", 0, 100, t0.Add(trustMembers), nil) {
 		t.Fatal("the member that holds piece 0 has not passed it on: the origin should serve it now")
+	}
+}
+
+// members is every member an asker with no earlier answer is told of.
+func members(tr *Tracker, except string, now time.Time) []Member {
+	ms, _ := tr.Members(except, 0, now)
+	return ms
+}
+
+// An asker that passes the version of its last answer hears only of the
+// members whose entries changed since: what they hold, the pieces they
+// hold beyond it, or their entering the ranked few.
+func TestTrackerMembersSince(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	names := func(ms []Member) []string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.Peer)
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		after func(tr *Tracker, now time.Time)
+		want  []string
+	}{
+		{"nothing changed", func(tr *Tracker, now time.Time) {}, nil},
+		{"the same figures again", func(tr *Tracker, now time.Time) {
+			tr.Note("a", 10, nil, now)
+			tr.Note("b", 30, []int{5}, now)
+		}, nil},
+		{"an older figure", func(tr *Tracker, now time.Time) { tr.Note("b", 20, []int{5}, now) }, nil},
+		{"more held", func(tr *Tracker, now time.Time) { tr.Note("a", 11, nil, now) }, []string{"a"}},
+		{"other pieces beyond", func(tr *Tracker, now time.Time) { tr.Note("b", 30, []int{6}, now) }, []string{"b"}},
+		{"a new member", func(tr *Tracker, now time.Time) { tr.Note("c", 0, nil, now) }, []string{"c"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := NewTracker(1)
+			tr.Note("a", 10, nil, t0)
+			tr.Note("b", 30, []int{5}, t0)
+			first, v := tr.Members("x", 0, t0)
+			if len(first) != 2 || v == 0 {
+				t.Fatalf("first answer %v at version %d, want a and b", names(first), v)
+			}
+			now := t0.Add(rankEvery)
+			tc.after(tr, now)
+			got, v2 := tr.Members("x", v, now)
+			if !slices.Equal(names(got), tc.want) {
+				t.Fatalf("since %d: %v, want %v", v, names(got), tc.want)
+			}
+			if v2 < v {
+				t.Fatalf("version went back from %d to %d", v, v2)
+			}
+			want := len(first)
+			if slices.Contains(tc.want, "c") {
+				want++
+			}
+			if all, _ := tr.Members("x", 0, now); len(all) != want {
+				t.Fatalf("since 0: %v, want every member", names(all))
+			}
+		})
+	}
+}
+
+// A table made again (the node forgot the blob) starts above every
+// version the old one gave out, and a version from elsewhere (above the
+// table's own) gets every member: neither may leave an asker without
+// members it was never told of.
+func TestTrackerMembersSinceAnotherTable(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	old := NewTracker(1)
+	for i := range 100 {
+		old.Note(fmt.Sprint("p", i), int64(i), nil, t0)
+	}
+	_, v := old.Members("", 0, t0)
+	fresh := NewTracker(2)
+	fresh.Note("a", 1, nil, t0.Add(time.Second))
+	if got, _ := fresh.Members("", v, t0.Add(time.Second)); len(got) != 1 {
+		t.Fatalf("a new table since the old one's version %d: %d members, want a", v, len(got))
+	}
+	if got, _ := fresh.Members("", ^uint64(0), t0.Add(time.Second)); len(got) != 1 {
+		t.Fatalf("since a version above the table's: %d members, want a", len(got))
+	}
+}
+
+// More changes than an answer carries come in the answers that follow,
+// those made first first: none is lost, however many there are.
+func TestTrackerMembersSinceCarriesOn(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := NewTracker(1)
+	tr.Note("a", 0, nil, t0)
+	_, v := tr.Members("", 0, t0)
+	const n = 3*changedPerAnswer + 5
+	for i := range n {
+		tr.Note(fmt.Sprint("p", i), int64(i), nil, t0)
+	}
+	tr.Note("a", 1, nil, t0) // changed last
+	var got []string
+	for range 10 {
+		ms, next := tr.Members("", v, t0)
+		if len(ms) > changedPerAnswer {
+			t.Fatalf("%d members in one answer, want at most %d", len(ms), changedPerAnswer)
+		}
+		for _, m := range ms {
+			got = append(got, m.Peer)
+		}
+		if next == v {
+			break
+		}
+		v = next
+	}
+	if len(got) != n+1 || got[0] != "p0" || got[n] != "a" {
+		t.Fatalf("changes heard: %d (first %v, last %v), want %d, p0 first and a last", len(got), got[:1], got[len(got)-1:], n+1)
+	}
+}
+
+// A node answers news questions at most statusRate times a second in
+// all, however many members ask, within the bounds every asker keeps to.
+func TestTrackerStatusEvery(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tests := []struct {
+		members int
+		want    time.Duration
+	}{
+		{0, StatusInterval},
+		{10, StatusInterval},
+		{statusRate / 4, StatusInterval},
+		{49, 49 * time.Second / statusRate},
+		{200, 200 * time.Second / statusRate},
+		{maxMembers, MaxStatusInterval},
+	}
+	for _, tc := range tests {
+		tr := NewTracker(1)
+		for i := range tc.members {
+			tr.Note(fmt.Sprint("p", i), 0, nil, t0)
+		}
+		if got := tr.StatusEvery(); got != tc.want {
+			t.Errorf("%d members: every %v, want %v", tc.members, got, tc.want)
+		}
+	}
+	for _, d := range []time.Duration{0, time.Millisecond, time.Hour} {
+		if got := StatusAfter(d); got < StatusInterval || got > MaxStatusInterval {
+			t.Errorf("StatusAfter(%v) = %v, want within [%v, %v]", d, got, StatusInterval, MaxStatusInterval)
+		}
 	}
 }

@@ -36,11 +36,15 @@ type fetch struct {
 	// retry is the loop's turn when a peer that said busy may be asked
 	// again, as swarmFetch.run's retry timer.
 	retry *simnet.Event
+	// since is, per peer, the members version of its last answer.
+	since map[int]uint64
+	// every is how often the origin asks to be asked for news.
+	every time.Duration
 }
 
-func (f *fleet) startFetch(n *node, b *blob, originHave int64, originMem []int, members []swarm.Member) {
+func (f *fleet) startFetch(n *node, b *blob, originHave int64, originMem []int, members []swarm.Member, version uint64, every time.Duration) {
 	h := f.holding(n, b)
-	sf := &fetch{f: f, n: n, b: b, h: h, plan: swarm.NewPlanner(b.size, pieceSize, f.names[b.origin], f.cfg.seed^uint64(n.id)<<16^uint64(b.idx)), held: map[int]int{}, lastGood: f.clk.Now()}
+	sf := &fetch{f: f, n: n, b: b, h: h, plan: swarm.NewPlanner(b.size, pieceSize, f.names[b.origin], f.cfg.seed^uint64(n.id)<<16^uint64(b.idx)), held: map[int]int{}, lastGood: f.clk.Now(), since: map[int]uint64{b.origin: version}, every: every}
 	h.fetch = sf
 	h.mem = make([]bool, b.pieces())
 	for i := range b.pieces() {
@@ -56,7 +60,7 @@ func (f *fleet) startFetch(n *node, b *blob, originHave int64, originMem []int, 
 }
 
 func (sf *fetch) schedTick() {
-	sf.tick = sf.f.clk.After(swarm.StatusInterval, func() {
+	sf.tick = sf.f.clk.After(sf.every, func() {
 		if sf.over || sf.n.dead {
 			return
 		}
@@ -167,6 +171,7 @@ func (sf *fetch) request(i, p int) {
 	f.stats.requests++
 	lat := f.cfg.latency
 	askerHave, askerExtra := sf.delivered(), sf.extras()
+	since := sf.since[p]
 	me := f.names[sf.n.id]
 	var flow *simnet.Flow
 	ended := false
@@ -196,9 +201,10 @@ func (sf *fetch) request(i, p int) {
 		busy := func() {
 			f.stats.busy++
 			retry = swarm.RetryAfter(q.slots.Rate(), pieceSize, f.rng.Float64())
-			members := t.Members(me, now)
+			members, version := t.Members(me, since, now)
 			f.message(p, sf.n.id, answerBytes(-1, nil, members, 0), func(ok bool) {
 				if ok {
+					sf.since[p] = max(sf.since[p], version)
 					timeout.Cancel()
 					end(swarm.Busy, -1, nil, members)
 				}
@@ -221,7 +227,7 @@ func (sf *fetch) request(i, p int) {
 			counted = true
 		}
 		have, pieces := f.haveOf(q, sf.b)
-		members := t.Members(me, now)
+		members, version := t.Members(me, since, now)
 		released := false
 		// release ends the holder's write: whole (its last bytes are in
 		// the buffers below it) or broken off; the origin's tracker is
@@ -249,6 +255,7 @@ func (sf *fetch) request(i, p int) {
 				if ended {
 					return
 				}
+				sf.since[p] = max(sf.since[p], version)
 				timeout.Cancel()
 				end(swarm.OK, have, pieces, members)
 			})
@@ -350,6 +357,7 @@ func (sf *fetch) askStatus() {
 	f.stats.statuses++
 	me := f.names[sf.n.id]
 	have, extra := sf.delivered(), sf.extras()
+	since := sf.since[sf.b.origin]
 	// A question that gets no answer waits out the status timeout.
 	unanswered := func() {
 		f.clk.After(statusTimeout-f.cfg.latency, func() { sf.asking = false })
@@ -364,7 +372,8 @@ func (sf *fetch) askStatus() {
 		t := f.tracker(o, sf.b)
 		t.Note(me, have, extra, now)
 		oHave, oMem := f.haveOf(o, sf.b)
-		members := t.Members(me, now)
+		members, version := t.Members(me, since, now)
+		every := t.StatusEvery()
 		k := int(oHave / pieceSize)
 		if oHave == sf.b.size {
 			k = sf.b.pieces()
@@ -378,6 +387,8 @@ func (sf *fetch) askStatus() {
 			if sf.over || sf.n.dead {
 				return
 			}
+			sf.since[sf.b.origin] = max(sf.since[sf.b.origin], version)
+			sf.every = swarm.StatusAfter(every)
 			now := f.now()
 			sf.news(sf.b.origin, oHave, oMem, members)
 			sf.known = max(sf.known, k)

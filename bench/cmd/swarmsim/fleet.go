@@ -221,7 +221,8 @@ func (f *fleet) pull(n *node, b *blob) {
 		f.originOpens(o, b)
 		f.tracker(o, b).Note(f.names[n.id], 0, nil, f.now())
 		have, mem := f.haveOf(o, b)
-		members := f.tracker(o, b).Members(f.names[n.id], f.now())
+		members, version := f.tracker(o, b).Members(f.names[n.id], 0, f.now())
+		every := f.tracker(o, b).StatusEvery()
 		f.message(o.id, n.id, answerBytes(have, mem, members, int(have/pieceSize)), func(ok bool) {
 			if n.dead {
 				return
@@ -230,7 +231,7 @@ func (f *fleet) pull(n *node, b *blob) {
 				giveUp()
 				return
 			}
-			f.startFetch(n, b, have, mem, members)
+			f.startFetch(n, b, have, mem, members, version, every)
 		})
 	})
 }

@@ -1,0 +1,104 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/internal/testpeer"
+	"github.com/shoal-dev/shoal/repository"
+	"github.com/shoal-dev/shoal/swarm"
+)
+
+// A swarm answer names only the members whose entries changed since the
+// version the asker sends (members_since), and says the version to send
+// next; an asker that sends none (a node of an earlier release) hears of
+// every member. A status answer says how often to ask again. Status,
+// piece and busy answers all carry it: each is an answer an asker learns
+// the swarm from.
+func TestSwarmAnswersNameTheMembersThatChanged(t *testing.T) {
+	fleet := newFleet(t, 2)
+	a, b := fleet[0], fleet[1]
+	d := a.content.put(randomBytes(t, 3*PieceSize))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.h.Connect(ctx, a.h.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	repo := repository.Local("team/app")
+	m1, m2, m3 := testpeer.ID(t), testpeer.ID(t), testpeer.ID(t)
+	now := time.Now()
+	a.h.tracker.note(d, m1, PieceSize, nil, now)
+	a.h.tracker.note(d, m2, 0, nil, now)
+	a.h.tracker.note(d, m3, 2*PieceSize, nil, now)
+	names := func(ms []Member) []string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.Peer)
+		}
+		slices.Sort(out)
+		return out
+	}
+	status := func(since uint64) (*Response, error) {
+		s, err := b.h.Open(ctx, a.h.ID(), Request{Digest: d, Repo: repo.Key(), Status: true, Swarm: true, MembersSince: since})
+		if err != nil {
+			return nil, err
+		}
+		s.Close()
+		return &s.Response, nil
+	}
+	first, err := status(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b itself was noted by its own question, and is left out of its answer.
+	if got, want := names(first.Members), names([]Member{{Peer: m1.String()}, {Peer: m2.String()}, {Peer: m3.String()}}); !slices.Equal(got, want) {
+		t.Fatalf("first answer names %v, want %v", got, want)
+	}
+	if first.MembersVersion == 0 {
+		t.Fatal("first answer has no members_version")
+	}
+	if d := time.Duration(first.StatusMS) * time.Millisecond; d < swarm.StatusInterval || d > swarm.MaxStatusInterval {
+		t.Fatalf("status_ms %d, want within [%v, %v]", first.StatusMS, swarm.StatusInterval, swarm.MaxStatusInterval)
+	}
+
+	again, err := status(first.MembersVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Members) != 0 || again.MembersVersion < first.MembersVersion {
+		t.Fatalf("nothing changed: answer names %v at version %d (after %d), want none", names(again.Members), again.MembersVersion, first.MembersVersion)
+	}
+
+	a.h.tracker.note(d, m2, 2*PieceSize, nil, time.Now())
+	changed, err := status(again.MembersVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(changed.Members); !slices.Equal(got, []string{m2.String()}) || changed.Members[0].Have != 2*PieceSize {
+		t.Fatalf("after m2 moved on: %v, want m2 alone at %d", changed.Members, 2*PieceSize)
+	}
+
+	// A piece answer and a busy answer carry the changes too.
+	a.h.tracker.note(d, m1, 3*PieceSize, nil, time.Now())
+	s, err := b.h.Open(ctx, a.h.ID(), Request{Digest: d, Repo: repo.Key(), Length: PieceSize, Swarm: true, MembersSince: changed.MembersVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if got := names(s.Members); !slices.Equal(got, []string{m1.String()}) || s.MembersVersion <= changed.MembersVersion {
+		t.Fatalf("piece answer names %v at version %d, want m1 after %d", got, s.MembersVersion, changed.MembersVersion)
+	}
+	a.h.tracker.note(d, m3, 3*PieceSize, nil, time.Now())
+	a.h.slots = sharedSlots{slots: &swarm.Slots{}} // every slot taken
+	_, err = b.h.Open(ctx, a.h.ID(), Request{Digest: d, Repo: repo.Key(), Length: PieceSize, Swarm: true, MembersSince: s.MembersVersion})
+	var busy *busyError
+	if !errors.As(err, &busy) {
+		t.Fatalf("Open = %v, want a busy answer", err)
+	}
+	if got := names(busy.members); !slices.Equal(got, []string{m3.String()}) || busy.version <= s.MembersVersion {
+		t.Fatalf("busy answer names %v at version %d, want m3 after %d", got, busy.version, s.MembersVersion)
+	}
+}
