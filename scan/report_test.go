@@ -5,28 +5,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"github.com/shoal-dev/shoal/dsse"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
-)
 
-func testKey(t *testing.T) (crypto.PrivKey, peer.ID) {
-	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k, id
-}
+	"github.com/shoal-dev/shoal/dsse"
+	"github.com/shoal-dev/shoal/internal/testpeer"
+)
 
 func testReport() *Report {
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
@@ -79,7 +67,7 @@ func payloadOf(t *testing.T, env []byte) (envelope, map[string]any) {
 }
 
 func TestSignVerifyRoundTrip(t *testing.T) {
-	key, id := testKey(t)
+	key, id := testpeer.Key(t)
 	r := testReport()
 	env, err := SignReport(r, key)
 	if err != nil {
@@ -124,8 +112,8 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 }
 
 func TestVerifyReportRefuses(t *testing.T) {
-	key, id := testKey(t)
-	other, otherID := testKey(t)
+	key, id := testpeer.Key(t)
+	other, otherID := testpeer.Key(t)
 	env, err := SignReport(testReport(), key)
 	if err != nil {
 		t.Fatal(err)
@@ -190,8 +178,8 @@ func TestVerifyReportRefuses(t *testing.T) {
 }
 
 func TestSignReportChecksScanner(t *testing.T) {
-	key, _ := testKey(t)
-	_, other := testKey(t)
+	key, _ := testpeer.Key(t)
+	_, other := testpeer.Key(t)
 	r := testReport()
 	r.Scanner = other.String()
 	if _, err := SignReport(r, key); err == nil {

@@ -15,6 +15,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/shoal-dev/shoal/cache"
+	"github.com/shoal-dev/shoal/internal/testpeer"
 	"github.com/shoal-dev/shoal/p2p"
 	"github.com/shoal-dev/shoal/policy"
 	"github.com/shoal-dev/shoal/repository"
@@ -42,8 +43,8 @@ func dbAnnouncement(t *testing.T, key crypto.PrivKey, layer, signedLayer digest.
 // anything is fetched, and nothing is loaded.
 func TestTakeDBChecksSigner(t *testing.T) {
 	e := newEnv(t, envOptions{fleet: true})
-	dbKey, _ := newKey(t)
-	other, _ := newKey(t)
+	dbKey, _ := testpeer.Key(t)
+	other, _ := testpeer.Key(t)
 	e.setScanning(&policy.Scanning{DatabaseKeys: []string{pemOf(t, dbKey)}})
 
 	layer := digest.FromString("a database")
@@ -97,7 +98,7 @@ func TestTakeDBChecksSigner(t *testing.T) {
 // what was signed; and loading the one taken again after a restart.
 func TestTakeDB(t *testing.T) {
 	e := newEnv(t, envOptions{fleet: true})
-	dbKey, dbKeyID := newKey(t)
+	dbKey, dbKeyID := testpeer.Key(t)
 	e.setScanning(&policy.Scanning{DatabaseKeys: []string{pemOf(t, dbKey)}})
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -178,7 +179,7 @@ func TestTakeDB(t *testing.T) {
 // handler the service gave the fleet.
 func TestTakeDBThroughExchange(t *testing.T) {
 	e := newEnv(t, envOptions{fleet: true})
-	member, memberID := newKey(t)
+	member, memberID := testpeer.Key(t)
 	e.fleet.admit(memberID)
 	body := encodeFakeDB(t, time.Now())
 	d := digest.FromBytes(body)
@@ -200,8 +201,8 @@ func TestTakeDBThroughExchange(t *testing.T) {
 // was announced for, is signed by a trusted scanner and is fresh.
 func TestOfferReport(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	scanner, scannerID := newKey(t)
-	other, _ := newKey(t)
+	scanner, scannerID := testpeer.Key(t)
+	other, _ := testpeer.Key(t)
 	e.setScanning(&policy.Scanning{Scanners: []string{scannerID.String()}, MaxReportAge: "1h"})
 	repo := repository.Local("team/app")
 	now := time.Now()
@@ -274,8 +275,8 @@ func mustID(t *testing.T, k crypto.PrivKey) peer.ID {
 // announced are refused and the peer that sent them penalised.
 func TestTakeReport(t *testing.T) {
 	e := newEnv(t, envOptions{fleet: true})
-	scanner, scannerID := newKey(t)
-	other, otherID := newKey(t)
+	scanner, scannerID := testpeer.Key(t)
+	other, otherID := testpeer.Key(t)
 	e.setScanning(&policy.Scanning{Scanners: []string{scannerID.String()}})
 	repo := repository.Local("team/app")
 

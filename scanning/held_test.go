@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/internal/testpeer"
 )
 
 // TestHoldReport: a held report is replaced only by a newer one, wakes
@@ -125,7 +127,7 @@ func TestSigningKey(t *testing.T) {
 		t.Errorf("after a restart the ID is %s, was %s", e.s.ID(), id)
 	}
 
-	key, keyID := newKey(t)
+	key, keyID := testpeer.Key(t)
 	s, err := Open(Config{DataDir: t.TempDir(), Store: e.store, Key: key})
 	if err != nil {
 		t.Fatal(err)

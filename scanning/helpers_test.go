@@ -17,15 +17,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoal-dev/shoal/cache"
+	"github.com/shoal-dev/shoal/internal/testpeer"
 	"github.com/shoal-dev/shoal/oci"
 	"github.com/shoal-dev/shoal/p2p"
 	"github.com/shoal-dev/shoal/policy"
@@ -186,20 +186,6 @@ func referrerTypes(t *testing.T, store *cache.Store, repo string, subject digest
 
 // --- keys, reports, policies ---
 
-// newKey is a fresh ed25519 signing key and its peer ID.
-func newKey(t *testing.T) (crypto.PrivKey, peer.ID) {
-	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k, id
-}
-
 // pemOf is k's public key as policy PEM.
 func pemOf(t *testing.T, k crypto.PrivKey) string {
 	t.Helper()
@@ -244,7 +230,7 @@ func tamper(t *testing.T, env []byte) []byte {
 	if err := json.Unmarshal(env, &m); err != nil {
 		t.Fatal(err)
 	}
-	key, _ := newKey(t)
+	key, _ := testpeer.Key(t)
 	if err := json.Unmarshal(signedReport(t, key, r.Image, r.Finished.Add(time.Second)), &o); err != nil {
 		t.Fatal(err)
 	}

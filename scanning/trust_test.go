@@ -11,12 +11,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/shoal-dev/shoal/internal/testpeer"
 	"github.com/shoal-dev/shoal/policy"
 )
 
 func TestKeyListed(t *testing.T) {
-	key, id := newKey(t)
-	other, otherID := newKey(t)
+	key, id := testpeer.Key(t)
+	other, otherID := testpeer.Key(t)
 	secp, _, err := crypto.GenerateSecp256k1Key(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -88,9 +89,9 @@ func TestReportTrusted(t *testing.T) {
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	e := newEnv(t, envOptions{fleet: true, now: func() time.Time { return now }})
 	self := e.s.key
-	member, memberID := newKey(t)
+	member, memberID := testpeer.Key(t)
 	e.fleet.admit(memberID)
-	stranger, strangerID := newKey(t)
+	stranger, strangerID := testpeer.Key(t)
 
 	for _, tc := range []struct {
 		name    string
@@ -142,10 +143,10 @@ func TestReportTrusted(t *testing.T) {
 func TestDBSignerTrusted(t *testing.T) {
 	e := newEnv(t, envOptions{fleet: true})
 	selfID := e.s.ID()
-	_, memberID := newKey(t)
+	_, memberID := testpeer.Key(t)
 	e.fleet.admit(memberID)
-	stranger, strangerID := newKey(t)
-	dbKey, dbKeyID := newKey(t)
+	stranger, strangerID := testpeer.Key(t)
+	dbKey, dbKeyID := testpeer.Key(t)
 
 	type signer struct {
 		id   peer.ID
