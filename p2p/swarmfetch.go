@@ -57,8 +57,12 @@ type swarmFetch struct {
 	// hold, and lastGrowth when that grew.
 	swarmHeld  int
 	lastGrowth time.Time
-	failed     bool
-	start      sync.Once
+	// readerAt is the piece the reader waited on when last looked at,
+	// and readerSince since when (swarm.Urgent).
+	readerAt    int
+	readerSince time.Time
+	failed      bool
+	start       sync.Once
 
 	// mem holds the checked pieces the reader has not yet taken, which
 	// this node serves to its peers before its store has them.
@@ -101,21 +105,22 @@ type arrival struct {
 func (dl *Download) startSwarm(first *Response, from peer.ID, origin peer.ID, originReq Request, holders []peer.ID) {
 	n := pieceCount(dl.Size)
 	sf := &swarmFetch{
-		dl:        dl,
-		plan:      swarm.NewPlanner(dl.Size, PieceSize, origin.String(), uint64(time.Now().UnixNano())),
-		origin:    origin,
-		originReq: originReq,
-		held:      map[int]*arrival{},
-		blamed:    map[int]peer.ID{},
-		pending:   map[int]*pieceAsk{},
-		got:       map[int]bool{},
-		ids:       map[string]peer.ID{},
-		since:     map[peer.ID]uint64{},
-		advance:   make(chan struct{}, 1),
-		wake:      make(chan struct{}, 1),
-		statusCh:  make(chan statusAnswer, 1),
-		lastGood:  time.Now(),
-		mem:       map[int][]byte{},
+		dl:          dl,
+		plan:        swarm.NewPlanner(dl.Size, PieceSize, origin.String(), uint64(time.Now().UnixNano())),
+		origin:      origin,
+		originReq:   originReq,
+		held:        map[int]*arrival{},
+		blamed:      map[int]peer.ID{},
+		pending:     map[int]*pieceAsk{},
+		got:         map[int]bool{},
+		ids:         map[string]peer.ID{},
+		since:       map[peer.ID]uint64{},
+		advance:     make(chan struct{}, 1),
+		wake:        make(chan struct{}, 1),
+		statusCh:    make(chan statusAnswer, 1),
+		lastGood:    time.Now(),
+		readerSince: time.Now(),
+		mem:         map[int][]byte{},
 	}
 	if origin == "" {
 		sf.plan = swarm.NewPlanner(dl.Size, PieceSize, "", uint64(time.Now().UnixNano()))
@@ -226,7 +231,10 @@ func (sf *swarmFetch) run() {
 			}
 			window = append(window, i)
 		}
-		sf.plan.Order(window)
+		if next != sf.readerAt {
+			sf.readerAt, sf.readerSince = next, now
+		}
+		sf.plan.Order(window, swarm.Urgent(next, now.Sub(sf.readerSince)))
 		unasked := false
 		for _, i := range window {
 			// A fetch with nothing in flight always gets one request:

@@ -67,6 +67,12 @@ const (
 	// StatusInterval is how often a fetch asks the blob's origin for
 	// news: its progress, its piece digests and the other members.
 	StatusInterval = 250 * time.Millisecond
+	// ReaderWait is how long a fetch's reader may wait for its next
+	// piece before that piece is asked for ahead of rarer ones (Urgent).
+	// In the simulation 10 s cost 8% at 50 nodes (rarest first gave way
+	// too often); 20 s cost nothing and kept the longest wait under 83 s,
+	// against the node's 2-minute idle timeout.
+	ReaderWait = 20 * time.Second
 	// MaxStatusInterval is the longest a fetch waits between questions
 	// for news, however many members its origin answers (StatusAfter).
 	MaxStatusInterval = 5 * time.Second
@@ -297,18 +303,37 @@ func (p *Planner) Progress() int {
 // then lowest first: a piece few peers hold is fetched while they still
 // have a slot for it, and once fetched this node is one more holder, so
 // the swarm's pieces stay spread over it rather than all in the same few
-// hands.
-func (p *Planner) Order(pieces []int) {
+// hands. first, if among them, goes before all (Urgent): the piece the
+// fetch's reader has waited on too long.
+func (p *Planner) Order(pieces []int, first int) {
 	count := make(map[int]int, len(pieces))
 	for _, i := range pieces {
 		count[i] = p.Holders(i)
 	}
+	count[first] = -1
 	slices.SortStableFunc(pieces, func(a, b int) int {
 		if c := cmp.Compare(count[a], count[b]); c != 0 {
 			return c
 		}
 		return cmp.Compare(a, b)
 	})
+}
+
+// Urgent is the piece Order should put first: the reader's next piece
+// once the reader has waited for it ReaderWait or longer, else
+// none (-1).
+//
+// Rarest first alone starved the reader: the piece it waits on is the
+// one every member holds, so it always came last, and a fetch allowed
+// one request at a time (a 4 Mbit/s link shared by four fetches) took
+// the seven rarer pieces of its window first, at eight seconds each.
+// Its store then had no byte for two minutes and gave the fetch up
+// (cache's idle timeout): 12 of 50 nodes' pulls failed in docker.
+func Urgent(next int, waited time.Duration) int {
+	if waited >= ReaderWait {
+		return next
+	}
+	return -1
 }
 
 // Known says whether peer is one of the fetch's candidates.

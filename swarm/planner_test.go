@@ -177,11 +177,19 @@ func TestPlannerExtraPiecesAndOrder(t *testing.T) {
 	if got := p.Holders(6); got != 2 {
 		t.Fatalf("%d holders of piece 6, want 2", got)
 	}
-	pieces := []int{2, 3, 4, 5, 6, 7}
-	p.Order(pieces)
-	want := []int{2, 3, 4, 7, 5, 6}
-	if !slices.Equal(pieces, want) {
-		t.Fatalf("order %v, want %v (rarest first, then lowest)", pieces, want)
+	for _, tc := range []struct {
+		first int
+		want  []int
+	}{
+		{-1, []int{2, 3, 4, 7, 5, 6}}, // rarest first, then lowest
+		{6, []int{6, 2, 3, 4, 7, 5}},  // the reader's piece, then as before
+		{9, []int{2, 3, 4, 7, 5, 6}},  // not among them
+	} {
+		pieces := []int{2, 3, 4, 5, 6, 7}
+		p.Order(pieces, tc.first)
+		if !slices.Equal(pieces, tc.want) {
+			t.Fatalf("order with %d first: %v, want %v", tc.first, pieces, tc.want)
+		}
 	}
 	p.LearnPieces("a", nil) // stored since: only the prefix counts
 	if p.Holders(5) != 0 {
@@ -489,5 +497,21 @@ func TestPlannerProgress(t *testing.T) {
 				t.Errorf("Progress = %d, want %d (Held %d)", got, tt.want, p.Held())
 			}
 		})
+	}
+}
+
+func TestUrgent(t *testing.T) {
+	for _, tc := range []struct {
+		waited time.Duration
+		want   int
+	}{
+		{0, -1},
+		{ReaderWait - time.Millisecond, -1},
+		{ReaderWait, 4},
+		{time.Minute, 4},
+	} {
+		if got := Urgent(4, tc.waited); got != tc.want {
+			t.Errorf("Urgent(4, %v) = %d, want %d", tc.waited, got, tc.want)
+		}
 	}
 }

@@ -36,6 +36,11 @@ type fetch struct {
 	// retry is the loop's turn when a peer that said busy may be asked
 	// again, as swarmFetch.run's retry timer.
 	retry *simnet.Event
+	// readerAt is the piece the reader waited on when last looked at,
+	// and readerSince since when (swarm.Urgent).
+	readerAt    int
+	readerSince time.Duration
+	starved     bool
 	// since is, per peer, the members version of its last answer.
 	since map[int]uint64
 	// every is how often the origin asks to be asked for news.
@@ -44,7 +49,7 @@ type fetch struct {
 
 func (f *fleet) startFetch(n *node, b *blob, originHave int64, originMem []int, members []swarm.Member, version uint64, every time.Duration) {
 	h := f.holding(n, b)
-	sf := &fetch{f: f, n: n, b: b, h: h, plan: swarm.NewPlanner(b.size, pieceSize, f.names[b.origin], f.cfg.seed^uint64(n.id)<<16^uint64(b.idx)), held: map[int]int{}, lastGood: f.clk.Now(), since: map[int]uint64{b.origin: version}, every: every}
+	sf := &fetch{f: f, n: n, b: b, h: h, plan: swarm.NewPlanner(b.size, pieceSize, f.names[b.origin], f.cfg.seed^uint64(n.id)<<16^uint64(b.idx)), held: map[int]int{}, lastGood: f.clk.Now(), since: map[int]uint64{b.origin: version}, every: every, readerSince: f.clk.Now()}
 	h.fetch = sf
 	h.mem = make([]bool, b.pieces())
 	for i := range b.pieces() {
@@ -120,7 +125,10 @@ func (sf *fetch) loop() {
 		}
 		window = append(window, i)
 	}
-	sf.plan.Order(window)
+	if sf.next != sf.readerAt {
+		sf.readerAt, sf.readerSince = sf.next, f.clk.Now()
+	}
+	sf.plan.Order(window, swarm.Urgent(sf.next, f.clk.Now()-sf.readerSince))
 	unasked := false
 	for _, i := range window {
 		if sf.inflight == 0 && sf.n.bringing == 0 {
@@ -334,10 +342,22 @@ func (sf *fetch) arrived(i, p int, o swarm.Outcome, have int64, pieces []int, me
 }
 
 func (sf *fetch) checked(i int) {
-	sf.lastGood = sf.f.clk.Now()
+	f := sf.f
+	sf.lastGood = f.clk.Now()
 	sf.h.mem[i] = true
+	was := sf.next
 	for sf.next < len(sf.h.mem) && sf.h.mem[sf.next] {
 		sf.next++
+	}
+	if sf.next != was {
+		// The store had no byte from this fetch since the reader last
+		// moved: the node gives a fetch up after idleTimeout of that.
+		waited := f.clk.Now() - sf.readerSince
+		f.stats.readerWait = max(f.stats.readerWait, waited)
+		if waited > idleTimeout && !sf.starved {
+			sf.starved = true
+			f.stats.starved++
+		}
 	}
 	sf.h.stored = sf.delivered()
 }

@@ -24,6 +24,9 @@ const (
 	preloadConcurrency = 8
 	// statusTimeout is how long a status question to the origin waits.
 	statusTimeout = 5 * time.Second
+	// idleTimeout is cache's fetchIdleTimeout: a fetch whose store has
+	// had no byte this long is given up, and the pull fails.
+	idleTimeout = 2 * time.Minute
 )
 
 // config is one simulated rollout.
@@ -132,6 +135,11 @@ type stats struct {
 	statuses      int
 	// headerBytes are the bytes of requests and answer headers (wire.go).
 	headerBytes float64
+	// readerWait is the longest any fetch's reader waited for its next
+	// piece.
+	readerWait time.Duration
+	// starved counts the fetches whose reader waited past idleTimeout.
+	starved int
 }
 
 func newFleet(cfg config) *fleet {

@@ -46,6 +46,11 @@ type result struct {
 	// HeaderShare is the requests' and answer headers' bytes, as a
 	// fraction of all bytes the fleet's nodes sent each other.
 	HeaderShare float64 `json:"header_share"`
+	// ReaderWait is the longest any fetch's reader waited for its next
+	// piece: a node gives a fetch up after idleTimeout without a byte.
+	ReaderWait float64 `json:"longest_reader_wait_s"`
+	// Starved counts the fetches whose reader waited that long.
+	Starved int `json:"starved_fetches"`
 }
 
 func measure(cfg config, limit time.Duration) result {
@@ -89,6 +94,7 @@ func measure(cfg config, limit time.Duration) result {
 	r.PerPull = r.Last / r.Alone
 	r.Copies = f.stats.upstreamBytes / float64(cfg.size)
 	r.Requests, r.Busy, r.Timeouts, r.Stalls, r.Statuses = f.stats.requests, f.stats.busy, f.stats.timeouts, f.stats.stalls, f.stats.statuses
+	r.ReaderWait, r.Starved = f.stats.readerWait.Seconds(), f.stats.starved
 	var sent float64
 	for _, n := range f.nodes {
 		sent += n.uploaded
@@ -162,5 +168,6 @@ func (r result) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\n  origins: last piece's first copy out at %.1f s (%.2f s a piece on average); tail after it %.1f s\n", r.LastInjected, r.InjectPerPiece, r.Last-r.LastInjected)
 	fmt.Fprintf(w, "  piece requests %d, busy answers %d, timeouts %d, upstream fall-backs %d\n", r.Requests, r.Busy, r.Timeouts, r.Stalls)
+	fmt.Fprintf(w, "  longest a reader waited for its next piece %.1f s; fetches that waited past the node's idle timeout (%v) %d\n", r.ReaderWait, idleTimeout, r.Starved)
 	fmt.Fprintf(w, "  status questions %d; requests and headers %.1f%% of the bytes nodes sent each other\n", r.Statuses, 100*r.HeaderShare)
 }
