@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -19,14 +18,7 @@ import (
 // piece and busy answers all carry it: each is an answer an asker learns
 // the swarm from.
 func TestSwarmAnswersNameTheMembersThatChanged(t *testing.T) {
-	fleet := newFleet(t, 2)
-	a, b := fleet[0], fleet[1]
-	d := a.content.put(randomBytes(t, 3*PieceSize))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := b.h.Connect(ctx, a.h.AddrInfo()); err != nil {
-		t.Fatal(err)
-	}
+	a, b, d, ctx := holderAndAsker(t, 3*PieceSize)
 	repo := repository.Local("team/app")
 	m1, m2, m3 := testpeer.ID(t), testpeer.ID(t), testpeer.ID(t)
 	now := time.Now()

@@ -103,6 +103,20 @@ type testPeer struct {
 	adv     *Advertiser
 }
 
+// holderAndAsker starts two connected hosts, the first holding a random
+// blob of size bytes.
+func holderAndAsker(t *testing.T, size int) (holder, asker *testPeer, d digest.Digest, ctx context.Context) {
+	t.Helper()
+	fleet := newFleet(t, 2)
+	d = fleet[0].content.put(randomBytes(t, size))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	if err := fleet[1].h.Connect(ctx, fleet[0].h.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	return fleet[0], fleet[1], d, ctx
+}
+
 // newFleet starts n hosts on loopback, each joined through the first.
 func newFleet(t testing.TB, n int) []*testPeer {
 	t.Helper()

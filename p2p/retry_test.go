@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -14,16 +13,9 @@ import (
 // to come back (swarm.RetryAfter), and the asker reads it; an asker
 // outside the swarm protocol is told nothing new.
 func TestBusyAnswerSaysWhenToComeBack(t *testing.T) {
-	fleet := newFleet(t, 2)
-	a, b := fleet[0], fleet[1]
-	d := a.content.put(randomBytes(t, 3*PieceSize))
+	a, b, d, ctx := holderAndAsker(t, 3*PieceSize)
 	// Every slot taken: Min 0, Max 0.
 	a.h.slots = sharedSlots{slots: &swarm.Slots{}}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := b.h.Connect(ctx, a.h.AddrInfo()); err != nil {
-		t.Fatal(err)
-	}
 	repo := repository.Local("team/app")
 	_, err := b.h.Open(ctx, a.h.ID(), Request{Digest: d, Repo: repo.Key(), Length: PieceSize, Swarm: true})
 	var busy *busyError
