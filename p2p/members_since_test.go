@@ -14,9 +14,8 @@ import (
 // A swarm answer names only the members whose entries changed since the
 // version the asker sends (members_since), and says the version to send
 // next; an asker that sends none (a node of an earlier release) hears of
-// every member. A status answer says how often to ask again. Status,
-// piece and busy answers all carry it: each is an answer an asker learns
-// the swarm from.
+// every member. A status answer says how often to ask again. Status and
+// piece answers both carry it (busy answers: the test below).
 func TestSwarmAnswersNameTheMembersThatChanged(t *testing.T) {
 	a, b, d, ctx := holderAndAsker(t, 3*PieceSize)
 	repo := repository.Local("team/app")
@@ -73,7 +72,7 @@ func TestSwarmAnswersNameTheMembersThatChanged(t *testing.T) {
 		t.Fatalf("after m2 moved on: %v, want m2 alone at %d", changed.Members, 2*PieceSize)
 	}
 
-	// A piece answer and a busy answer carry the changes too.
+	// A piece answer carries the changes too.
 	a.h.tracker.note(d, m1, 3*PieceSize, nil, time.Now())
 	s, err := b.h.Open(ctx, a.h.ID(), Request{Digest: d, Repo: repo.Key(), Length: PieceSize, Swarm: true, MembersSince: changed.MembersVersion})
 	if err != nil {
@@ -83,14 +82,34 @@ func TestSwarmAnswersNameTheMembersThatChanged(t *testing.T) {
 	if got := names(s.Members); !slices.Equal(got, []string{m1.String()}) || s.MembersVersion <= changed.MembersVersion {
 		t.Fatalf("piece answer names %v at version %d, want m1 after %d", got, s.MembersVersion, changed.MembersVersion)
 	}
-	a.h.tracker.note(d, m3, 3*PieceSize, nil, time.Now())
-	a.h.slots = sharedSlots{slots: &swarm.Slots{}} // every slot taken
-	_, err = b.h.Open(ctx, a.h.ID(), Request{Digest: d, Repo: repo.Key(), Length: PieceSize, Swarm: true, MembersSince: s.MembersVersion})
-	var busy *busyError
-	if !errors.As(err, &busy) {
-		t.Fatalf("Open = %v, want a busy answer", err)
+}
+
+// A busy answer names the members that changed since the asker's
+// version too: it is most of what a large swarm's askers hear.
+func TestBusyAnswersNameTheMembersThatChanged(t *testing.T) {
+	a, b, d, ctx := holderAndAsker(t, 3*PieceSize)
+	// Every slot taken (Min 0, Max 0), before any stream is served.
+	a.h.slots = sharedSlots{slots: &swarm.Slots{}}
+	repo := repository.Local("team/app")
+	m1, m2 := testpeer.ID(t), testpeer.ID(t)
+	a.h.tracker.note(d, m1, PieceSize, nil, time.Now())
+	a.h.tracker.note(d, m2, PieceSize, nil, time.Now())
+	busy := func(since uint64) *busyError {
+		t.Helper()
+		_, err := b.h.Open(ctx, a.h.ID(), Request{Digest: d, Repo: repo.Key(), Length: PieceSize, Swarm: true, MembersSince: since})
+		var busy *busyError
+		if !errors.As(err, &busy) {
+			t.Fatalf("Open = %v, want a busy answer", err)
+		}
+		return busy
 	}
-	if got := names(busy.members); !slices.Equal(got, []string{m3.String()}) || busy.version <= s.MembersVersion {
-		t.Fatalf("busy answer names %v at version %d, want m3 after %d", got, busy.version, s.MembersVersion)
+	first := busy(0)
+	if len(first.members) != 2 || first.version == 0 {
+		t.Fatalf("first busy answer names %d members at version %d, want m1 and m2", len(first.members), first.version)
+	}
+	a.h.tracker.note(d, m2, 3*PieceSize, nil, time.Now())
+	next := busy(first.version)
+	if len(next.members) != 1 || next.members[0].Peer != m2.String() || next.version <= first.version {
+		t.Fatalf("busy answer after m2 moved on names %v at version %d, want m2 after %d", next.members, next.version, first.version)
 	}
 }
