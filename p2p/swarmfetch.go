@@ -45,7 +45,7 @@ type swarmFetch struct {
 	// next request to it asks only for the members that changed.
 	since map[peer.ID]uint64
 	// statusEvery is how often the status peer asked to be asked for
-	// news (Response.StatusMS).
+	// news (Response.StatusMS, within swarm.StatusAfter's bounds).
 	statusEvery time.Duration
 	advance     chan struct{}
 	// wake is poked when the node's intake has room again (intake.go).
@@ -120,6 +120,7 @@ func (dl *Download) startSwarm(first *Response, from peer.ID, origin peer.ID, or
 		statusCh:    make(chan statusAnswer, 1),
 		lastGood:    time.Now(),
 		readerSince: time.Now(),
+		statusEvery: swarm.StatusInterval,
 		mem:         map[int][]byte{},
 	}
 	if origin == "" {
@@ -212,7 +213,7 @@ func (sf *swarmFetch) run() {
 	events := make(chan *arrival, 2*swarm.Window)
 	// The origin says how often to ask it for news, less often the more
 	// members it answers (swarm.Tracker.StatusEvery).
-	every := swarm.StatusAfter(sf.statusEvery)
+	every := sf.statusEvery
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	// retry fires when a peer left alone after a busy answer may be
@@ -310,8 +311,8 @@ func (sf *swarmFetch) run() {
 				sf.news(a.r, a.p)
 				sf.checkHeld()
 			}
-			if d := swarm.StatusAfter(sf.statusEvery); d != every {
-				every = d
+			if sf.statusEvery != every {
+				every = sf.statusEvery
 				tick.Reset(every)
 			}
 		case <-sf.advance:

@@ -156,7 +156,7 @@ func (t *Tracker) forget(peer string) {
 // (bench/RESULTS.md, "what answers cost").
 func (t *Tracker) Members(except string, since uint64, now time.Time) (members []Member, version uint64) {
 	if since == 0 || since > t.version {
-		return t.top(except, now), t.version
+		return t.holdingMost(except, now), t.version
 	}
 	type change struct {
 		id string
@@ -183,8 +183,8 @@ func (t *Tracker) Members(except string, since uint64, now time.Time) (members [
 	return res, version
 }
 
-// top is the first answer: the members holding most.
-func (t *Tracker) top(except string, now time.Time) []Member {
+// holdingMost is a first answer: the members holding most.
+func (t *Tracker) holdingMost(except string, now time.Time) []Member {
 	if t.ranked == nil || now.Sub(t.rankedAt) >= rankEvery || now.Before(t.rankedAt) {
 		t.rank(now)
 	}

@@ -49,7 +49,7 @@ type fetch struct {
 
 func (f *fleet) startFetch(n *node, b *blob, originHave int64, originMem []int, members []swarm.Member, version uint64, every time.Duration) {
 	h := f.holding(n, b)
-	sf := &fetch{f: f, n: n, b: b, h: h, plan: swarm.NewPlanner(b.size, pieceSize, f.names[b.origin], f.cfg.seed^uint64(n.id)<<16^uint64(b.idx)), held: map[int]int{}, lastGood: f.clk.Now(), since: map[int]uint64{b.origin: version}, every: every, readerSince: f.clk.Now()}
+	sf := &fetch{f: f, n: n, b: b, h: h, plan: swarm.NewPlanner(b.size, pieceSize, f.names[b.origin], f.cfg.seed^uint64(n.id)<<16^uint64(b.idx)), held: map[int]int{}, lastGood: f.clk.Now(), since: map[int]uint64{b.origin: version}, every: swarm.StatusAfter(every), readerSince: f.clk.Now()}
 	h.fetch = sf
 	h.mem = make([]bool, b.pieces())
 	for i := range b.pieces() {
