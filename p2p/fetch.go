@@ -614,7 +614,7 @@ func (dl *Download) fetchPiece(i int) ([]byte, error) {
 
 // readPiece reads one piece of n bytes into a buffer from the host's
 // pool; the reader gives it back once it has handed the piece on.
-func (dl *Download) readPiece(s *Stream, n int64) ([]byte, error) {
+func (dl *Download) readPiece(s io.Reader, n int64) ([]byte, error) {
 	data := dl.h.pieceBuf()[:n]
 	_, err := io.ReadFull(countingReader{s, &dl.h.intake}, data)
 	if err != nil {

@@ -335,23 +335,26 @@ func (sf *swarmFetch) run() {
 // launch asks p for piece i, recording the request so that a copy that
 // arrives first can call it off.
 func (sf *swarmFetch) launch(i int, p peer.ID, out chan<- *arrival) {
-	// A piece that does not arrive in time is asked of another peer: a
+	// A piece whose transfer goes quiet is asked of another peer: a
 	// transfer can stall (a peer whose own fetch restarted, a connection
-	// gone quiet), and one stalled request must not stall the blob.
-	ctx, cancel := context.WithTimeout(sf.dl.ctx, swarm.PieceTimeout)
+	// gone quiet), and one stalled request must not stall the blob. One
+	// that is slow but moving goes on (quiet.go).
+	ctx, cancel := context.WithTimeout(sf.dl.ctx, swarm.PieceLimit)
+	quiet := time.AfterFunc(swarm.PieceTimeout, cancel)
 	pa := sf.pending[i]
 	if pa == nil {
 		pa = &pieceAsk{since: time.Now(), asks: map[peer.ID]context.CancelFunc{}}
 		sf.pending[i] = pa
 	}
 	pa.asks[p] = cancel
-	go sf.fetch(ctx, cancel, i, p, sf.since[p], out)
+	go sf.fetch(ctx, cancel, quiet, i, p, sf.since[p], out)
 }
 
 // fetch asks p for piece i; since is the members version of p's last
 // answer.
-func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, i int, p peer.ID, since uint64, out chan<- *arrival) {
+func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, quiet *time.Timer, i int, p peer.ID, since uint64, out chan<- *arrival) {
 	defer cancel()
+	defer quiet.Stop()
 	// The room is given back here, not when run takes the answer: run
 	// may have returned, and no one would.
 	defer sf.dl.h.releaseIntake()
@@ -380,7 +383,8 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, i in
 		a.o, a.err = swarm.Lied, errors.New("wrong size")
 	default:
 		a.have, a.pieces, a.mem, a.version = s.Have, s.HavePieces, s.Members, s.MembersVersion
-		a.data, a.err = dl.readPiece(s, dl.pieceLen(i))
+		quiet.Reset(swarm.PieceTimeout)
+		a.data, a.err = dl.readPiece(quietReader{s, quiet, swarm.PieceTimeout}, dl.pieceLen(i))
 		s.Close()
 		if a.err != nil {
 			a.o = swarm.Failed

@@ -354,13 +354,15 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 		return 0, err
 	}
 	piece := req.Swarm && want <= PieceSize
+	var to io.Writer = s
 	if piece {
 		// A piece the asker stopped reading must not hold a slot for
-		// long: two such would leave a slow node serving no one.
-		_ = s.SetWriteDeadline(time.Now().Add(2 * swarm.PieceTimeout))
+		// long: two such would leave a slow node serving no one. One
+		// it reads slowly may (quiet.go).
+		to = quietWriter{s, swarm.PieceTimeout}
 	}
 	wrote := time.Now()
-	n, err := io.CopyN(countingWriter{s, &h.slots}, h.corrupt(body, piece && served.Size > PieceSize), want)
+	n, err := io.CopyN(countingWriter{to, &h.slots}, h.corrupt(body, piece && served.Size > PieceSize), want)
 	if piece {
 		h.log.Debug("piece served", "digest", req.Digest, "offset", req.Offset, "peer", from, "write", time.Since(wrote).Round(time.Millisecond), "err", err, "slots", h.slots.active())
 	}

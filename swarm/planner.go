@@ -76,10 +76,16 @@ const (
 	// MaxStatusInterval is the longest a fetch waits between questions
 	// for news, however many members its origin answers (StatusAfter).
 	MaxStatusInterval = 5 * time.Second
-	// PieceTimeout bounds one piece request, answer and bytes: at the
-	// slowest rate a slot is kept at (Slots.MinRate, and far below it for
-	// the minimum two slots of a slow link) a piece takes well under it.
+	// PieceTimeout bounds a piece request's silence: the wait for its
+	// answer, and then for each next bytes of the piece. It bounded the
+	// whole request once; but a node fetching eight layers at once on a
+	// 4 Mbit/s link receives a piece in 17 s, and every such request
+	// failed until the fetches went upstream (p2p's quiet.go).
 	PieceTimeout = 10 * time.Second
+	// PieceLimit bounds a whole piece request, however it moves: a
+	// peer that sends a byte now and then must not hold one for ever.
+	// At the limit a 1 MiB piece moves at 17 KiB/s.
+	PieceLimit = time.Minute
 	// Stall is how long a fetch waits without a piece before it gives up
 	// (and the node goes upstream with a Range request).
 	Stall = 30 * time.Second

@@ -191,13 +191,24 @@ func (sf *fetch) request(i, p int) {
 		ended = true
 		sf.arrived(i, p, o, have, pieces, members, retry)
 	}
-	timeout := f.clk.After(swarm.PieceTimeout, func() {
+	// PieceTimeout bounds a request's silence, PieceLimit its length
+	// (p2p's swarmFetch.launch): while the piece's bytes move, it waits
+	// again.
+	asked := f.clk.Now()
+	var timeout *simnet.Event
+	var fire func()
+	fire = func() {
+		if flow != nil && !flow.Finished() && flow.Rate() > 0 && f.clk.Now()-asked < swarm.PieceLimit {
+			timeout = f.clk.After(min(swarm.PieceTimeout, swarm.PieceLimit-(f.clk.Now()-asked)), fire)
+			return
+		}
 		f.stats.timeouts++
 		if flow != nil {
 			flow.Cancel()
 		}
 		end(swarm.Failed, -1, nil, nil)
-	})
+	}
+	timeout = f.clk.After(swarm.PieceTimeout, fire)
 	f.message(sf.n.id, p, requestBytes(askerHave, askerExtra), func(ok bool) {
 		q := f.nodes[p]
 		if !ok || q.dead || ended {

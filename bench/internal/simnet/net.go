@@ -72,6 +72,9 @@ func (f *Flow) Moved() float64 {
 	return f.moved + f.rate*(f.n.clk.Now()-f.last).Seconds()
 }
 
+// Finished says whether the flow has ended, whole or cancelled.
+func (f *Flow) Finished() bool { return f.finished }
+
 // Rate is the flow's current rate in bytes per second.
 func (f *Flow) Rate() float64 { return f.rate }
 
