@@ -338,8 +338,16 @@ func (sf *swarmFetch) launch(i int, p peer.ID, out chan<- *arrival) {
 	// A piece whose transfer goes quiet is asked of another peer: a
 	// transfer can stall (a peer whose own fetch restarted, a connection
 	// gone quiet), and one stalled request must not stall the blob. One
-	// that is slow but moving goes on (quiet.go).
-	ctx, cancel := context.WithTimeout(sf.dl.ctx, swarm.PieceLimit)
+	// that is slow but moving goes on (quiet.go), except from the
+	// origin: its uplink is what the whole swarm waits on, and a first
+	// copy it spends on a slow asker is given back after PieceTimeout
+	// and goes to another (in docker at 50 nodes an origin bringing in
+	// two layers kept one copy going to one asker for over a minute).
+	limit := swarm.PieceLimit
+	if p == sf.origin {
+		limit = swarm.PieceTimeout
+	}
+	ctx, cancel := context.WithTimeout(sf.dl.ctx, limit)
 	quiet := time.AfterFunc(swarm.PieceTimeout, cancel)
 	pa := sf.pending[i]
 	if pa == nil {

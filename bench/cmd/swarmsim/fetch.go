@@ -193,12 +193,12 @@ func (sf *fetch) request(i, p int) {
 	}
 	// PieceTimeout bounds a request's silence, PieceLimit its length
 	// (p2p's swarmFetch.launch): while the piece's bytes move, it waits
-	// again.
+	// again. A request to the origin is bounded in all by PieceTimeout.
 	asked := f.clk.Now()
 	var timeout *simnet.Event
 	var fire func()
 	fire = func() {
-		if flow != nil && !flow.Finished() && flow.Rate() > 0 && f.clk.Now()-asked < swarm.PieceLimit {
+		if p != sf.b.origin && flow != nil && !flow.Finished() && flow.Rate() > 0 && f.clk.Now()-asked < swarm.PieceLimit {
 			timeout = f.clk.After(min(swarm.PieceTimeout, swarm.PieceLimit-(f.clk.Now()-asked)), fire)
 			return
 		}
