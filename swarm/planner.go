@@ -77,7 +77,7 @@ const (
 	// for news, however many members its origin answers (StatusAfter).
 	MaxStatusInterval = 5 * time.Second
 	// PieceTimeout bounds a piece request's silence: the wait for its
-	// answer, and then for each next bytes of the piece. It bounded the
+	// answer, and then between reads of the piece. It bounded the
 	// whole request once; but a node fetching eight layers at once on a
 	// 4 Mbit/s link receives a piece in 17 s, and every such request
 	// failed until the fetches went upstream (p2p's quiet.go).
