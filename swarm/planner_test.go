@@ -515,3 +515,45 @@ func TestUrgent(t *testing.T) {
 		}
 	}
 }
+
+// A peer that refused one piece (the origin sending first copies first)
+// is asked for the others at once, and for that piece again only when
+// it said, at most MaxRetryAfter on; Retry wakes the fetch then.
+func TestPlannerRefused(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	p := NewPlanner(4*mib, mib, "o", 1)
+	p.Learn("o", 4*mib)
+	if id, ok := p.Pick(0, t0); !ok || id != "o" {
+		t.Fatalf("Pick(0) = %q, %v, want the origin", id, ok)
+	}
+	p.Refused("o", 0, time.Second, t0)
+	if id, ok := p.Pick(0, t0); ok {
+		t.Fatalf("asked %s for the piece the origin just refused", id)
+	}
+	if id, ok := p.Pick(1, t0); !ok || id != "o" {
+		t.Fatalf("Pick(1) = %q, %v: the origin refused piece 0 only", id, ok)
+	}
+	p.Done("o", OK, t0)
+	if at, ok := p.Retry(t0); !ok || !at.Equal(t0.Add(time.Second)) {
+		t.Fatalf("Retry = %v, %v, want when piece 0 may be asked for again", at, ok)
+	}
+	if id, ok := p.Pick(0, t0.Add(time.Second)); !ok || id != "o" {
+		t.Fatalf("a second on, Pick(0) = %q, %v, want the origin again", id, ok)
+	}
+	p.Refused("o", 0, time.Hour, t0)
+	if _, ok := p.Pick(0, t0.Add(MaxRetryAfter)); !ok {
+		t.Fatal("a refusal kept the piece from the origin past MaxRetryAfter")
+	}
+	// A refusal is an answer like a busy one: it spends the budget.
+	q := NewPlanner(2*ProbeRate*mib, mib, "o", 1)
+	q.Learn("o", 2*ProbeRate*mib)
+	for i := range ProbeRate {
+		if _, ok := q.Pick(i, t0); !ok {
+			t.Fatalf("request %d not sent", i)
+		}
+		q.Refused("o", i, time.Second, t0)
+	}
+	if id, ok := q.Pick(ProbeRate, t0); ok {
+		t.Fatalf("asked %s with the budget spent on refusals", id)
+	}
+}
