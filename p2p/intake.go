@@ -12,9 +12,16 @@ import (
 
 // admitIntake says whether one more piece request may go out now, and
 // counts it if so. first (the fetch has none out) always may, unless
-// the node is reading a blob from upstream for the fleet (bringingIn).
-func (h *Host) admitIntake(now time.Time, first bool) bool {
-	if first && !h.bringingIn() {
+// the node is reading a blob from upstream for the fleet (bringingIn)
+// and the fetch's reader has waited less than swarm.ReaderWait for its
+// next piece (starving false). A node that read three of an image's
+// four layers (48 MiB) from upstream on a 4 Mbit/s link, and nothing
+// from its peers, failed its pull after two minutes: the store's idle
+// timeout, which a fetch that asks for nothing meets (rolloutbench,
+// 10 nodes). One request at a time beside the upstream
+// streams keeps the store fed and takes little of their link.
+func (h *Host) admitIntake(now time.Time, first, starving bool) bool {
+	if first && (!h.bringingIn() || starving) {
 		h.intake.take()
 		return true
 	}

@@ -33,7 +33,8 @@ func TestBusyAnswerSaysWhenToComeBack(t *testing.T) {
 // however often end is called, and its bytes count in the intake's rate.
 // One read for the fleet (bringsIn) counts as the intake's minimum and,
 // while it runs, a fetch's first piece request waits for the intake to
-// admit it, as every other does; one read for the node alone does not.
+// admit it, as every other does, unless its reader has waited
+// swarm.ReaderWait (starving); one read for the node alone does not.
 func TestUpstreamStreamHoldsIntakeRoom(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -54,12 +55,16 @@ func TestUpstreamStreamHoldsIntakeRoom(t *testing.T) {
 			}
 			// The intake has measured nothing yet: it admits only its
 			// minimum, which the stream may already fill.
-			if got := h.admitIntake(time.Now(), true); got != tt.firstAsks {
+			if got := h.admitIntake(time.Now(), true, false); got != tt.firstAsks {
 				t.Fatalf("a fetch's first request admitted: %v, want %v", got, tt.firstAsks)
 			}
 			if tt.firstAsks {
 				h.unadmitIntake()
 			}
+			if !h.admitIntake(time.Now(), true, true) {
+				t.Fatal("the first request of a fetch whose reader starves was not admitted")
+			}
+			h.unadmitIntake()
 			sent(PieceSize)
 			time.Sleep(20 * time.Millisecond)
 			sent(PieceSize)
@@ -74,7 +79,7 @@ func TestUpstreamStreamHoldsIntakeRoom(t *testing.T) {
 			if h.bringingIn() {
 				t.Fatal("still bringing a blob in after end")
 			}
-			if !h.admitIntake(time.Now(), true) {
+			if !h.admitIntake(time.Now(), true, false) {
 				t.Fatal("a fetch's first request not admitted after the stream ended")
 			}
 		})

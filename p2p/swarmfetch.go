@@ -237,12 +237,13 @@ func (sf *swarmFetch) run() {
 		if next != sf.readerAt {
 			sf.readerAt, sf.readerSince = next, now
 		}
-		sf.plan.Order(window, swarm.Urgent(next, now.Sub(sf.readerSince)))
+		urgent := swarm.Urgent(next, now.Sub(sf.readerSince))
+		sf.plan.Order(window, urgent)
 		unasked := false
 		for _, i := range window {
 			// A fetch with nothing in flight always gets one request:
 			// the node's other fetches must not keep it from asking.
-			if !dl.h.admitIntake(now, inflight == 0) {
+			if !dl.h.admitIntake(now, inflight == 0, urgent >= 0) {
 				break
 			}
 			id, ok := sf.plan.Pick(i, now)
@@ -263,7 +264,7 @@ func (sf *swarmFetch) run() {
 			for p := range pa.asks {
 				asked = p
 			}
-			if !dl.h.admitIntake(now, false) {
+			if !dl.h.admitIntake(now, false, false) {
 				break
 			}
 			if id, ok := sf.plan.PickOther(i, now, asked.String()); ok {

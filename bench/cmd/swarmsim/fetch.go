@@ -128,10 +128,14 @@ func (sf *fetch) loop() {
 	if sf.next != sf.readerAt {
 		sf.readerAt, sf.readerSince = sf.next, f.clk.Now()
 	}
-	sf.plan.Order(window, swarm.Urgent(sf.next, f.clk.Now()-sf.readerSince))
+	urgent := swarm.Urgent(sf.next, f.clk.Now()-sf.readerSince)
+	sf.plan.Order(window, urgent)
 	unasked := false
 	for _, i := range window {
-		if sf.inflight == 0 && sf.n.bringing == 0 {
+		// As p2p's admitIntake: a fetch with nothing in flight gets one
+		// request, while its node brings a blob in only once its reader
+		// has waited ReaderWait.
+		if sf.inflight == 0 && (sf.n.bringing == 0 || urgent >= 0) {
 			sf.n.intake.Take()
 		} else if !sf.n.intake.Admit(now) {
 			break
