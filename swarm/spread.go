@@ -71,8 +71,7 @@ func (s *Spread) AskedFor(i int, now time.Time) time.Duration {
 // MayServe says whether piece i may go to one more asker now, and counts
 // it if so; Sent tells how that copy ended. offer is the pieces the node
 // could send this asker instead (Offer): while one of them has no copy
-// begun, a repeat of piece i waits, unless piece i is the asker's next
-// (offer.From), the one its reader waits on. First copies go first.
+// begun, a repeat of piece i waits. First copies go first.
 //
 // The origin's uplink is what the swarm waits on, and in the simulation
 // (bench/cmd/swarmsim, 10 nodes at 4 Mbit/s) two thirds of what it
@@ -80,11 +79,7 @@ func (s *Spread) AskedFor(i int, now time.Time) time.Duration {
 // blobs: the last piece's first copy left it at 174 s of a 184 s
 // rollout. A repeat held back for a first copy the asker cannot take
 // (beyond its window) would stall it: every asker's window full of
-// pieces one peer held, and the origin serving none of them. And the
-// reader's next piece held back starved readers: at 200 nodes in the
-// simulation 60 fetches' readers waited past the store's two-minute
-// idle timeout, which fails a pull, while other holders of the piece
-// were busy.
+// pieces one peer held, and the origin serving none of them.
 func (s *Spread) MayServe(i int, offer Span, now time.Time) bool {
 	c := s.piece(i, now)
 	limit := FirstCopies
@@ -94,7 +89,7 @@ func (s *Spread) MayServe(i int, offer Span, now time.Time) bool {
 	if c.n >= limit {
 		return false
 	}
-	if !c.done.IsZero() && i != offer.From {
+	if !c.done.IsZero() {
 		if j := s.unbegun(offer); j >= 0 && j != i {
 			return false
 		}

@@ -94,12 +94,11 @@ func TestSpreadFirstCopiesFirst(t *testing.T) {
 		offer Span
 		want  bool
 	}{
-		{"a repeat, nothing else to offer", 1, Span{0, 3}, true},
-		{"a repeat while piece 3 has no copy", 1, Span{0, 4}, false},
+		{"a repeat, nothing else to offer", 0, Span{0, 3}, true},
+		{"a repeat while piece 3 has no copy", 0, Span{0, 4}, false},
 		{"the piece with no copy itself", 3, Span{0, 4}, true},
-		{"a repeat of the asker's next piece: its reader waits on it", 0, Span{0, 4}, true},
-		{"a repeat while a later piece has no copy", 1, Span{0, 8}, false},
-		{"the piece with no copy is beyond the asker's window", 1, Span{0, 3}, true},
+		{"a repeat while a later piece has no copy", 1, Span{1, 8}, false},
+		{"the piece with no copy is beyond the asker's window", 0, Span{0, 3}, true},
 		{"the piece with no copy is below what the asker holds", 1, Span{4, 4}, true},
 		{"a piece still going out: one copy at a time", 2, Span{0, 3}, false},
 	}
