@@ -2,7 +2,6 @@ package p2p
 
 import (
 	"errors"
-	"io"
 	"testing"
 	"time"
 
@@ -83,43 +82,5 @@ func TestUpstreamStreamHoldsIntakeRoom(t *testing.T) {
 				t.Fatal("a fetch's first request not admitted after the stream ended")
 			}
 		})
-	}
-}
-
-// The origin (asked with the rule) sends first copies first: once a
-// piece has gone out whole, an asker that asks for it again while
-// another piece it would take has no copy is refused that piece only,
-// and the piece with no copy is sent to it at once.
-func TestOriginRefusesARepeatForAFirstCopy(t *testing.T) {
-	a, b, d, ctx := holderAndAsker(t, 3*PieceSize)
-	piece := func(i int) error {
-		s, err := b.h.Open(ctx, a.h.ID(), Request{Digest: d, Rule: "mirror", Repo: "library/app", Offset: int64(i) * PieceSize, Length: PieceSize, Swarm: true})
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		_, err = io.Copy(io.Discard, s)
-		return err
-	}
-	if err := piece(0); err != nil {
-		t.Fatalf("first copy of piece 0: %v", err)
-	}
-	// The origin counts the copy as sent whole when its write returns,
-	// before it gives the upload slot back.
-	for deadline := time.Now().Add(5 * time.Second); a.h.slots.active() > 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the origin's upload slot was not given back")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	var busy *busyError
-	if err := piece(0); !errors.As(err, &busy) {
-		t.Fatalf("a repeat of piece 0 while pieces 1 and 2 have no copy: %v, want a busy answer", err)
-	}
-	if !busy.pieceOnly {
-		t.Fatal("the refusal of a repeat does not say it is of that piece only")
-	}
-	if err := piece(1); err != nil {
-		t.Fatalf("piece 1, which has no copy, right after: %v, want it sent", err)
 	}
 }

@@ -97,8 +97,6 @@ type arrival struct {
 	err     error
 	o       swarm.Outcome
 	retry   time.Duration // a busy answer's wait, when it said
-	// pieceOnly: the busy answer refused this piece, not the asker.
-	pieceOnly bool
 }
 
 // startSwarm fetches the blob piece by piece from every peer that has
@@ -384,7 +382,7 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, quie
 		a.o, a.err = swarm.Busy, err
 		var b *busyError
 		if errors.As(err, &b) {
-			a.mem, a.version, a.retry, a.pieceOnly = b.members, b.version, b.retry, b.pieceOnly
+			a.mem, a.version, a.retry = b.members, b.version, b.retry
 		}
 	case err != nil:
 		a.o, a.err = swarm.Failed, err
@@ -429,12 +427,9 @@ func (sf *swarmFetch) arrived(a *arrival) {
 		if a.o != swarm.Busy {
 			sf.dl.h.log.Debug("piece request failed", "digest", sf.dl.d, "piece", a.i, "peer", a.p, "err", a.err)
 		}
-		switch {
-		case a.o == swarm.Busy && a.pieceOnly:
-			sf.plan.Refused(a.p.String(), a.i, a.retry, now)
-		case a.o == swarm.Busy && a.retry > 0:
+		if a.o == swarm.Busy && a.retry > 0 {
 			sf.plan.BusyFor(a.p.String(), a.retry, now)
-		default:
+		} else {
 			sf.plan.Done(a.p.String(), a.o, now)
 		}
 		if !others {

@@ -98,14 +98,14 @@ func (t *tracker) statusEvery(d digest.Digest) time.Duration {
 
 // mayServe says whether this node should send piece i of d (ending at
 // byte end) to asker now, and counts it if so (swarm.Tracker.MayServe).
-func (t *tracker) mayServe(d digest.Digest, asker peer.ID, i int, end int64, offer swarm.Span, now time.Time, avoid []string) bool {
+func (t *tracker) mayServe(d digest.Digest, asker peer.ID, i int, end int64, now time.Time, avoid []string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.blobs[d]
 	if s == nil {
 		return true // not tracked (the table is full): serve
 	}
-	return s.MayServe(asker.String(), i, end, offer, now, avoid)
+	return s.MayServe(asker.String(), i, end, now, avoid)
 }
 
 // sent records how a copy of piece i of d that mayServe allowed ended

@@ -131,11 +131,6 @@ type Response struct {
 	// milliseconds to wait before asking this peer again
 	// (swarm.RetryAfter); 0 from a node that does not say.
 	RetryMS int64 `json:"retry_ms,omitempty"`
-	// PieceOnly, with a busy answer to a swarm asker, says the peer
-	// refused the piece asked for, not the asker: it may be asked for
-	// other pieces at once (swarm.Planner.Refused). A node of an earlier
-	// release neither sends nor reads it, and waits RetryMS for any.
-	PieceOnly bool `json:"piece_only,omitempty"`
 	// MembersVersion is what the asker sends as MembersSince next
 	// time; 0 from a node that names every member each time.
 	MembersVersion uint64 `json:"members_version,omitempty"`
@@ -172,10 +167,9 @@ var ErrBusy = errors.New("p2p: busy")
 // busyError is a busy answer, the members of the swarm it named and
 // when it said to ask again (0: it did not say).
 type busyError struct {
-	members   []Member
-	version   uint64 // the answer's MembersVersion
-	retry     time.Duration
-	pieceOnly bool // the answer's PieceOnly
+	members []Member
+	version uint64 // the answer's MembersVersion
+	retry   time.Duration
 }
 
 func (e *busyError) Error() string        { return ErrBusy.Error() }
@@ -294,31 +288,19 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	// bench/cmd/swarmsim).
 	// A copy it counts is reported back when it ends: one sent whole lets
 	// more copies follow in time, one broken off is given back.
-	//
-	// It decides once the content is open: what it could send the asker
-	// instead (swarm.Offer) is what it holds or is receiving.
+	sentWhole := false
+	if req.Swarm && req.Rule != "" && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize {
+		i := int(req.Offset / PieceSize)
+		if !h.tracker.mayServe(req.Digest, from, i, req.Offset+req.Length, time.Now(), req.Avoid[:min(len(req.Avoid), maxAvoid)]) {
+			return 0, writeHeader(s, busy())
+		}
+		defer func() { h.tracker.sent(req.Digest, i, sentWhole, time.Now()) }()
+	}
 	served, err := c.Open(ctx, from, req.Digest, repo)
 	if err != nil {
 		return 0, writeHeader(s, Response{Error: errorCode(err)})
 	}
 	defer served.Close()
-	sentWhole := false
-	if req.Swarm && req.Rule != "" && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize {
-		i := int(req.Offset / PieceSize)
-		held := pieceCount(served.Have)
-		if served.Complete {
-			held = pieceCount(served.Size)
-		}
-		offer := swarm.Offer(req.Have, PieceSize, held)
-		if !h.tracker.mayServe(req.Digest, from, i, req.Offset+req.Length, offer, time.Now(), req.Avoid[:min(len(req.Avoid), maxAvoid)]) {
-			// It would send the asker other pieces now: the refusal is
-			// of this piece only.
-			r := busy()
-			r.PieceOnly = true
-			return 0, writeHeader(s, r)
-		}
-		defer func() { h.tracker.sent(req.Digest, i, sentWhole, time.Now()) }()
-	}
 	if req.Offset > served.Size {
 		return 0, writeHeader(s, Response{Error: errBadRequest})
 	}
@@ -488,7 +470,7 @@ func (h *Host) Open(ctx context.Context, p peer.ID, req Request) (*Stream, error
 	case errDenied:
 		return nil, ErrDenied
 	case errBusy:
-		return nil, &busyError{members: resp.Members, version: resp.MembersVersion, retry: time.Duration(max(0, resp.RetryMS)) * time.Millisecond, pieceOnly: resp.PieceOnly}
+		return nil, &busyError{members: resp.Members, version: resp.MembersVersion, retry: time.Duration(max(0, resp.RetryMS)) * time.Millisecond}
 	default:
 		return nil, fmt.Errorf("p2p: peer %s answered %s", p, resp.Error)
 	}

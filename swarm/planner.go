@@ -136,9 +136,6 @@ type peerState struct {
 	busy      int // busy answers in a row
 	failures  int
 	dropped   bool
-	// refused are the pieces it would not send now, and until when
-	// it is not asked for them (Refused).
-	refused map[int]time.Time
 }
 
 // NewPlanner plans a blob of size bytes cut into pieceSize pieces.
@@ -383,16 +380,11 @@ func (p *Planner) Retry(now time.Time) (at time.Time, ok bool) {
 		return now.Add(max(time.Millisecond, wait)), true
 	}
 	for _, s := range p.order {
-		if s.dropped || s.inflight >= MaxPerPeer {
+		if s.dropped || !now.Before(s.busyUntil) || s.inflight >= MaxPerPeer {
 			continue
 		}
-		if now.Before(s.busyUntil) && (!ok || s.busyUntil.Before(at)) {
+		if !ok || s.busyUntil.Before(at) {
 			at, ok = s.busyUntil, true
-		}
-		for _, until := range s.refused {
-			if now.Before(until) && (!ok || until.Before(at)) {
-				at, ok = until, true
-			}
 		}
 	}
 	return at, ok
@@ -426,7 +418,7 @@ func (p *Planner) pick(i int, now time.Time, not string) (peer string, ok bool) 
 	for j := range p.order {
 		s := p.order[(start+j)%len(p.order)]
 		id := s.id
-		if id == not || s.dropped || now.Before(s.busyUntil) || s.inflight >= MaxPerPeer || s.refuses(i, now) {
+		if id == not || s.dropped || now.Before(s.busyUntil) || s.inflight >= MaxPerPeer {
 			continue
 		}
 		tier, load := none, s.inflight
@@ -491,36 +483,6 @@ func (p *Planner) BusyFor(peer string, after time.Duration, now time.Time) {
 	s.busyUntil = now.Add(min(MaxRetryAfter, max(0, after)))
 	s.busy++
 	p.spend(now)
-}
-
-// Refused records an answer from peer that it would not send piece i
-// now but may send others (the origin sending first copies first): the
-// peer is not asked for that piece for a while (after, at most
-// MaxRetryAfter), and is asked for other pieces at once.
-func (p *Planner) Refused(peer string, i int, after time.Duration, now time.Time) {
-	s := p.peers[peer]
-	if s == nil {
-		return
-	}
-	if s.inflight > 0 {
-		s.inflight--
-	}
-	if s.refused == nil {
-		s.refused = map[int]time.Time{}
-	}
-	s.refused[i] = now.Add(min(MaxRetryAfter, max(0, after)))
-	p.spend(now)
-}
-
-// refuses says whether s said it would not send piece i, lately enough
-// that it is not asked again yet.
-func (s *peerState) refuses(i int, now time.Time) bool {
-	until, ok := s.refused[i]
-	if ok && !now.Before(until) {
-		delete(s.refused, i)
-		return false
-	}
-	return ok
 }
 
 // Done records how a request to peer picked earlier ended.

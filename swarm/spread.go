@@ -23,25 +23,10 @@ const (
 	CopiesEvery = time.Second
 )
 
-// Span is the pieces from From up to To, To not included.
-type Span struct{ From, To int }
-
-// Offer is what a node that holds or is receiving the first held pieces
-// of a blob could send an asker that holds its first have bytes: the
-// pieces of the asker's window (Window) from its next one on. Pieces
-// beyond its window it would not take.
-func Offer(have, pieceSize int64, held int) Span {
-	next := int(max(0, have) / pieceSize)
-	return Span{next, min(held, next+Window)}
-}
-
 // Spread counts, per piece of one blob, the copies a node has begun to
 // send. The zero value is ready to use; it is not safe for concurrent use.
 type Spread struct {
 	sent map[int]*copies
-	// low is where the search for a piece with no copy begun starts:
-	// every piece below it has one (unbegun).
-	low int
 }
 
 type copies struct {
@@ -69,18 +54,8 @@ func (s *Spread) AskedFor(i int, now time.Time) time.Duration {
 }
 
 // MayServe says whether piece i may go to one more asker now, and counts
-// it if so; Sent tells how that copy ended. offer is the pieces the node
-// could send this asker instead (Offer): while one of them has no copy
-// begun, a repeat of piece i waits. First copies go first.
-//
-// The origin's uplink is what the swarm waits on, and in the simulation
-// (bench/cmd/swarmsim, 10 nodes at 4 Mbit/s) two thirds of what it
-// uploaded were repeats of pieces others held and pieces of other
-// blobs: the last piece's first copy left it at 174 s of a 184 s
-// rollout. A repeat held back for a first copy the asker cannot take
-// (beyond its window) would stall it: every asker's window full of
-// pieces one peer held, and the origin serving none of them.
-func (s *Spread) MayServe(i int, offer Span, now time.Time) bool {
+// it if so; Sent tells how that copy ended.
+func (s *Spread) MayServe(i int, now time.Time) bool {
 	c := s.piece(i, now)
 	limit := FirstCopies
 	if !c.done.IsZero() && !now.Before(c.done) {
@@ -89,34 +64,8 @@ func (s *Spread) MayServe(i int, offer Span, now time.Time) bool {
 	if c.n >= limit {
 		return false
 	}
-	if !c.done.IsZero() {
-		if j := s.unbegun(offer); j >= 0 && j != i {
-			return false
-		}
-	}
 	c.n++
 	return true
-}
-
-// unbegun is the lowest piece of span with no copy begun and none sent
-// whole, or -1. The search costs the asker's window, not the blob: low
-// moves past the pieces begun from the start.
-func (s *Spread) unbegun(span Span) int {
-	for s.low < span.To && s.begun(s.low) {
-		s.low++
-	}
-	for j := max(s.low, span.From); j < span.To; j++ {
-		if !s.begun(j) {
-			return j
-		}
-	}
-	return -1
-}
-
-// begun says whether piece i has a copy going out or sent whole.
-func (s *Spread) begun(i int) bool {
-	c := s.sent[i]
-	return c != nil && (c.n > 0 || !c.done.IsZero())
 }
 
 // Sent records how a copy of piece i that MayServe allowed ended: sent
@@ -131,8 +80,5 @@ func (s *Spread) Sent(i int, ok bool, now time.Time) {
 		c.done = now
 	case !ok && c.n > 0:
 		c.n--
-		if c.n == 0 && c.done.IsZero() {
-			s.low = min(s.low, i)
-		}
 	}
 }

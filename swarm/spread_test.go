@@ -13,7 +13,7 @@ func TestSpread(t *testing.T) {
 	served := func(s *Spread, i int, d time.Duration, asks int) int {
 		n := 0
 		for range asks {
-			if s.MayServe(i, Span{}, at(d)) {
+			if s.MayServe(i, at(d)) {
 				n++
 			}
 		}
@@ -66,92 +66,5 @@ func TestSpread(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, &Spread{}) })
-	}
-}
-
-// While a piece the asker could take has no copy begun, the origin
-// sends no repeat: its uplink goes to pieces nobody has. A piece beyond
-// the asker's window (or not yet arriving) does not hold a repeat back.
-func TestSpreadFirstCopiesFirst(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	at := func(d time.Duration) time.Time { return t0.Add(d) }
-	// sent gives pieces 0 and 1 a first copy sent whole at t0, and
-	// piece 2 one still going out.
-	sent := func() *Spread {
-		s := &Spread{}
-		for i := range 3 {
-			if !s.MayServe(i, Span{}, at(0)) {
-				t.Fatalf("first copy of piece %d refused", i)
-			}
-		}
-		s.Sent(0, true, at(0))
-		s.Sent(1, true, at(0))
-		return s
-	}
-	tests := []struct {
-		name  string
-		piece int
-		offer Span
-		want  bool
-	}{
-		{"a repeat, nothing else to offer", 0, Span{0, 3}, true},
-		{"a repeat while piece 3 has no copy", 0, Span{0, 4}, false},
-		{"the piece with no copy itself", 3, Span{0, 4}, true},
-		{"a repeat while a later piece has no copy", 1, Span{1, 8}, false},
-		{"the piece with no copy is beyond the asker's window", 0, Span{0, 3}, true},
-		{"the piece with no copy is below what the asker holds", 1, Span{4, 4}, true},
-		{"a piece still going out: one copy at a time", 2, Span{0, 3}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := sent()
-			if got := s.MayServe(tt.piece, tt.offer, at(5*CopiesEvery)); got != tt.want {
-				t.Fatalf("MayServe(%d, %+v) = %v, want %v", tt.piece, tt.offer, got, tt.want)
-			}
-		})
-	}
-}
-
-// A first copy broken off gives its piece back: it is one to offer
-// again, and repeats wait for it.
-func TestSpreadBrokenFirstCopyIsOfferedAgain(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	s := &Spread{}
-	for i := range 2 {
-		s.MayServe(i, Span{}, t0)
-	}
-	s.Sent(1, true, t0)
-	if !s.MayServe(1, Span{0, 2}, t0.Add(2*CopiesEvery)) {
-		t.Fatal("a repeat of piece 1 refused while every piece has a copy")
-	}
-	s.Sent(0, false, t0.Add(2*CopiesEvery))
-	if s.MayServe(1, Span{0, 2}, t0.Add(3*CopiesEvery)) {
-		t.Fatal("a repeat of piece 1 sent while piece 0, its first copy broken off, has none")
-	}
-	if !s.MayServe(0, Span{0, 2}, t0.Add(3*CopiesEvery)) {
-		t.Fatal("piece 0 refused: its first copy broke off")
-	}
-}
-
-func TestOffer(t *testing.T) {
-	const mib = 1 << 20
-	tests := []struct {
-		name string
-		have int64
-		held int
-		want Span
-	}{
-		{"asker has nothing, origin has little", 0, 3, Span{0, 3}},
-		{"the window bounds it", 0, 100, Span{0, Window}},
-		{"from the asker's next piece", 5*mib + 10, 100, Span{5, 5 + Window}},
-		{"the asker is ahead of the origin", 9 * mib, 4, Span{9, 4}},
-		{"a negative have is nothing", -1, 2, Span{0, 2}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Offer(tt.have, mib, tt.held); got != tt.want {
-				t.Fatalf("Offer(%d, %d) = %+v, want %+v", tt.have, tt.held, got, tt.want)
-			}
-		})
 	}
 }

@@ -259,9 +259,7 @@ func StatusAfter(d time.Duration) time.Duration {
 // end) to asker now, and counts it if so. For trustMembers after the
 // piece is first asked for it declines while another member heard from
 // lately holds the piece (the asker is told of it); throughout, it sends
-// each piece to few askers, and the pieces in offer that nobody has yet
-// before repeats (Spread). Every refusal is of piece i only: the asker
-// may ask for another piece at once (Planner.Refused).
+// each piece to few askers (Spread).
 //
 // Members' holdings are their own claims, heard in their requests: a
 // member that holds pieces but cannot serve them (its store failing, or
@@ -277,7 +275,7 @@ func StatusAfter(d time.Duration) time.Duration {
 // many pieces, and every asker that penalised it was sent back to it for
 // trustMembers, then served by the origin at Spread's pace: the origin
 // sent four copies of the blob in a fleet of six (p2p's swarm test).
-func (t *Tracker) MayServe(asker string, i int, end int64, offer Span, now time.Time, avoid []string) bool {
+func (t *Tracker) MayServe(asker string, i int, end int64, now time.Time, avoid []string) bool {
 	if t.sent.AskedFor(i, now) < trustMembers {
 		for _, id := range t.order {
 			m := t.members[id]
@@ -286,7 +284,7 @@ func (t *Tracker) MayServe(asker string, i int, end int64, offer Span, now time.
 			}
 		}
 	}
-	return t.sent.MayServe(i, offer, now)
+	return t.sent.MayServe(i, now)
 }
 
 // Sent records how a copy of piece i that MayServe allowed ended (see

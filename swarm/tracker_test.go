@@ -56,7 +56,7 @@ func TestTrackerMayServeAroundAvoidedMembers(t *testing.T) {
 			tr := NewTracker(1)
 			tr.Note("holder", 200, nil, t0)
 			tr.Note("asker", 0, nil, t0)
-			if got := tr.MayServe("asker", 0, 100, Span{}, t0, tt.avoid); got != tt.want {
+			if got := tr.MayServe("asker", 0, 100, t0, tt.avoid); got != tt.want {
 				t.Fatalf("MayServe = %v, want %v", got, tt.want)
 			}
 		})
@@ -67,30 +67,30 @@ func TestTrackerMayServe(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tr := NewTracker(1)
 	tr.Note("asker", 0, nil, t0)
-	if !tr.MayServe("asker", 0, 100, Span{}, t0, nil) {
+	if !tr.MayServe("asker", 0, 100, t0, nil) {
 		t.Fatal("no one else holds piece 0: the tracker should serve it")
 	}
 	tr.Note("holder", 100, nil, t0)
-	if tr.MayServe("asker", 0, 100, Span{}, t0, nil) {
+	if tr.MayServe("asker", 0, 100, t0, nil) {
 		t.Fatal("a fresh member holds piece 0: the asker should be sent to it")
 	}
-	if !tr.MayServe("holder", 1, 200, Span{}, t0, nil) {
+	if !tr.MayServe("holder", 1, 200, t0, nil) {
 		t.Fatal("piece 1 is held by no one: serve it")
 	}
 	tr.Sent(0, true, t0)
-	if !tr.MayServe("asker", 0, 100, Span{}, t0.Add(holderFresh), nil) {
+	if !tr.MayServe("asker", 0, 100, t0.Add(holderFresh), nil) {
 		t.Fatal("the holder has not been heard from lately: serve the piece")
 	}
 	// A member that holds a piece beyond its prefix (it arrived out of
 	// order) is a holder of it too.
 	tr.Note("ahead", 0, []int{5}, t0.Add(holderFresh))
-	if tr.MayServe("asker", 5, 600, Span{}, t0.Add(holderFresh), nil) {
+	if tr.MayServe("asker", 5, 600, t0.Add(holderFresh), nil) {
 		t.Fatal("a fresh member holds piece 5 out of order: the asker should be sent to it")
 	}
 	for range 10 {
-		tr.MayServe("x", 7, 800, Span{}, t0, nil)
+		tr.MayServe("x", 7, 800, t0, nil)
 	}
-	if tr.MayServe("y", 7, 800, Span{}, t0, nil) {
+	if tr.MayServe("y", 7, 800, t0, nil) {
 		t.Fatalf("piece 7 was sent %d times already: Spread should hold it back", FirstCopies)
 	}
 }
@@ -144,12 +144,12 @@ func TestTrackerTrustsMembersForAWhile(t *testing.T) {
 	tr := NewTracker(1)
 	for at := time.Duration(0); at < trustMembers; at += time.Second {
 		tr.Note("claims", 100, nil, t0.Add(at))
-		if tr.MayServe("asker", 0, 100, Span{}, t0.Add(at), nil) {
+		if tr.MayServe("asker", 0, 100, t0.Add(at), nil) {
 			t.Fatalf("served piece 0 %v after it was first asked for, while a fresh member holds it", at)
 		}
 	}
 	tr.Note("claims", 100, nil, t0.Add(trustMembers))
-	if !tr.MayServe("asker", 0, 100, Span{}, t0.Add(trustMembers), nil) {
+	if !tr.MayServe("asker", 0, 100, t0.Add(trustMembers), nil) {
 		t.Fatal("the member that holds piece 0 has not passed it on: the origin should serve it now")
 	}
 }

@@ -188,13 +188,12 @@ func (sf *fetch) request(i, p int) {
 	var flow *simnet.Flow
 	ended := false
 	var retry time.Duration // a busy answer's wait, as p2p's retry_ms
-	pieceOnly := false      // the busy answer refuses piece i only, as p2p's piece_only
 	end := func(o swarm.Outcome, have int64, pieces []int, members []swarm.Member) {
 		if ended {
 			return
 		}
 		ended = true
-		sf.arrived(i, p, o, have, pieces, members, retry, pieceOnly)
+		sf.arrived(i, p, o, have, pieces, members, retry)
 	}
 	// PieceTimeout bounds a request's silence, PieceLimit its length
 	// (p2p's swarmFetch.launch): while the piece's bytes move, it waits
@@ -243,11 +242,8 @@ func (sf *fetch) request(i, p int) {
 		counted := false
 		if p == sf.b.origin {
 			f.originOpens(q, sf.b)
-			held, _ := f.haveOf(q, sf.b)
-			offer := swarm.Offer(askerHave, pieceSize, int((held+pieceSize-1)/pieceSize))
-			if !t.MayServe(me, i, int64(i)*pieceSize+sf.b.pieceLen(i), offer, now, nil) {
+			if !t.MayServe(me, i, int64(i)*pieceSize+sf.b.pieceLen(i), now, nil) {
 				q.slots.Release()
-				pieceOnly = true
 				busy()
 				return
 			}
@@ -326,7 +322,7 @@ func (sf *fetch) request(i, p int) {
 
 // arrived is swarmFetch.arrived and check, for a piece whose content is
 // right (the simulation has no liars).
-func (sf *fetch) arrived(i, p int, o swarm.Outcome, have int64, pieces []int, members []swarm.Member, retry time.Duration, pieceOnly bool) {
+func (sf *fetch) arrived(i, p int, o swarm.Outcome, have int64, pieces []int, members []swarm.Member, retry time.Duration) {
 	f := sf.f
 	sf.inflight--
 	sf.n.intake.Release()
@@ -335,12 +331,6 @@ func (sf *fetch) arrived(i, p int, o swarm.Outcome, have int64, pieces []int, me
 	}
 	now := f.now()
 	sf.news(p, have, pieces, members)
-	if o == swarm.Busy && pieceOnly {
-		sf.plan.Refused(f.names[p], i, retry, now)
-		sf.requeue(i)
-		sf.loop()
-		return
-	}
 	if o == swarm.Busy && retry > 0 {
 		sf.plan.BusyFor(f.names[p], retry, now)
 		sf.requeue(i)
