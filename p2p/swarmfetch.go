@@ -237,11 +237,12 @@ func (sf *swarmFetch) run() {
 		}
 		urgent := swarm.Urgent(next, now.Sub(sf.readerSince))
 		sf.plan.Order(window, urgent)
-		unasked := false
+		unasked, heldBack := false, false
 		for _, i := range window {
-			// A fetch with nothing in flight always gets one request:
-			// the node's other fetches must not keep it from asking.
+			// Every request waits for the node's intake, but for the
+			// first of a fetch whose reader starves (admitIntake).
 			if !dl.h.admitIntake(now, inflight == 0, urgent >= 0) {
+				heldBack = inflight == 0
 				break
 			}
 			id, ok := sf.plan.Pick(i, now)
@@ -287,11 +288,13 @@ func (sf *swarmFetch) run() {
 		// swarm.Stall (Planner.Progress): in a large
 		// fleet a fetch can wait its turn for longer while the pieces
 		// spread, and going upstream then would cost a copy per node.
-		// A fetch its node holds back while it brings a blob in
-		// (admitIntake) is waiting its turn, not stalled: in a swarm of
-		// two it would otherwise give up after swarm.Stall and fetch
-		// the blob from upstream too (seen in the simulation).
-		if h := sf.plan.Progress(); h > sf.swarmHeld || dl.h.bringingIn() {
+		// A fetch its node holds back, while it brings a blob in or
+		// while its other fetches fill the intake (admitIntake), is
+		// waiting its turn, not stalled: in a swarm of two it would
+		// otherwise give up after swarm.Stall and fetch the blob from
+		// upstream too (seen in the simulation). It waits at most
+		// swarm.ReaderWait before its reader's piece goes out anyway.
+		if h := sf.plan.Progress(); h > sf.swarmHeld || dl.h.bringingIn() || heldBack {
 			sf.swarmHeld, sf.lastGrowth = max(h, sf.swarmHeld), now
 		}
 		if (sf.plan.Live() == 0 && inflight == 0) || now.Sub(later(sf.lastGood, sf.lastGrowth)) > swarm.Stall {

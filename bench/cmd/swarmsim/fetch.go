@@ -130,14 +130,15 @@ func (sf *fetch) loop() {
 	}
 	urgent := swarm.Urgent(sf.next, f.clk.Now()-sf.readerSince)
 	sf.plan.Order(window, urgent)
-	unasked := false
+	unasked, heldBack := false, false
 	for _, i := range window {
-		// As p2p's admitIntake: a fetch with nothing in flight gets one
-		// request, while its node brings a blob in only once its reader
-		// has waited ReaderWait.
-		if sf.inflight == 0 && (sf.n.bringing == 0 || urgent >= 0) {
+		// As p2p's admitIntake: every request waits for the node's
+		// intake, but for the first of a fetch whose reader has waited
+		// ReaderWait.
+		if sf.inflight == 0 && urgent >= 0 {
 			sf.n.intake.Take()
 		} else if !sf.n.intake.Admit(now) {
+			heldBack = sf.inflight == 0
 			break
 		}
 		p, ok := sf.plan.Pick(i, now)
@@ -163,7 +164,7 @@ func (sf *fetch) loop() {
 		sf.finish()
 		return
 	}
-	if h := sf.plan.Progress(); h > sf.swarmHeld || sf.n.bringing > 0 {
+	if h := sf.plan.Progress(); h > sf.swarmHeld || sf.n.bringing > 0 || heldBack {
 		sf.swarmHeld, sf.lastGrowth = max(h, sf.swarmHeld), f.clk.Now()
 	}
 	if (sf.plan.Live() == 0 && sf.inflight == 0) || f.clk.Now()-max(sf.lastGood, sf.lastGrowth) > swarm.Stall {
