@@ -51,11 +51,10 @@ func (s *Slots) Admit(now time.Time) bool {
 	return ok
 }
 
-// Take counts a stream that runs whatever Admit would say: a node's
-// fetch with nothing in flight always gets one piece request, so that
-// one blob's fetch cannot keep another's from asking at all (seen in the
-// simulation: a fetch went 30 s without a request while its node's
-// other fetch took all the room).
+// Take counts a stream that runs whatever Admit would say: a body the
+// node reads from upstream, or the piece request of a fetch whose reader
+// has waited ReaderWait, which must go out so that the node's idle
+// timeout does not give the fetch up.
 func (s *Slots) Take() { s.active++ }
 
 // Release ends a stream. The last stream's end starts an idle spell,
@@ -116,7 +115,9 @@ func (s *Slots) update(now time.Time) {
 // throttles: at 8 Mbit/s, 24 pieces in flight (three blobs, a window of
 // 8 each) ran at 40 KiB/s apiece while the holders' uplinks idled and
 // every other asker was told busy. So requests are admitted while the
-// running ones each still receive MinRate, as uploads are.
+// running ones each still receive MinRate, as uploads are, a fetch's
+// first request too: four fetches each given one on a link with room
+// for two held four holders' slots at half their rate.
 func NewIntake() *Slots {
 	return &Slots{Min: 2, Max: 3 * Window, MinRate: 4 << 20}
 }
