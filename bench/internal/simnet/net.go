@@ -21,6 +21,11 @@ type Net struct {
 	up, down []float64
 	ups      [][]*Flow
 	downs    [][]*Flow
+	// levels remembers, within one reshare, each link's water level,
+	// which every flow of that link and of its neighbours asks for.
+	levels levels
+	// bounds is level's scratch stack.
+	bounds []float64
 }
 
 // Flow is bytes moving from one node to another.
@@ -41,7 +46,7 @@ type Flow struct {
 
 // NewNet makes n nodes with the given caps.
 func NewNet(clk *Clock, n int, up, down float64) *Net {
-	net := &Net{clk: clk, up: make([]float64, n), down: make([]float64, n), ups: make([][]*Flow, n), downs: make([][]*Flow, n)}
+	net := &Net{clk: clk, up: make([]float64, n), down: make([]float64, n), ups: make([][]*Flow, n), downs: make([][]*Flow, n), levels: newLevels(n)}
 	for i := range n {
 		net.up[i], net.down[i] = up, down
 	}
@@ -116,6 +121,9 @@ func (n *Net) remove(f *Flow) {
 
 // reshare recomputes the rates of the flows on f's two links.
 func (n *Net) reshare(f *Flow) {
+	// The links' flows are fixed from here to the end: a level
+	// computed for one flow holds for the others.
+	n.levels.forget()
 	if f.src != Upstream {
 		for _, g := range n.ups[f.src] {
 			n.rerate(g)
@@ -135,9 +143,9 @@ func (n *Net) reshare(f *Flow) {
 // its cap.
 func (n *Net) rerate(f *Flow) {
 	f.settle()
-	r := min(n.level(n.downs[f.dst], n.down[f.dst], n.upLevel1), n.upLevel1(f))
+	r := min(n.downLevel2(f.dst), n.upLevel1(f))
 	if f.src != Upstream {
-		r = min(r, n.level(n.ups[f.src], n.up[f.src], n.downLevel1), n.downLevel1(f))
+		r = min(r, n.upLevel2(f.src), n.downLevel1(f))
 	}
 	if r == f.rate && f.end != nil {
 		return
@@ -154,13 +162,13 @@ func (n *Net) upLevel1(f *Flow) float64 {
 	if f.src == Upstream {
 		return math.Inf(1)
 	}
-	return min(n.downEqual(f), n.level(n.ups[f.src], n.up[f.src], n.downEqual))
+	return min(n.downEqual(f), n.upLevel0(f.src))
 }
 
 // downLevel1 is what f's download link gives it with every flow there
 // bounded by its upload link's equal share.
 func (n *Net) downLevel1(f *Flow) float64 {
-	return min(n.upEqual(f), n.level(n.downs[f.dst], n.down[f.dst], n.upEqual))
+	return min(n.upEqual(f), n.downLevel0(f.dst))
 }
 
 // upEqual is the equal share of f's upload link (no bound from upstream).
@@ -183,10 +191,15 @@ func (n *Net) level(flows []*Flow, c float64, bound func(*Flow) float64) float64
 	if len(flows) <= 1 {
 		return c
 	}
-	bs := make([]float64, 0, len(flows))
+	// The bounds go on a stack shared by the calls that bound calls in
+	// turn, each taking back what it pushed, so level allocates nothing
+	// once the stack has grown.
+	base := len(n.bounds)
 	for _, g := range flows {
-		bs = append(bs, bound(g))
+		b := bound(g)
+		n.bounds = append(n.bounds, b)
 	}
+	bs := n.bounds[base:]
 	slices.Sort(bs)
 	left, k := c, len(bs)
 	for _, b := range bs {
@@ -196,6 +209,7 @@ func (n *Net) level(flows []*Flow, c float64, bound func(*Flow) float64) float64
 		left -= b
 		k--
 	}
+	n.bounds = n.bounds[:base]
 	return left / float64(k)
 }
 
