@@ -4,16 +4,13 @@
 // code against, so that thousands of nodes take seconds, not a cluster.
 package simnet
 
-import (
-	"container/heap"
-	"time"
-)
+import "time"
 
 // Clock runs events in time order; events at the same time run in the
 // order they were scheduled, so a run is the same every time.
 type Clock struct {
 	now time.Duration
-	q   events
+	q   queue
 	seq uint64
 }
 
@@ -23,6 +20,8 @@ type Event struct {
 	seq      uint64
 	f        func()
 	canceled bool
+	// idx is the event's index in the queue, or -1 once out of it.
+	idx int
 }
 
 // Cancel keeps the event from running (nil is fine).
@@ -39,22 +38,32 @@ func (c *Clock) Now() time.Duration { return c.now }
 func (c *Clock) At(t time.Duration, f func()) *Event {
 	c.seq++
 	e := &Event{at: max(t, c.now), seq: c.seq, f: f}
-	heap.Push(&c.q, e)
+	c.q.push(e)
 	return e
 }
 
 // After schedules f d from now.
 func (c *Clock) After(d time.Duration, f func()) *Event { return c.At(c.now+d, f) }
 
+// again moves e, waiting in the queue and not cancelled, to d from now,
+// in the order of an event scheduled now: what cancelling it and
+// scheduling its call anew would do, without leaving the cancelled
+// event in the queue.
+func (c *Clock) again(e *Event, d time.Duration) {
+	c.seq++
+	e.at, e.seq = max(c.now+d, c.now), c.seq
+	c.q.fix(e.idx)
+}
+
 // Run runs events until none is left or the next is after until; it
 // says whether the queue ran dry.
 func (c *Clock) Run(until time.Duration) bool {
-	for c.q.Len() > 0 {
+	for len(c.q) > 0 {
 		e := c.q[0]
 		if e.at > until {
 			return false
 		}
-		heap.Pop(&c.q)
+		c.q.pop()
 		if e.canceled {
 			continue
 		}
@@ -62,23 +71,4 @@ func (c *Clock) Run(until time.Duration) bool {
 		e.f()
 	}
 	return true
-}
-
-type events []*Event
-
-func (q events) Len() int { return len(q) }
-func (q events) Less(i, j int) bool {
-	if q[i].at != q[j].at {
-		return q[i].at < q[j].at
-	}
-	return q[i].seq < q[j].seq
-}
-func (q events) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *events) Push(x any)   { *q = append(*q, x.(*Event)) }
-func (q *events) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	return e
 }

@@ -151,9 +151,14 @@ func (n *Net) rerate(f *Flow) {
 		return
 	}
 	f.rate = r
-	f.end.Cancel()
 	wait := time.Duration(math.Ceil(f.left / r * float64(time.Second)))
-	f.end = n.clk.After(wait, func() { f.finish() })
+	if f.end != nil && f.end.idx >= 0 && !f.end.canceled {
+		// As cancelling the end and scheduling it anew, in place.
+		n.clk.again(f.end, wait)
+		return
+	}
+	f.end.Cancel()
+	f.end = n.clk.After(wait, f.finish)
 }
 
 // upLevel1 is what f's upload link gives it with every flow there
