@@ -127,6 +127,7 @@ type Planner struct {
 
 type peerState struct {
 	id        string
+	origin    bool         // id is the planner's origin, said once for pick
 	have      int64        // bytes it can serve now, as last heard
 	covered   int          // whole pieces in the first have bytes
 	counted   bool         // in the holder counts
@@ -176,7 +177,7 @@ func (p *Planner) Pieces() int { return int((p.size + p.pieceSize - 1) / p.piece
 func (p *Planner) Learn(peer string, have int64) {
 	s := p.peers[peer]
 	if s == nil {
-		s = &peerState{id: peer, have: -1}
+		s = &peerState{id: peer, origin: peer == p.origin, have: -1}
 		p.peers[peer] = s
 		p.order = append(p.order, s)
 		p.live++
@@ -272,7 +273,7 @@ func (p *Planner) LearnPieces(peer string, pieces []int) {
 
 // holds says whether the peer holds piece i whole.
 func (p *Planner) holds(s *peerState, i int) bool {
-	return i < s.covered || s.extra[i]
+	return i < s.covered || (len(s.extra) > 0 && s.extra[i])
 }
 
 // Holders counts the live peers, other than the origin, that hold piece
@@ -415,15 +416,20 @@ func (p *Planner) pick(i int, now time.Time, not string) (peer string, ok bool) 
 	if len(p.order) > 0 {
 		start = p.rng.IntN(len(p.order))
 	}
-	for j := range p.order {
-		s := p.order[(start+j)%len(p.order)]
+	// k walks p.order from start round to it, without a division a peer.
+	k := start - 1
+	for range p.order {
+		if k++; k == len(p.order) {
+			k = 0
+		}
+		s := p.order[k]
 		id := s.id
-		if id == not || s.dropped || now.Before(s.busyUntil) || s.inflight >= MaxPerPeer {
+		if s.dropped || now.Before(s.busyUntil) || s.inflight >= MaxPerPeer || id == not {
 			continue
 		}
 		tier, load := none, s.inflight
 		switch {
-		case id == p.origin:
+		case s.origin:
 			// The origin holds the piece or will: it is fetching the
 			// blob from upstream. It is asked only when no other peer
 			// holds the piece, and counts as more loaded than any.
