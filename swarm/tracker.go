@@ -57,9 +57,12 @@ type Member struct {
 type Tracker struct {
 	touched time.Time
 	members map[string]*heard
-	order   []string // members in the order first heard, for stable answers
-	sent    Spread
-	rng     *rand.Rand
+	// order is the members in the order first heard, for stable
+	// answers; it holds their entries, so that a scan over it need not
+	// look each one up by name.
+	order []*heard
+	sent  Spread
+	rng   *rand.Rand
 	// ranked are the members holding most as of rankedAt (Members).
 	ranked   []string
 	rankedAt time.Time
@@ -71,6 +74,7 @@ type Tracker struct {
 }
 
 type heard struct {
+	id    string
 	have  int64
 	extra []int
 	seen  time.Time
@@ -96,17 +100,17 @@ func (t *Tracker) Note(peer string, have int64, extra []int, now time.Time) {
 	m := t.members[peer]
 	if m == nil {
 		if len(t.members) >= maxMembers {
-			oldest := ""
-			for _, id := range t.order {
-				if oldest == "" || t.members[id].seen.Before(t.members[oldest].seen) {
-					oldest = id
+			var oldest *heard
+			for _, m := range t.order {
+				if oldest == nil || oldest.id == "" || m.seen.Before(oldest.seen) {
+					oldest = m
 				}
 			}
-			t.forget(oldest)
+			t.forget(oldest.id)
 		}
-		m = &heard{have: -1}
+		m = &heard{id: peer, have: -1}
 		t.members[peer] = m
-		t.order = append(t.order, peer)
+		t.order = append(t.order, m)
 	}
 	extra = extra[:min(len(extra), maxExtra)]
 	if have > m.have || !slices.Equal(extra, m.extra) {
@@ -128,7 +132,7 @@ func (t *Tracker) bump(now time.Time) uint64 {
 
 func (t *Tracker) forget(peer string) {
 	delete(t.members, peer)
-	if i := slices.Index(t.order, peer); i >= 0 {
+	if i := slices.IndexFunc(t.order, func(m *heard) bool { return m.id == peer }); i >= 0 {
 		t.order = slices.Delete(t.order, i, i+1)
 	}
 }
@@ -163,10 +167,9 @@ func (t *Tracker) Members(except string, since uint64, now time.Time) (members [
 		at uint64
 	}
 	var changed []change
-	for _, id := range t.order {
-		m := t.members[id]
-		if m.changed > since && id != except && now.Sub(m.seen) <= MemberTTL {
-			changed = append(changed, change{id, m.changed})
+	for _, m := range t.order {
+		if m.changed > since && m.id != except && now.Sub(m.seen) <= MemberTTL {
+			changed = append(changed, change{m.id, m.changed})
 		}
 	}
 	version = t.version
@@ -213,14 +216,13 @@ func (t *Tracker) rank(now time.Time) {
 	}
 	out := make([]ranked, 0, len(t.order))
 	kept := t.order[:0]
-	for _, id := range t.order {
-		m := t.members[id]
+	for _, m := range t.order {
 		if now.Sub(m.seen) > MemberTTL {
-			delete(t.members, id)
+			delete(t.members, m.id)
 			continue
 		}
-		kept = append(kept, id)
-		out = append(out, ranked{id, m.have, t.rng.Uint64()})
+		kept = append(kept, m)
+		out = append(out, ranked{m.id, m.have, t.rng.Uint64()})
 	}
 	clear(t.order[len(kept):])
 	t.order = kept
@@ -277,8 +279,8 @@ func StatusAfter(d time.Duration) time.Duration {
 // sent four copies of the blob in a fleet of six (p2p's swarm test).
 func (t *Tracker) MayServe(asker string, i int, end int64, now time.Time, avoid []string) bool {
 	if t.sent.AskedFor(i, now) < trustMembers {
-		for _, id := range t.order {
-			m := t.members[id]
+		for _, m := range t.order {
+			id := m.id
 			if id != asker && (m.have >= end || slices.Contains(m.extra, i)) && now.Sub(m.seen) < holderFresh && !slices.Contains(avoid, id) {
 				return false
 			}
