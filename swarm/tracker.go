@@ -63,6 +63,11 @@ type Tracker struct {
 	order []*heard
 	sent  Spread
 	rng   *rand.Rand
+	// first and last are the ends of a list of the members that have
+	// changed, by changed, oldest first: a later answer (Members) walks
+	// back from last only over the members changed since its asker's
+	// version, instead of over every member.
+	first, last *heard
 	// ranked are the members holding most as of rankedAt (Members).
 	ranked   []string
 	rankedAt time.Time
@@ -81,6 +86,9 @@ type heard struct {
 	// changed is the table's version when what answers say of this
 	// member last changed.
 	changed uint64
+	// earlier and later are its neighbours in the table's members by
+	// changed (Tracker.first), once it has changed.
+	earlier, later *heard
 }
 
 // NewTracker makes an empty table; seed breaks ties between members
@@ -115,6 +123,8 @@ func (t *Tracker) Note(peer string, have int64, extra []int, now time.Time) {
 	extra = extra[:min(len(extra), maxExtra)]
 	if have > m.have || !slices.Equal(extra, m.extra) {
 		m.changed = t.bump(now)
+		t.unlink(m)
+		t.link(m)
 	}
 	m.have = max(m.have, have)
 	m.extra = extra
@@ -130,7 +140,39 @@ func (t *Tracker) bump(now time.Time) uint64 {
 	return t.version
 }
 
+// link puts m, which has just changed, last in the list by changed.
+func (t *Tracker) link(m *heard) {
+	m.earlier, m.later = t.last, nil
+	if t.last != nil {
+		t.last.later = m
+	} else {
+		t.first = m
+	}
+	t.last = m
+}
+
+// unlink takes m out of the list by changed, if it is in it.
+func (t *Tracker) unlink(m *heard) {
+	if m.earlier == nil && t.first != m {
+		return
+	}
+	if m.earlier != nil {
+		m.earlier.later = m.later
+	} else {
+		t.first = m.later
+	}
+	if m.later != nil {
+		m.later.earlier = m.earlier
+	} else {
+		t.last = m.earlier
+	}
+	m.earlier, m.later = nil, nil
+}
+
 func (t *Tracker) forget(peer string) {
+	if m := t.members[peer]; m != nil {
+		t.unlink(m)
+	}
 	delete(t.members, peer)
 	if i := slices.IndexFunc(t.order, func(m *heard) bool { return m.id == peer }); i >= 0 {
 		t.order = slices.Delete(t.order, i, i+1)
@@ -162,26 +204,30 @@ func (t *Tracker) Members(except string, since uint64, now time.Time) (members [
 	if since == 0 || since > t.version {
 		return t.holdingMost(except, now), t.version
 	}
-	type change struct {
-		id string
-		at uint64
+	// The members changed after since are the list's tail; of them, the
+	// first changedPerAnswer that pass, and one more to tell whether
+	// the answer names them all. Every version is given to one change,
+	// so their order by changed is a total one.
+	var start *heard
+	for m := t.last; m != nil && m.changed > since; m = m.earlier {
+		start = m
 	}
-	var changed []change
-	for _, m := range t.order {
-		if m.changed > since && m.id != except && now.Sub(m.seen) <= MemberTTL {
-			changed = append(changed, change{m.id, m.changed})
+	var changed [changedPerAnswer + 1]*heard
+	k := 0
+	for m := start; m != nil && k < len(changed); m = m.later {
+		if m.id != except && now.Sub(m.seen) <= MemberTTL {
+			changed[k] = m
+			k++
 		}
 	}
 	version = t.version
-	top(changed, changedPerAnswer, func(a, b change) int { return cmp.Compare(a.at, b.at) })
-	if len(changed) > changedPerAnswer {
-		changed = changed[:changedPerAnswer]
-		version = changed[len(changed)-1].at
+	if k > changedPerAnswer {
+		k = changedPerAnswer
+		version = changed[k-1].changed
 	}
-	res := make([]Member, 0, len(changed))
-	for _, c := range changed {
-		m := t.members[c.id]
-		res = append(res, Member{Peer: c.id, Have: m.have, Pieces: m.extra})
+	res := make([]Member, 0, k)
+	for _, m := range changed[:k] {
+		res = append(res, Member{Peer: m.id, Have: m.have, Pieces: m.extra})
 	}
 	return res, version
 }
@@ -218,6 +264,7 @@ func (t *Tracker) rank(now time.Time) {
 	kept := t.order[:0]
 	for _, m := range t.order {
 		if now.Sub(m.seen) > MemberTTL {
+			t.unlink(m)
 			delete(t.members, m.id)
 			continue
 		}

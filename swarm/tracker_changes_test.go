@@ -1,0 +1,78 @@
+package swarm
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// membersSinceByScan is Members for an asker with a since, computed
+// from the whole table: every member changed after since, other than
+// except and heard from within MemberTTL, by change, at most
+// changedPerAnswer, and how far the answer got.
+func membersSinceByScan(t *Tracker, except string, since uint64, now time.Time) ([]Member, uint64) {
+	var changed []*heard
+	for id, m := range t.members {
+		if m.changed > since && id != except && now.Sub(m.seen) <= MemberTTL {
+			changed = append(changed, m)
+		}
+	}
+	slices.SortFunc(changed, func(a, b *heard) int { return int(a.changed) - int(b.changed) })
+	version := t.version
+	if len(changed) > changedPerAnswer {
+		changed = changed[:changedPerAnswer]
+		version = changed[len(changed)-1].changed
+	}
+	res := []Member{}
+	for _, m := range changed {
+		res = append(res, Member{Peer: m.id, Have: m.have, Pieces: m.extra})
+	}
+	return res, version
+}
+
+// Later answers, which walk the members changed since the asker's
+// version, name what a scan of the whole table would, through members
+// noted, changed, forgotten to make room and expired.
+func TestTrackerMembersSinceMatchesAScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	tr := NewTracker(1)
+	now := time.Unix(1_800_000_000, 0)
+	var versions []uint64
+	for step := range 20000 {
+		now = now.Add(time.Duration(rng.IntN(50)) * time.Millisecond)
+		if step%5000 == 4999 {
+			now = now.Add(MemberTTL / 2) // some members expire
+		}
+		peer := "p" + strconv.Itoa(rng.IntN(maxMembers+100))
+		switch rng.IntN(3) {
+		case 0, 1:
+			var extra []int
+			for range rng.IntN(3) {
+				extra = append(extra, rng.IntN(8))
+			}
+			tr.Note(peer, int64(rng.IntN(1000)), extra, now)
+		case 2:
+			var since uint64
+			if len(versions) > 0 && rng.IntN(8) != 0 {
+				since = versions[rng.IntN(len(versions))]
+			}
+			got, v := tr.Members(peer, since, now)
+			if since == 0 || since > tr.version {
+				versions = append(versions, v)
+				continue
+			}
+			want, wv := membersSinceByScan(tr, peer, since, now)
+			if v != wv || len(got) != len(want) {
+				t.Fatalf("step %d: since %d: %d members to version %d, want %d to %d", step, since, len(got), v, len(want), wv)
+			}
+			for i := range got {
+				if got[i].Peer != want[i].Peer || got[i].Have != want[i].Have || !slices.Equal(got[i].Pieces, want[i].Pieces) {
+					t.Fatalf("step %d: since %d: member %d is %+v, want %+v", step, since, i, got[i], want[i])
+				}
+			}
+			versions = append(versions, v)
+		}
+	}
+}
