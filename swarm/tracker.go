@@ -63,11 +63,12 @@ type Tracker struct {
 	order []*heard
 	sent  Spread
 	rng   *rand.Rand
-	// first and last are the ends of a list of the members that have
-	// changed, by changed, oldest first: a later answer (Members) walks
-	// back from last only over the members changed since its asker's
-	// version, instead of over every member.
-	first, last *heard
+	// changes logs each change of a member's entry, by version: a
+	// later answer (Members) finds the first change after its asker's
+	// version by bisection and reads on from there, instead of
+	// scanning every member. A member's older changes, and those of
+	// members gone, stay until the log is compacted.
+	changes []change
 	// ranked are the members holding most as of rankedAt (Members).
 	ranked   []string
 	rankedAt time.Time
@@ -86,10 +87,18 @@ type heard struct {
 	// changed is the table's version when what answers say of this
 	// member last changed.
 	changed uint64
-	// earlier and later are its neighbours in the table's members by
-	// changed (Tracker.first), once it has changed.
-	earlier, later *heard
+	// gone says it has left the table (its changes are void).
+	gone bool
 }
+
+// change is an entry of Tracker.changes: m changed at version at; it
+// stands if that is still m's last change and m is in the table.
+type change struct {
+	at uint64
+	m  *heard
+}
+
+func (c change) stands() bool { return !c.m.gone && c.m.changed == c.at }
 
 // NewTracker makes an empty table; seed breaks ties between members
 // that hold as much, so that answers spread askers over them.
@@ -123,8 +132,7 @@ func (t *Tracker) Note(peer string, have int64, extra []int, now time.Time) {
 	extra = extra[:min(len(extra), maxExtra)]
 	if have > m.have || !slices.Equal(extra, m.extra) {
 		m.changed = t.bump(now)
-		t.unlink(m)
-		t.link(m)
+		t.logChange(m)
 	}
 	m.have = max(m.have, have)
 	m.extra = extra
@@ -140,38 +148,26 @@ func (t *Tracker) bump(now time.Time) uint64 {
 	return t.version
 }
 
-// link puts m, which has just changed, last in the list by changed.
-func (t *Tracker) link(m *heard) {
-	m.earlier, m.later = t.last, nil
-	if t.last != nil {
-		t.last.later = m
-	} else {
-		t.first = m
+// logChange appends m's change, just made, to the log; a log more than
+// twice the members (and a little) drops its void entries first, so it
+// stays within a few times the table.
+func (t *Tracker) logChange(m *heard) {
+	if len(t.changes) >= 2*len(t.members)+32 {
+		kept := t.changes[:0]
+		for _, c := range t.changes {
+			if c.stands() {
+				kept = append(kept, c)
+			}
+		}
+		clear(t.changes[len(kept):])
+		t.changes = kept
 	}
-	t.last = m
-}
-
-// unlink takes m out of the list by changed, if it is in it.
-func (t *Tracker) unlink(m *heard) {
-	if m.earlier == nil && t.first != m {
-		return
-	}
-	if m.earlier != nil {
-		m.earlier.later = m.later
-	} else {
-		t.first = m.later
-	}
-	if m.later != nil {
-		m.later.earlier = m.earlier
-	} else {
-		t.last = m.earlier
-	}
-	m.earlier, m.later = nil, nil
+	t.changes = append(t.changes, change{m.changed, m})
 }
 
 func (t *Tracker) forget(peer string) {
 	if m := t.members[peer]; m != nil {
-		t.unlink(m)
+		m.gone = true
 	}
 	delete(t.members, peer)
 	if i := slices.IndexFunc(t.order, func(m *heard) bool { return m.id == peer }); i >= 0 {
@@ -204,20 +200,19 @@ func (t *Tracker) Members(except string, since uint64, now time.Time) (members [
 	if since == 0 || since > t.version {
 		return t.holdingMost(except, now), t.version
 	}
-	// The members changed after since are the list's tail; of them, the
-	// first changedPerAnswer that pass, and one more to tell whether
-	// the answer names them all. Every version is given to one change,
-	// so their order by changed is a total one.
-	var start *heard
-	for m := t.last; m != nil && m.changed > since; m = m.earlier {
-		start = m
-	}
+	// The members changed after since are the standing entries of the
+	// log after it; of them, the first changedPerAnswer that pass, and
+	// one more to tell whether the answer names them all. Every version
+	// is given to one change, so their order by changed is a total one.
 	var changed [changedPerAnswer + 1]*heard
 	k := 0
-	for m := start; m != nil && k < len(changed); m = m.later {
-		if m.id != except && now.Sub(m.seen) <= MemberTTL {
+	from, _ := slices.BinarySearchFunc(t.changes, since+1, func(c change, v uint64) int { return cmp.Compare(c.at, v) })
+	for _, c := range t.changes[from:] {
+		if m := c.m; c.stands() && m.id != except && now.Sub(m.seen) <= MemberTTL {
 			changed[k] = m
-			k++
+			if k++; k == len(changed) {
+				break
+			}
 		}
 	}
 	version = t.version
@@ -264,7 +259,7 @@ func (t *Tracker) rank(now time.Time) {
 	kept := t.order[:0]
 	for _, m := range t.order {
 		if now.Sub(m.seen) > MemberTTL {
-			t.unlink(m)
+			m.gone = true
 			delete(t.members, m.id)
 			continue
 		}
