@@ -96,7 +96,7 @@ func TestConcurrentColdBlobFetchedOnce(t *testing.T) {
 	}
 	t.Cleanup(func() { proxy.Close() })
 	// Slow enough that all 20 requests arrive while the first is in flight.
-	proxy.BytesPerSec = 32 * mib
+	proxy.SetRate(32 * mib)
 	node := startNode(t, ctx, harness.NodeConfig{Upstreams: []string{"up=" + proxy.URL()}})
 
 	const clients = 20
@@ -146,7 +146,7 @@ func TestKillDuringColdPullsLeavesNoPartialBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { proxy.Close() })
-	proxy.BytesPerSec = 24 * mib // each 32 MiB layer takes over a second: the kill lands mid-transfer
+	proxy.SetRate(24 * mib) // each 32 MiB layer takes over a second: the kill lands mid-transfer
 	node := startNode(t, ctx, harness.NodeConfig{Upstreams: []string{"up=" + proxy.URL()}})
 
 	var received atomic.Int64
@@ -190,7 +190,7 @@ func TestKillDuringColdPullsLeavesNoPartialBlobs(t *testing.T) {
 	// sit under a digest name.
 	checkBlobStore(t, node.Config.DataDir)
 
-	proxy.BytesPerSec = 0
+	proxy.SetRate(0)
 	node2, err := node.Restart(ctx)
 	if err != nil {
 		t.Fatalf("restart on the same data dir: %v", err)

@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,9 +22,11 @@ type Proxy struct {
 	mu     sync.Mutex
 	counts map[string]int
 
-	// BytesPerSec, when positive, limits each response body to about that
-	// rate. Set it before traffic starts.
-	BytesPerSec int64
+	// bytesPerSec, when positive, limits each response body to about
+	// that rate (SetRate). It is atomic: a test lifts the limit while
+	// the proxy may still be answering a request of a node it killed,
+	// and a plain field raced there (go test -race, CI).
+	bytesPerSec atomic.Int64
 
 	corruptMu sync.Mutex
 	corrupt   map[string]bool
@@ -57,8 +60,8 @@ func StartProxy(target string) (*Proxy, error) {
 		if bad {
 			resp.Body = &flipBody{ReadCloser: resp.Body, at: max(resp.ContentLength/2, 0)}
 		}
-		if p.BytesPerSec > 0 {
-			resp.Body = &slowBody{ReadCloser: resp.Body, rate: p.BytesPerSec, start: time.Now()}
+		if rate := p.bytesPerSec.Load(); rate > 0 {
+			resp.Body = &slowBody{ReadCloser: resp.Body, rate: rate, start: time.Now()}
 		}
 		return nil
 	}
@@ -71,6 +74,10 @@ func StartProxy(target string) (*Proxy, error) {
 	go func() { _ = p.srv.Serve(l) }()
 	return p, nil
 }
+
+// SetRate limits each response body that starts from now on to about
+// bytesPerSec (0: no limit).
+func (p *Proxy) SetRate(bytesPerSec int64) { p.bytesPerSec.Store(bytesPerSec) }
 
 // URL is the proxy's base URL.
 func (p *Proxy) URL() string { return "http://" + p.Addr }
