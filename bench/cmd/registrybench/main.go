@@ -183,7 +183,7 @@ func run(o options) error {
 			return err
 		}
 		defer proxy.Close()
-		proxy.BytesPerSec = o.rate
+		proxy.SetRate(o.rate)
 		coldUpstream = proxy.URL()
 	}
 	coldDigest, _ := coldImg.Digest()
