@@ -64,6 +64,7 @@ func TestSwarmAnswersNameTheMembersThatChanged(t *testing.T) {
 	}
 
 	a.h.tracker.note(d, m2, 2*PieceSize, nil, time.Now())
+	time.Sleep(tellEvery) // the first answer told b of members
 	changed, err := status(again.MembersVersion)
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +75,7 @@ func TestSwarmAnswersNameTheMembersThatChanged(t *testing.T) {
 
 	// A piece answer carries the changes too.
 	a.h.tracker.note(d, m1, 3*PieceSize, nil, time.Now())
+	time.Sleep(tellEvery)
 	s, err := b.h.Open(ctx, a.h.ID(), Request{Digest: d, Repo: repo.Key(), Length: PieceSize, Swarm: true, MembersSince: changed.MembersVersion})
 	if err != nil {
 		t.Fatal(err)
@@ -108,8 +110,27 @@ func TestBusyAnswersNameTheMembersThatChanged(t *testing.T) {
 		t.Fatalf("first busy answer names %d members at version %d, want m1 and m2", len(first.members), first.version)
 	}
 	a.h.tracker.note(d, m2, 3*PieceSize, nil, time.Now())
+	time.Sleep(tellEvery)
 	next := busy(first.version)
 	if len(next.members) != 1 || next.members[0].Peer != m2.String() || next.version <= first.version {
 		t.Fatalf("busy answer after m2 moved on names %v at version %d, want m2 after %d", next.members, next.version, first.version)
 	}
+	// Asked again at once, a holder names no members: b was just told,
+	// and a busy answer a member asks for many times a second would
+	// otherwise carry them each time. The version stays, so the change
+	// comes in the next answer after tellEvery.
+	a.h.tracker.note(d, m1, 3*PieceSize, nil, time.Now())
+	soon := busy(next.version)
+	if len(soon.members) != 0 || soon.version != next.version {
+		t.Fatalf("busy answer at once names %v at version %d, want none at %d", soon.members, soon.version, next.version)
+	}
+	time.Sleep(tellEvery)
+	if later := busy(soon.version); len(later.members) != 1 || later.members[0].Peer != m1.String() {
+		t.Fatalf("busy answer after tellEvery names %v, want m1", later.members)
+	}
 }
+
+// tellEvery is how long a tracker of a few members waits before its
+// answers to one asker name members again (swarm.Tracker.Members: a
+// quarter of the status interval).
+const tellEvery = swarm.StatusInterval / 4

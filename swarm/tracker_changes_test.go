@@ -34,12 +34,14 @@ func membersSinceByScan(t *Tracker, except string, since uint64, now time.Time) 
 
 // Later answers, which walk the members changed since the asker's
 // version, name what a scan of the whole table would, through members
-// noted, changed, forgotten to make room and expired.
+// noted, changed, forgotten to make room and expired; an asker told of
+// members lately is told of none.
 func TestTrackerMembersSinceMatchesAScan(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	tr := NewTracker(1)
 	now := time.Unix(1_800_000_000, 0)
 	var versions []uint64
+	lately, told := 0, 0 // answers that named none for that, and that named some
 	for step := range 20000 {
 		now = now.Add(time.Duration(rng.IntN(50)) * time.Millisecond)
 		if step%5000 == 4999 {
@@ -58,12 +60,22 @@ func TestTrackerMembersSinceMatchesAScan(t *testing.T) {
 			if len(versions) > 0 && rng.IntN(8) != 0 {
 				since = versions[rng.IntN(len(versions))]
 			}
+			// An asker told of members lately is told of none, and
+			// keeps its version (Members).
+			asker := tr.members[peer]
+			toldLately := asker != nil && now.Sub(asker.told) < tr.tellEvery()
+			want, wv := membersSinceByScan(tr, peer, since, now)
+			if toldLately {
+				want, wv = nil, since
+				lately++
+			} else if len(want) > 0 {
+				told++
+			}
 			got, v := tr.Members(peer, since, now)
 			if since == 0 || since > tr.version {
 				versions = append(versions, v)
 				continue
 			}
-			want, wv := membersSinceByScan(tr, peer, since, now)
 			if v != wv || len(got) != len(want) {
 				t.Fatalf("step %d: since %d: %d members to version %d, want %d to %d", step, since, len(got), v, len(want), wv)
 			}
@@ -74,5 +86,8 @@ func TestTrackerMembersSinceMatchesAScan(t *testing.T) {
 			}
 			versions = append(versions, v)
 		}
+	}
+	if lately == 0 || told == 0 {
+		t.Fatalf("%d answers held back for an asker told lately, %d named members: want both", lately, told)
 	}
 }

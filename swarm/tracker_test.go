@@ -298,3 +298,49 @@ func TestTrackerStatusEvery(t *testing.T) {
 		}
 	}
 }
+
+// An asker told of members less than tellEvery ago is told of none, and
+// keeps its version, so that the changes come in its next answer after
+// that; a first answer, and other askers, are not held back.
+func TestTrackerMembersToldLately(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tests := []struct {
+		name  string
+		asker string
+		since func(v uint64) uint64
+		after time.Duration
+		want  int
+	}{
+		{"asked again at once", "x", func(v uint64) uint64 { return v }, 0, 0},
+		{"asked again just before tellEvery", "x", func(v uint64) uint64 { return v }, StatusInterval/4 - time.Millisecond, 0},
+		{"asked again at tellEvery", "x", func(v uint64) uint64 { return v }, StatusInterval / 4, 1},
+		{"a first answer again", "x", func(uint64) uint64 { return 0 }, 0, 2}, // a and y: the ranking is rankEvery old
+		{"another asker", "y", func(v uint64) uint64 { return v }, 0, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := NewTracker(1)
+			tr.Note("a", 10, nil, t0)
+			tr.Note("x", 0, nil, t0)
+			tr.Note("y", 0, nil, t0)
+			_, v := tr.Members("x", 0, t0)
+			if tc.asker == "y" {
+				tr.Members("y", 0, t0.Add(-time.Hour)) // told long ago
+			}
+			tr.Note("b", 5, nil, t0)
+			now := t0.Add(tc.after)
+			got, v2 := tr.Members(tc.asker, tc.since(v), now)
+			if len(got) != tc.want {
+				t.Fatalf("%d members %+v, want %d", len(got), got, tc.want)
+			}
+			if tc.want == 0 && v2 != v {
+				t.Fatalf("version %d after an answer that named none, want %d kept", v2, v)
+			}
+			if tc.want == 0 {
+				if got, _ := tr.Members(tc.asker, v2, now.Add(tr.tellEvery())); len(got) != 1 || got[0].Peer != "b" {
+					t.Fatalf("next answer after tellEvery: %+v, want b", got)
+				}
+			}
+		})
+	}
+}
