@@ -49,6 +49,12 @@ type Member struct {
 	Have int64
 	// Pieces are whole pieces it holds beyond Have.
 	Pieces []int
+	// Ref is the number this table gave the member, for answers that
+	// name a member by it instead of by its peer ID (Refs); Named says
+	// the asker may not know the member by Ref yet, so the answer must
+	// carry Peer too.
+	Ref   int
+	Named bool
 }
 
 // Tracker is one blob's member table on one node: who asked for it, how
@@ -77,6 +83,12 @@ type Tracker struct {
 	// again for the blob (the old one forgotten) counts on from above
 	// any version the old one gave out.
 	version uint64
+	// lastRef is the Ref given to the member added last. A table never
+	// gives a Ref twice, and a table made again for the blob counts its
+	// versions on from above the old one's, so it names every member to
+	// an asker of the old one: an asker's book (Refs) is never wrong,
+	// only short.
+	lastRef int
 }
 
 type heard struct {
@@ -92,6 +104,10 @@ type heard struct {
 	changed uint64
 	// gone says it has left the table (its changes are void).
 	gone bool
+	// ref is its Member.Ref; added is the table's version when it was
+	// added (Members names it by ref alone to askers past that version).
+	ref   int
+	added uint64
 }
 
 // change is an entry of Tracker.changes: m changed at version at; it
@@ -128,7 +144,8 @@ func (t *Tracker) Note(peer string, have int64, extra []int, now time.Time) {
 			}
 			t.forget(oldest.id)
 		}
-		m = &heard{id: peer, have: -1}
+		t.lastRef++
+		m = &heard{id: peer, have: -1, ref: t.lastRef}
 		t.members[peer] = m
 		t.order = append(t.order, m)
 	}
@@ -136,6 +153,9 @@ func (t *Tracker) Note(peer string, have int64, extra []int, now time.Time) {
 	if have > m.have || !slices.Equal(extra, m.extra) {
 		m.changed = t.bump(now)
 		t.logChange(m)
+		if m.added == 0 {
+			m.added = m.changed
+		}
 	}
 	m.have = max(m.have, have)
 	m.extra = extra
@@ -209,6 +229,13 @@ func (t *Tracker) forget(peer string) {
 // uplinks of the holders every asker tried first, and the simulated
 // rollout took 3.2 times the no-sharing time; with the bound 2.4 times,
 // and alike up to 100 nodes (bench/RESULTS.md, 2026-12-06 afternoon).
+//
+// Each member carries its Ref, and is Named (its peer ID to be sent)
+// in a first answer and when it was added after since: an asker that
+// follows the changes from since on was told of every member added
+// before, by name, except those a first answer left out, which it asks
+// for by Ref (Named). A member's entry by name was 75 bytes, 52 of
+// them the peer ID; by Ref about 15.
 func (t *Tracker) Members(except string, since uint64, now time.Time) (members []Member, version uint64) {
 	asker := t.members[except]
 	if since == 0 || since > t.version {
@@ -245,9 +272,28 @@ func (t *Tracker) Members(except string, since uint64, now time.Time) (members [
 	}
 	res := make([]Member, 0, k)
 	for _, m := range changed[:k] {
-		res = append(res, Member{Peer: m.id, Have: m.have, Pieces: m.extra})
+		res = append(res, m.member(m.added > since))
 	}
 	return res, version
+}
+
+func (m *heard) member(named bool) Member {
+	return Member{Peer: m.id, Have: m.have, Pieces: m.extra, Ref: m.ref, Named: named}
+}
+
+// Named lists, by name, the members among refs still in the table and
+// heard from within MemberTTL, other than except: those an asker was
+// told of by Ref alone and does not know (Refs.Need). At most MaxNeed
+// refs are read.
+func (t *Tracker) Named(refs []int, except string, now time.Time) []Member {
+	refs = refs[:min(len(refs), MaxNeed)]
+	var res []Member
+	for _, m := range t.order {
+		if slices.Contains(refs, m.ref) && m.id != except && now.Sub(m.seen) <= MemberTTL {
+			res = append(res, m.member(true))
+		}
+	}
+	return res
 }
 
 // holdingMost is a first answer: the members holding most.
@@ -261,7 +307,7 @@ func (t *Tracker) holdingMost(except string, now time.Time) []Member {
 		if id == except || m == nil || now.Sub(m.seen) > MemberTTL {
 			continue
 		}
-		res = append(res, Member{Peer: id, Have: m.have, Pieces: m.extra})
+		res = append(res, m.member(true))
 		if len(res) == membersPerAnswer {
 			break
 		}

@@ -27,7 +27,7 @@ func membersSinceByScan(t *Tracker, except string, since uint64, now time.Time) 
 	}
 	res := []Member{}
 	for _, m := range changed {
-		res = append(res, Member{Peer: m.id, Have: m.have, Pieces: m.extra})
+		res = append(res, Member{Peer: m.id, Have: m.have, Pieces: m.extra, Ref: m.ref, Named: m.added > since})
 	}
 	return res, version
 }
@@ -42,6 +42,12 @@ func TestTrackerMembersSinceMatchesAScan(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	var versions []uint64
 	lately, told := 0, 0 // answers that named none for that, and that named some
+	// The model of refs and names: a member gets the next ref when it
+	// is added (again), and is named to askers whose since is below the
+	// version of its first change.
+	refs, added := map[string]int{}, map[string]uint64{}
+	nextRef := 0
+	byRef, byName := 0, 0
 	for step := range 20000 {
 		now = now.Add(time.Duration(rng.IntN(50)) * time.Millisecond)
 		if step%5000 == 4999 {
@@ -54,7 +60,15 @@ func TestTrackerMembersSinceMatchesAScan(t *testing.T) {
 			for range rng.IntN(3) {
 				extra = append(extra, rng.IntN(8))
 			}
+			if tr.members[peer] == nil {
+				nextRef++
+				refs[peer] = nextRef
+				delete(added, peer)
+			}
 			tr.Note(peer, int64(rng.IntN(1000)), extra, now)
+			if _, ok := added[peer]; !ok && tr.members[peer].changed != 0 {
+				added[peer] = tr.members[peer].changed
+			}
 		case 2:
 			var since uint64
 			if len(versions) > 0 && rng.IntN(8) != 0 {
@@ -83,9 +97,21 @@ func TestTrackerMembersSinceMatchesAScan(t *testing.T) {
 				if got[i].Peer != want[i].Peer || got[i].Have != want[i].Have || !slices.Equal(got[i].Pieces, want[i].Pieces) {
 					t.Fatalf("step %d: since %d: member %d is %+v, want %+v", step, since, i, got[i], want[i])
 				}
+				p := got[i].Peer
+				if got[i].Ref != refs[p] || got[i].Named != (added[p] > since) {
+					t.Fatalf("step %d: since %d: member %s has ref %d, named %v; want ref %d, named %v", step, since, p, got[i].Ref, got[i].Named, refs[p], added[p] > since)
+				}
+				if got[i].Named {
+					byName++
+				} else {
+					byRef++
+				}
 			}
 			versions = append(versions, v)
 		}
+	}
+	if byRef == 0 || byName == 0 {
+		t.Fatalf("%d members named by ref alone, %d by name: want both", byRef, byName)
 	}
 	if lately == 0 || told == 0 {
 		t.Fatalf("%d answers held back for an asker told lately, %d named members: want both", lately, told)
