@@ -137,7 +137,7 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name,
 	// peer that takes part in swarms answers with its progress, the
 	// piece digests and the swarm it knows; an older one sends the
 	// content, which is then read as before.
-	req := Request{Digest: d, Repo: repo.Key(), Swarm: true, Status: true, WantPieces: true}
+	req := Request{Digest: d, Repo: repo.Key(), Swarm: true, Status: true, WantPieces: true, MemberRefs: true}
 	if len(candidates) > 0 {
 		dl, err := h.fetchFrom(ctx, d, repo, candidates, req, false)
 		// A known peer that turned out not to hold it is no reason to
@@ -478,7 +478,7 @@ func (dl *Download) agreePieces(ctx context.Context, first *Stream) ([]digest.Di
 	ballots := make(chan vote, len(others))
 	for _, p := range others {
 		go func() {
-			s, err := dl.h.Open(vctx, p, Request{Digest: dl.d, Repo: dl.holdersRepo, Length: 1, Status: true, Swarm: true, WantPieces: true})
+			s, err := dl.h.Open(vctx, p, Request{Digest: dl.d, Repo: dl.holdersRepo, Length: 1, Status: true, Swarm: true, WantPieces: true, MemberRefs: true})
 			if err != nil {
 				ballots <- vote{p: p}
 				return

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -85,5 +86,47 @@ func BenchmarkSwarmNews(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		sf.news(resp, origin)
+	}
+}
+
+// Members by ref are resolved through the book of the answerer that
+// numbered them: named once, then known by ref alone; a ref it never
+// named, or that another answerer named, is not taken for anyone and is
+// asked for in the next request to it.
+func TestSwarmNewsResolvesMemberRefs(t *testing.T) {
+	fleet := newFleet(t, 1)
+	h := fleet[0].h
+	const size = 4 * PieceSize
+	origin, other, a := testpeer.ID(t), testpeer.ID(t), testpeer.ID(t)
+	dl := &Download{Size: size, h: h, d: digest.FromString("blob"), ctx: context.Background()}
+	dl.startSwarm(&Response{Size: size, PieceSize: PieceSize, Have: size, PiecesFrom: -1, MemberRefs: []MemberRef{{Ref: 1, Peer: a.String(), Have: PieceSize}}}, origin, origin, Request{}, nil)
+	sf := dl.sw
+	steps := []struct {
+		name     string
+		from     peer.ID
+		refs     []MemberRef
+		wantHave int64 // what the planner holds for a after
+		wantHeld int   // holders of piece 3, beyond a's prefix
+		wantNeed map[peer.ID][]int
+	}{
+		{name: "by ref alone", from: origin, refs: []MemberRef{{Ref: 1, Have: 2 * PieceSize}}, wantHave: 2 * PieceSize},
+		{name: "with pieces", from: origin, refs: []MemberRef{{Ref: 1, Have: 2 * PieceSize, Pieces: []int{3}}}, wantHave: 2 * PieceSize, wantHeld: 1},
+		{name: "a ref never named", from: origin, refs: []MemberRef{{Ref: 2, Have: 3 * PieceSize}}, wantHave: 2 * PieceSize, wantHeld: 1, wantNeed: map[peer.ID][]int{origin: {2}}},
+		{name: "another answerer's ref", from: other, refs: []MemberRef{{Ref: 1, Have: 3 * PieceSize}}, wantHave: 2 * PieceSize, wantHeld: 1, wantNeed: map[peer.ID][]int{other: {1}}},
+		{name: "named by the other", from: other, refs: []MemberRef{{Ref: 1, Peer: a.String(), Have: 3 * PieceSize}}, wantHave: 3 * PieceSize},
+	}
+	for _, st := range steps {
+		sf.news(&Response{Have: -1, PiecesFrom: -1, MemberRefs: st.refs}, st.from)
+		if got := sf.plan.Have(a.String()); got != st.wantHave {
+			t.Fatalf("%s: planner holds %d bytes for a, want %d", st.name, got, st.wantHave)
+		}
+		if got := sf.plan.Holders(3); got != st.wantHeld {
+			t.Fatalf("%s: piece 3 has %d holders, want %d", st.name, got, st.wantHeld)
+		}
+		for _, p := range []peer.ID{origin, other} {
+			if got := sf.need(p); !slices.Equal(got, st.wantNeed[p]) {
+				t.Fatalf("%s: need of %s = %v, want %v", st.name, p, got, st.wantNeed[p])
+			}
+		}
 	}
 }

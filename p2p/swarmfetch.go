@@ -44,6 +44,10 @@ type swarmFetch struct {
 	// since is, per peer, the MembersVersion of its last answer: the
 	// next request to it asks only for the members that changed.
 	since map[peer.ID]uint64
+	// refs is, per peer, the book of the member refs it answered with
+	// (swarm.Refs): it lives as long as since, so the two agree on what
+	// this fetch was told.
+	refs map[peer.ID]*swarm.Refs
 	// statusEvery is how often the status peer asked to be asked for
 	// news (Response.StatusMS, within swarm.StatusAfter's bounds).
 	statusEvery time.Duration
@@ -92,6 +96,7 @@ type arrival struct {
 	have   int64
 	pieces []int // the sender's pieces beyond have
 	mem    []Member
+	refs   []MemberRef
 	// version is the answer's MembersVersion.
 	version uint64
 	err     error
@@ -115,6 +120,7 @@ func (dl *Download) startSwarm(first *Response, from peer.ID, origin peer.ID, or
 		got:         map[int]bool{},
 		ids:         map[string]peer.ID{},
 		since:       map[peer.ID]uint64{},
+		refs:        map[peer.ID]*swarm.Refs{},
 		advance:     make(chan struct{}, 1),
 		wake:        make(chan struct{}, 1),
 		statusCh:    make(chan statusAnswer, 1),
@@ -192,18 +198,44 @@ func (sf *swarmFetch) news(r *Response, from peer.ID) {
 		sf.plan.LearnPieces(fromKey, r.HavePieces)
 	}
 	for _, m := range r.Members {
-		key, id, ok := sf.idOf(m.Peer)
-		if !ok {
-			continue
+		sf.member(m.Peer, m.Have, m.Pieces)
+	}
+	if len(r.MemberRefs) > 0 {
+		book := sf.refs[from]
+		if book == nil {
+			book = &swarm.Refs{}
+			sf.refs[from] = book
 		}
-		sf.learnAs(key, id, m.Have)
-		if sf.plan.Known(key) {
-			sf.plan.LearnPieces(key, m.Pieces)
+		for _, m := range r.MemberRefs {
+			if text, ok := book.Take(swarm.Member{Ref: m.Ref, Peer: m.Peer, Named: m.Peer != ""}); ok {
+				sf.member(text, m.Have, m.Pieces)
+			}
 		}
 	}
 	if r.PiecesFrom == len(sf.known) && len(r.Pieces) > 0 {
 		sf.known = append(sf.known, r.Pieces[:min(len(r.Pieces), pieceCount(sf.dl.Size)-len(sf.known))]...)
 	}
+}
+
+// member takes in what an answer says of one member.
+func (sf *swarmFetch) member(text string, have int64, pieces []int) {
+	key, id, ok := sf.idOf(text)
+	if !ok {
+		return
+	}
+	sf.learnAs(key, id, have)
+	if sf.plan.Known(key) {
+		sf.plan.LearnPieces(key, pieces)
+	}
+}
+
+// need is what the next request to p asks it to name: refs of its
+// answers this fetch does not know (swarm.Refs.Need).
+func (sf *swarmFetch) need(p peer.ID) []int {
+	if book := sf.refs[p]; book != nil {
+		return book.Need()
+	}
+	return nil
 }
 
 func (sf *swarmFetch) run() {
@@ -359,12 +391,12 @@ func (sf *swarmFetch) launch(i int, p peer.ID, out chan<- *arrival) {
 		sf.pending[i] = pa
 	}
 	pa.asks[p] = cancel
-	go sf.fetch(ctx, cancel, quiet, i, p, sf.since[p], out)
+	go sf.fetch(ctx, cancel, quiet, i, p, sf.since[p], sf.need(p), out)
 }
 
 // fetch asks p for piece i; since is the members version of p's last
-// answer.
-func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, quiet *time.Timer, i int, p peer.ID, since uint64, out chan<- *arrival) {
+// answer, need the refs to ask it to name.
+func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, quiet *time.Timer, i int, p peer.ID, since uint64, need []int, out chan<- *arrival) {
 	defer cancel()
 	defer quiet.Stop()
 	// The room is given back here, not when run takes the answer: run
@@ -372,7 +404,7 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, quie
 	defer sf.dl.h.releaseIntake()
 	dl := sf.dl
 	start := time.Now()
-	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Offset: int64(i) * PieceSize, Length: dl.pieceLen(i), Swarm: true, Have: dl.delivered.Load(), HavePieces: sf.extras(), MembersSince: since}
+	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Offset: int64(i) * PieceSize, Length: dl.pieceLen(i), Swarm: true, Have: dl.delivered.Load(), HavePieces: sf.extras(), MembersSince: since, MemberRefs: true, NeedRefs: need}
 	if p == sf.origin {
 		req.Rule, req.Repo = sf.originReq.Rule, sf.originReq.Repo
 		req.Avoid = dl.h.penalisedPeers(maxAvoid)
@@ -385,7 +417,7 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, quie
 		a.o, a.err = swarm.Busy, err
 		var b *busyError
 		if errors.As(err, &b) {
-			a.mem, a.version, a.retry = b.members, b.version, b.retry
+			a.mem, a.refs, a.version, a.retry = b.members, b.refs, b.version, b.retry
 		}
 	case err != nil:
 		a.o, a.err = swarm.Failed, err
@@ -394,7 +426,7 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, quie
 		dl.h.Penalise(p, "sent another size for "+dl.d.String())
 		a.o, a.err = swarm.Lied, errors.New("wrong size")
 	default:
-		a.have, a.pieces, a.mem, a.version = s.Have, s.HavePieces, s.Members, s.MembersVersion
+		a.have, a.pieces, a.mem, a.refs, a.version = s.Have, s.HavePieces, s.Members, s.MemberRefs, s.MembersVersion
 		quiet.Reset(swarm.PieceTimeout)
 		a.data, a.err = dl.readPiece(quietReader{s, quiet, swarm.PieceTimeout}, dl.pieceLen(i))
 		s.Close()
@@ -426,7 +458,7 @@ func (sf *swarmFetch) arrived(a *arrival) {
 	delete(pa.asks, a.p)
 	others := len(pa.asks) > 0
 	if a.err != nil {
-		sf.news(&Response{Have: -1, Members: a.mem, MembersVersion: a.version, PiecesFrom: -1}, a.p)
+		sf.news(&Response{Have: -1, Members: a.mem, MemberRefs: a.refs, MembersVersion: a.version, PiecesFrom: -1}, a.p)
 		if a.o != swarm.Busy {
 			sf.dl.h.log.Debug("piece request failed", "digest", sf.dl.d, "piece", a.i, "peer", a.p, "err", a.err)
 		}
@@ -446,7 +478,7 @@ func (sf *swarmFetch) arrived(a *arrival) {
 	} else {
 		sf.typical += (a.took - sf.typical) / 4
 	}
-	sf.news(&Response{Have: a.have, HavePieces: a.pieces, PieceSize: PieceSize, Members: a.mem, MembersVersion: a.version, PiecesFrom: -1}, a.p)
+	sf.news(&Response{Have: a.have, HavePieces: a.pieces, PieceSize: PieceSize, Members: a.mem, MemberRefs: a.refs, MembersVersion: a.version, PiecesFrom: -1}, a.p)
 	if a.i >= len(sf.known) {
 		// The origin has not told us this piece's digest yet (it hashes
 		// pieces as they arrive from upstream): keep it until it does.
@@ -559,7 +591,7 @@ func (sf *swarmFetch) askStatus() {
 	}
 	sf.asking = true
 	dl := sf.dl
-	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Status: true, Swarm: true, Have: dl.delivered.Load(), HavePieces: sf.extras(), WantPieces: len(sf.known) < pieceCount(dl.Size), PiecesFrom: len(sf.known), MembersSince: sf.since[p]}
+	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Status: true, Swarm: true, Have: dl.delivered.Load(), HavePieces: sf.extras(), WantPieces: len(sf.known) < pieceCount(dl.Size), PiecesFrom: len(sf.known), MembersSince: sf.since[p], MemberRefs: true, NeedRefs: sf.need(p)}
 	if p == sf.origin {
 		req.Rule, req.Repo = sf.originReq.Rule, sf.originReq.Repo
 	}
@@ -595,7 +627,7 @@ func (sf *swarmFetch) reportDone() {
 		return
 	}
 	dl := sf.dl
-	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Status: true, Swarm: true, Have: dl.Size}
+	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Status: true, Swarm: true, Have: dl.Size, MemberRefs: true}
 	if p == sf.origin {
 		req.Rule, req.Repo = sf.originReq.Rule, sf.originReq.Repo
 	}

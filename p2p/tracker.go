@@ -67,22 +67,36 @@ func (t *tracker) evictLocked(now time.Time) {
 	}
 }
 
-// members lists the peers heard from about d other than except, those
-// whose entries changed after since, and the version to ask with next
-// (swarm.Tracker.Members).
-func (t *tracker) members(d digest.Digest, except peer.ID, since uint64, now time.Time) ([]Member, uint64) {
+// answer puts in r the members of req's blob that asker should hear
+// of: those heard from other than the asker, those whose entries
+// changed after req.MembersSince (swarm.Tracker.Members), and those it
+// asks to have named; with the version to ask with next. They go as
+// MemberRefs to an asker that asks for them, else as Members by name.
+func (t *tracker) answer(r *Response, req *Request, asker peer.ID, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := t.blobs[d]
+	s := t.blobs[req.Digest]
 	if s == nil {
-		return nil, 0
+		return
 	}
-	ms, version := s.Members(except.String(), since, now)
-	out := make([]Member, len(ms))
+	me := asker.String()
+	ms, version := s.Members(me, req.MembersSince, now)
+	r.MembersVersion = version
+	if !req.MemberRefs {
+		r.Members = make([]Member, len(ms))
+		for i, m := range ms {
+			r.Members[i] = Member{Peer: m.Peer, Have: m.Have, Pieces: m.Pieces}
+		}
+		return
+	}
+	ms = append(ms, s.Named(req.NeedRefs, me, now)...)
+	r.MemberRefs = make([]MemberRef, len(ms))
 	for i, m := range ms {
-		out[i] = Member{Peer: m.Peer, Have: m.Have, Pieces: m.Pieces}
+		r.MemberRefs[i] = MemberRef{Ref: m.Ref, Have: m.Have, Pieces: m.Pieces}
+		if m.Named {
+			r.MemberRefs[i].Peer = m.Peer
+		}
 	}
-	return out, version
 }
 
 // statusEvery is how often d's members should ask this node for news

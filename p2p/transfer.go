@@ -88,6 +88,13 @@ type Request struct {
 	// those whose entries changed since (swarm.Tracker.Members). A node
 	// of an earlier release does not read it and names every member.
 	MembersSince uint64 `json:"members_since,omitempty"`
+	// MemberRefs asks for the answer's members as MemberRefs, by the
+	// numbers this peer gave them, instead of Members by peer ID; a node
+	// of an earlier release does not read it and answers with Members.
+	// NeedRefs are refs of this peer's earlier answers the asker does
+	// not know: the answer names them (at most swarm.MaxNeed are read).
+	MemberRefs bool  `json:"member_refs,omitempty"`
+	NeedRefs   []int `json:"need_refs,omitempty"`
 }
 
 // maxAvoid bounds the peers a request's Avoid names.
@@ -124,6 +131,8 @@ type Response struct {
 	Have       int64    `json:"have,omitempty"`
 	PiecesFrom int      `json:"pieces_from,omitempty"`
 	Members    []Member `json:"members,omitempty"`
+	// MemberRefs are the members, to an asker that asked for refs.
+	MemberRefs []MemberRef `json:"member_refs,omitempty"`
 	// HavePieces are the whole, checked pieces the peer holds beyond
 	// Have: received out of order, not yet stored.
 	HavePieces []int `json:"have_pieces,omitempty"`
@@ -168,6 +177,7 @@ var ErrBusy = errors.New("p2p: busy")
 // when it said to ask again (0: it did not say).
 type busyError struct {
 	members []Member
+	refs    []MemberRef
 	version uint64 // the answer's MembersVersion
 	retry   time.Duration
 }
@@ -265,7 +275,7 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	busy := func() Response {
 		r := Response{Error: errBusy}
 		if req.Swarm {
-			r.Members, r.MembersVersion = h.tracker.members(req.Digest, from, req.MembersSince, time.Now())
+			h.tracker.answer(&r, &req, from, time.Now())
 			r.RetryMS = swarm.RetryAfter(h.slots.rate(), PieceSize, rand.Float64()).Milliseconds()
 		}
 		return r
@@ -317,7 +327,7 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	case req.Swarm:
 		resp.PieceSize, resp.Have = PieceSize, served.Have
 		resp.HavePieces = h.heldPieces(req.Digest, served.Have)
-		resp.Members, resp.MembersVersion = h.tracker.members(req.Digest, from, req.MembersSince, time.Now())
+		h.tracker.answer(&resp, &req, from, time.Now())
 		if req.Status {
 			resp.StatusMS = h.tracker.statusEvery(req.Digest).Milliseconds()
 		}
@@ -470,7 +480,7 @@ func (h *Host) Open(ctx context.Context, p peer.ID, req Request) (*Stream, error
 	case errDenied:
 		return nil, ErrDenied
 	case errBusy:
-		return nil, &busyError{members: resp.Members, version: resp.MembersVersion, retry: time.Duration(max(0, resp.RetryMS)) * time.Millisecond}
+		return nil, &busyError{members: resp.Members, refs: resp.MemberRefs, version: resp.MembersVersion, retry: time.Duration(max(0, resp.RetryMS)) * time.Millisecond}
 	default:
 		return nil, fmt.Errorf("p2p: peer %s answered %s", p, resp.Error)
 	}
