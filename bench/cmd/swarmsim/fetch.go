@@ -43,13 +43,15 @@ type fetch struct {
 	starved     bool
 	// since is, per peer, the members version of its last answer.
 	since map[int]uint64
+	// refs is, per peer, the book of the member refs it answered with.
+	refs map[int]*swarm.Refs
 	// every is how often the origin asks to be asked for news.
 	every time.Duration
 }
 
 func (f *fleet) startFetch(n *node, b *blob, originHave int64, originMem []int, members []swarm.Member, version uint64, every time.Duration) {
 	h := f.holding(n, b)
-	sf := &fetch{f: f, n: n, b: b, h: h, plan: swarm.NewPlanner(b.size, pieceSize, f.names[b.origin], f.cfg.seed^uint64(n.id)<<16^uint64(b.idx)), held: map[int]int{}, lastGood: f.clk.Now(), since: map[int]uint64{b.origin: version}, every: swarm.StatusAfter(every), readerSince: f.clk.Now()}
+	sf := &fetch{f: f, n: n, b: b, h: h, plan: swarm.NewPlanner(b.size, pieceSize, f.names[b.origin], f.cfg.seed^uint64(n.id)<<16^uint64(b.idx)), held: map[int]int{}, lastGood: f.clk.Now(), since: map[int]uint64{b.origin: version}, refs: map[int]*swarm.Refs{}, every: swarm.StatusAfter(every), readerSince: f.clk.Now()}
 	h.fetch = sf
 	h.mem = make([]bool, b.pieces())
 	for i := range b.pieces() {
@@ -82,19 +84,51 @@ func (sf *fetch) learn(p int, have int64) {
 	sf.plan.Learn(sf.f.names[p], have)
 }
 
-// news takes in a peer's answer, as swarmFetch.news does.
+// news takes in a peer's answer, as swarmFetch.news does: members by
+// ref alone, as they come on the wire, are resolved through the book of
+// the peer's refs (swarm.Refs), or asked for in the next request.
 func (sf *fetch) news(from int, have int64, pieces []int, members []swarm.Member) {
 	sf.learn(from, have)
 	if from != sf.n.id && have >= 0 {
 		sf.plan.LearnPieces(sf.f.names[from], pieces)
 	}
+	book := sf.book(from)
 	for _, m := range members {
-		id := sf.f.idOf(m.Peer)
+		peer := m.Peer
+		if !sf.f.cfg.membersByName {
+			onWire := m
+			if !m.Named {
+				onWire.Peer = ""
+			}
+			var ok bool
+			if peer, ok = book.Take(onWire); !ok {
+				continue
+			}
+		}
+		id := sf.f.idOf(peer)
 		sf.learn(id, m.Have)
 		if id != sf.n.id {
-			sf.plan.LearnPieces(m.Peer, m.Pieces)
+			sf.plan.LearnPieces(peer, m.Pieces)
 		}
 	}
+}
+
+// book is p's refs book.
+func (sf *fetch) book(p int) *swarm.Refs {
+	r := sf.refs[p]
+	if r == nil {
+		r = &swarm.Refs{}
+		sf.refs[p] = r
+	}
+	return r
+}
+
+// need is what the next request to p asks it to name (swarm.Refs.Need).
+func (sf *fetch) need(p int) []int {
+	if r := sf.refs[p]; r != nil {
+		return r.Need()
+	}
+	return nil
 }
 
 // delivered is what the node's store holds: the pieces its reader took.
@@ -184,7 +218,7 @@ func (sf *fetch) request(i, p int) {
 	f.stats.requests++
 	lat := f.cfg.latency
 	askerHave, askerExtra := sf.delivered(), sf.extras()
-	since := sf.since[p]
+	since, need := sf.since[p], sf.need(p)
 	me := f.names[sf.n.id]
 	var flow *simnet.Flow
 	ended := false
@@ -214,7 +248,7 @@ func (sf *fetch) request(i, p int) {
 		end(swarm.Failed, -1, nil, nil)
 	}
 	timeout = f.clk.After(swarm.PieceTimeout, fire)
-	f.message(sf.n.id, p, requestBytes(askerHave, askerExtra), func(ok bool) {
+	f.message(sf.n.id, p, requestBytes(askerHave, askerExtra, need), func(ok bool) {
 		q := f.nodes[p]
 		if !ok || q.dead || ended {
 			return // the asker's timeout ends it
@@ -226,7 +260,8 @@ func (sf *fetch) request(i, p int) {
 			f.stats.busy++
 			retry = swarm.RetryAfter(q.slots.Rate(), pieceSize, f.rng.Float64())
 			members, version := t.Members(me, since, now)
-			f.message(p, sf.n.id, answerBytes(-1, nil, members, 0), func(ok bool) {
+			members = append(members, t.Named(need, me, now)...)
+			f.message(p, sf.n.id, answerBytes(-1, nil, members, 0, f.cfg.membersByName), func(ok bool) {
 				if ok {
 					sf.since[p] = max(sf.since[p], version)
 					timeout.Cancel()
@@ -252,6 +287,7 @@ func (sf *fetch) request(i, p int) {
 		}
 		have, pieces := f.haveOf(q, sf.b)
 		members, version := t.Members(me, since, now)
+		members = append(members, t.Named(need, me, now)...)
 		released := false
 		// release ends the holder's write: whole (its last bytes are in
 		// the buffers below it) or broken off; the origin's tracker is
@@ -291,7 +327,7 @@ func (sf *fetch) request(i, p int) {
 		// The answer's header leads the piece on its stream.
 		var header int64
 		if !f.cfg.freeHeaders {
-			header = answerBytes(have, pieces, members, 0)
+			header = answerBytes(have, pieces, members, 0, f.cfg.membersByName)
 		}
 		total := header + sf.b.pieceLen(i)
 		head := max(0, total-f.cfg.sendBuffer)
@@ -393,12 +429,12 @@ func (sf *fetch) askStatus() {
 	f.stats.statuses++
 	me := f.names[sf.n.id]
 	have, extra := sf.delivered(), sf.extras()
-	since := sf.since[sf.b.origin]
+	since, need := sf.since[sf.b.origin], sf.need(sf.b.origin)
 	// A question that gets no answer waits out the status timeout.
 	unanswered := func() {
 		f.clk.After(statusTimeout-f.cfg.latency, func() { sf.asking = false })
 	}
-	f.message(sf.n.id, sf.b.origin, requestBytes(have, extra), func(ok bool) {
+	f.message(sf.n.id, sf.b.origin, requestBytes(have, extra, need), func(ok bool) {
 		o := f.nodes[sf.b.origin]
 		if !ok || o.dead {
 			unanswered()
@@ -409,12 +445,13 @@ func (sf *fetch) askStatus() {
 		t.Note(me, have, extra, now)
 		oHave, oMem := f.haveOf(o, sf.b)
 		members, version := t.Members(me, since, now)
+		members = append(members, t.Named(need, me, now)...)
 		every := t.StatusEvery()
 		k := int(oHave / pieceSize)
 		if oHave == sf.b.size {
 			k = sf.b.pieces()
 		}
-		f.message(o.id, sf.n.id, answerBytes(oHave, oMem, members, max(0, k-sf.known)), func(ok bool) {
+		f.message(o.id, sf.n.id, answerBytes(oHave, oMem, members, max(0, k-sf.known), f.cfg.membersByName), func(ok bool) {
 			if !ok {
 				unanswered()
 				return
@@ -447,7 +484,7 @@ func (sf *fetch) finish() {
 	sf.tick.Cancel()
 	sf.h.stored, sf.h.complete = sf.b.size, true
 	me := f.names[sf.n.id]
-	f.message(sf.n.id, sf.b.origin, requestBytes(sf.b.size, nil), func(ok bool) {
+	f.message(sf.n.id, sf.b.origin, requestBytes(sf.b.size, nil, nil), func(ok bool) {
 		if ok {
 			f.tracker(f.nodes[sf.b.origin], sf.b).Note(me, sf.b.size, nil, f.now())
 		}

@@ -50,6 +50,9 @@ type config struct {
 	// freeHeaders makes requests and answer headers cost only the
 	// latency, as the simulation did before it counted them (wire.go).
 	freeHeaders bool
+	// membersByName makes every answer name its members by peer ID, as
+	// p2p answers a node of an earlier release, instead of by ref.
+	membersByName bool
 }
 
 // fleet is the state of one simulated rollout.
@@ -220,7 +223,7 @@ func (f *fleet) pull(n *node, b *blob) {
 	// Fetch: the designated fetcher is asked for the header (a status
 	// answer), then the swarm fetch starts.
 	giveUp := func() { f.clk.After(statusTimeout, func() { f.fallback(n, b, f.holding(n, b)) }) }
-	f.message(n.id, b.origin, requestBytes(0, nil), func(ok bool) {
+	f.message(n.id, b.origin, requestBytes(0, nil, nil), func(ok bool) {
 		o := f.nodes[b.origin]
 		if !ok || o.dead {
 			giveUp()
@@ -231,7 +234,7 @@ func (f *fleet) pull(n *node, b *blob) {
 		have, mem := f.haveOf(o, b)
 		members, version := f.tracker(o, b).Members(f.names[n.id], 0, f.now())
 		every := f.tracker(o, b).StatusEvery()
-		f.message(o.id, n.id, answerBytes(have, mem, members, int(have/pieceSize)), func(ok bool) {
+		f.message(o.id, n.id, answerBytes(have, mem, members, int(have/pieceSize), f.cfg.membersByName), func(ok bool) {
 			if n.dead {
 				return
 			}

@@ -52,6 +52,7 @@ func run(args []string, out io.Writer) error {
 	verbose := fs.Bool("v", false, "print the planner's state of every swarm fetch that stalls (to stderr)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the simulation to this file")
 	fs.BoolVar(&cfg.freeHeaders, "free-headers", false, "requests and answer headers cost only the latency, not bytes on the links (how the simulation ran before it counted them)")
+	fs.BoolVar(&cfg.membersByName, "members-by-name", false, "answers name every member by peer ID, as to a node of an earlier release, instead of by ref (swarm.Refs)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file at the end of each run's simulation (live objects, before the fleet is dropped)")
 	if err := fs.Parse(args); err != nil {
 		return err

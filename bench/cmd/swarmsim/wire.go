@@ -44,20 +44,43 @@ func listBytes(xs []int) int64 {
 	return n
 }
 
-// requestBytes is a content request with the asker's progress.
-func requestBytes(have int64, extra []int) int64 {
-	return streamBytes + requestBase + digits(have) + listBytes(extra)
+// requestBytes is a content request with the asker's progress and the
+// member refs it asks to have named (swarm.Refs.Need).
+func requestBytes(have int64, extra []int, need []int) int64 {
+	n := streamBytes + requestBase + digits(have) + listBytes(extra)
+	if len(need) > 0 {
+		n += 13 + listBytes(need) // "need_refs":[…],
+	}
+	return n
 }
 
 // answerBytes is a swarm answer's header line: the peer's progress,
-// the members it names and the piece digests it sends.
-func answerBytes(have int64, extra []int, members []swarm.Member, digests int) int64 {
+// the members it names and the piece digests it sends. byName costs
+// every member as an entry by peer ID, as p2p answers an asker of an
+// earlier release; otherwise members go as refs, with the peer ID only
+// when Named (p2p's MemberRef).
+func answerBytes(have int64, extra []int, members []swarm.Member, digests int, byName bool) int64 {
 	n := int64(streamBytes+answerBase) + digits(have) + listBytes(extra) + int64(digests)*digestBytes
 	for _, m := range members {
-		// {"peer":"…","have":N,"pieces":[…]},
-		n += 9 + peerIDLen + 9 + digits(m.Have) + 2
+		if byName {
+			// {"peer":"…","have":N,"pieces":[…]},
+			n += 9 + peerIDLen + 9 + digits(m.Have) + 2
+			if len(m.Pieces) > 0 {
+				n += 12 + listBytes(m.Pieces)
+			}
+			continue
+		}
+		// [ref,have], [ref,have,"…"], [ref,have,"",[…]] or
+		// [ref,have,"…",[…]], and a comma.
+		n += 2 + digits(int64(m.Ref)) + 1 + digits(m.Have) + 1
+		if m.Named || len(m.Pieces) > 0 {
+			n += 3
+		}
+		if m.Named {
+			n += peerIDLen
+		}
 		if len(m.Pieces) > 0 {
-			n += 12 + listBytes(m.Pieces)
+			n += 3 + listBytes(m.Pieces)
 		}
 	}
 	return n
