@@ -10,12 +10,13 @@ import (
 
 // membersSinceByScan is Members for an asker with a since, computed
 // from the whole table: every member changed after since, other than
-// except and heard from within MemberTTL, by change, at most
-// changedPerAnswer, and how far the answer got.
+// except, heard from within MemberTTL and in except's view (inView,
+// TestTrackerViews), by change, at most changedPerAnswer, and how far
+// the answer got.
 func membersSinceByScan(t *Tracker, except string, since uint64, now time.Time) ([]Member, uint64) {
 	var changed []*heard
 	for id, m := range t.members {
-		if m.changed > since && id != except && now.Sub(m.seen) <= MemberTTL {
+		if m.changed > since && id != except && now.Sub(m.seen) <= MemberTTL && t.inView(t.members[except], m) {
 			changed = append(changed, m)
 		}
 	}

@@ -3,6 +3,7 @@ package swarm
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -340,6 +341,94 @@ func TestTrackerMembersToldLately(t *testing.T) {
 				if got, _ := tr.Members(tc.asker, v2, now.Add(tr.tellEvery())); len(got) != 1 || got[0].Peer != "b" {
 					t.Fatalf("next answer after tellEvery: %+v, want b", got)
 				}
+			}
+		})
+	}
+}
+
+// Up to 2*viewSize members every asker hears of every other; beyond,
+// each hears of about viewSize, a member hears of an asker when the
+// asker hears of it, and the views differ, so that askers spread over
+// the table instead of all asking the same few.
+func TestTrackerViews(t *testing.T) {
+	for _, n := range []int{2, viewSize, 2*viewSize - 1, 2 * viewSize, 3 * viewSize, maxMembers} {
+		tr := NewTracker(1)
+		now := time.Unix(1_800_000_000, 0)
+		var ms []*heard
+		for i := range n {
+			id := "p" + strconv.Itoa(i)
+			tr.Note(id, 1, nil, now)
+			ms = append(ms, tr.members[id])
+		}
+		seen := map[*heard]bool{}
+		smallest, largest := n, 0
+		for _, a := range ms {
+			k := 0
+			for _, b := range ms {
+				if a == b {
+					continue
+				}
+				in := tr.inView(a, b)
+				if in != tr.inView(b, a) {
+					t.Fatalf("n=%d: %s hears of %s: %v, and the other way: %v", n, a.id, b.id, in, !in)
+				}
+				if in {
+					k++
+					seen[b] = true
+				}
+			}
+			smallest, largest = min(smallest, k), max(largest, k)
+		}
+		switch {
+		case n < 2*viewSize && smallest != n-1:
+			t.Fatalf("n=%d: an asker hears of %d members, want all %d others", n, smallest, n-1)
+		case n >= 2*viewSize && (smallest < viewSize/2 || largest > 2*viewSize):
+			t.Fatalf("n=%d: askers hear of %d to %d members, want about %d", n, smallest, largest, viewSize)
+		case len(seen) != n:
+			t.Fatalf("n=%d: %d members are in some asker's view, want all", n, len(seen))
+		}
+		t.Logf("n=%d: askers hear of %d to %d members", n, smallest, largest)
+	}
+	if (&Tracker{}).inView(nil, &heard{}) != true {
+		t.Fatal("an asker not in the table (no ref) hears of every member")
+	}
+}
+
+// In a large table the origin sends an asker away only to holders the
+// asker hears of: one it is not told of would leave it asking the origin
+// until trustMembers.
+func TestTrackerMayServeCountsHoldersInView(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tr := NewTracker(1)
+	for i := range 3 * viewSize {
+		tr.Note("p"+strconv.Itoa(i), 0, nil, now)
+	}
+	asker := tr.members["p0"]
+	var in, out string
+	for _, m := range tr.order[1:] {
+		if tr.inView(asker, m) && in == "" {
+			in = m.id
+		}
+		if !tr.inView(asker, m) && out == "" {
+			out = m.id
+		}
+	}
+	if in == "" || out == "" {
+		t.Fatal("no member in and out of p0's view")
+	}
+	tests := []struct {
+		name   string
+		holder string
+		want   bool
+	}{
+		{"a holder out of view", out, true},
+		{"a holder in view", in, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr.Note(tt.holder, int64(i+1)<<20, nil, now)
+			if got := tr.MayServe("p0", i, int64(i+1)<<20, now, nil); got != tt.want {
+				t.Fatalf("MayServe = %v, want %v", got, tt.want)
 			}
 		})
 	}
