@@ -94,12 +94,9 @@ func FuzzMemberRef(f *testing.F) {
 // refs it asks for are named; an asker that does not ask (a node of an
 // earlier release) hears of every member by name as before.
 func TestSwarmAnswersNameMembersByRef(t *testing.T) {
-	a, b, d, ctx := holderAndAsker(t, 3*PieceSize)
+	a, b, d, ctx, ms := holderWithMembers(t, PieceSize, 0)
+	m1, m2, m3 := ms[0], ms[1], testpeer.ID(t)
 	repo := repository.Local("team/app")
-	m1, m2, m3 := testpeer.ID(t), testpeer.ID(t), testpeer.ID(t)
-	now := time.Now()
-	a.h.tracker.note(d, m1, PieceSize, nil, now)
-	a.h.tracker.note(d, m2, 0, nil, now)
 	status := func(req Request) *Response {
 		t.Helper()
 		req.Digest, req.Repo, req.Status, req.Swarm = d, repo.Key(), true, true

@@ -1,10 +1,14 @@
 package p2p
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/shoal-dev/shoal/internal/testpeer"
 	"github.com/shoal-dev/shoal/repository"
@@ -17,13 +21,9 @@ import (
 // every member. A status answer says how often to ask again. Status and
 // piece answers both carry it (busy answers: the test below).
 func TestSwarmAnswersNameTheMembersThatChanged(t *testing.T) {
-	a, b, d, ctx := holderAndAsker(t, 3*PieceSize)
+	a, b, d, ctx, ms := holderWithMembers(t, PieceSize, 0, 2*PieceSize)
+	m1, m2, m3 := ms[0], ms[1], ms[2]
 	repo := repository.Local("team/app")
-	m1, m2, m3 := testpeer.ID(t), testpeer.ID(t), testpeer.ID(t)
-	now := time.Now()
-	a.h.tracker.note(d, m1, PieceSize, nil, now)
-	a.h.tracker.note(d, m2, 0, nil, now)
-	a.h.tracker.note(d, m3, 2*PieceSize, nil, now)
 	names := func(ms []Member) []string {
 		var out []string
 		for _, m := range ms {
@@ -128,6 +128,21 @@ func TestBusyAnswersNameTheMembersThatChanged(t *testing.T) {
 	if later := busy(soon.version); len(later.members) != 1 || later.members[0].Peer != m1.String() {
 		t.Fatalf("busy answer after tellEvery names %v, want m1", later.members)
 	}
+}
+
+// holderWithMembers is holderAndAsker with a 3-piece blob and, in the
+// holder's tracker of it, a member noted for each of haves, holding as
+// much.
+func holderWithMembers(t *testing.T, haves ...int64) (holder, asker *testPeer, d digest.Digest, ctx context.Context, members []peer.ID) {
+	t.Helper()
+	holder, asker, d, ctx = holderAndAsker(t, 3*PieceSize)
+	now := time.Now()
+	for _, have := range haves {
+		m := testpeer.ID(t)
+		holder.h.tracker.note(d, m, have, nil, now)
+		members = append(members, m)
+	}
+	return holder, asker, d, ctx, members
 }
 
 // tellEvery is how long a tracker of a few members waits before its
