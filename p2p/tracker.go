@@ -80,7 +80,11 @@ func (t *tracker) answer(r *Response, req *Request, asker peer.ID, now time.Time
 		return
 	}
 	me := asker.String()
-	ms, version := s.Members(me, req.MembersSince, now)
+	var need []int // numbers mean nothing to an asker by name
+	if req.MemberRefs {
+		need = req.NeedRefs
+	}
+	ms, version := s.Members(me, req.MembersSince, need, now)
 	r.MembersVersion = version
 	if !req.MemberRefs {
 		r.Members = make([]Member, len(ms))
@@ -89,7 +93,6 @@ func (t *tracker) answer(r *Response, req *Request, asker peer.ID, now time.Time
 		}
 		return
 	}
-	ms = append(ms, s.Named(req.NeedRefs, me, now)...)
 	r.MemberRefs = make([]MemberRef, len(ms))
 	for i, m := range ms {
 		r.MemberRefs[i] = MemberRef{Ref: m.Ref, Have: m.Have, Pieces: m.Pieces}

@@ -4,7 +4,7 @@ import "slices"
 
 const (
 	// MaxNeed bounds the refs an asker asks one answerer to name in
-	// one request (Refs.Need, Tracker.Named).
+	// one request (Refs.Need, Tracker.Members).
 	MaxNeed = 16
 	// maxRefs bounds one answerer's book: a table holds at most
 	// maxMembers, and an answerer that names more (members come and go,

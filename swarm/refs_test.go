@@ -85,8 +85,7 @@ func TestRefsFollowATable(t *testing.T) {
 		a := rng.IntN(askers)
 		me := "asker" + strconv.Itoa(a)
 		tr.Note(me, 0, nil, now)
-		ms, v := tr.Members(me, since[a], now)
-		ms = append(ms, tr.Named(asked[a], me, now)...)
+		ms, v := tr.Members(me, since[a], asked[a], now)
 		for _, r := range asked[a] {
 			i := slices.IndexFunc(tr.order, func(m *heard) bool { return m.ref == r })
 			if i < 0 || tr.order[i].id == me || now.Sub(tr.order[i].seen) > MemberTTL {

@@ -237,7 +237,8 @@ func (t *Tracker) forget(peer string) {
 // in a first answer and when it was added after since: an asker that
 // follows the changes from since on was told of every member added
 // before, by name, except those a first answer left out, which it asks
-// for by Ref (Named). A member's entry by name was 75 bytes, 52 of
+// for by Ref (need: every answer names those it asks for, whatever
+// else it says). A member's entry by name was 75 bytes, 52 of
 // them the peer ID; by Ref about 15.
 //
 // In a table of more than 2*viewSize members an asker hears only of
@@ -247,16 +248,16 @@ func (t *Tracker) forget(peer string) {
 // Mbit/s links the simulated rollout took 2.0x the no-sharing time with
 // every member named to every asker, 1.6x with views (bench/RESULTS.md,
 // 2026-12-06 evening). A first answer still names those holding most.
-func (t *Tracker) Members(except string, since uint64, now time.Time) (members []Member, version uint64) {
+func (t *Tracker) Members(except string, since uint64, need []int, now time.Time) (members []Member, version uint64) {
 	asker := t.members[except]
 	if since == 0 || since > t.version {
 		if asker != nil {
 			asker.told = now
 		}
-		return t.holdingMost(except, now), t.version
+		return append(t.holdingMost(except, now), t.named(need, except, now)...), t.version
 	}
 	if asker != nil && now.Sub(asker.told) < t.tellEvery() {
-		return nil, since
+		return t.named(need, except, now), since
 	}
 	// The members changed after since are the standing entries of the
 	// log after it; of them, the first changedPerAnswer that pass, and
@@ -285,7 +286,7 @@ func (t *Tracker) Members(except string, since uint64, now time.Time) (members [
 	for _, m := range changed[:k] {
 		res = append(res, m.member(m.added > since))
 	}
-	return res, version
+	return append(res, t.named(need, except, now)...), version
 }
 
 // inView says whether asker hears of m's changes. In a table of up to
@@ -314,11 +315,11 @@ func (m *heard) member(named bool) Member {
 	return Member{Peer: m.id, Have: m.have, Pieces: m.extra, Ref: m.ref, Named: named}
 }
 
-// Named lists, by name, the members among refs still in the table and
+// named lists, by name, the members among refs still in the table and
 // heard from within MemberTTL, other than except: those an asker was
 // told of by Ref alone and does not know (Refs.Need). At most MaxNeed
 // refs are read.
-func (t *Tracker) Named(refs []int, except string, now time.Time) []Member {
+func (t *Tracker) named(refs []int, except string, now time.Time) []Member {
 	refs = refs[:min(len(refs), MaxNeed)]
 	var res []Member
 	for _, m := range t.order {

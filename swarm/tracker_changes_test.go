@@ -86,7 +86,7 @@ func TestTrackerMembersSinceMatchesAScan(t *testing.T) {
 			} else if len(want) > 0 {
 				told++
 			}
-			got, v := tr.Members(peer, since, now)
+			got, v := tr.Members(peer, since, nil, now)
 			if since == 0 || since > tr.version {
 				versions = append(versions, v)
 				continue

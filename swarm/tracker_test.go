@@ -157,7 +157,7 @@ func TestTrackerTrustsMembersForAWhile(t *testing.T) {
 
 // members is every member an asker with no earlier answer is told of.
 func members(tr *Tracker, except string, now time.Time) []Member {
-	ms, _ := tr.Members(except, 0, now)
+	ms, _ := tr.Members(except, 0, nil, now)
 	return ms
 }
 
@@ -193,13 +193,13 @@ func TestTrackerMembersSince(t *testing.T) {
 			tr := NewTracker(1)
 			tr.Note("a", 10, nil, t0)
 			tr.Note("b", 30, []int{5}, t0)
-			first, v := tr.Members("x", 0, t0)
+			first, v := tr.Members("x", 0, nil, t0)
 			if len(first) != 2 || v == 0 {
 				t.Fatalf("first answer %v at version %d, want a and b", names(first), v)
 			}
 			now := t0.Add(rankEvery)
 			tc.after(tr, now)
-			got, v2 := tr.Members("x", v, now)
+			got, v2 := tr.Members("x", v, nil, now)
 			if !slices.Equal(names(got), tc.want) {
 				t.Fatalf("since %d: %v, want %v", v, names(got), tc.want)
 			}
@@ -210,7 +210,7 @@ func TestTrackerMembersSince(t *testing.T) {
 			if slices.Contains(tc.want, "c") {
 				want++
 			}
-			if all, _ := tr.Members("x", 0, now); len(all) != want {
+			if all, _ := tr.Members("x", 0, nil, now); len(all) != want {
 				t.Fatalf("since 0: %v, want every member", names(all))
 			}
 		})
@@ -227,13 +227,13 @@ func TestTrackerMembersSinceAnotherTable(t *testing.T) {
 	for i := range 100 {
 		old.Note(fmt.Sprint("p", i), int64(i), nil, t0)
 	}
-	_, v := old.Members("", 0, t0)
+	_, v := old.Members("", 0, nil, t0)
 	fresh := NewTracker(2)
 	fresh.Note("a", 1, nil, t0.Add(time.Second))
-	if got, _ := fresh.Members("", v, t0.Add(time.Second)); len(got) != 1 {
+	if got, _ := fresh.Members("", v, nil, t0.Add(time.Second)); len(got) != 1 {
 		t.Fatalf("a new table since the old one's version %d: %d members, want a", v, len(got))
 	}
-	if got, _ := fresh.Members("", ^uint64(0), t0.Add(time.Second)); len(got) != 1 {
+	if got, _ := fresh.Members("", ^uint64(0), nil, t0.Add(time.Second)); len(got) != 1 {
 		t.Fatalf("since a version above the table's: %d members, want a", len(got))
 	}
 }
@@ -244,7 +244,7 @@ func TestTrackerMembersSinceCarriesOn(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tr := NewTracker(1)
 	tr.Note("a", 0, nil, t0)
-	_, v := tr.Members("", 0, t0)
+	_, v := tr.Members("", 0, nil, t0)
 	const n = 3*changedPerAnswer + 5
 	for i := range n {
 		tr.Note(fmt.Sprint("p", i), int64(i), nil, t0)
@@ -252,7 +252,7 @@ func TestTrackerMembersSinceCarriesOn(t *testing.T) {
 	tr.Note("a", 1, nil, t0) // changed last
 	var got []string
 	for range 10 {
-		ms, next := tr.Members("", v, t0)
+		ms, next := tr.Members("", v, nil, t0)
 		if len(ms) > changedPerAnswer {
 			t.Fatalf("%d members in one answer, want at most %d", len(ms), changedPerAnswer)
 		}
@@ -324,13 +324,13 @@ func TestTrackerMembersToldLately(t *testing.T) {
 			tr.Note("a", 10, nil, t0)
 			tr.Note("x", 0, nil, t0)
 			tr.Note("y", 0, nil, t0)
-			_, v := tr.Members("x", 0, t0)
+			_, v := tr.Members("x", 0, nil, t0)
 			if tc.asker == "y" {
-				tr.Members("y", 0, t0.Add(-time.Hour)) // told long ago
+				tr.Members("y", 0, nil, t0.Add(-time.Hour)) // told long ago
 			}
 			tr.Note("b", 5, nil, t0)
 			now := t0.Add(tc.after)
-			got, v2 := tr.Members(tc.asker, tc.since(v), now)
+			got, v2 := tr.Members(tc.asker, tc.since(v), nil, now)
 			if len(got) != tc.want {
 				t.Fatalf("%d members %+v, want %d", len(got), got, tc.want)
 			}
@@ -338,7 +338,7 @@ func TestTrackerMembersToldLately(t *testing.T) {
 				t.Fatalf("version %d after an answer that named none, want %d kept", v2, v)
 			}
 			if tc.want == 0 {
-				if got, _ := tr.Members(tc.asker, v2, now.Add(tr.tellEvery())); len(got) != 1 || got[0].Peer != "b" {
+				if got, _ := tr.Members(tc.asker, v2, nil, now.Add(tr.tellEvery())); len(got) != 1 || got[0].Peer != "b" {
 					t.Fatalf("next answer after tellEvery: %+v, want b", got)
 				}
 			}

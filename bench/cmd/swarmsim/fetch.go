@@ -259,8 +259,7 @@ func (sf *fetch) request(i, p int) {
 		busy := func() {
 			f.stats.busy++
 			retry = swarm.RetryAfter(q.slots.Rate(), pieceSize, f.rng.Float64())
-			members, version := t.Members(me, since, now)
-			members = append(members, t.Named(need, me, now)...)
+			members, version := t.Members(me, since, need, now)
 			f.message(p, sf.n.id, answerBytes(-1, nil, members, 0, f.cfg.membersByName), func(ok bool) {
 				if ok {
 					sf.since[p] = max(sf.since[p], version)
@@ -286,8 +285,7 @@ func (sf *fetch) request(i, p int) {
 			counted = true
 		}
 		have, pieces := f.haveOf(q, sf.b)
-		members, version := t.Members(me, since, now)
-		members = append(members, t.Named(need, me, now)...)
+		members, version := t.Members(me, since, need, now)
 		released := false
 		// release ends the holder's write: whole (its last bytes are in
 		// the buffers below it) or broken off; the origin's tracker is
@@ -444,8 +442,7 @@ func (sf *fetch) askStatus() {
 		t := f.tracker(o, sf.b)
 		t.Note(me, have, extra, now)
 		oHave, oMem := f.haveOf(o, sf.b)
-		members, version := t.Members(me, since, now)
-		members = append(members, t.Named(need, me, now)...)
+		members, version := t.Members(me, since, need, now)
 		every := t.StatusEvery()
 		k := int(oHave / pieceSize)
 		if oHave == sf.b.size {

@@ -232,7 +232,7 @@ func (f *fleet) pull(n *node, b *blob) {
 		f.originOpens(o, b)
 		f.tracker(o, b).Note(f.names[n.id], 0, nil, f.now())
 		have, mem := f.haveOf(o, b)
-		members, version := f.tracker(o, b).Members(f.names[n.id], 0, f.now())
+		members, version := f.tracker(o, b).Members(f.names[n.id], 0, nil, f.now())
 		every := f.tracker(o, b).StatusEvery()
 		f.message(o.id, n.id, answerBytes(have, mem, members, int(have/pieceSize), f.cfg.membersByName), func(ok bool) {
 			if n.dead {
