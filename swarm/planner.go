@@ -113,11 +113,12 @@ type Planner struct {
 	// The holders of each piece, kept as peers are learnt and dropped,
 	// so that ordering a window costs the window, not a pass over every
 	// peer for each piece (in a fleet of thousands that pass was most of
-	// an asker's work). Only live peers other than the origin count.
-	covering     fenwick // how many peers' prefixes cover exactly k whole pieces, k in [0, Pieces()]
-	counted      int     // peers in covering
-	extraHolders []int   // per piece, peers holding it beyond their prefix
-	held         int     // pieces held, summed over the counted peers
+	// an asker's work), and a pick walks only the piece's holders. Only
+	// live peers other than the origin are counted.
+	holders holders
+	held    int // pieces held, summed over the counted peers
+	// waiting is the peers left alone after a busy or failed answer.
+	waiting waiting
 
 	// probes is what is left of the busy answers' budget (ProbeRate)
 	// as of probesAt.
@@ -127,11 +128,12 @@ type Planner struct {
 
 type peerState struct {
 	id        string
-	origin    bool         // id is the planner's origin, said once for pick
-	have      int64        // bytes it can serve now, as last heard
-	covered   int          // whole pieces in the first have bytes
-	counted   bool         // in the holder counts
-	extra     map[int]bool // whole pieces it holds beyond have
+	have      int64 // bytes it can serve now, as last heard
+	covered   int   // whole pieces in the first have bytes
+	counted   bool  // in the holder counts
+	at        int   // its place in its holders bucket, when counted
+	extra     []int // whole pieces it holds beyond have, each once
+	extraAt   []int // extra[j]'s place in its holders list, when counted
 	inflight  int
 	busyUntil time.Time
 	busy      int // busy answers in a row
@@ -145,8 +147,7 @@ type peerState struct {
 // run.
 func NewPlanner(size, pieceSize int64, origin string, seed uint64) *Planner {
 	p := &Planner{size: size, pieceSize: pieceSize, origin: origin, peers: map[string]*peerState{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
-	p.covering = newFenwick(p.Pieces() + 1)
-	p.extraHolders = make([]int, p.Pieces())
+	p.holders = newHolders(p.Pieces())
 	return p
 }
 
@@ -177,14 +178,13 @@ func (p *Planner) Pieces() int { return int((p.size + p.pieceSize - 1) / p.piece
 func (p *Planner) Learn(peer string, have int64) {
 	s := p.peers[peer]
 	if s == nil {
-		s = &peerState{id: peer, origin: peer == p.origin, have: -1}
+		s = &peerState{id: peer, have: -1}
 		p.peers[peer] = s
 		p.order = append(p.order, s)
 		p.live++
 		if peer != p.origin {
 			s.counted = true
-			p.counted++
-			p.covering.add(0, 1)
+			p.holders.add(s)
 		}
 	}
 	if have > s.have {
@@ -211,20 +211,22 @@ func (p *Planner) cover(s *peerState, k int) {
 		return
 	}
 	if s.counted {
-		p.covering.add(s.covered, -1)
-		p.covering.add(k, 1)
+		p.holders.remove(s)
 		p.held += k - s.covered
 	}
-	for i := range s.extra {
-		if i < k {
-			delete(s.extra, i)
-			if s.counted {
-				p.extraHolders[i]--
-				p.held--
-			}
+	kept := s.extra[:0]
+	for _, i := range s.extra {
+		if i >= k {
+			kept = append(kept, i)
+		} else if s.counted {
+			p.held--
 		}
 	}
+	s.extra = kept
 	s.covered = k
+	if s.counted {
+		p.holders.add(s)
+	}
 }
 
 // uncount takes a dropped peer out of the holder counts.
@@ -233,12 +235,8 @@ func (p *Planner) uncount(s *peerState) {
 		return
 	}
 	s.counted = false
-	p.counted--
-	p.covering.add(s.covered, -1)
+	p.holders.remove(s)
 	p.held -= s.covered + len(s.extra)
-	for i := range s.extra {
-		p.extraHolders[i]--
-	}
 }
 
 // LearnPieces records the whole pieces peer holds beyond its prefix
@@ -251,39 +249,31 @@ func (p *Planner) LearnPieces(peer string, pieces []int) {
 		s = p.peers[peer]
 	}
 	if s.counted {
-		for i := range s.extra {
-			p.extraHolders[i]--
-		}
+		p.holders.remove(s)
 		p.held -= len(s.extra)
 	}
-	s.extra = nil
+	s.extra = s.extra[:0]
 	for _, i := range pieces {
-		if i >= s.covered && i < p.Pieces() && !s.extra[i] {
-			if s.extra == nil {
-				s.extra = map[int]bool{}
-			}
-			s.extra[i] = true
-			if s.counted {
-				p.extraHolders[i]++
-				p.held++
-			}
+		if i >= s.covered && i < p.Pieces() && !slices.Contains(s.extra, i) {
+			s.extra = append(s.extra, i)
 		}
+	}
+	if s.counted {
+		p.holders.add(s)
+		p.held += len(s.extra)
 	}
 }
 
 // holds says whether the peer holds piece i whole.
 func (p *Planner) holds(s *peerState, i int) bool {
-	return i < s.covered || (len(s.extra) > 0 && s.extra[i])
+	return i < s.covered || slices.Contains(s.extra, i)
 }
 
 // Holders counts the live peers, other than the origin, that hold piece
 // i: those whose prefix covers more than i pieces, and those holding it
 // beyond their prefix.
 func (p *Planner) Holders(i int) int {
-	if i < 0 || i >= p.Pieces() {
-		return 0
-	}
-	return p.counted - p.covering.sum(i+1) + p.extraHolders[i]
+	return p.holders.count(i)
 }
 
 // Held is how many pieces the live peers other than the origin hold,
@@ -380,6 +370,13 @@ func (p *Planner) Retry(now time.Time) (at time.Time, ok bool) {
 		wait := time.Duration((1 - p.probes) / ProbeRate * float64(time.Second))
 		return now.Add(max(time.Millisecond, wait)), true
 	}
+	s, at, ok := p.waiting.first(now)
+	if !ok || s.inflight < MaxPerPeer {
+		return at, ok
+	}
+	// The first to wait has its requests in flight: rare (a peer is
+	// picked only when not waiting), so the answer comes from every peer.
+	at, ok = time.Time{}, false
 	for _, s := range p.order {
 		if s.dropped || !now.Before(s.busyUntil) || s.inflight >= MaxPerPeer {
 			continue
@@ -401,78 +398,49 @@ func (p *Planner) pick(i int, now time.Time, not string) (peer string, ok bool) 
 	if !p.probe(now) {
 		return "", false
 	}
-	const (
-		none = iota
-		origin
-		holds
-	)
-	bestTier, bestLoad := none, 0
-	ties := 0
-	// The scan starts at a random peer and stops at the first holder
-	// with nothing in flight from this fetch, which no other can beat:
-	// in a large swarm that is a few peers in, not all of them, and the
-	// random start spreads askers with the same view over the holders.
-	start := 0
-	if len(p.order) > 0 {
-		start = p.rng.IntN(len(p.order))
-	}
-	// k walks p.order from start round to it, without a division a peer.
-	k := start - 1
-	for range p.order {
-		if k++; k == len(p.order) {
-			k = 0
-		}
-		s := p.order[k]
-		id := s.id
-		if s.dropped || now.Before(s.busyUntil) || s.inflight >= MaxPerPeer || id == not {
-			continue
-		}
-		tier, load := none, s.inflight
-		switch {
-		case s.origin:
-			// The origin holds the piece or will: it is fetching the
-			// blob from upstream. It is asked only when no other peer
-			// holds the piece, and counts as more loaded than any.
-			tier, load = origin, s.inflight+MaxPerPeer
-			if p.holds(s, i) {
-				tier = holds
-			}
-		case p.holds(s, i):
-			tier = holds
-		}
-		if tier == none {
-			continue
-		}
-		better := false
-		switch {
-		case tier != bestTier:
-			better = tier > bestTier
-		case load < bestLoad:
-			better = true
-		case load == bestLoad:
-			// Reservoir sampling over equal choices: askers that see
-			// the same swarm still spread over it.
-			ties++
-			better = p.rng.IntN(ties+1) == 0
-		}
-		if better {
-			if tier != bestTier || load != bestLoad {
-				ties = 0
-			}
-			peer, bestTier, bestLoad = id, tier, load
-			if tier == holds && load == 0 {
-				break
-			}
-		}
-	}
 	if p.lastOK.IsZero() {
 		p.lastOK = now
 	}
-	if bestTier == none {
+	free := func(s *peerState) bool {
+		return !s.dropped && !now.Before(s.busyUntil) && s.inflight < MaxPerPeer && s.id != not
+	}
+	// The least loaded free holder of the piece. The walk starts at a
+	// random holder and stops at the first with nothing in flight from
+	// this fetch, which no other can beat: in a large swarm that is a
+	// few holders in, and the random start spreads askers with the same
+	// view over them.
+	var best *peerState
+	ties := 0
+	if n := p.holders.count(i); n > 0 {
+		p.holders.walk(i, p.rng.IntN(n), func(s *peerState) bool {
+			switch {
+			case !free(s):
+				return false
+			case best == nil || s.inflight < best.inflight:
+				best, ties = s, 0
+			case s.inflight == best.inflight:
+				// Reservoir sampling over equal choices: askers
+				// that see the same swarm still spread over it.
+				ties++
+				if p.rng.IntN(ties+1) == 0 {
+					best = s
+				}
+			}
+			return best.inflight == 0
+		})
+	}
+	// The origin holds the piece or will: it is fetching the blob from
+	// upstream. It is asked only when no other peer can be.
+	if best == nil && p.origin != "" {
+		if s := p.peers[p.origin]; s != nil && free(s) {
+			best = s
+		}
+	}
+	if best == nil {
 		return "", false
 	}
-	p.peers[peer].inflight++
-	return peer, true
+	best.inflight++
+	return best.id, true
 }
 
 // BusyFor records a busy answer from peer that said to ask again after
@@ -487,6 +455,7 @@ func (p *Planner) BusyFor(peer string, after time.Duration, now time.Time) {
 		s.inflight--
 	}
 	s.busyUntil = now.Add(min(MaxRetryAfter, max(0, after)))
+	p.waiting.wait(s)
 	s.busy++
 	p.spend(now)
 }
@@ -515,10 +484,12 @@ func (p *Planner) Done(peer string, o Outcome, now time.Time) {
 			wait = BusyBackoff
 		}
 		s.busyUntil = now.Add(wait)
+		p.waiting.wait(s)
 		s.busy++
 	case Failed:
 		s.failures++
 		s.busyUntil = now.Add(min(maxBackoff, BusyBackoff<<s.failures))
+		p.waiting.wait(s)
 		if s.failures >= maxFailures && peer != p.origin {
 			p.drop(s)
 		}

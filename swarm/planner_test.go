@@ -378,15 +378,28 @@ func TestPlannerHolderCounts(t *testing.T) {
 				t.Fatalf("seed %d step %d: Held %d, the holders of each piece sum to %d", seed, step, p.Held(), sum)
 			}
 			for i := -1; i <= pieces; i++ {
-				want := 0
+				var want []string
 				for id, m := range model {
 					end := min(size, int64(i+1)*mib)
 					if i >= 0 && i < pieces && id != "p0" && !m.dropped && (m.have >= end || slices.Contains(m.extra, i)) {
-						want++
+						want = append(want, id)
 					}
 				}
-				if got := p.Holders(i); got != want {
-					t.Fatalf("seed %d step %d: Holders(%d) = %d, the model gives %d", seed, step, i, got, want)
+				slices.Sort(want)
+				if got := p.Holders(i); got != len(want) {
+					t.Fatalf("seed %d step %d: Holders(%d) = %d, the model gives %d", seed, step, i, got, len(want))
+				}
+				// A pick walks these holders: from any start, each once.
+				for start := range len(want) {
+					var walked []string
+					p.holders.walk(i, start, func(s *peerState) bool {
+						walked = append(walked, s.id)
+						return false
+					})
+					slices.Sort(walked)
+					if !slices.Equal(walked, want) {
+						t.Fatalf("seed %d step %d: the walk of piece %d from %d visits %v, the model's holders are %v", seed, step, i, start, walked, want)
+					}
 				}
 			}
 		}
@@ -512,6 +525,62 @@ func TestUrgent(t *testing.T) {
 	} {
 		if got := Urgent(4, tc.waited); got != tc.want {
 			t.Errorf("Urgent(4, %v) = %d, want %d", tc.waited, got, tc.want)
+		}
+	}
+}
+
+// Retry, kept with a heap of the peers left waiting, says what a pass
+// over every peer says, whatever the answers, drops and times.
+func TestPlannerRetryAsAScan(t *testing.T) {
+	scan := func(p *Planner, now time.Time) (at time.Time, ok bool) {
+		for _, s := range p.order {
+			if s.dropped || !now.Before(s.busyUntil) || s.inflight >= MaxPerPeer {
+				continue
+			}
+			if !ok || s.busyUntil.Before(at) {
+				at, ok = s.busyUntil, true
+			}
+		}
+		return at, ok
+	}
+	for seed := range uint64(40) {
+		rng := rand.New(rand.NewPCG(seed, 11))
+		p := NewPlanner(8*mib, mib, "p0", seed)
+		now := time.Unix(1000, 0)
+		var asked []string
+		for step := range 600 {
+			now = now.Add(time.Duration(rng.IntN(300)) * time.Millisecond)
+			peer := fmt.Sprintf("p%d", rng.IntN(10))
+			switch rng.IntN(6) {
+			case 0:
+				p.Learn(peer, rng.Int64N(9*mib))
+			case 1, 2:
+				if q, ok := p.Pick(rng.IntN(8), now); ok {
+					asked = append(asked, q)
+				}
+			case 3, 4:
+				if len(asked) > 0 {
+					k := rng.IntN(len(asked))
+					q := asked[k]
+					asked = slices.Delete(asked, k, k+1)
+					if rng.IntN(3) == 0 {
+						p.BusyFor(q, time.Duration(rng.IntN(4000))*time.Millisecond, now)
+					} else {
+						p.Done(q, Outcome(rng.IntN(4)), now)
+					}
+				}
+			case 5:
+				if rng.IntN(5) == 0 {
+					p.Drop(peer)
+				}
+			}
+			// The budget's answer is Retry's own; compare past it.
+			p.probes, p.probesAt = ProbeRate, now
+			at, ok := p.Retry(now)
+			wantAt, wantOK := scan(p, now)
+			if ok != wantOK || !at.Equal(wantAt) {
+				t.Fatalf("seed %d step %d: Retry = %v, %v; a scan of every peer gives %v, %v", seed, step, at, ok, wantAt, wantOK)
+			}
 		}
 	}
 }
