@@ -55,6 +55,14 @@ func (c *Clock) again(e *Event, d time.Duration) {
 	c.q.fix(e.idx)
 }
 
+// requeue schedules e, which has just run and left the queue, to run
+// again d from now, in the order of an event scheduled now.
+func (c *Clock) requeue(e *Event, d time.Duration) {
+	c.seq++
+	e.at, e.seq = c.now+max(d, 0), c.seq
+	c.q.push(e)
+}
+
 // Run runs events until none is left or the next is after until; it
 // says whether the queue ran dry.
 func (c *Clock) Run(until time.Duration) bool {

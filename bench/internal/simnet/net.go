@@ -38,6 +38,13 @@ type Flow struct {
 	upAt     int // index in n.ups[src], or -1
 	downAt   int
 	end      *Event
+	// endAt is when the flow ends at its rate. Its end event may come
+	// earlier, and then puts itself off to endAt (arrive): a flow that
+	// slows down, as every flow on a link does when one more starts
+	// there, keeps its place in the clock's queue instead of moving
+	// down it. At 4,000 simulated nodes those moves were a quarter of
+	// the simulation's time.
+	endAt    time.Duration
 	done     func(ok bool)
 	progress func(bytes float64)
 	moved    float64
@@ -152,13 +159,27 @@ func (n *Net) rerate(f *Flow) {
 	}
 	f.rate = r
 	wait := time.Duration(math.Ceil(f.left / r * float64(time.Second)))
+	f.endAt = n.clk.Now() + wait
 	if f.end != nil && f.end.idx >= 0 && !f.end.canceled {
+		if f.end.at <= f.endAt {
+			return
+		}
 		// As cancelling the end and scheduling it anew, in place.
 		n.clk.again(f.end, wait)
 		return
 	}
 	f.end.Cancel()
-	f.end = n.clk.After(wait, f.finish)
+	f.end = n.clk.After(wait, f.arrive)
+}
+
+// arrive is the flow's end event: the end itself, or, if the flow
+// slowed down since the event was set, the event put off to the end.
+func (f *Flow) arrive() {
+	if now := f.n.clk.Now(); now < f.endAt {
+		f.n.clk.requeue(f.end, f.endAt-now)
+		return
+	}
+	f.finish()
 }
 
 // upLevel1 is what f's upload link gives it with every flow there
@@ -200,19 +221,26 @@ func (n *Net) level(flows []*Flow, c float64, bound func(*Flow) float64) float64
 	// turn, each taking back what it pushed, so level allocates nothing
 	// once the stack has grown.
 	base := len(n.bounds)
+	least := math.Inf(1)
 	for _, g := range flows {
 		b := bound(g)
+		least = min(least, b)
 		n.bounds = append(n.bounds, b)
 	}
 	bs := n.bounds[base:]
-	slices.Sort(bs)
 	left, k := c, len(bs)
-	for _, b := range bs {
-		if b >= left/float64(k) {
-			break
+	// When no flow's bound is below an equal share (the common case: a
+	// holder's upload to receivers that have room), the level is that
+	// share, and the bounds need no sort.
+	if least < left/float64(k) {
+		slices.Sort(bs)
+		for _, b := range bs {
+			if b >= left/float64(k) {
+				break
+			}
+			left -= b
+			k--
 		}
-		left -= b
-		k--
 	}
 	n.bounds = n.bounds[:base]
 	return left / float64(k)
