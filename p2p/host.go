@@ -177,7 +177,8 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("starting the DHT: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	hst := &Host{host: h, dht: kad, log: cfg.Logger, cfg: cfg, members: members, bootstrap: bootstrap, cancel: cancel, pieces: newPieceCache(1024), tracker: newTracker(), active: map[digest.Digest]*swarmFetch{}, slots: sharedSlots{slots: swarm.NewSlots(maxUploads)}, intake: sharedSlots{slots: swarm.NewIntake()}, book: peerbook.New(maxKnownPeers, forgetPeer)}
+	hst := &Host{host: h, dht: kad, log: cfg.Logger, cfg: cfg, members: members, bootstrap: bootstrap, cancel: cancel, pieces: newPieceCache(1024), active: map[digest.Digest]*swarmFetch{}, slots: sharedSlots{slots: swarm.NewSlots(maxUploads)}, intake: sharedSlots{slots: swarm.NewIntake()}, book: peerbook.New(maxKnownPeers, forgetPeer)}
+	hst.tracker = newTracker(hst.slots.rate)
 	hst.recordPeers()
 	if cfg.MDNS {
 		hst.mdns = mdns.NewMdnsService(h, "shoal", mdnsNotifee{hst})

@@ -31,9 +31,14 @@ type Member struct {
 type tracker struct {
 	mu    sync.Mutex
 	blobs map[digest.Digest]*swarm.Tracker
+	// uplink reads the node's measured upload rate, which bounds how
+	// often members ask for news (swarm.Tracker.SetUplink).
+	uplink func() float64
 }
 
-func newTracker() *tracker { return &tracker{blobs: map[digest.Digest]*swarm.Tracker{}} }
+func newTracker(uplink func() float64) *tracker {
+	return &tracker{blobs: map[digest.Digest]*swarm.Tracker{}, uplink: uplink}
+}
 
 // note records that p holds have bytes of d, as it says.
 func (t *tracker) note(d digest.Digest, p peer.ID, have int64, extra []int, now time.Time) {
@@ -79,6 +84,7 @@ func (t *tracker) answer(r *Response, req *Request, asker peer.ID, now time.Time
 	if s == nil {
 		return
 	}
+	s.SetUplink(t.uplink())
 	me := asker.String()
 	var need []int // numbers mean nothing to an asker by name
 	if req.MemberRefs {
@@ -108,6 +114,7 @@ func (t *tracker) statusEvery(d digest.Digest) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if s := t.blobs[d]; s != nil {
+		s.SetUplink(t.uplink())
 		return s.StatusEvery()
 	}
 	return swarm.StatusInterval

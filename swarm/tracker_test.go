@@ -270,27 +270,44 @@ func TestTrackerMembersSinceCarriesOn(t *testing.T) {
 }
 
 // A node answers news questions at most statusRate times a second in
-// all, however many members ask, within the bounds every asker keeps to.
+// all, or as many as a share of its measured upload carries when that is
+// more, however many members ask, within the bounds every asker keeps
+// to.
 func TestTrackerStatusEvery(t *testing.T) {
 	t0 := time.Unix(1000, 0)
+	const (
+		mbit = 1e6 / 8 // bytes a second
+		// at100 is the questions a second statusShare of 100 Mbit/s
+		// carries: 1,220.7.
+		at100 = 100 * mbit * statusShare / statusAnswerBytes
+	)
 	tests := []struct {
 		members int
+		uplink  float64 // bytes a second
 		want    time.Duration
 	}{
-		{0, StatusInterval},
-		{10, StatusInterval},
-		{statusRate / 4, StatusInterval},
-		{49, 49 * time.Second / statusRate},
-		{200, 200 * time.Second / statusRate},
-		{maxMembers, MaxStatusInterval},
+		{0, 0, StatusInterval},
+		{10, 0, StatusInterval},
+		{statusRate / 4, 0, StatusInterval},
+		{49, 0, 49 * time.Second / statusRate},
+		{200, 0, 200 * time.Second / statusRate},
+		{maxMembers, 0, MaxStatusInterval},
+		// 4 Mbit/s carries fewer than statusRate: the fixed rate.
+		{200, 4 * mbit, 200 * time.Second / statusRate},
+		{maxMembers, 4 * mbit, MaxStatusInterval},
+		// 100 Mbit/s: 1,220 a second.
+		{200, 100 * mbit, StatusInterval},
+		{maxMembers, 100 * mbit, time.Duration(maxMembers / at100 * float64(time.Second))},
+		{maxMembers, 40 * mbit, time.Duration(maxMembers / (at100 * 0.4) * float64(time.Second))},
 	}
 	for _, tc := range tests {
 		tr := NewTracker(1)
 		for i := range tc.members {
 			tr.Note(fmt.Sprint("p", i), 0, nil, t0)
 		}
+		tr.SetUplink(tc.uplink)
 		if got := tr.StatusEvery(); got != tc.want {
-			t.Errorf("%d members: every %v, want %v", tc.members, got, tc.want)
+			t.Errorf("%d members, uplink %.0f B/s: every %v, want %v", tc.members, tc.uplink, got, tc.want)
 		}
 	}
 	for _, d := range []time.Duration{0, time.Millisecond, time.Hour} {

@@ -283,6 +283,8 @@ func (f *fleet) tracker(n *node, b *blob) *swarm.Tracker {
 		t = swarm.NewTracker(f.cfg.seed ^ uint64(n.id)<<20 ^ uint64(b.idx))
 		n.trackers[b.idx] = t
 	}
+	// As p2p's tracker, each use sees the node's upload rate now.
+	t.SetUplink(n.slots.Rate())
 	return t
 }
 
