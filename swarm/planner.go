@@ -376,7 +376,12 @@ func (p *Planner) Retry(now time.Time) (at time.Time, ok bool) {
 	}
 	// The first to wait has its requests in flight: rare (a peer is
 	// picked only when not waiting), so the answer comes from every peer.
-	at, ok = time.Time{}, false
+	return p.firstWaiting(now)
+}
+
+// firstWaiting is Retry's answer from a pass over every peer: when the
+// first peer left alone, with room for a request, may be asked again.
+func (p *Planner) firstWaiting(now time.Time) (at time.Time, ok bool) {
 	for _, s := range p.order {
 		if s.dropped || !now.Before(s.busyUntil) || s.inflight >= MaxPerPeer {
 			continue

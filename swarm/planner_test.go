@@ -532,17 +532,6 @@ func TestUrgent(t *testing.T) {
 // Retry, kept with a heap of the peers left waiting, says what a pass
 // over every peer says, whatever the answers, drops and times.
 func TestPlannerRetryAsAScan(t *testing.T) {
-	scan := func(p *Planner, now time.Time) (at time.Time, ok bool) {
-		for _, s := range p.order {
-			if s.dropped || !now.Before(s.busyUntil) || s.inflight >= MaxPerPeer {
-				continue
-			}
-			if !ok || s.busyUntil.Before(at) {
-				at, ok = s.busyUntil, true
-			}
-		}
-		return at, ok
-	}
 	for seed := range uint64(40) {
 		rng := rand.New(rand.NewPCG(seed, 11))
 		p := NewPlanner(8*mib, mib, "p0", seed)
@@ -577,7 +566,7 @@ func TestPlannerRetryAsAScan(t *testing.T) {
 			// The budget's answer is Retry's own; compare past it.
 			p.probes, p.probesAt = ProbeRate, now
 			at, ok := p.Retry(now)
-			wantAt, wantOK := scan(p, now)
+			wantAt, wantOK := p.firstWaiting(now)
 			if ok != wantOK || !at.Equal(wantAt) {
 				t.Fatalf("seed %d step %d: Retry = %v, %v; a scan of every peer gives %v, %v", seed, step, at, ok, wantAt, wantOK)
 			}
