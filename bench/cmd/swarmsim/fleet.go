@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -53,6 +54,10 @@ type config struct {
 	// membersByName makes every answer name its members by peer ID, as
 	// p2p answers a node of an earlier release, instead of by ref.
 	membersByName bool
+	// progress, every progressEvery of simulated time (0: never), is
+	// told how far the run has got.
+	progress      io.Writer
+	progressEvery time.Duration
 }
 
 // fleet is the state of one simulated rollout.
@@ -195,7 +200,29 @@ func (f *fleet) run(limit time.Duration) {
 		// from upstream: two round trips.
 		f.clk.At(4*f.cfg.latency, func() { f.next(n) })
 	}
+	if f.cfg.progressEvery > 0 {
+		f.clk.After(f.cfg.progressEvery, f.report)
+	}
 	f.clk.Run(limit)
+}
+
+// report tells cfg.progress how far the run has got, and comes again
+// while any live node is still pulling.
+func (f *fleet) report() {
+	done, dead := 0, 0
+	for _, n := range f.nodes {
+		switch {
+		case n.dead:
+			dead++
+		case n.left == 0:
+			done++
+		}
+	}
+	fmt.Fprintf(f.cfg.progress, "swarmsim: seed %d, sharing %v: %v simulated, %d of %d nodes done, %d dead, %.2f upstream copies, %v CPU\n",
+		f.cfg.seed, f.cfg.share, f.clk.Now(), done, len(f.nodes), dead, f.stats.upstreamBytes/float64(f.cfg.size), cpuTime().Round(time.Second))
+	if done+dead < len(f.nodes) {
+		f.clk.After(f.cfg.progressEvery, f.report)
+	}
 }
 
 // next starts the node's next blobs, up to the preload's concurrency.

@@ -50,6 +50,7 @@ func run(args []string, out io.Writer) error {
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object per run instead of text")
 	fs.DurationVar(&limit, "limit", 2*time.Hour, "simulated time after which a run is cut short")
 	verbose := fs.Bool("v", false, "print the planner's state of every swarm fetch that stalls (to stderr)")
+	fs.DurationVar(&cfg.progressEvery, "progress", 0, "print the simulated time, the nodes done and the CPU time used to stderr every this much simulated time (0: never), for runs that take long")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the simulation to this file")
 	fs.BoolVar(&cfg.freeHeaders, "free-headers", false, "requests and answer headers cost only the latency, not bytes on the links (how the simulation ran before it counted them)")
 	fs.BoolVar(&cfg.membersByName, "members-by-name", false, "answers name every member by peer ID, as to a node of an earlier release, instead of by ref (swarm.Refs)")
@@ -92,7 +93,10 @@ func run(args []string, out io.Writer) error {
 		return errors.New("-sendbuf must not be negative")
 	case runs < 1:
 		return errors.New("-runs must be at least 1")
+	case cfg.progressEvery < 0:
+		return errors.New("-progress must not be negative")
 	}
+	cfg.progress = os.Stderr
 	for k := range runs {
 		c := cfg
 		c.seed = *seed + uint64(k)

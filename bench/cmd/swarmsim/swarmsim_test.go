@@ -26,6 +26,21 @@ func TestSameSeedSameRun(t *testing.T) {
 	}
 }
 
+// Reports of progress read the run and change nothing in it, and stop
+// once every node is done.
+func TestProgressChangesNothing(t *testing.T) {
+	var log bytes.Buffer
+	c := small(12)
+	c.progress, c.progressEvery = &log, 500*time.Millisecond
+	if a, b := measure(small(12), time.Hour), measure(c, time.Hour); !reflect.DeepEqual(a, b) {
+		t.Fatalf("a run with reports differs from one without:\n%+v\n%+v", b, a)
+	}
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	if len(lines) < 2 || !strings.Contains(lines[len(lines)-1], "12 of 12 nodes done") {
+		t.Fatalf("reports end with %q, want the last to say all 12 nodes are done", lines[len(lines)-1])
+	}
+}
+
 func TestOneNodeTakesSizeOverRate(t *testing.T) {
 	r := measure(small(1), time.Hour)
 	want := float64(6<<20) / 1e6
