@@ -252,8 +252,14 @@ func (p *Planner) LearnPieces(peer string, pieces []int) {
 		p.holders.remove(s)
 		p.held -= len(s.extra)
 	}
+	// At most maxExtra are kept, as in a tracker's table: an honest
+	// peer holds a window of pieces beyond its prefix, and a list of
+	// any length from a peer costs this loop its length, not its square.
 	s.extra = s.extra[:0]
 	for _, i := range pieces {
+		if len(s.extra) == maxExtra {
+			break
+		}
 		if i >= s.covered && i < p.Pieces() && !slices.Contains(s.extra, i) {
 			s.extra = append(s.extra, i)
 		}

@@ -573,3 +573,22 @@ func TestPlannerRetryAsAScan(t *testing.T) {
 		}
 	}
 }
+
+// A peer's list of pieces beyond its prefix is kept to maxExtra, however
+// long the list it sends: the planner reads it in time linear in its
+// length.
+func TestPlannerBoundsExtraPieces(t *testing.T) {
+	const pieces = 100000
+	p := NewPlanner(pieces*mib, mib, "", 1)
+	long := make([]int, 0, 2*pieces)
+	for i := range pieces {
+		long = append(long, pieces-1-i, pieces-1-i)
+	}
+	p.LearnPieces("a", long)
+	if got := p.Held(); got != maxExtra {
+		t.Fatalf("a list of %d pieces kept %d, want %d", len(long), got, maxExtra)
+	}
+	if p.Holders(pieces-1) != 1 || p.Holders(0) != 0 {
+		t.Fatalf("holders of the first listed piece %d, of one past the bound %d; want 1 and 0", p.Holders(pieces-1), p.Holders(0))
+	}
+}
