@@ -112,6 +112,9 @@ type node struct {
 	queue    []int // blobs its preload has yet to start
 	running  int
 	bringing int // upstream streams it reads for the fleet
+	// bringIns are the blobs it took to bring in, and those it handed
+	// on (designate).
+	bringIns swarm.BringIns
 	left     int // blobs not yet done
 	doneAt   time.Duration
 	uploaded float64
@@ -153,19 +156,40 @@ type stats struct {
 func newFleet(cfg config) *fleet {
 	clk := &simnet.Clock{}
 	f := &fleet{cfg: cfg, clk: clk, net: simnet.NewNet(clk, cfg.nodes, cfg.rate, cfg.rate), t0: time.Unix(1_800_000_000, 0), rng: rand.New(rand.NewPCG(cfg.seed, 0x5eed))}
-	for i, sz := range splitSize(cfg.size, cfg.layers) {
-		f.blobs = append(f.blobs, &blob{idx: i, size: sz, origin: f.rng.IntN(cfg.nodes)})
-		f.blobs[i].injected = make([]time.Duration, f.blobs[i].pieces())
-	}
+	sizes := splitSize(cfg.size, cfg.layers)
 	for i := range cfg.nodes {
-		n := &node{id: i, slots: swarm.NewSlots(maxUploads), intake: swarm.NewIntake(), trackers: map[int]*swarm.Tracker{}, holds: map[int]*holding{}, left: len(f.blobs)}
-		for b := range f.blobs {
+		n := &node{id: i, slots: swarm.NewSlots(maxUploads), intake: swarm.NewIntake(), trackers: map[int]*swarm.Tracker{}, holds: map[int]*holding{}, left: len(sizes)}
+		for b := range sizes {
 			n.queue = append(n.queue, b)
 		}
 		f.nodes = append(f.nodes, n)
 		f.names = append(f.names, "n"+strconv.Itoa(i))
 	}
+	for i, sz := range sizes {
+		f.blobs = append(f.blobs, &blob{idx: i, size: sz, origin: f.designate(i)})
+		f.blobs[i].injected = make([]time.Duration, f.blobs[i].pieces())
+	}
 	return f
+}
+
+// designate is blob i's origin. Every node ranks the nodes alike for a
+// blob (p2p: by DHT distance to its digest); the first that takes it
+// brings it in (swarm.BringIns), and a node already bringing in another
+// blob hands it to the next. The preloads ask for every blob at once, so
+// the decisions are taken at the start, in blob order; when every node
+// hands it on, the first in the ranking reads it all the same (p2p: the
+// asker goes upstream itself once every peer it asked declined).
+func (f *fleet) designate(i int) int {
+	rank := f.rng.Perm(f.cfg.nodes)
+	key := strconv.Itoa(i)
+	for _, r := range rank {
+		if f.nodes[r].bringIns.Mine(key, f.t0) {
+			f.nodes[r].bringIns.Started(key, f.t0)
+			return r
+		}
+	}
+	f.nodes[rank[0]].bringIns.Started(key, f.t0)
+	return rank[0]
 }
 
 // splitSize is benchimage.SplitSize: equal layers, the last takes the rest.
@@ -359,6 +383,7 @@ func (f *fleet) startUpstream(n *node, b *blob, h *holding, from int64, bringsIn
 			}
 			if bringsIn {
 				n.bringing--
+				n.bringIns.Ended(strconv.Itoa(b.idx), f.now())
 			}
 			if !ok {
 				return
