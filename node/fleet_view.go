@@ -77,6 +77,8 @@ func (c peerContent) Open(ctx context.Context, from peer.ID, d digest.Digest, re
 		return nil, p2p.ErrNotFound
 	case errors.Is(err, pull.ErrDenied):
 		return nil, fmt.Errorf("%w: %w", p2p.ErrDenied, err)
+	case errors.Is(err, pull.ErrHandedOff):
+		return nil, p2p.ErrHandedOff
 	case err != nil:
 		return nil, err
 	}

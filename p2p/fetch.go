@@ -149,12 +149,26 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name,
 	if !repo.Mirrored() {
 		return nil, ErrNoPeer
 	}
-	closest, err := lookup.wait(ctx)
-	if err != nil || len(closest) == 0 {
+	order, err := lookup.wait(ctx)
+	if err != nil {
 		return nil, ErrNoPeer
 	}
 	req.Rule, req.Repo = repo.Rule, repo.Path
-	return h.fetchFrom(ctx, d, repo, closest, req, true)
+	if len(order.closer) > 0 {
+		dl, err := h.fetchFrom(ctx, d, repo, order.closer, req, true)
+		if err == nil {
+			return dl, nil
+		}
+	}
+	// Every peer before this node declined or failed: it brings the blob
+	// in itself (ErrNoPeer sends the caller upstream), unless it is
+	// bringing in another; then the peers after it are asked, as the
+	// fleet's other nodes ask them once this one has handed it on.
+	if h.BringIn(d) || len(order.after) == 0 {
+		return nil, ErrNoPeer
+	}
+	h.log.Debug("handing a blob on to the next node: bringing in another", "digest", d)
+	return h.fetchFrom(ctx, d, repo, order.after, req, true)
 }
 
 // fetchFrom starts a download of d from candidates, best first: holders,
@@ -221,11 +235,22 @@ func (dl *Download) swarmFrom(ctx context.Context, first *Stream, designated boo
 // designatedLookup is a lookup of a blob's designated fetchers running
 // beside the search for its holders.
 type designatedLookup struct {
-	done    chan struct{}
-	closest []peer.ID
-	err     error
-	cancel  context.CancelFunc
+	done   chan struct{}
+	order  designation
+	err    error
+	cancel context.CancelFunc
 }
+
+// designation is the fleet's order for a blob as this node sees it: the
+// peers closer to its digest than this node, closest first, and a few of
+// those after it, to hand the blob on to (BringIn).
+type designation struct {
+	closer, after []peer.ID
+}
+
+// maxHandOff bounds the peers after this node that a blob it hands on is
+// offered to.
+const maxHandOff = 8
 
 // lookUpDesignated starts h.designated(d) on a context of its own that
 // cancel (or ctx ending) calls off.
@@ -234,27 +259,34 @@ func (h *Host) lookUpDesignated(ctx context.Context, d digest.Digest) *designate
 	l := &designatedLookup{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(l.done)
-		l.closest, l.err = h.designated(lctx, d)
+		l.order, l.err = h.designation(lctx, d)
 	}()
 	return l
 }
 
 // wait is the lookup's answer, once it has one.
-func (l *designatedLookup) wait(ctx context.Context) ([]peer.ID, error) {
+func (l *designatedLookup) wait(ctx context.Context) (designation, error) {
 	select {
 	case <-l.done:
-		return l.closest, l.err
+		return l.order, l.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return designation{}, ctx.Err()
 	}
 }
 
 // designated lists, closest first, the peers that should fetch d from
 // upstream for the fleet. It is empty when this node is the closest.
 func (h *Host) designated(ctx context.Context, d digest.Digest) ([]peer.ID, error) {
+	o, err := h.designation(ctx, d)
+	return o.closer, err
+}
+
+// designation is d's order: the peers closer to it than this node and
+// the first maxHandOff after, penalised peers left out.
+func (h *Host) designation(ctx context.Context, d digest.Digest) (designation, error) {
 	c, err := CID(d)
 	if err != nil {
-		return nil, err
+		return designation{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -273,16 +305,18 @@ func (h *Host) designated(ctx context.Context, d digest.Digest) ([]peer.ID, erro
 			all = append(all, p)
 		}
 	}
-	var out []peer.ID
+	var o designation
+	out := &o.closer
 	for _, p := range sortClosest(all, key) {
 		if p == h.host.ID() {
-			break
+			out = &o.after
+			continue
 		}
-		if !h.penalised(p) {
-			out = append(out, p)
+		if !h.penalised(p) && len(o.after) < maxHandOff {
+			*out = append(*out, p)
 		}
 	}
-	return out, nil
+	return o, nil
 }
 
 // openHedged asks the candidates in turn, starting the next one whenever

@@ -92,6 +92,7 @@ type Host struct {
 	slots     sharedSlots                   // upload slots, transfer.go
 	intake    sharedSlots                   // download intake, intake.go
 	bringing  atomic.Int32                  // upstream bodies read for the fleet, intake.go
+	bringIns  bringIns                      // blobs taken or handed on, bringin.go
 	penalty   penalties
 	members   *Membership
 	policyMu  sync.Mutex

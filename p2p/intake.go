@@ -3,6 +3,8 @@ package p2p
 import (
 	"sync"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // The node's download side of the swarm: every piece request it has out,
@@ -67,7 +69,7 @@ func (h *Host) releaseIntake() {
 	h.activeMu.Unlock()
 }
 
-// UpstreamStream counts a body this node reads from upstream in its
+// UpstreamStream counts a body of blob d this node reads from upstream in its
 // intake, from now until end: the node's own piece requests then leave
 // that stream its share of the link. An origin's upstream stream is what
 // its swarm waits on, and with two piece requests of the node's own
@@ -80,11 +82,12 @@ func (h *Host) releaseIntake() {
 // streams: beside it the node's fetches ask only when the measured rate
 // says the link has room (admitIntake), so on a slow link the blob comes
 // in at the whole link and on a fast one it does not hold them back.
-func (h *Host) UpstreamStream(bringsIn bool) (sent func(n int), end func()) {
+func (h *Host) UpstreamStream(d digest.Digest, bringsIn bool) (sent func(n int), end func()) {
 	weight := 1
 	if bringsIn {
 		weight = h.intake.min()
 		h.bringing.Add(1)
+		h.bringIns.started(d)
 	}
 	for range weight {
 		h.intake.take()
@@ -94,6 +97,7 @@ func (h *Host) UpstreamStream(bringsIn bool) (sent func(n int), end func()) {
 		once.Do(func() {
 			if bringsIn {
 				h.bringing.Add(-1)
+				h.bringIns.ended(d)
 			}
 			for range weight - 1 {
 				h.unadmitIntake()

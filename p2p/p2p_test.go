@@ -39,6 +39,9 @@ type memContent struct {
 	fetchedFor repository.Name
 	fetches    atomic.Int32
 	opens      atomic.Int32
+	// bringIn, when set, decides as pull.ForPeer does whether a blob
+	// is fetched upstream for a peer or handed on (Host.BringIn).
+	bringIn *Host
 }
 
 func newMemContent() *memContent {
@@ -58,6 +61,10 @@ func (m *memContent) Open(ctx context.Context, from peer.ID, d digest.Digest, re
 	m.mu.Lock()
 	b, ok := m.blobs[d]
 	if !ok && repo.Mirrored() && m.upstream != nil {
+		if h := m.bringIn; h != nil && (h.HandedOff(d) || !h.BringIn(d)) {
+			m.mu.Unlock()
+			return nil, ErrHandedOff
+		}
 		if b, ok = m.upstream[d]; ok {
 			m.fetches.Add(1)
 			m.fetchedFor = repo

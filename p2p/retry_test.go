@@ -2,8 +2,11 @@ package p2p
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/shoal-dev/shoal/repository"
 	"github.com/shoal-dev/shoal/swarm"
@@ -48,7 +51,7 @@ func TestUpstreamStreamHoldsIntakeRoom(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fleet := newFleet(t, 1)
 			h := fleet[0].h
-			sent, end := h.UpstreamStream(tt.bringsIn)
+			sent, end := h.UpstreamStream(digest.Digest("sha256:"+strings.Repeat("a", 64)), tt.bringsIn)
 			if n := h.intake.active(); n != tt.wantActive {
 				t.Fatalf("%d streams in the intake, want %d", n, tt.wantActive)
 			}

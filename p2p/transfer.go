@@ -156,6 +156,11 @@ const (
 	errBadRequest  = "bad_request"
 	errUnavailable = "unavailable"
 	errBusy        = "busy"
+	// errHandedOff: asked to bring a blob in from upstream for the
+	// fleet while it brings in another, the node hands it on to the
+	// next in the blob's order (BringIn). A node of an earlier release
+	// reads it as any other error: it asks the next peer.
+	errHandedOff = "handed_off"
 )
 
 // ErrNotFound means the peer does not have the content.
@@ -168,6 +173,11 @@ var ErrOwnerHasNoTag = fmt.Errorf("%w: the repository's owner has no such tag", 
 
 // ErrDenied means the peer refused to serve us.
 var ErrDenied = errors.New("p2p: denied")
+
+// ErrHandedOff means the peer, asked to bring a blob in from upstream for
+// the fleet, handed it on to the next node in the blob's order: it is
+// bringing in another (BringIn).
+var ErrHandedOff = errors.New("p2p: handed on to the next node")
 
 // ErrBusy means the peer has no upload slot free now, or would rather
 // the asker got the piece from the peers that hold it.
@@ -421,6 +431,8 @@ func errorCode(err error) string {
 		return errNotFound
 	case errors.Is(err, ErrDenied):
 		return errDenied
+	case errors.Is(err, ErrHandedOff):
+		return errHandedOff
 	}
 	return errUnavailable
 }
@@ -479,6 +491,8 @@ func (h *Host) Open(ctx context.Context, p peer.ID, req Request) (*Stream, error
 		return nil, ErrNotFound
 	case errDenied:
 		return nil, ErrDenied
+	case errHandedOff:
+		return nil, fmt.Errorf("%w: %s", ErrHandedOff, p)
 	case errBusy:
 		return nil, &busyError{members: resp.Members, refs: resp.MemberRefs, version: resp.MembersVersion, retry: time.Duration(max(0, resp.RetryMS)) * time.Millisecond}
 	default:

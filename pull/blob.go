@@ -222,7 +222,7 @@ func (p *Puller) upstreamSource(repo repository.Name, d digest.Digest, offset in
 		p.log.Debug("fetching blob from upstream", "repository", repo, "digest", d, "size", size, "offset", offset)
 		counted := countingReader{body, p.metrics, "upstream"}
 		if p.cfg.Downlink != nil {
-			sent, end := p.cfg.Downlink.UpstreamStream(bringsIn)
+			sent, end := p.cfg.Downlink.UpstreamStream(d, bringsIn)
 			return downlinkReader{counted, sent, end}, size, nil
 		}
 		return counted, size, nil

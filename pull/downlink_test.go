@@ -3,10 +3,15 @@ package pull_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/pull"
 )
 
 // downlink records what the puller told the node's download link.
@@ -15,12 +20,31 @@ type downlink struct {
 	streams, ends int
 	sent          int
 	bringsIn      []bool // per stream
+	blobs         []digest.Digest
+	// handOff are the blobs BringIn hands on; handedOff those HandedOff
+	// says were; asked lists BringIn's questions.
+	handOff, handedOff map[digest.Digest]bool
+	asked              []digest.Digest
 }
 
-func (d *downlink) UpstreamStream(bringsIn bool) (func(int), func()) {
+func (d *downlink) BringIn(b digest.Digest) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.asked = append(d.asked, b)
+	return !d.handOff[b]
+}
+
+func (d *downlink) HandedOff(b digest.Digest) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.handedOff[b]
+}
+
+func (d *downlink) UpstreamStream(b digest.Digest, bringsIn bool) (func(int), func()) {
 	d.mu.Lock()
 	d.streams++
 	d.bringsIn = append(d.bringsIn, bringsIn)
+	d.blobs = append(d.blobs, b)
 	d.mu.Unlock()
 	return func(n int) {
 			d.mu.Lock()
@@ -120,5 +144,55 @@ func TestForPeerBringsTheBlobIn(t *testing.T) {
 	streams, ends, _, bringsIn := dl.ended(1)
 	if !slices.Equal(bringsIn, []bool{true}) || ends != streams {
 		t.Fatalf("streams bringing the blob in: %v (%d ended), want [true], ended", bringsIn, ends)
+	}
+}
+
+// A node asked to bring in a blob for a peer asks its download link
+// first, and only when it would read it from upstream: one it holds is
+// served whatever the link says; one the link hands on, or handed on
+// before, is refused with ErrHandedOff before upstream is asked, so the
+// asker goes to the next node in the blob's order.
+func TestForPeerHandsABlobOn(t *testing.T) {
+	tests := []struct {
+		name      string
+		stored    bool
+		handOff   bool // BringIn says no
+		handedOff bool // HandedOff says yes
+		wantErr   error
+		wantAsked int
+		wantUp    bool
+	}{
+		{"taken", false, false, false, nil, 1, true},
+		{"handed on now", false, true, false, pull.ErrHandedOff, 1, false},
+		{"handed on before", false, false, true, pull.ErrHandedOff, 0, false},
+		{"stored", true, true, true, nil, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv()
+			e.up.PutBlob(layer)
+			if tt.stored {
+				e.store.AddBlob(layer)
+				e.store.LinkBlob(mirrored.Key(), ld)
+			}
+			dl := &downlink{handOff: map[digest.Digest]bool{ld: tt.handOff}, handedOff: map[digest.Digest]bool{ld: tt.handedOff}}
+			e.cfg.Downlink = dl
+			b, _, err := e.puller(t).ForPeer(context.Background(), ld, mirrored, rules(mirrored.Rule))
+			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && !bytes.Equal(readBlob(t, b), layer) {
+				t.Fatal("wrong bytes")
+			}
+			dl.mu.Lock()
+			asked := len(dl.asked)
+			dl.mu.Unlock()
+			if asked != tt.wantAsked {
+				t.Fatalf("BringIn asked %d times, want %d", asked, tt.wantAsked)
+			}
+			if got := len(e.up.BlobReads) > 0; got != tt.wantUp {
+				t.Fatalf("upstream read the blob: %v, want %v (%v)", got, tt.wantUp, e.up.BlobReads)
+			}
+		})
 	}
 }
