@@ -48,6 +48,3 @@ func (b *bringIns) ended(d digest.Digest) {
 // answer for a blob stands: a blob handed on is never read here for the
 // fleet later, or the fleet would read it twice.
 func (h *Host) BringIn(d digest.Digest) bool { return h.bringIns.mine(d) }
-
-// HandedOff says whether this node handed blob d on (BringIn).
-func (h *Host) HandedOff(d digest.Digest) bool { return h.bringIns.handedOff(d) }

@@ -92,7 +92,7 @@ func TestFetchHandsOnWhileBringingIn(t *testing.T) {
 					t.Errorf("a node that did not bring it in fetched it upstream for its peers %d times", n)
 				}
 			}
-			if busy && !first.h.HandedOff(d) {
+			if busy && !first.h.bringIns.handedOff(d) {
 				t.Error("the closest node does not say it handed the blob on")
 			}
 		})

@@ -61,7 +61,7 @@ func (m *memContent) Open(ctx context.Context, from peer.ID, d digest.Digest, re
 	m.mu.Lock()
 	b, ok := m.blobs[d]
 	if !ok && repo.Mirrored() && m.upstream != nil {
-		if h := m.bringIn; h != nil && (h.HandedOff(d) || !h.BringIn(d)) {
+		if h := m.bringIn; h != nil && !h.BringIn(d) {
 			m.mu.Unlock()
 			return nil, ErrHandedOff
 		}

@@ -20,8 +20,6 @@ type Downlink interface {
 	// next node in the fleet's order because it is bringing in another
 	// blob (false; p2p's BringIn). The first answer for a blob stands.
 	BringIn(d digest.Digest) bool
-	// HandedOff says whether this node handed blob d on.
-	HandedOff(d digest.Digest) bool
 }
 
 // downlinkReader counts an upstream body in the node's Downlink until it

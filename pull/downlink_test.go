@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/shoal-dev/shoal/pull"
+	"github.com/shoal-dev/shoal/repository"
 )
 
 // downlink records what the puller told the node's download link.
@@ -21,10 +22,9 @@ type downlink struct {
 	sent          int
 	bringsIn      []bool // per stream
 	blobs         []digest.Digest
-	// handOff are the blobs BringIn hands on; handedOff those HandedOff
-	// says were; asked lists BringIn's questions.
-	handOff, handedOff map[digest.Digest]bool
-	asked              []digest.Digest
+	// handOff are the blobs BringIn hands on; asked lists its questions.
+	handOff map[digest.Digest]bool
+	asked   []digest.Digest
 }
 
 func (d *downlink) BringIn(b digest.Digest) bool {
@@ -32,12 +32,6 @@ func (d *downlink) BringIn(b digest.Digest) bool {
 	defer d.mu.Unlock()
 	d.asked = append(d.asked, b)
 	return !d.handOff[b]
-}
-
-func (d *downlink) HandedOff(b digest.Digest) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.handedOff[b]
 }
 
 func (d *downlink) UpstreamStream(b digest.Digest, bringsIn bool) (func(int), func()) {
@@ -147,37 +141,50 @@ func TestForPeerBringsTheBlobIn(t *testing.T) {
 	}
 }
 
-// A node asked to bring in a blob for a peer asks its download link
-// first, and only when it would read it from upstream: one it holds is
-// served whatever the link says; one the link hands on, or handed on
-// before, is refused with ErrHandedOff before upstream is asked, so the
-// asker goes to the next node in the blob's order.
+// A node asked as a blob's designated fetcher asks its download link
+// whether it brings the blob in, unless it holds the blob whole: one the
+// link hands on is refused with ErrHandedOff before upstream is asked,
+// so the asker goes to the next node in the blob's order; a holder
+// asked for what its repository holds (no rule) is not asked at all.
 func TestForPeerHandsABlobOn(t *testing.T) {
 	tests := []struct {
 		name      string
 		stored    bool
+		arriving  bool // this node's own pull is fetching it
+		holder    bool // asked as a holder, without the rule
 		handOff   bool // BringIn says no
-		handedOff bool // HandedOff says yes
 		wantErr   error
 		wantAsked int
 		wantUp    bool
 	}{
-		{"taken", false, false, false, nil, 1, true},
-		{"handed on now", false, true, false, pull.ErrHandedOff, 1, false},
-		{"handed on before", false, false, true, pull.ErrHandedOff, 0, false},
-		{"stored", true, true, true, nil, 0, false},
+		{"taken", false, false, false, false, nil, 1, true},
+		{"handed on", false, false, false, true, pull.ErrHandedOff, 1, false},
+		{"arriving, taken", false, true, false, false, nil, 1, false},
+		// Its own pull may be reading it from the very asker: serving
+		// it as the origin would have each wait on the other.
+		{"arriving, handed on", false, true, false, true, pull.ErrHandedOff, 1, false},
+		{"arriving, asked as a holder", false, true, true, true, nil, 0, false},
+		{"stored", true, false, false, true, nil, 0, false},
+		{"asked as a holder", true, false, true, true, nil, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv()
 			e.up.PutBlob(layer)
-			if tt.stored {
+			switch {
+			case tt.stored:
 				e.store.AddBlob(layer)
 				e.store.LinkBlob(mirrored.Key(), ld)
+			case tt.arriving:
+				e.store.Arriving(mirrored.Key(), layer)
 			}
-			dl := &downlink{handOff: map[digest.Digest]bool{ld: tt.handOff}, handedOff: map[digest.Digest]bool{ld: tt.handedOff}}
+			dl := &downlink{handOff: map[digest.Digest]bool{ld: tt.handOff}}
 			e.cfg.Downlink = dl
-			b, _, err := e.puller(t).ForPeer(context.Background(), ld, mirrored, rules(mirrored.Rule))
+			repo := mirrored
+			if tt.holder {
+				repo = repository.Local(mirrored.Key())
+			}
+			b, _, err := e.puller(t).ForPeer(context.Background(), ld, repo, rules(mirrored.Rule))
 			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
 				t.Fatalf("err %v, want %v", err, tt.wantErr)
 			}

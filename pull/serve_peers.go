@@ -20,16 +20,6 @@ var ErrDenied = errors.New("denied")
 // blob's order is asked instead (Downlink.BringIn).
 var ErrHandedOff = errors.New("handed on to the next node: bringing in another blob")
 
-// receiving says whether the store holds d or is fetching it now.
-func (p *Puller) receiving(ctx context.Context, d digest.Digest) bool {
-	b, _, err := p.cfg.Store.Follow(ctx, d)
-	if err != nil {
-		return false
-	}
-	b.Close()
-	return true
-}
-
 // HasRule says whether this node mirrors through an upstream rule of
 // that name; a peer's request naming another rule gets only what this
 // node holds.
@@ -68,11 +58,14 @@ func (p *Puller) ForPeer(ctx context.Context, d digest.Digest, repo repository.N
 			return b, true, nil
 		}
 	}
-	// Asked to bring in a blob this node handed on to the next node in
-	// the fleet's order: what it is receiving of it comes from that node
-	// (or from this asker), so serving it as the blob's origin would have
-	// two nodes each waiting on the other.
-	if mirrored && p.cfg.Downlink != nil && p.cfg.Downlink.HandedOff(d) {
+	// Asked as the blob's designated fetcher for a blob not whole here: a
+	// node brings in one blob for the fleet at a time (Downlink.BringIn),
+	// and it decides before it serves one it is receiving, too. A node
+	// that served an asker from its own pull's transfer and then handed
+	// the blob on, to that same asker, had each waiting on the other as
+	// the blob's origin: neither read it, and both swarms stalled.
+	if mirrored && p.cfg.Downlink != nil && !p.cfg.Downlink.BringIn(d) {
+		p.log.Debug("handing a blob on to the next node: bringing in another", "digest", d, "repository", repo)
 		return nil, false, ErrHandedOff
 	}
 	// A blob this node is still receiving is passed on as it arrives, to
@@ -93,12 +86,6 @@ func (p *Puller) ForPeer(ctx context.Context, d digest.Digest, repo repository.N
 	}
 	if err := p.cfg.UpstreamAllowed(repo.Rule); err != nil {
 		return nil, false, fmt.Errorf("%w: %w", ErrDenied, err)
-	}
-	// A node brings in one blob for the fleet at a time: one it is not
-	// already receiving waits for this node's decision (Downlink.BringIn).
-	if p.cfg.Downlink != nil && !p.receiving(ctx, d) && !p.cfg.Downlink.BringIn(d) {
-		p.log.Debug("handing a blob on to the next node: bringing in another", "digest", d, "repository", repo)
-		return nil, false, ErrHandedOff
 	}
 	p.log.Debug("fetching for a peer as the designated fetcher", "digest", d, "repository", repo)
 	b, complete, err = p.fetchFor(ctx, repo, d, held, p.upstreamSource(repo, d, 0, true))

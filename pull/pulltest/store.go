@@ -40,6 +40,35 @@ type Store struct {
 	// would: Fetch, PutManifest, SetTag and LinkBlob answer
 	// pull.ErrCannotStore, and what is stored stays readable.
 	CannotWrite bool
+	// arriving are blobs being fetched (Arriving): Follow and Fetch
+	// join them, incomplete.
+	arriving map[digest.Digest][]byte
+}
+
+// Arriving makes content a blob the store is fetching now, linked into
+// repo as a stored manifest's layer would be: Follow and Fetch open it
+// as incomplete, and it is not stored.
+func (s *Store) Arriving(repo string, content []byte) digest.Digest {
+	d := digest.FromBytes(content)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.arriving == nil {
+		s.arriving = map[digest.Digest][]byte{}
+	}
+	s.arriving[d] = content
+	s.links[key(repo, d.String())] = true
+	return d
+}
+
+// joined opens a blob being fetched, if d is one.
+func (s *Store) joined(d digest.Digest) (*oci.Blob, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.arriving[d]
+	if !ok {
+		return nil, false
+	}
+	return blob(b), true
 }
 
 // refused is the answer of a store that cannot write.
@@ -277,8 +306,11 @@ func blob(b []byte) *oci.Blob {
 	return &oci.Blob{Size: int64(len(b)), Content: bytes.NewReader(b), Close: func() error { return nil }}
 }
 
-// Follow opens a stored blob; the fake has no fetch in flight to join.
+// Follow opens a stored blob, or one being fetched (Arriving).
 func (s *Store) Follow(ctx context.Context, d digest.Digest) (*oci.Blob, bool, error) {
+	if b, ok := s.joined(d); ok {
+		return b, false, nil
+	}
 	b, err := s.OpenBlob(d)
 	return b, err == nil, err
 }
@@ -288,6 +320,9 @@ func (s *Store) Follow(ctx context.Context, d digest.Digest) (*oci.Blob, bool, e
 func (s *Store) Fetch(ctx context.Context, d digest.Digest, src pull.BlobSource) (*oci.Blob, bool, error) {
 	if b, err := s.OpenBlob(d); err == nil {
 		return b, true, nil
+	}
+	if b, ok := s.joined(d); ok {
+		return b, false, nil
 	}
 	if err := s.refused(); err != nil {
 		return nil, false, err

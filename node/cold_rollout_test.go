@@ -1,0 +1,160 @@
+package node
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// slowWriter sends a response at about rate bytes a second, counting
+// what it sent: an upstream whose blob bodies take a while, so that a
+// node designated for two layers is still reading the first when it is
+// asked for the second.
+type slowWriter struct {
+	http.ResponseWriter
+	n    *atomic.Int64
+	rate int
+}
+
+func (w slowWriter) Write(b []byte) (int, error) {
+	sent := 0
+	for len(b) > 0 {
+		k := min(len(b), w.rate/20)
+		n, err := w.ResponseWriter.Write(b[:k])
+		sent += n
+		w.n.Add(int64(n))
+		if err != nil {
+			return sent, err
+		}
+		b = b[k:]
+		if f, ok := w.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return sent, nil
+}
+
+// A cold rollout: every node of a fleet pulls every layer of an image at
+// once, from an upstream that sends each blob body at 4 MB/s. The fleet
+// reads each blob from upstream once, whichever node brings it in (a
+// node designated for two layers hands one on), and every pull gets the
+// right content.
+func TestColdRolloutReadsEachBlobOnce(t *testing.T) {
+	var blobBytes atomic.Int64
+	var mu sync.Mutex
+	gets := map[string]int{} // blob body GETs by path
+	reg := quietRegistry()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			mu.Lock()
+			gets[r.URL.Path]++
+			mu.Unlock()
+			w = slowWriter{w, &blobBytes, 4 << 20}
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(up.Close)
+	img, err := random.Image(3<<20, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(strings.TrimPrefix(up.URL, "http://") + "/app/img:v1")
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	blobBytes.Store(0)
+	mu.Lock()
+	clear(gets)
+	mu.Unlock()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	for _, l := range layers {
+		s, _ := l.Size()
+		size += s
+	}
+	logged := func(c *Config) {
+		if os.Getenv("SHOAL_TEST_LOG") != "" {
+			c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+	}
+	const n = 6
+	var nodes []*Node
+	var srvs []*httptest.Server
+	for i := range n {
+		var boot []string
+		if i > 0 {
+			boot = nodes[0].p2p.Addrs()
+		}
+		nd, srv := startFleetNode(t, up.URL, boot, logged)
+		nodes, srvs = append(nodes, nd), append(srvs, srv)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, nd := range nodes {
+		for nd.p2p.Peers() < n-1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the fleet did not mesh: a node has %d peers of %d", nd.p2p.Peers(), n-1)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, srv := range srvs {
+		r, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://")+"/up/app/img:v1", name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pulled, err := remote.Image(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls, err := pulled.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rc, err := l.Compressed()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer rc.Close()
+				if _, err := io.Copy(io.Discard, rc); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := rc.Close(); err != nil { // remote checks the digest on Close
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	mu.Lock()
+	for path, n := range gets {
+		if n > 1 {
+			t.Errorf("upstream was asked for %s %d times, want once", path, n)
+		}
+	}
+	mu.Unlock()
+	if got := blobBytes.Load(); float64(got) > 1.05*float64(size)+64<<10 {
+		t.Fatalf("upstream sent %d blob bytes for an image of %d in layers: %.2f copies, want 1", got, size, float64(got)/float64(size))
+	}
+}
