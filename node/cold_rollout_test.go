@@ -1,7 +1,6 @@
 package node
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -114,15 +113,7 @@ func TestColdRolloutReadsEachBlobOnce(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for _, srv := range srvs {
-		r, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://")+"/up/app/img:v1", name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pulled, err := remote.Image(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls, err := pulled.Layers()
+		ls, err := imageThrough(t, srv, "up/app/img:v1").Layers()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,17 +121,7 @@ func TestColdRolloutReadsEachBlobOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rc, err := l.Compressed()
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer rc.Close()
-				if _, err := io.Copy(io.Discard, rc); err != nil {
-					t.Error(err)
-					return
-				}
-				if err := rc.Close(); err != nil { // remote checks the digest on Close
+				if err := readLayer(l); err != nil {
 					t.Error(err)
 				}
 			}()

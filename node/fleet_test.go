@@ -320,6 +320,20 @@ func TestStatusHidesPeersFromNonAdmins(t *testing.T) {
 // pullImage pulls ref through srv, every layer read to the end.
 func pullImage(t *testing.T, srv *httptest.Server, ref string) {
 	t.Helper()
+	layers, err := imageThrough(t, srv, ref).Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		if err := readLayer(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// imageThrough is ref as a client of srv sees it, its manifest read.
+func imageThrough(t *testing.T, srv *httptest.Server, ref string) v1.Image {
+	t.Helper()
 	r, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://")+"/"+ref, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
@@ -328,20 +342,18 @@ func pullImage(t *testing.T, srv *httptest.Server, ref string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers, err := img.Layers()
+	return img
+}
+
+// readLayer reads l to its end; remote checks its digest on Close.
+func readLayer(l v1.Layer) error {
+	rc, err := l.Compressed()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.Copy(io.Discard, rc); err != nil {
-			t.Fatal(err)
-		}
-		if err := rc.Close(); err != nil { // remote verifies the digest on Close
-			t.Fatal(err)
-		}
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		rc.Close()
+		return err
 	}
+	return rc.Close()
 }
