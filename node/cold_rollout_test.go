@@ -10,10 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // slowWriter sends a response at about rate bytes a second, counting
@@ -65,27 +61,11 @@ func TestColdRolloutReadsEachBlobOnce(t *testing.T) {
 		reg.ServeHTTP(w, r)
 	}))
 	t.Cleanup(up.Close)
-	img, err := random.Image(3<<20, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, _ := name.ParseReference(strings.TrimPrefix(up.URL, "http://") + "/app/img:v1")
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
+	pushRandomImage(t, up.URL, "app/img", 3<<20, 4)
 	blobBytes.Store(0)
 	mu.Lock()
 	clear(gets)
 	mu.Unlock()
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var size int64
-	for _, l := range layers {
-		s, _ := l.Size()
-		size += s
-	}
 	logged := func(c *Config) {
 		if os.Getenv("SHOAL_TEST_LOG") != "" {
 			c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -111,13 +91,21 @@ func TestColdRolloutReadsEachBlobOnce(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	var size int64 // the layers' bytes
 	var wg sync.WaitGroup
-	for _, srv := range srvs {
+	for k, srv := range srvs {
 		ls, err := imageThrough(t, srv, "up/app/img:v1").Layers()
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, l := range ls {
+			if k == 0 {
+				s, err := l.Size()
+				if err != nil {
+					t.Fatal(err)
+				}
+				size += s
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
