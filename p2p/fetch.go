@@ -156,8 +156,8 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name,
 	req.Rule, req.Repo = repo.Rule, repo.Path
 	if len(order.closer) > 0 {
 		dl, err := h.fetchFrom(ctx, d, repo, order.closer, req, true)
-		if err == nil {
-			return dl, nil
+		if err == nil || ctx.Err() != nil {
+			return dl, err
 		}
 	}
 	// Every peer before this node declined or failed: it brings the blob
