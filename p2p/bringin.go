@@ -24,6 +24,12 @@ func (b *bringIns) mine(d digest.Digest) bool {
 	return b.b.Mine(string(d), time.Now())
 }
 
+func (b *bringIns) take(d digest.Digest) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.b.Take(string(d), time.Now())
+}
+
 func (b *bringIns) handedOff(d digest.Digest) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()

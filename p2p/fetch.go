@@ -168,6 +168,8 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name,
 		return nil, ErrNoPeer
 	}
 	h.log.Debug("handing a blob on to the next node: bringing in another", "digest", d)
+	// The last of them may not hand it on: someone must bring it in.
+	req.takeLast = true
 	return h.fetchFrom(ctx, d, repo, order.after, req, true)
 }
 
@@ -333,10 +335,12 @@ func (dl *Download) openHedged(ctx context.Context, req Request) (*Stream, error
 	started, pending := 0, 0
 	start := func() {
 		p := dl.peers[started]
+		r := req
+		r.Take = req.takeLast && started == len(dl.peers)-1
 		started++
 		pending++
 		go func() {
-			s, err := dl.h.Open(dl.ctx, p, req)
+			s, err := dl.h.Open(dl.ctx, p, r)
 			answers <- openAnswer{s, p, err}
 		}()
 	}

@@ -58,6 +58,21 @@ func (b *BringIns) Mine(d string, now time.Time) bool {
 	return mine
 }
 
+// Take makes blob d this node's whatever it decided before: the asker
+// has no one after this node to ask, so handing it on would leave it to
+// no one, or to every asker reading it itself.
+func (b *BringIns) Take(d string, now time.Time) {
+	e := b.get(d, now)
+	if e == nil {
+		e = &bringIn{at: now}
+		b.put(d, e)
+	}
+	if !e.mine {
+		e.mine, e.at = true, now
+	}
+	e.seen = now
+}
+
 // HandedOff says whether this node handed blob d on; it decides nothing.
 func (b *BringIns) HandedOff(d string, now time.Time) bool {
 	e := b.get(d, now)

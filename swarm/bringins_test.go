@@ -10,7 +10,7 @@ func TestBringIns(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	type step struct {
 		at   time.Duration
-		op   string // mine, handedOff, started, ended
+		op   string // mine, handedOff, started, ended, take
 		blob string
 		want bool // for mine and handedOff
 	}
@@ -79,6 +79,18 @@ func TestBringIns(t *testing.T) {
 			{2 * time.Second, "ended", "a", false},
 			{2 * time.Second, "mine", "c", true},
 		}},
+		{"a blob handed on is taken when the asker has no one after", []step{
+			{0, "started", "a", false},
+			{time.Second, "mine", "b", false},
+			{2 * time.Second, "take", "b", false},
+			{2 * time.Second, "mine", "b", true},
+			{2 * time.Second, "handedOff", "b", false},
+		}},
+		{"a blob taken so counts as arriving until it opens", []step{
+			{0, "take", "b", false},
+			{time.Second, "mine", "c", false},
+			{handOffPending, "mine", "d", true},
+		}},
 		{"more ends than starts change nothing", []step{
 			{0, "ended", "a", false},
 			{0, "mine", "b", true},
@@ -102,6 +114,8 @@ func TestBringIns(t *testing.T) {
 					b.Started(s.blob, now)
 				case "ended":
 					b.Ended(s.blob, now)
+				case "take":
+					b.Take(s.blob, now)
 				}
 			}
 		})
