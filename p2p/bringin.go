@@ -30,12 +30,6 @@ func (b *bringIns) take(d digest.Digest) {
 	b.b.Take(string(d), time.Now())
 }
 
-func (b *bringIns) handedOff(d digest.Digest) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.HandedOff(string(d), time.Now())
-}
-
 func (b *bringIns) started(d digest.Digest) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

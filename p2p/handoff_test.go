@@ -106,7 +106,10 @@ func TestFetchHandsOnWhileBringingIn(t *testing.T) {
 					t.Errorf("a node that did not bring it in fetched it upstream for its peers %d times", n)
 				}
 			}
-			if busy && !first.h.bringIns.handedOff(d) {
+			first.h.bringIns.mu.Lock()
+			handedOff := first.h.bringIns.b.HandedOff(string(d), time.Now())
+			first.h.bringIns.mu.Unlock()
+			if busy && !handedOff {
 				t.Error("the closest node does not say it handed the blob on")
 			}
 		})

@@ -176,9 +176,10 @@ func newFleet(cfg config) *fleet {
 // blob (p2p: by DHT distance to its digest); the first that takes it
 // brings it in (swarm.BringIns), and a node already bringing in another
 // blob hands it to the next. The preloads ask for every blob at once, so
-// the decisions are taken at the start, in blob order; when every node
-// hands it on, the first in the ranking reads it all the same (p2p: the
-// asker goes upstream itself once every peer it asked declined).
+// the decisions are taken at the start, in blob order. Every node hands
+// it on only when there are fewer nodes than blobs (the one-node phases):
+// then the first in the ranking reads it all the same, as in p2p a node
+// with no peer after it does.
 func (f *fleet) designate(i int) int {
 	rank := f.rng.Perm(f.cfg.nodes)
 	key := strconv.Itoa(i)
