@@ -379,9 +379,11 @@ func (sf *swarmFetch) launch(i int, p peer.ID, out chan<- *arrival) {
 	// copy it spends on a slow asker is given back after PieceTimeout
 	// and goes to another (in docker at 50 nodes an origin bringing in
 	// two layers kept one copy going to one asker for over a minute).
+	// On a link too slow for a piece to come in PieceTimeout at its fair
+	// share, the bound grows with it (swarm.OriginLimit).
 	limit := swarm.PieceLimit
 	if p == sf.origin {
-		limit = swarm.PieceTimeout
+		limit = swarm.OriginLimit(PieceSize, sf.dl.h.intake.rate())
 	}
 	ctx, cancel := context.WithTimeout(sf.dl.ctx, limit)
 	quiet := time.AfterFunc(swarm.PieceTimeout, cancel)

@@ -232,7 +232,8 @@ func (sf *fetch) request(i, p int) {
 	}
 	// PieceTimeout bounds a request's silence, PieceLimit its length
 	// (p2p's swarmFetch.launch): while the piece's bytes move, it waits
-	// again. A request to the origin is bounded in all by PieceTimeout.
+	// again. A request to the origin is bounded in all by
+	// swarm.OriginLimit.
 	asked := f.clk.Now()
 	var timeout *simnet.Event
 	var fire func()
@@ -247,7 +248,11 @@ func (sf *fetch) request(i, p int) {
 		}
 		end(swarm.Failed, -1, nil, nil)
 	}
-	timeout = f.clk.After(swarm.PieceTimeout, fire)
+	first := swarm.PieceTimeout
+	if p == sf.b.origin {
+		first = swarm.OriginLimit(pieceSize, sf.n.intake.Rate())
+	}
+	timeout = f.clk.After(first, fire)
 	f.message(sf.n.id, p, requestBytes(askerHave, askerExtra, need), func(ok bool) {
 		q := f.nodes[p]
 		if !ok || q.dead || ended {
