@@ -403,9 +403,6 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	if err == nil && n != want {
 		err = fmt.Errorf("sent %d of %d bytes", n, want)
 	}
-	if err == nil {
-		awaitAck(s, ackWait)
-	}
 	sentWhole = err == nil
 	if sentWhole && piece && !served.Complete && h.cfg.OnRelayedPiece != nil {
 		h.cfg.OnRelayedPiece()
@@ -491,13 +488,8 @@ func (h *Host) Open(ctx context.Context, p peer.ID, req Request) (*Stream, error
 	if _, err := s.Write(append(line, '\n')); err != nil {
 		return nil, err
 	}
-	// A body's asker half-closes when it has nearly all of it (ack.go);
-	// a question with no body closes at once.
-	acks := !req.Status && req.Digest != ""
-	if !acks {
-		if err := s.CloseWrite(); err != nil {
-			return nil, err
-		}
+	if err := s.CloseWrite(); err != nil {
+		return nil, err
 	}
 	br := bufio.NewReaderSize(s, 64<<10)
 	var resp Response
@@ -531,12 +523,7 @@ func (h *Host) Open(ctx context.Context, p peer.ID, req Request) (*Stream, error
 		want = req.Length
 	}
 	ok = true
-	body := &exactReader{r: br, left: want}
-	var r io.Reader = body
-	if acks {
-		r = newAckingReader(body, s)
-	}
-	return &Stream{Response: resp, Peer: p, Reader: r, s: s, stop: stop}, nil
+	return &Stream{Response: resp, Peer: p, Reader: &exactReader{r: br, left: want}, s: s, stop: stop}, nil
 }
 
 func readLine(br *bufio.Reader, v any) error {

@@ -323,11 +323,10 @@ func (sf *fetch) request(i, p int) {
 				end(swarm.OK, have, pieces, members)
 			})
 		}
-		// The holder's slot frees when the asker half-closes, sendBuffer
-		// (p2p's ackBefore) bytes before it has the piece: its writes
-		// returned earlier, into the stream's window, the socket's
-		// buffer and the link's queue. The origin's last bytes wait for
-		// upstream.
+		// The holder's write returns, and its slot frees, once the last
+		// bytes are in the buffers below it (the stream's window, the
+		// socket's, the link's queue): sendBuffer bytes before the asker
+		// has them. The origin's last bytes wait for upstream.
 		// The answer's header leads the piece on its stream.
 		var header int64
 		if !f.cfg.freeHeaders {

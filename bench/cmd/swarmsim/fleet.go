@@ -18,10 +18,6 @@ import (
 const (
 	// pieceSize is p2p.PieceSize.
 	pieceSize = 1 << 20
-	// ackBefore is p2p's: an asker half-closes a piece's stream with
-	// this much of it still to come, and its holder's upload slot frees
-	// then, not when its last write returns.
-	ackBefore = 128 << 10
 	// maxUploads is p2p's memory bound on upload streams.
 	maxUploads = 32
 	// preloadConcurrency is ingest's: a preload pulls up to eight blobs
@@ -45,8 +41,7 @@ type config struct {
 	seed    uint64
 	share   bool // false: every node pulls from upstream (no sharing)
 	// sendBuffer is how many bytes of a piece are still on their way
-	// when the holder's upload slot frees (ackBefore unless an
-	// experiment says otherwise).
+	// when the holder's write returns and frees its upload slot.
 	sendBuffer int64
 	// verbose, if set, is told of every swarm fetch that stalls.
 	verbose io.Writer

@@ -120,7 +120,7 @@ func TestParseRate(t *testing.T) {
 // every first copy of a piece was given back before it arrived, and the
 // fetches stalled and went upstream (2.2 copies at 10 nodes).
 func TestSlowLinksKeepOneUpstreamCopy(t *testing.T) {
-	cfg := config{nodes: 10, rate: 250e3, size: 64 << 20, layers: 4, latency: time.Millisecond, seed: 1, share: true, sendBuffer: ackBefore}
+	cfg := config{nodes: 10, rate: 250e3, size: 64 << 20, layers: 4, latency: time.Millisecond, seed: 1, share: true, sendBuffer: 256 << 10}
 	r := measure(cfg, 2*time.Hour)
 	if r.Copies > 1.05 {
 		t.Fatalf("10 nodes on 2 Mbit/s links read %.2f copies of the image from upstream, want at most 1.05", r.Copies)
