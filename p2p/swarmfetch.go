@@ -329,7 +329,10 @@ func (sf *swarmFetch) run() {
 		if h := sf.plan.Progress(); h > sf.swarmHeld || dl.h.bringingIn() || heldBack {
 			sf.swarmHeld, sf.lastGrowth = max(h, sf.swarmHeld), now
 		}
-		if (sf.plan.Live() == 0 && inflight == 0) || now.Sub(later(sf.lastGood, sf.lastGrowth)) > swarm.Stall {
+		// A reader that has waited swarm.ReaderStarve for its next piece
+		// is stalled whatever the swarm does: the store would fail the
+		// pull soon after.
+		if (sf.plan.Live() == 0 && inflight == 0) || now.Sub(later(sf.lastGood, sf.lastGrowth)) > swarm.Stall || now.Sub(sf.readerSince) > swarm.ReaderStarve {
 			sf.fail(fmt.Errorf("%w: swarm for %s stalled", ErrNoPeer, dl.d))
 			return
 		}

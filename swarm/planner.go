@@ -73,6 +73,18 @@ const (
 	// too often); 20 s cost nothing and kept the longest wait under 83 s,
 	// against the node's 2-minute idle timeout.
 	ReaderWait = 20 * time.Second
+	// ReaderStarve is how long a fetch's reader may wait for its next
+	// piece before the fetch gives the swarm up, as after Stall, and the
+	// node resumes from upstream where it stopped: the node's store
+	// fails a fetch that has had no byte for two minutes (cache's
+	// fetchIdleTimeout), and a failed pull costs more than the rest of a
+	// blob from upstream. On 1 Mbit/s links readers waited 124-132 s
+	// while the swarm around them still grew (bench/cmd/swarmsim, 10
+	// nodes, 64 MiB in 4 layers: 2 to 4 such fetches a run); at 4 Mbit/s
+	// the longest wait is about 40 s. 90 s sent fetches upstream that
+	// would have got their piece in time (0.66 copies more at 50 nodes on
+	// 2 Mbit/s); 105 s leaves the fall-back 15 s to store a byte.
+	ReaderStarve = 105 * time.Second
 	// MaxStatusInterval is the longest a fetch waits between questions
 	// for news, however many members its origin answers (StatusAfter).
 	MaxStatusInterval = 5 * time.Second

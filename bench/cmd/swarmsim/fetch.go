@@ -201,7 +201,9 @@ func (sf *fetch) loop() {
 	if h := sf.plan.Progress(); h > sf.swarmHeld || sf.n.bringing > 0 || heldBack {
 		sf.swarmHeld, sf.lastGrowth = max(h, sf.swarmHeld), f.clk.Now()
 	}
-	if (sf.plan.Live() == 0 && sf.inflight == 0) || f.clk.Now()-max(sf.lastGood, sf.lastGrowth) > swarm.Stall {
+	// A reader that has waited swarm.ReaderStarve is stalled whatever
+	// the swarm does (p2p's swarmFetch.run).
+	if (sf.plan.Live() == 0 && sf.inflight == 0) || f.clk.Now()-max(sf.lastGood, sf.lastGrowth) > swarm.Stall || f.clk.Now()-sf.readerSince > swarm.ReaderStarve {
 		sf.over = true
 		sf.tick.Cancel()
 		if f.cfg.verbose != nil {

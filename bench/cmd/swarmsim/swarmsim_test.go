@@ -126,3 +126,17 @@ func TestSlowLinksKeepOneUpstreamCopy(t *testing.T) {
 		t.Fatalf("10 nodes on 2 Mbit/s links read %.2f copies of the image from upstream, want at most 1.05", r.Copies)
 	}
 }
+
+// No fetch's reader waits past the node's idle timeout, which would
+// fail the pull: on 1 Mbit/s links, where readers waited up to 132 s,
+// a fetch whose reader has waited swarm.ReaderStarve goes upstream.
+func TestNoReaderWaitsPastTheIdleTimeout(t *testing.T) {
+	cfg := config{nodes: 10, rate: 125e3, size: 64 << 20, layers: 4, latency: time.Millisecond, seed: 1, share: true, sendBuffer: 256 << 10}
+	r := measure(cfg, 4*time.Hour)
+	if r.Starved != 0 {
+		t.Fatalf("%d fetches' readers waited past the node's idle timeout (longest %.0f s): their pulls would fail", r.Starved, r.ReaderWait)
+	}
+	if r.Done != cfg.nodes {
+		t.Fatalf("%d of %d nodes done", r.Done, cfg.nodes)
+	}
+}
