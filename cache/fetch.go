@@ -19,6 +19,14 @@ import (
 // closes or the transfer stalls.
 type Source func(ctx context.Context) (body io.ReadCloser, size int64, err error)
 
+// Confirmed is a Source's body whose source vouches that a repository
+// holds the blob (an upstream serving it under that repository's name):
+// the blob is linked into that repository, as fetched content, in the
+// transaction that stores it.
+type Confirmed interface {
+	ConfirmedIn() (repo string)
+}
+
 // fetch is one blob being filled from a Source into a temp file. Readers
 // follow it by opening the file themselves and reading up to written.
 type fetch struct {
@@ -382,7 +390,13 @@ func (s *Store) runFetch(parent context.Context, f *fetch, file *os.File, fc *fi
 		s.failFetch(f, nil, s.writeFailed(fmt.Errorf("cache: fetch %s: %w", f.d, err)))
 		return
 	}
-	isNew, freed, err := s.commitFile(f.tmp, f.d, n, ph.Sum(), nil, func() {
+	var link func(mt *metaTxn) error
+	if c, ok := b.(Confirmed); ok {
+		if repo := c.ConfirmedIn(); validName("repository", repo) == nil {
+			link = func(mt *metaTxn) error { return mt.link(repo, false, f.d) }
+		}
+	}
+	isNew, freed, err := s.commitFile(f.tmp, f.d, n, ph.Sum(), link, func() {
 		f.mu.Lock()
 		f.committed = true
 		f.size = n

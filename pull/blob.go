@@ -221,13 +221,23 @@ func (p *Puller) upstreamSource(repo repository.Name, d digest.Digest, offset in
 		}
 		p.log.Debug("fetching blob from upstream", "repository", repo, "digest", d, "size", size, "offset", offset)
 		counted := countingReader{body, p.metrics, "upstream"}
+		var r io.ReadCloser = counted
 		if p.cfg.Downlink != nil {
 			sent, end := p.cfg.Downlink.UpstreamStream(d, bringsIn)
-			return downlinkReader{counted, sent, end}, size, nil
+			r = downlinkReader{counted, sent, end}
 		}
-		return counted, size, nil
+		return confirmedBody{r, repo.Key()}, size, nil
 	}
 }
+
+// confirmedBody is a blob's body from the upstream of repo, the
+// repository it names (Confirmed).
+type confirmedBody struct {
+	io.ReadCloser
+	repo string
+}
+
+func (b confirmedBody) ConfirmedIn() string { return b.repo }
 
 // countingReader counts the bytes read through it as fetched from
 // source.

@@ -287,3 +287,46 @@ func holdIn(e *env, repo string) {
 	m := &oci.Manifest{Digest: digest.FromString("a manifest of " + repo), Bytes: []byte("{}")}
 	_ = e.store.PutManifest(repo, m, &oci.ManifestInfo{Blobs: []ocispec.Descriptor{{Digest: ld}}})
 }
+
+// A node that brought a blob in for the fleet as its designated fetcher
+// holds it under the repository upstream served it from: it answers the
+// fleet's holder questions for it from the store, with no upstream call,
+// though it pulled no manifest that lists it.
+func TestForPeerHoldsWhatItBroughtIn(t *testing.T) {
+	asked := repository.Mirror("docker.io", "alpine")
+	e := newEnv()
+	e.up.PutBlob(layer)
+	p := e.puller(t)
+	b, _, err := p.ForPeer(context.Background(), ld, asked, rules("docker.io"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBlob(t, b)
+	for _, tc := range []struct {
+		name string
+		repo repository.Name
+		want bool
+	}{
+		{name: "the repository upstream served it from", repo: repository.Local(asked.Key()), want: true},
+		{name: "another repository", repo: repository.Local("docker.io/library/busybox")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, complete, err := p.ForPeer(context.Background(), ld, tc.repo, rules())
+			if !tc.want {
+				if !errors.Is(err, pull.ErrNotFound) {
+					t.Fatalf("err = %v, want ErrNotFound", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(readBlob(t, b), layer) || !complete {
+				t.Errorf("complete %v, or wrong content", complete)
+			}
+		})
+	}
+	if want := map[string]int{"BlobFrom": 1}; !maps.Equal(e.up.Calls, want) {
+		t.Errorf("upstream calls = %v, want %v", e.up.Calls, want)
+	}
+}

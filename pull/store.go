@@ -64,6 +64,16 @@ type Verifier interface {
 	Verified(ok bool)
 }
 
+// Confirmed is a body a BlobSource returns whose source vouches that a
+// repository holds the blob: an upstream that serves it under that
+// repository's name, which is what confirm asks it. The store links the
+// blob into that repository (as fetched content) as it stores it, so that
+// a node that brought a blob in for the fleet answers the fleet's holder
+// questions for it without pulling its image itself.
+type Confirmed interface {
+	ConfirmedIn() (repo string)
+}
+
 // CheckedPieces is a body a BlobSource returns (or a Download) that has
 // checked each piece of pieceSize bytes against a digest before handing
 // out any of its bytes: the store keeps those digests with the blob

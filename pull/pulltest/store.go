@@ -316,7 +316,8 @@ func (s *Store) Follow(ctx context.Context, d digest.Digest) (*oci.Blob, bool, e
 }
 
 // Fetch fills the blob from src at once (the real store streams it) and
-// keeps it only if it matches d, telling a Verifier body its verdict.
+// keeps it only if it matches d, telling a Verifier body its verdict and
+// linking it into the repository a Confirmed body names.
 func (s *Store) Fetch(ctx context.Context, d digest.Digest, src pull.BlobSource) (*oci.Blob, bool, error) {
 	if b, err := s.OpenBlob(d); err == nil {
 		return b, true, nil
@@ -348,6 +349,9 @@ func (s *Store) Fetch(ctx context.Context, d digest.Digest, src pull.BlobSource)
 	}
 	s.mu.Lock()
 	s.blobs[d] = content
+	if c, is := body.(pull.Confirmed); is {
+		s.links[key(c.ConfirmedIn(), d.String())] = true
+	}
 	s.mu.Unlock()
 	return blob(content), false, nil
 }
