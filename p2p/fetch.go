@@ -140,9 +140,13 @@ func (h *Host) Fetch(ctx context.Context, d digest.Digest, repo repository.Name,
 	req := Request{Digest: d, Repo: repo.Key(), Swarm: true, Status: true, WantPieces: true, MemberRefs: true}
 	if len(candidates) > 0 {
 		dl, err := h.fetchFrom(ctx, d, repo, candidates, req, false)
-		// A known peer that turned out not to hold it is no reason to
-		// skip the designated fetcher when no holder advertises it.
-		if err == nil || len(providers) > 0 || !repo.Mirrored() {
+		// Holders that turned out not to hold it under repo's name are no
+		// reason to skip the designated fetcher. A provider record names
+		// a digest, not a repository: a layer two images share is
+		// advertised by every node holding the first, and each node
+		// pulling the second went upstream for it itself when they
+		// refused.
+		if err == nil || !repo.Mirrored() || ctx.Err() != nil {
 			return dl, err
 		}
 	}

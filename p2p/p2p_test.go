@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -42,6 +44,11 @@ type memContent struct {
 	// bringIn, when set, decides as pull.ForPeer does whether a blob
 	// is fetched upstream for a peer or handed on (Host.BringIn).
 	bringIn *Host
+	// heldIn, when it names a blob, is the one repository (key) that
+	// holds it here: a holder question naming another is refused, and a
+	// designated fetcher's answered once upstream confirms it, as
+	// pull.ForPeer does.
+	heldIn map[digest.Digest]string
 }
 
 func newMemContent() *memContent {
@@ -60,6 +67,12 @@ func (m *memContent) Open(ctx context.Context, from peer.ID, d digest.Digest, re
 	m.opens.Add(1)
 	m.mu.Lock()
 	b, ok := m.blobs[d]
+	if in, scoped := m.heldIn[d]; ok && scoped && in != repo.Key() {
+		if _, confirmed := m.upstream[d]; !confirmed || !repo.Mirrored() {
+			m.mu.Unlock()
+			return nil, ErrNotFound
+		}
+	}
 	if !ok && repo.Mirrored() && m.upstream != nil {
 		if h := m.bringIn; h != nil && !h.BringIn(d) {
 			m.mu.Unlock()
@@ -133,6 +146,9 @@ func newFleet(t testing.TB, n int) []*testPeer {
 		cfg := Config{
 			KeyFile: filepath.Join(t.TempDir(), "peer.key"),
 			Listen:  []string{"/ip4/127.0.0.1/tcp/0"},
+		}
+		if os.Getenv("SHOAL_TEST_LOG") != "" {
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", i)
 		}
 		if i > 0 {
 			cfg.Bootstrap = fleet[0].h.Addrs()[:1]
@@ -324,6 +340,56 @@ func TestFetchNoProviderAsksDesignatedPeer(t *testing.T) {
 		if !bytes.Equal(b, blob) {
 			t.Fatal("wrong bytes from the designated peer")
 		}
+	}
+}
+
+// A layer shared by two images: the node holding it under the first
+// image's repository advertises it, and refuses holder questions for the
+// second's. The askers of the second image then ask the blob's designated
+// fetcher, as when no one advertises it; they used to go upstream
+// themselves, each of them, whenever a provider refused.
+func TestFetchRefusedByHoldersAsksDesignatedPeer(t *testing.T) {
+	fleet := newFleet(t, 4)
+	blob := randomBytes(t, 1000)
+	holder, askers := fleet[3], fleet[:3]
+	d := holder.content.put(blob)
+	holder.content.heldIn = map[digest.Digest]string{d: "up/base"}
+	for _, p := range fleet {
+		p.content.upstream = map[digest.Digest][]byte{d: blob}
+	}
+	for _, p := range askers {
+		provideNow(t, holder, p, d)
+	}
+	self := make([]bool, len(askers)) // the askers that go upstream themselves
+	var wg sync.WaitGroup
+	for i, p := range askers {
+		wg.Go(func() {
+			dl, err := p.h.Fetch(context.Background(), d, repository.Mirror("up", "app"), 3*time.Second, nil)
+			if errors.Is(err, ErrNoPeer) {
+				self[i] = true
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !bytes.Equal(readAll(t, dl), blob) {
+				t.Error("wrong bytes")
+			}
+		})
+	}
+	wg.Wait()
+	// The designated fetcher reads it from upstream once, for itself and
+	// the others; the holder, when it is the designated one, only has
+	// upstream confirm it.
+	var readers []int
+	for i, p := range fleet {
+		if i < len(self) && self[i] || p.content.fetches.Load() > 0 {
+			readers = append(readers, i)
+		}
+	}
+	if len(readers) > 1 {
+		t.Errorf("nodes %v read the blob from upstream, want one at most", readers)
 	}
 }
 
