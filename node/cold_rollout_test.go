@@ -66,9 +66,11 @@ func TestColdRolloutReadsEachBlobOnce(t *testing.T) {
 	mu.Lock()
 	clear(gets)
 	mu.Unlock()
-	logged := func(c *Config) {
-		if os.Getenv("SHOAL_TEST_LOG") != "" {
-			c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logged := func(i int) func(c *Config) {
+		return func(c *Config) {
+			if os.Getenv("SHOAL_TEST_LOG") != "" {
+				c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", i)
+			}
 		}
 	}
 	const n = 6
@@ -79,7 +81,7 @@ func TestColdRolloutReadsEachBlobOnce(t *testing.T) {
 		if i > 0 {
 			boot = nodes[0].p2p.Addrs()
 		}
-		nd, srv := startFleetNode(t, up.URL, boot, logged)
+		nd, srv := startFleetNode(t, up.URL, boot, logged(i))
 		nodes, srvs = append(nodes, nd), append(srvs, srv)
 	}
 	deadline := time.Now().Add(20 * time.Second)
