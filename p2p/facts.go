@@ -96,6 +96,11 @@ type factsExchange struct {
 	mu       sync.Mutex
 	lastTold time.Time
 	pending  bool // a telling after a change is scheduled
+	// soonPending and againPending say that the tellings after a peer
+	// connected are scheduled (tellSoon).
+	soonPending, againPending bool
+	// after runs f d from now: time.AfterFunc, a fake in tests.
+	after func(d time.Duration, f func())
 }
 
 // ExchangeFacts starts the facts exchange: it joins FactsTopic, tells
@@ -108,7 +113,8 @@ func (h *Host) ExchangeFacts(own func() NodeFacts) error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	x := &factsExchange{h: h, own: own, kick: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	x := &factsExchange{h: h, own: own, kick: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
+		after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
 	if x.topic, x.sub, err = joinTopic(ps, FactsTopic, "facts", x.validate); err != nil {
 		cancel()
 		return err
@@ -127,10 +133,35 @@ func (h *Host) ExchangeFacts(own func() NodeFacts) error {
 	return nil
 }
 
-// tellSoon tells this node's facts factsSoon and factsSoonAgain from now.
+// tellSoon tells this node's facts factsSoon and factsSoonAgain from
+// now, unless those tellings are scheduled already: a peer that connects
+// meanwhile hears them, or, if the first comes too soon for its mesh,
+// the second, the next a connection brings, or the periodic one. A node
+// starting in a fleet connects to most of its peers within seconds; with
+// two tellings per connection each node of a 20-node fleet told its
+// facts up to 38 times in its first 20 s, and gossipsub's validation and
+// send queues overflowed: 3,235 messages dropped, whatever their topic
+// (rolloutbench with debug logs, bench/RESULTS.md).
 func (x *factsExchange) tellSoon() {
-	time.AfterFunc(factsSoon, x.tell)
-	time.AfterFunc(factsSoonAgain, x.tell)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !x.soonPending {
+		x.soonPending = true
+		x.after(factsSoon, func() { x.told(&x.soonPending) })
+	}
+	if !x.againPending {
+		x.againPending = true
+		x.after(factsSoonAgain, func() { x.told(&x.againPending) })
+	}
+}
+
+// told tells the facts of a scheduled telling, whose pending flag it
+// clears first, so that a peer connecting from now on schedules another.
+func (x *factsExchange) told(pending *bool) {
+	x.mu.Lock()
+	*pending = false
+	x.mu.Unlock()
+	x.tell()
 }
 
 func (x *factsExchange) tell() {

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -109,4 +110,48 @@ func FuzzParseFacts(f *testing.F) {
 			t.Fatal("parsed invalid facts")
 		}
 	})
+}
+
+// The connections of a burst share the tellings that follow them: one
+// soon and one again, not two per connection. A connection after one of
+// them was told schedules that one anew.
+func TestFactsTellSoonOncePerBurst(t *testing.T) {
+	var scheduled []time.Duration
+	var run []func()
+	x := &factsExchange{kick: make(chan struct{}, 1), after: func(d time.Duration, f func()) {
+		scheduled = append(scheduled, d)
+		run = append(run, f)
+	}}
+	kicked := func() bool {
+		select {
+		case <-x.kick:
+			return true
+		default:
+			return false
+		}
+	}
+	for _, step := range []struct {
+		name string
+		do   func()
+		want []time.Duration // scheduled so far
+		kick bool            // a telling is due
+	}{
+		{name: "19 peers connect", do: func() {
+			for range 19 {
+				x.tellSoon()
+			}
+		}, want: []time.Duration{factsSoon, factsSoonAgain}},
+		{name: "the soon telling runs", do: func() { run[0]() }, want: []time.Duration{factsSoon, factsSoonAgain}, kick: true},
+		{name: "a peer connects: a soon telling again, the again one is pending", do: x.tellSoon, want: []time.Duration{factsSoon, factsSoonAgain, factsSoon}},
+		{name: "both run", do: func() { run[1](); run[2]() }, want: []time.Duration{factsSoon, factsSoonAgain, factsSoon}, kick: true},
+		{name: "a peer connects: both anew", do: x.tellSoon, want: []time.Duration{factsSoon, factsSoonAgain, factsSoon, factsSoon, factsSoonAgain}},
+	} {
+		step.do()
+		if !slices.Equal(scheduled, step.want) {
+			t.Fatalf("%s: scheduled %v, want %v", step.name, scheduled, step.want)
+		}
+		if got := kicked(); got != step.kick {
+			t.Fatalf("%s: a telling due %v, want %v", step.name, got, step.kick)
+		}
+	}
 }
