@@ -1,11 +1,8 @@
 package p2p
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,30 +60,13 @@ func TestFetchHandsOnWhileBringingIn(t *testing.T) {
 				// for room until its reader starved).
 				first.h.bringIns.started(other)
 			}
+			self := fetchEach(t, ctx, fleet, d, repository.Mirror("up", "repo"), 2*time.Second, blob)
 			selfFetched := map[*testPeer]bool{}
-			var mu sync.Mutex
-			var wg sync.WaitGroup
-			for _, p := range fleet {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					dl, err := p.h.Fetch(ctx, d, repository.Mirror("up", "repo"), 2*time.Second, nil)
-					if errors.Is(err, ErrNoPeer) {
-						mu.Lock()
-						selfFetched[p] = true
-						mu.Unlock()
-						return
-					}
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					if !bytes.Equal(readAll(t, dl), blob) {
-						t.Error("wrong bytes")
-					}
-				}()
+			for i, p := range fleet {
+				if self[i] {
+					selfFetched[p] = true
+				}
 			}
-			wg.Wait()
 			want := first
 			if busy {
 				want = second

@@ -240,6 +240,34 @@ func readAll(t *testing.T, dl *Download) []byte {
 	return b
 }
 
+// fetchEach fetches d for repo on every one of peers at once, checking
+// that each read want; self says which of them were told to go upstream
+// themselves (ErrNoPeer: the designated fetcher, or a node no peer could
+// help).
+func fetchEach(t *testing.T, ctx context.Context, peers []*testPeer, d digest.Digest, repo repository.Name, findTimeout time.Duration, want []byte) (self []bool) {
+	t.Helper()
+	self = make([]bool, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		wg.Go(func() {
+			dl, err := p.h.Fetch(ctx, d, repo, findTimeout, nil)
+			if errors.Is(err, ErrNoPeer) {
+				self[i] = true
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !bytes.Equal(readAll(t, dl), want) {
+				t.Error("wrong bytes")
+			}
+		})
+	}
+	wg.Wait()
+	return self
+}
+
 func TestFetchFromPeers(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -295,36 +323,19 @@ func TestFetchNoProviderAsksDesignatedPeer(t *testing.T) {
 	for _, p := range fleet {
 		p.content.upstream = map[digest.Digest][]byte{d: blob}
 	}
-	var got [][]byte
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	selfFetch := atomic.Int32{}
-	for _, p := range fleet {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			dl, err := p.h.Fetch(context.Background(), d, repository.Mirror("up", "repo"), 3*time.Second, nil)
-			if errors.Is(err, ErrNoPeer) {
-				selfFetch.Add(1) // this node is the designated fetcher
-				return
-			}
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			b := readAll(t, dl)
-			mu.Lock()
-			got = append(got, b)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	self := fetchEach(t, context.Background(), fleet, d, repository.Mirror("up", "repo"), 3*time.Second, blob)
 	var upstreamFetches int32
 	for _, p := range fleet {
 		upstreamFetches += p.content.fetches.Load()
 	}
-	if selfFetch.Load() != 1 {
-		t.Errorf("%d nodes found themselves designated, want 1", selfFetch.Load())
+	designated := 0
+	for _, s := range self {
+		if s {
+			designated++
+		}
+	}
+	if designated != 1 {
+		t.Errorf("%d nodes found themselves designated, want 1", designated)
 	}
 	if upstreamFetches != 1 {
 		t.Errorf("%d upstream fetches by designated peers, want 1", upstreamFetches)
@@ -335,11 +346,6 @@ func TestFetchNoProviderAsksDesignatedPeer(t *testing.T) {
 			t.Errorf("designated peer fetched for %+v, want up/repo", p.content.fetchedFor)
 		}
 		p.content.mu.Unlock()
-	}
-	for _, b := range got {
-		if !bytes.Equal(b, blob) {
-			t.Fatal("wrong bytes from the designated peer")
-		}
 	}
 }
 
@@ -360,25 +366,7 @@ func TestFetchRefusedByHoldersAsksDesignatedPeer(t *testing.T) {
 	for _, p := range askers {
 		provideNow(t, holder, p, d)
 	}
-	self := make([]bool, len(askers)) // the askers that go upstream themselves
-	var wg sync.WaitGroup
-	for i, p := range askers {
-		wg.Go(func() {
-			dl, err := p.h.Fetch(context.Background(), d, repository.Mirror("up", "app"), 3*time.Second, nil)
-			if errors.Is(err, ErrNoPeer) {
-				self[i] = true
-				return
-			}
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if !bytes.Equal(readAll(t, dl), blob) {
-				t.Error("wrong bytes")
-			}
-		})
-	}
-	wg.Wait()
+	self := fetchEach(t, context.Background(), askers, d, repository.Mirror("up", "app"), 3*time.Second, blob)
 	// The designated fetcher reads it from upstream once, for itself and
 	// the others; the holder, when it is the designated one, only has
 	// upstream confirm it.
