@@ -198,6 +198,16 @@ func TestFullDisk(t *testing.T) {
 // bytes to the registry at url as repo:v1, and returns its digest.
 func pushRandomImage(t *testing.T, url, repo string, layerSize, layers int64) v1.Hash {
 	t.Helper()
+	d, err := pushedRandomImage(t, url, repo, layerSize, layers).Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// pushedRandomImage is pushRandomImage's image itself.
+func pushedRandomImage(t *testing.T, url, repo string, layerSize, layers int64) v1.Image {
+	t.Helper()
 	img, err := random.Image(layerSize, layers)
 	if err != nil {
 		t.Fatal(err)
@@ -206,9 +216,5 @@ func pushRandomImage(t *testing.T, url, repo string, layerSize, layers int64) v1
 	if err := remote.Write(ref, img); err != nil {
 		t.Fatal(err)
 	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return img
 }
