@@ -18,6 +18,10 @@ import (
 const (
 	// pieceSize is p2p.PieceSize.
 	pieceSize = 1 << 20
+	// defaultSendBuffer is how much of a piece is below a holder's
+	// write when it returns (-sendbuf's default): libp2p's initial yamux
+	// stream window.
+	defaultSendBuffer = 256 << 10
 	// maxUploads is p2p's memory bound on upload streams.
 	maxUploads = 32
 	// preloadConcurrency is ingest's: a preload pulls up to eight blobs

@@ -44,7 +44,7 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&cfg.layers, "layers", 2, "layers in the image")
 	fs.DurationVar(&cfg.latency, "latency", time.Millisecond, "one-way latency of every message")
 	fs.Float64Var(&cfg.leave, "leave", 0, "fraction of nodes that die at a random time within one pull's time")
-	sendBuf := fs.Int64("sendbuf", 256, "KiB of a piece below the holder's write when it returns (stream window, socket buffer, link queue): its upload slot frees that much early")
+	sendBuf := fs.Int64("sendbuf", defaultSendBuffer>>10, "KiB of a piece below the holder's write when it returns (stream window, socket buffer, link queue): its upload slot frees that much early")
 	seed := fs.Uint64("seed", 1, "seed of the first run (run k uses seed+k)")
 	fs.IntVar(&runs, "runs", 1, "runs, each with its own seed")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object per run instead of text")

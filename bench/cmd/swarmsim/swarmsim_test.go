@@ -11,7 +11,7 @@ import (
 
 // small is a rollout that runs in a fraction of a second.
 func small(nodes int) config {
-	return config{nodes: nodes, rate: 1e6, size: 6 << 20, layers: 2, latency: time.Millisecond, seed: 3, share: true, sendBuffer: 256 << 10}
+	return config{nodes: nodes, rate: 1e6, size: 6 << 20, layers: 2, latency: time.Millisecond, seed: 3, share: true, sendBuffer: defaultSendBuffer}
 }
 
 func TestSameSeedSameRun(t *testing.T) {
@@ -120,7 +120,7 @@ func TestParseRate(t *testing.T) {
 // every first copy of a piece was given back before it arrived, and the
 // fetches stalled and went upstream (2.2 copies at 10 nodes).
 func TestSlowLinksKeepOneUpstreamCopy(t *testing.T) {
-	cfg := config{nodes: 10, rate: 250e3, size: 64 << 20, layers: 4, latency: time.Millisecond, seed: 1, share: true, sendBuffer: 256 << 10}
+	cfg := config{nodes: 10, rate: 250e3, size: 64 << 20, layers: 4, latency: time.Millisecond, seed: 1, share: true, sendBuffer: defaultSendBuffer}
 	r := measure(cfg, 2*time.Hour)
 	if r.Copies > 1.05 {
 		t.Fatalf("10 nodes on 2 Mbit/s links read %.2f copies of the image from upstream, want at most 1.05", r.Copies)
@@ -131,7 +131,7 @@ func TestSlowLinksKeepOneUpstreamCopy(t *testing.T) {
 // fail the pull: on 1 Mbit/s links, where readers waited up to 132 s,
 // a fetch whose reader has waited swarm.ReaderStarve goes upstream.
 func TestNoReaderWaitsPastTheIdleTimeout(t *testing.T) {
-	cfg := config{nodes: 10, rate: 125e3, size: 64 << 20, layers: 4, latency: time.Millisecond, seed: 1, share: true, sendBuffer: 256 << 10}
+	cfg := config{nodes: 10, rate: 125e3, size: 64 << 20, layers: 4, latency: time.Millisecond, seed: 1, share: true, sendBuffer: defaultSendBuffer}
 	r := measure(cfg, 4*time.Hour)
 	if r.Starved != 0 {
 		t.Fatalf("%d fetches' readers waited past the node's idle timeout (longest %.0f s): their pulls would fail", r.Starved, r.ReaderWait)
