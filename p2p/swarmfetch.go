@@ -102,6 +102,7 @@ type arrival struct {
 	err     error
 	o       swarm.Outcome
 	retry   time.Duration // a busy answer's wait, when it said
+	taken   bool          // a busy answer's Taken
 }
 
 // startSwarm fetches the blob piece by piece from every peer that has
@@ -422,7 +423,7 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, quie
 		a.o, a.err = swarm.Busy, err
 		var b *busyError
 		if errors.As(err, &b) {
-			a.mem, a.refs, a.version, a.retry = b.members, b.refs, b.version, b.retry
+			a.mem, a.refs, a.version, a.retry, a.taken = b.members, b.refs, b.version, b.retry, b.taken
 		}
 	case err != nil:
 		a.o, a.err = swarm.Failed, err
@@ -467,9 +468,12 @@ func (sf *swarmFetch) arrived(a *arrival) {
 		if a.o != swarm.Busy {
 			sf.dl.h.log.Debug("piece request failed", "digest", sf.dl.d, "piece", a.i, "peer", a.p, "err", a.err)
 		}
-		if a.o == swarm.Busy && a.retry > 0 {
+		switch {
+		case a.o == swarm.Busy && a.taken:
+			sf.plan.Taken(a.p.String(), a.i, a.retry, now)
+		case a.o == swarm.Busy && a.retry > 0:
 			sf.plan.BusyFor(a.p.String(), a.retry, now)
-		} else {
+		default:
 			sf.plan.Done(a.p.String(), a.o, now)
 		}
 		if !others {

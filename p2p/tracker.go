@@ -132,12 +132,35 @@ func (t *tracker) mayServe(d digest.Digest, asker peer.ID, i int, end int64, now
 	return s.MayServe(asker.String(), i, end, now, avoid)
 }
 
-// sent records how a copy of piece i of d that mayServe allowed ended
-// (swarm.Tracker.Sent).
-func (t *tracker) sent(d digest.Digest, i int, ok bool, now time.Time) {
+// holds records how many pieces of d this node holds whole
+// (swarm.Tracker.Holds).
+func (t *tracker) holds(d digest.Digest, pieces int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.blobs[d]; s != nil {
+		s.Holds(pieces)
+	}
+}
+
+// taken says whether the asker of piece i of d, declined, should ask for
+// another piece at once (swarm.Tracker.Taken).
+func (t *tracker) taken(d digest.Digest, i int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.blobs[d]
+	return s != nil && s.Taken(i)
+}
+
+// sent records how a copy of piece i of d (ending at byte end) that
+// mayServe allowed to asker ended: whole (ok), asker holds it from then
+// (swarm.Tracker.Sent, Gave).
+func (t *tracker) sent(d digest.Digest, asker peer.ID, i int, end int64, ok bool, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if s := t.blobs[d]; s != nil {
 		s.Sent(i, ok, now)
+		if ok {
+			s.Gave(asker.String(), i, end, now)
+		}
 	}
 }

@@ -151,6 +151,11 @@ type Response struct {
 	// milliseconds to wait before asking this peer again
 	// (swarm.RetryAfter); 0 from a node that does not say.
 	RetryMS int64 `json:"retry_ms,omitempty"`
+	// Taken, with a busy answer of a blob's origin, says the piece asked
+	// for is on its way to another member: the asker may ask this node
+	// for another piece at once (swarm.Planner.Taken). RetryMS is set
+	// as well, for a node of an earlier release.
+	Taken bool `json:"taken,omitempty"`
 	// MembersVersion is what the asker sends as MembersSince next
 	// time; 0 from a node that names every member each time.
 	MembersVersion uint64 `json:"members_version,omitempty"`
@@ -201,6 +206,7 @@ type busyError struct {
 	refs    []MemberRef
 	version uint64 // the answer's MembersVersion
 	retry   time.Duration
+	taken   bool // the answer's Taken
 }
 
 func (e *busyError) Error() string        { return ErrBusy.Error() }
@@ -323,9 +329,15 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	if req.Swarm && req.Rule != "" && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize {
 		i := int(req.Offset / PieceSize)
 		if !h.tracker.mayServe(req.Digest, from, i, req.Offset+req.Length, time.Now(), req.Avoid[:min(len(req.Avoid), maxAvoid)]) {
-			return 0, writeHeader(s, busy())
+			// The piece is on its way to another member, and the slot
+			// was free: the asker may ask for another piece at once,
+			// if this node holds one no copy of has begun
+			// (swarm.Tracker.Taken, swarm.Planner.Taken).
+			r := busy()
+			r.Taken = h.tracker.taken(req.Digest, i)
+			return 0, writeHeader(s, r)
 		}
-		defer func() { h.tracker.sent(req.Digest, i, sentWhole, time.Now()) }()
+		defer func() { h.tracker.sent(req.Digest, from, i, req.Offset+req.Length, sentWhole, time.Now()) }()
 	}
 	if req.Take && req.Rule != "" {
 		h.bringIns.take(req.Digest)
@@ -350,6 +362,11 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	switch {
 	case req.Swarm:
 		resp.PieceSize, resp.Have = PieceSize, served.Have
+		if served.Have == served.Size {
+			h.tracker.holds(req.Digest, pieceCount(served.Size))
+		} else {
+			h.tracker.holds(req.Digest, int(served.Have/PieceSize))
+		}
 		resp.HavePieces = h.heldPieces(req.Digest, served.Have)
 		h.tracker.answer(&resp, &req, from, time.Now())
 		if req.Status {
@@ -508,7 +525,7 @@ func (h *Host) Open(ctx context.Context, p peer.ID, req Request) (*Stream, error
 	case errHandedOff:
 		return nil, fmt.Errorf("%w: %s", ErrHandedOff, p)
 	case errBusy:
-		return nil, &busyError{members: resp.Members, refs: resp.MemberRefs, version: resp.MembersVersion, retry: time.Duration(max(0, resp.RetryMS)) * time.Millisecond}
+		return nil, &busyError{members: resp.Members, refs: resp.MemberRefs, version: resp.MembersVersion, retry: time.Duration(max(0, resp.RetryMS)) * time.Millisecond, taken: resp.Taken}
 	default:
 		return nil, fmt.Errorf("p2p: peer %s answered %s", p, resp.Error)
 	}

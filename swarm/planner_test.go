@@ -592,3 +592,38 @@ func TestPlannerBoundsExtraPieces(t *testing.T) {
 		t.Fatalf("holders of the first listed piece %d, of one past the bound %d; want 1 and 0", p.Holders(pieces-1), p.Holders(0))
 	}
 }
+
+// An origin that says a piece is on its way to another member (Taken) is
+// not asked for that piece for as long as it said, and is asked for
+// others at once: unlike a busy answer, it had a slot free.
+func TestPlannerTaken(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	const wait = 1500 * time.Millisecond
+	p := NewPlanner(4*mib, mib, "origin", 1)
+	p.Learn("origin", 4*mib)
+	// More answers than MaxPerPeer: each gives its request back, and the
+	// next piece goes to the origin at once.
+	for i := range 4 {
+		if id, ok := p.Pick(i, t0); !ok || id != "origin" {
+			t.Fatalf("Pick(%d) = %q, %v; want the origin", i, id, ok)
+		}
+		p.Taken("origin", i, wait, t0)
+		if _, ok := p.Pick(i, t0); ok {
+			t.Fatalf("the origin was asked for piece %d, which it said is taken", i)
+		}
+	}
+	if _, ok := p.Retry(t0); ok {
+		t.Fatal("Retry waits on a peer no one left alone")
+	}
+	if _, ok := p.Pick(0, t0.Add(wait-time.Millisecond)); ok {
+		t.Fatalf("the origin was asked for piece 0 before %v", wait)
+	}
+	if id, ok := p.Pick(0, t0.Add(wait)); !ok || id != "origin" {
+		t.Fatalf("Pick(0) after %v = %q, %v; want the origin again", wait, id, ok)
+	}
+	// Another holder of the piece is asked whatever the origin said.
+	p.Learn("holder", mib)
+	if id, ok := p.Pick(0, t0); !ok || id != "holder" {
+		t.Fatalf("Pick(0) with a holder = %q, %v; want the holder", id, ok)
+	}
+}

@@ -53,6 +53,13 @@ func (s *Spread) AskedFor(i int, now time.Time) time.Duration {
 	return now.Sub(s.piece(i, now).asked)
 }
 
+// begun says whether a copy of piece i has been sent whole or is on its
+// way.
+func (s *Spread) begun(i int) bool {
+	c := s.sent[i]
+	return c != nil && (c.n > 0 || !c.done.IsZero())
+}
+
 // MayServe says whether piece i may go to one more asker now, and counts
 // it if so; Sent tells how that copy ended.
 func (s *Spread) MayServe(i int, now time.Time) bool {

@@ -96,6 +96,87 @@ func TestTrackerMayServe(t *testing.T) {
 	}
 }
 
+// A piece sent whole makes its asker a holder of it for GivenFor (Gave):
+// the next asker is sent away, not given a second copy, before the first
+// says so itself; answers do not name it for the piece until it does.
+// One that never says so is no holder after GivenFor.
+func TestTrackerGave(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, gave := range []bool{false, true} {
+		tr := NewTracker(1)
+		tr.Note("first", 0, nil, t0)
+		tr.Note("second", 0, nil, t0)
+		if !tr.MayServe("first", 0, 100, t0, nil) {
+			t.Fatal("no one holds piece 0: serve it")
+		}
+		done := t0.Add(4 * time.Second)
+		tr.Sent(0, true, done)
+		if gave {
+			tr.Gave("first", 0, 100, done)
+		}
+		if got := tr.MayServe("second", 0, 100, done, nil); got == gave {
+			t.Fatalf("gave %v: MayServe to the second asker = %v", gave, got)
+		}
+		if !gave {
+			continue
+		}
+		ms, _ := tr.Members("second", 0, nil, done)
+		for _, m := range ms {
+			if m.Peer == "first" && (m.Have >= 100 || slices.Contains(m.Pieces, 0)) {
+				t.Fatalf("answers name the first asker holding piece 0 before it says so: %+v", m)
+			}
+		}
+		// A request it sent before the piece reached it says it lacks
+		// the piece: the presumption stands.
+		tr.Note("first", 0, nil, done.Add(GivenFor/2))
+		if tr.MayServe("second", 0, 100, done.Add(GivenFor/2), nil) {
+			t.Fatal("the piece went to the first asker just now: send the second away")
+		}
+		if !tr.MayServe("second", 0, 100, done.Add(GivenFor), nil) {
+			t.Fatalf("the first asker has not said it holds piece 0 %v on: serve the piece", GivenFor)
+		}
+	}
+}
+
+// Taken tells a declined asker to ask at once for another piece only
+// while the node holds one that no copy of has begun, and only in a
+// swarm small enough that every asker hears of every member.
+func TestTrackerTaken(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := NewTracker(1)
+	tr.Note("a", 0, nil, t0)
+	tr.Note("b", 0, nil, t0)
+	if tr.Taken(0) {
+		t.Fatal("the node holds no piece: nothing else to ask for")
+	}
+	tr.Holds(2)
+	if !tr.MayServe("a", 0, 100, t0, nil) {
+		t.Fatal("no one holds piece 0: serve it")
+	}
+	if tr.MayServe("b", 0, 100, t0, nil) {
+		t.Fatal("piece 0's first copy is on its way: decline the second asker")
+	}
+	if !tr.Taken(0) {
+		t.Fatal("piece 1 has no copy out: the asker should ask for it at once")
+	}
+	if !tr.MayServe("b", 1, 200, t0, nil) {
+		t.Fatal("no one holds piece 1: serve it")
+	}
+	if tr.Taken(0) || tr.Taken(1) {
+		t.Fatal("every piece held has a copy out: the asker should wait")
+	}
+	tr.Sent(1, false, t0) // broken off: piece 1 has no copy out again
+	if !tr.Taken(0) {
+		t.Fatal("piece 1's copy was given back: the asker should ask for it")
+	}
+	for i := range 2 * viewSize {
+		tr.Note(fmt.Sprint("m", i), 0, nil, t0)
+	}
+	if tr.Taken(0) {
+		t.Fatalf("a swarm of %d members: no taken answers", 2*viewSize+2)
+	}
+}
+
 func TestTrackerSameSeedSameAnswer(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	answer := func() []Member {

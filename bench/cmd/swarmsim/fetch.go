@@ -225,12 +225,13 @@ func (sf *fetch) request(i, p int) {
 	var flow *simnet.Flow
 	ended := false
 	var retry time.Duration // a busy answer's wait, as p2p's retry_ms
+	taken := false          // a busy answer's taken, as p2p's
 	end := func(o swarm.Outcome, have int64, pieces []int, members []swarm.Member) {
 		if ended {
 			return
 		}
 		ended = true
-		sf.arrived(i, p, o, have, pieces, members, retry)
+		sf.arrived(i, p, o, have, pieces, members, retry, taken)
 	}
 	// PieceTimeout bounds a request's silence, PieceLimit its length
 	// (p2p's swarmFetch.launch): while the piece's bytes move, it waits
@@ -284,8 +285,20 @@ func (sf *fetch) request(i, p int) {
 		counted := false
 		if p == sf.b.origin {
 			f.originOpens(q, sf.b)
+			// As p2p's transfer.go, which tells the tracker what the
+			// node holds as it answers.
+			if have, _ := f.haveOf(q, sf.b); have == sf.b.size {
+				t.Holds(sf.b.pieces())
+			} else {
+				t.Holds(int(have / pieceSize))
+			}
 			if !t.MayServe(me, i, int64(i)*pieceSize+sf.b.pieceLen(i), now, nil) {
+				// The piece is on its way to another member: the
+				// asker is told so, and asks for another if the
+				// origin holds one no copy of has begun (p2p's
+				// transfer.go, "taken").
 				q.slots.Release()
+				taken = t.Taken(i)
 				busy()
 				return
 			}
@@ -303,6 +316,9 @@ func (sf *fetch) request(i, p int) {
 				q.slots.Release()
 				if counted {
 					t.Sent(i, whole, f.now())
+					if whole {
+						t.Gave(me, i, int64(i)*pieceSize+sf.b.pieceLen(i), f.now())
+					}
 				}
 			}
 		}
@@ -364,7 +380,7 @@ func (sf *fetch) request(i, p int) {
 
 // arrived is swarmFetch.arrived and check, for a piece whose content is
 // right (the simulation has no liars).
-func (sf *fetch) arrived(i, p int, o swarm.Outcome, have int64, pieces []int, members []swarm.Member, retry time.Duration) {
+func (sf *fetch) arrived(i, p int, o swarm.Outcome, have int64, pieces []int, members []swarm.Member, retry time.Duration, taken bool) {
 	f := sf.f
 	sf.inflight--
 	sf.n.intake.Release()
@@ -373,6 +389,12 @@ func (sf *fetch) arrived(i, p int, o swarm.Outcome, have int64, pieces []int, me
 	}
 	now := f.now()
 	sf.news(p, have, pieces, members)
+	if o == swarm.Busy && taken {
+		sf.plan.Taken(f.names[p], i, retry, now)
+		sf.requeue(i)
+		sf.loop()
+		return
+	}
 	if o == swarm.Busy && retry > 0 {
 		sf.plan.BusyFor(f.names[p], retry, now)
 		sf.requeue(i)
