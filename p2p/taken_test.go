@@ -16,7 +16,7 @@ import (
 // it alone for a piece's time (swarm.Planner.Taken). Before, the second
 // asker got a second copy: the first asker was no holder until its own
 // next request said so.
-func TestOriginSendsTheNextAskerToThePieceItGave(t *testing.T) {
+func TestOriginHoldsBackAPieceItJustGave(t *testing.T) {
 	fleet := newFleet(t, 3)
 	origin, first, second := fleet[0], fleet[1], fleet[2]
 	d := origin.content.put(randomBytes(t, 3*PieceSize))
