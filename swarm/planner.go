@@ -470,13 +470,16 @@ func (p *Planner) pick(i int, now time.Time, not string) (peer string, ok bool) 
 	return best.id, true
 }
 
-// Taken records peer's answer that piece i is on its way to another
-// member (the origin sends each piece to one asker first, Spread): the
+// Taken records the origin's answer that piece i is on its way to
+// another member (it sends each piece to one asker first, Spread): the
 // origin is not asked for that piece for after (the answer's retry_ms,
 // about a piece's time at the origin's upload rate; at most
-// MaxRetryAfter), by when the member that has it is named in answers,
-// and the fetch asks at once for another piece. The origin's slot was
-// free, so unlike a busy answer it leaves the peer to be asked.
+// MaxRetryAfter), by when the member that has it has said so and
+// answers name it, and the fetch asks at once for another piece. The
+// origin's slot was free, so unlike a busy answer it leaves the origin to
+// be asked. From any other peer it is a busy answer (BusyFor): only the
+// origin declines pieces it holds, and a peer's word must not keep the
+// fetch from asking the origin.
 //
 // A busy answer in its place left the origin alone for a piece's time.
 // Every asker asks for the same piece (the rarest, lowest first), so all
@@ -486,6 +489,10 @@ func (p *Planner) pick(i int, now time.Time, not string) (peer string, ok bool) 
 // first copy every 4.6 s where its uplink takes 2.1 s, and the last node
 // finished at 2.3x the no-sharing time (bench/RESULTS.md).
 func (p *Planner) Taken(peer string, i int, after time.Duration, now time.Time) {
+	if peer != p.origin || p.origin == "" {
+		p.BusyFor(peer, after, now)
+		return
+	}
 	if s := p.peers[peer]; s != nil && s.inflight > 0 {
 		s.inflight--
 	}

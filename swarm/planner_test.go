@@ -626,4 +626,21 @@ func TestPlannerTaken(t *testing.T) {
 	if id, ok := p.Pick(0, t0); !ok || id != "holder" {
 		t.Fatalf("Pick(0) with a holder = %q, %v; want the holder", id, ok)
 	}
+	// From another peer it is a busy answer: that peer is left alone,
+	// and the origin is still asked for the piece.
+	p.Taken("holder", 0, wait, t0)
+	if _, ok := p.Pick(0, t0.Add(wait/2)); ok {
+		t.Fatal("Pick(0) found a peer: the holder said busy and the origin said taken")
+	}
+	if id, ok := p.Pick(0, t0.Add(wait)); !ok {
+		t.Fatalf("Pick(0) after %v = %q, %v; want a peer", wait, id, ok)
+	}
+	q := NewPlanner(4*mib, mib, "origin", 1)
+	q.Learn("origin", 4*mib)
+	q.Learn("holder", mib)
+	q.Pick(0, t0)
+	q.Taken("holder", 0, wait, t0)
+	if id, ok := q.Pick(0, t0); !ok || id != "origin" {
+		t.Fatalf("after a holder's taken answer, Pick(0) = %q, %v; want the origin", id, ok)
+	}
 }
