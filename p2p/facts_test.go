@@ -68,14 +68,19 @@ func TestFactsAndKnownPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := time.Now()
-	eventually(t, "the peer that left is not connected", func() bool {
+	// Last seen when it left. The connection leaves the host's list a
+	// moment before the disconnect reaches the book (libp2p tells it on
+	// another goroutine), and a peer that told its facts last seconds
+	// before it left was listed meanwhile as last seen then (seen in CI:
+	// 4 s, once a burst of connections shared its tellings). Its last
+	// message may also come a moment before Close began (seen in CI:
+	// 7 ms).
+	eventually(t, "the peer that left is not connected, last seen when it left", func() bool {
 		kp, ok := known(fleet[0].h, gone)
-		return ok && !kp.Connected
+		return ok && !kp.Connected && !kp.LastSeen.Before(before.Add(-2*time.Second))
 	})
 	kp, _ := known(fleet[0].h, gone)
-	// Last seen when it was last heard from or left: its last message may
-	// have come a moment before Close began (seen in CI: 7 ms).
-	if kp.LastSeen.Before(before.Add(-2*time.Second)) || kp.LastSeen.After(after.Add(5*time.Second)) || len(kp.Addrs) == 0 || kp.Facts == nil || kp.Facts.StoreBytes != 3000 {
+	if kp.LastSeen.After(after.Add(5*time.Second)) || len(kp.Addrs) == 0 || kp.Facts == nil || kp.Facts.StoreBytes != 3000 {
 		t.Errorf("the peer that left is known as %+v (left between %s and %s)", kp, before, after)
 	}
 }
