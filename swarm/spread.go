@@ -27,6 +27,10 @@ const (
 // send. The zero value is ready to use; it is not safe for concurrent use.
 type Spread struct {
 	sent map[int]*copies
+	// low is at or below the lowest piece no copy of has begun
+	// (unbegun): pieces begin about in order, so a scan from it is short
+	// where one from 0 walked every piece already out on each question.
+	low int
 }
 
 type copies struct {
@@ -60,6 +64,20 @@ func (s *Spread) begun(i int) bool {
 	return c != nil && (c.n > 0 || !c.done.IsZero())
 }
 
+// unbegun says whether one of the first n pieces, other than piece skip,
+// has had no copy begun.
+func (s *Spread) unbegun(n, skip int) bool {
+	for s.low < n && s.begun(s.low) {
+		s.low++
+	}
+	for k := s.low; k < n; k++ {
+		if k != skip && !s.begun(k) {
+			return true
+		}
+	}
+	return false
+}
+
 // MayServe says whether piece i may go to one more asker now, and counts
 // it if so; Sent tells how that copy ended.
 func (s *Spread) MayServe(i int, now time.Time) bool {
@@ -87,5 +105,8 @@ func (s *Spread) Sent(i int, ok bool, now time.Time) {
 		c.done = now
 	case !ok && c.n > 0:
 		c.n--
+		if !s.begun(i) {
+			s.low = min(s.low, i)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -66,5 +67,37 @@ func TestSpread(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, &Spread{}) })
+	}
+}
+
+// unbegun, which scans from the lowest piece that may have no copy out,
+// agrees with a scan of every piece, whatever order copies begin, end and
+// break off in.
+func TestSpreadUnbegun(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for run := range 50 {
+		var s Spread
+		const pieces = 12
+		for step := range 200 {
+			now := t0.Add(time.Duration(step) * time.Millisecond)
+			i := rng.IntN(pieces)
+			switch rng.IntN(3) {
+			case 0:
+				s.MayServe(i, now)
+			case 1:
+				s.Sent(i, true, now)
+			default:
+				s.Sent(i, false, now)
+			}
+			n, skip := rng.IntN(pieces+1), rng.IntN(pieces)
+			want := false
+			for k := range n {
+				want = want || (k != skip && !s.begun(k))
+			}
+			if got := s.unbegun(n, skip); got != want {
+				t.Fatalf("run %d step %d: unbegun(%d, %d) = %v, want %v", run, step, n, skip, got, want)
+			}
+		}
 	}
 }

@@ -530,12 +530,7 @@ func (t *Tracker) Taken(i int) bool {
 	if len(t.members) > 2*viewSize {
 		return false
 	}
-	for k := range t.holds {
-		if k != i && !t.sent.begun(k) {
-			return true
-		}
-	}
-	return false
+	return t.sent.unbegun(t.holds, i)
 }
 
 // Sent records how a copy of piece i that MayServe allowed ended (see
