@@ -173,7 +173,9 @@ func (t *Tracker) Note(peer string, have int64, extra []int, now time.Time) {
 		t.members[peer] = m
 		t.order = append(t.order, m)
 	}
-	extra = extra[:min(len(extra), maxExtra)]
+	// A copy, not a slice of the caller's: that can be a request's
+	// list of any length, and the table keeps this for MemberTTL.
+	extra = slices.Clone(extra[:min(len(extra), maxExtra)])
 	if have > m.have || !slices.Equal(extra, m.extra) {
 		m.changed = t.bump(now)
 		t.logChange(m)

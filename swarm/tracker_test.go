@@ -37,6 +37,13 @@ func TestTrackerBounds(t *testing.T) {
 	if len(tr.members) != maxMembers || tr.members["p0"] != nil {
 		t.Fatalf("table holds %d members (p0 kept: %v), want %d without the oldest", len(tr.members), tr.members["p0"] != nil, maxMembers)
 	}
+	// A member's word is cut to maxExtra pieces, and what is kept must
+	// not hold on to the rest: a request's list of a million pieces
+	// kept 8 MB per member, per blob, for MemberTTL.
+	tr.Note("big", 0, make([]int, 1<<20), t0.Add(time.Second))
+	if m := tr.members["big"]; len(m.extra) != maxExtra || cap(m.extra) > 2*maxExtra {
+		t.Fatalf("kept %d pieces in an array of %d, want %d in one of at most %d", len(m.extra), cap(m.extra), maxExtra, 2*maxExtra)
+	}
 }
 
 // A member the asker avoids (it sent the asker wrong pieces) holds a
