@@ -90,19 +90,22 @@ type Host struct {
 	activeMu  sync.Mutex
 	active    map[digest.Digest]*swarmFetch // fetches running, by blob
 	slots     sharedSlots                   // upload slots, transfer.go
-	intake    sharedSlots                   // download intake, intake.go
-	bringing  atomic.Int32                  // upstream bodies read for the fleet, intake.go
-	bringIns  bringIns                      // blobs taken or handed on, bringin.go
-	penalty   penalties
-	members   *Membership
-	policyMu  sync.Mutex
-	policy    *policyExchange // nil until ExchangePolicy
-	gossip    sharedGossip    // scans.go
-	book      *peerbook.Book  // known.go
-	bootstrap []peer.AddrInfo
-	mdns      mdns.Service
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	// transferSilence bounds how long an upload of more than a piece
+	// waits on an asker that takes nothing (transfer.go).
+	transferSilence time.Duration
+	intake          sharedSlots  // download intake, intake.go
+	bringing        atomic.Int32 // upstream bodies read for the fleet, intake.go
+	bringIns        bringIns     // blobs taken or handed on, bringin.go
+	penalty         penalties
+	members         *Membership
+	policyMu        sync.Mutex
+	policy          *policyExchange // nil until ExchangePolicy
+	gossip          sharedGossip    // scans.go
+	book            *peerbook.Book  // known.go
+	bootstrap       []peer.AddrInfo
+	mdns            mdns.Service
+	cancel          context.CancelFunc
+	wg              sync.WaitGroup
 }
 
 // New starts a host: it listens, starts the DHT in server mode and joins
@@ -178,7 +181,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("starting the DHT: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	hst := &Host{host: h, dht: kad, log: cfg.Logger, cfg: cfg, members: members, bootstrap: bootstrap, cancel: cancel, pieces: newPieceCache(1024), active: map[digest.Digest]*swarmFetch{}, slots: sharedSlots{slots: swarm.NewSlots(maxUploads)}, intake: sharedSlots{slots: swarm.NewIntake()}, book: peerbook.New(maxKnownPeers, forgetPeer)}
+	hst := &Host{host: h, dht: kad, log: cfg.Logger, cfg: cfg, members: members, bootstrap: bootstrap, cancel: cancel, pieces: newPieceCache(1024), active: map[digest.Digest]*swarmFetch{}, slots: sharedSlots{slots: swarm.NewSlots(maxUploads)}, intake: sharedSlots{slots: swarm.NewIntake()}, book: peerbook.New(maxKnownPeers, forgetPeer), transferSilence: transferSilence}
 	hst.tracker = newTracker(hst.slots.rate)
 	hst.recordPeers()
 	if cfg.MDNS {

@@ -405,13 +405,15 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 		return 0, err
 	}
 	piece := req.Swarm && want <= PieceSize
-	var to io.Writer = s
+	// An upload the asker stopped reading must not hold a slot for long:
+	// two such leave a node serving no one. One it reads slowly may
+	// (quiet.go). A piece is bounded as its asker bounds it; anything
+	// longer by transferSilence.
+	silence := h.transferSilence
 	if piece {
-		// A piece the asker stopped reading must not hold a slot for
-		// long: two such would leave a slow node serving no one. One
-		// it reads slowly may (quiet.go).
-		to = quietWriter{s, swarm.PieceTimeout}
+		silence = swarm.PieceTimeout
 	}
+	to := quietWriter{s, silence}
 	wrote := time.Now()
 	n, err := io.CopyN(countingWriter{to, &h.slots}, h.corrupt(body, piece && served.Size > PieceSize), want)
 	if piece {
@@ -426,6 +428,13 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	}
 	return n, err
 }
+
+// transferSilence is how long an upload of more than a piece (a whole
+// blob, to an asker outside a swarm) waits on an asker that takes
+// nothing before it gives its slot back. Such an asker writes what it
+// reads to its store, which no client holds back, so a silence this long
+// is an asker gone or stalled.
+const transferSilence = 30 * time.Second
 
 // maxPiecesPerAnswer bounds the piece digests one answer carries (about
 // 300 KB of header), so that a blob of any size fits maxHeaderLine; a

@@ -1,0 +1,47 @@
+package p2p
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// A member that asks for more than a piece and stops reading must not
+// hold an upload slot for ever: only single pieces were bounded by their
+// silence, and two such askers left a node serving no one (every swarm
+// request was answered busy), found in review. Each request here takes
+// a slot and stalls once the stream's window and the sockets are full.
+func TestStalledAskerGivesItsSlotBack(t *testing.T) {
+	fleet := newFleet(t, 2)
+	asker, holder := fleet[0], fleet[1]
+	holder.h.transferSilence = 500 * time.Millisecond
+	d := holder.content.put(randomBytes(t, 32<<20))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, req := range []Request{{Digest: d}, {Digest: d, Swarm: true}} {
+		s, err := asker.h.host.NewStream(ctx, holder.h.ID(), ContentProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Reset()
+		line, _ := json.Marshal(req)
+		if _, err := s.Write(append(line, '\n')); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitSlots := func(want int, within time.Duration) bool {
+		for end := time.Now().Add(within); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if holder.h.slots.active() == want {
+				return true
+			}
+		}
+		return false
+	}
+	if !waitSlots(2, 5*time.Second) {
+		t.Fatalf("the holder runs %d uploads, want the 2 requests", holder.h.slots.active())
+	}
+	if !waitSlots(0, 10*time.Second) {
+		t.Fatalf("%d uploads still hold their slots 10 s after their askers stopped reading", holder.h.slots.active())
+	}
+}
