@@ -142,6 +142,24 @@ func (t *tracker) holds(d digest.Digest, pieces int) {
 	}
 }
 
+// sized records that d has pieces pieces (swarm.Tracker.SetPieces).
+func (t *tracker) sized(d digest.Digest, pieces int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.blobs[d]; s != nil {
+		s.SetPieces(pieces)
+	}
+}
+
+// hasPiece says whether piece i can be one of d's, as far as this node
+// knows (swarm.Tracker.HasPiece).
+func (t *tracker) hasPiece(d digest.Digest, i int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.blobs[d]
+	return s == nil || s.HasPiece(i)
+}
+
 // taken says whether the asker of piece i of d, declined, should ask for
 // another piece at once (swarm.Tracker.Taken).
 func (t *tracker) taken(d digest.Digest, i int) bool {

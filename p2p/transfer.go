@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -288,7 +289,7 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 		}
 		return 0, writeHeader(s, Response{Digest: d, Cached: cached && req.AcceptCached})
 	}
-	if req.Digest.Validate() != nil || req.Offset < 0 || req.Have < 0 || req.PiecesFrom < 0 {
+	if req.Digest.Validate() != nil || req.Offset < 0 || req.Have < 0 || req.PiecesFrom < 0 || req.Length > math.MaxInt64-req.Offset {
 		return 0, writeHeader(s, Response{Error: errBadRequest})
 	}
 	if req.Swarm {
@@ -328,6 +329,9 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	sentWhole := false
 	if req.Swarm && req.Rule != "" && !req.Status && req.Length > 0 && req.Offset%PieceSize == 0 && req.Length <= PieceSize {
 		i := int(req.Offset / PieceSize)
+		if !h.tracker.hasPiece(req.Digest, i) {
+			return 0, writeHeader(s, Response{Error: errBadRequest})
+		}
 		if !h.tracker.mayServe(req.Digest, from, i, req.Offset+req.Length, time.Now(), req.Avoid[:min(len(req.Avoid), maxAvoid)]) {
 			// The piece is on its way to another member, and the slot
 			// was free: the asker may ask for another piece at once,
@@ -349,6 +353,9 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	defer served.Close()
 	if req.Offset > served.Size {
 		return 0, writeHeader(s, Response{Error: errBadRequest})
+	}
+	if req.Swarm {
+		h.tracker.sized(req.Digest, pieceCount(served.Size))
 	}
 	resp := Response{Size: served.Size, MediaType: served.MediaType}
 	if served.Complete {

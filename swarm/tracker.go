@@ -106,6 +106,9 @@ type Tracker struct {
 	uplink float64
 	// holds is how many whole pieces this node holds (Holds).
 	holds int
+	// pieces is how many pieces the blob has; 0 while this node does not
+	// know its size (SetPieces).
+	pieces int
 }
 
 type heard struct {
@@ -498,6 +501,9 @@ func StatusAfter(d time.Duration) time.Duration {
 // trustMembers, then served by the origin at Spread's pace: the origin
 // sent four copies of the blob in a fleet of six (p2p's swarm test).
 func (t *Tracker) MayServe(asker string, i int, end int64, now time.Time, avoid []string) bool {
+	if !t.HasPiece(i) {
+		return false
+	}
 	if t.sent.AskedFor(i, now) < trustMembers {
 		a := t.members[asker]
 		for _, m := range t.order {
@@ -509,6 +515,17 @@ func (t *Tracker) MayServe(asker string, i int, end int64, now time.Time, avoid 
 	}
 	return t.sent.MayServe(i, now)
 }
+
+// SetPieces records how many pieces the blob has, once this node knows
+// its size.
+func (t *Tracker) SetPieces(n int) { t.pieces = n }
+
+// HasPiece says whether piece i can be one of the blob's: any i from 0
+// while the blob's size is unknown here (SetPieces). A piece past the
+// blob is not counted (MayServe): each number asked for kept an entry
+// for as long as the table, and a member asking for a million of them
+// held about 100 MB of one blob's table (found in review).
+func (t *Tracker) HasPiece(i int) bool { return i >= 0 && (t.pieces == 0 || i < t.pieces) }
 
 // Holds records how many of the blob's pieces this node (its origin)
 // holds whole, for Taken.

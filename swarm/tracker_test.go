@@ -538,3 +538,28 @@ func TestTrackerMayServeCountsHoldersInView(t *testing.T) {
 		})
 	}
 }
+
+func TestTrackerCountsOnlyTheBlobsPieces(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := NewTracker(1)
+	tr.Note("a", 0, nil, t0)
+	// Before the size is known any piece may be asked for.
+	if !tr.MayServe("a", 7, 8<<20, t0, nil) {
+		t.Fatal("piece 7 of a blob of unknown size declined")
+	}
+	tr.SetPieces(4)
+	for i := 4; i < 10_000; i++ {
+		if tr.MayServe("a", i, int64(i+1)<<20, t0, nil) {
+			t.Fatalf("piece %d of a blob of 4 served", i)
+		}
+	}
+	if tr.MayServe("a", -1, 0, t0, nil) {
+		t.Fatal("piece -1 served")
+	}
+	if n := len(tr.sent.sent); n != 1 {
+		t.Fatalf("the table counts copies of %d pieces, want the one asked for before the size was known", n)
+	}
+	if !tr.MayServe("a", 3, 4<<20, t0, nil) {
+		t.Fatal("the blob's last piece declined")
+	}
+}

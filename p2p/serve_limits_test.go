@@ -3,6 +3,8 @@ package p2p
 import (
 	"context"
 	"encoding/json"
+	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,5 +45,35 @@ func TestStalledAskerGivesItsSlotBack(t *testing.T) {
 	}
 	if !waitSlots(0, 10*time.Second) {
 		t.Fatalf("%d uploads still hold their slots 10 s after their askers stopped reading", holder.h.slots.active())
+	}
+}
+
+// A piece request must lie within the blob: one past its end, or one
+// whose end overflows, is a bad request, and the origin does not count a
+// copy of it (each number asked for kept an entry in its table for the
+// blob, found in review; the overflowing one was answered busy).
+func TestServeRefusesPiecesPastTheBlob(t *testing.T) {
+	fleet := newFleet(t, 2)
+	asker, holder := fleet[0], fleet[1]
+	d := holder.content.put(randomBytes(t, 4*PieceSize))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	piece := func(offset int64) error {
+		s, err := asker.h.Open(ctx, holder.h.ID(), Request{Digest: d, Rule: "up", Repo: "lib/x", Swarm: true, Offset: offset, Length: PieceSize})
+		if err == nil {
+			s.Close()
+		}
+		return err
+	}
+	if err := piece(0); err != nil {
+		t.Fatalf("piece 0: %v", err)
+	}
+	for _, offset := range []int64{4 * PieceSize, 5000 * PieceSize, math.MaxInt64 / PieceSize * PieceSize} {
+		if err := piece(offset); err == nil || !strings.Contains(err.Error(), errBadRequest) {
+			t.Errorf("piece at %d of a blob of 4: %v, want %s", offset, err, errBadRequest)
+		}
+	}
+	if err := piece(3 * PieceSize); err != nil {
+		t.Fatalf("the last piece: %v", err)
 	}
 }
