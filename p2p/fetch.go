@@ -66,12 +66,18 @@ type Download struct {
 	off    int64
 
 	// Piece mode.
-	pieces  []digest.Digest
-	results []chan pieceResult
-	next    int    // next piece to hand out
-	buf     []byte // what is left of the piece being handed out
-	held    []byte // that piece's whole buffer, to give back to the pool
-	started int
+	pieces []digest.Digest
+	// piecesSure says two holders agreed on pieces: a piece that does
+	// not match them gets its sender penalised, where against another
+	// holder's word (listFrom's) it is only tried elsewhere
+	// (agreePieces).
+	piecesSure bool
+	listFrom   peer.ID
+	results    []chan pieceResult
+	next       int    // next piece to hand out
+	buf        []byte // what is left of the piece being handed out
+	held       []byte // that piece's whole buffer, to give back to the pool
+	started    int
 	// handing is the digest the piece being handed out (next-1) was
 	// checked against, for the store (CheckedPiece).
 	handing digest.Digest
@@ -198,7 +204,8 @@ func (h *Host) fetchFrom(ctx context.Context, d digest.Digest, repo repository.N
 		dl.stream = first
 		return dl, nil
 	}
-	pieces, trustFirst := dl.agreePieces(ctx, first)
+	pieces, trustFirst, sure := dl.agreePieces(ctx, first)
+	dl.piecesSure, dl.listFrom = sure, first.Peer
 	switch {
 	case pieces == nil:
 		// Peers disagree on the pieces and no majority settles it: take
@@ -222,19 +229,23 @@ func (dl *Download) swarmFrom(ctx context.Context, first *Stream, designated boo
 		return dl, nil // Read ends at once
 	}
 	if designated {
-		dl.startSwarm(&first.Response, first.Peer, first.Peer, req, nil)
+		dl.startSwarm(&first.Response, first.Peer, first.Peer, req, nil, pieceCount(dl.Size))
 		return dl, nil
 	}
 	resp := first.Response
+	sure := 0
 	if len(resp.Pieces) == pieceCount(dl.Size) || (len(resp.Pieces) == maxPiecesPerAnswer && resp.Have == dl.Size) {
-		if pieces, _ := dl.agreePieces(ctx, first); pieces != nil {
-			resp.Pieces = pieces
-		} else {
+		pieces, _, agreed := dl.agreePieces(ctx, first)
+		if pieces == nil {
 			return nil, fmt.Errorf("%w: holders of %s disagree on its pieces", ErrNoPeer, dl.d)
+		}
+		resp.Pieces = pieces
+		if agreed {
+			sure = len(pieces)
 		}
 	}
 	resp.PiecesFrom = 0
-	dl.startSwarm(&resp, first.Peer, "", Request{}, dl.peers)
+	dl.startSwarm(&resp, first.Peer, "", Request{}, dl.peers, sure)
 	return dl, nil
 }
 
@@ -495,9 +506,11 @@ func (dl *Download) readSequential(p []byte) (int, error) {
 // agreePieces checks the first peer's piece digests against other
 // holders', since a peer that lies about the pieces would otherwise get
 // honest peers blamed. Two peers that agree settle it; peers outvoted are
-// penalised. It returns nil when no majority exists, and whether the
-// first peer's list won.
-func (dl *Download) agreePieces(ctx context.Context, first *Stream) ([]digest.Digest, bool) {
+// penalised. It returns nil when no majority exists, whether the first
+// peer's list won, and whether two peers agreed on the list (agreed):
+// a list no one contradicted but no one confirmed either is the first
+// peer's word only, and a piece that does not match it blames no one.
+func (dl *Download) agreePieces(ctx context.Context, first *Stream) (list []digest.Digest, trustFirst, agreed bool) {
 	key := func(p []digest.Digest) string { return fmt.Sprint(p) }
 	votes := map[string][]peer.ID{key(first.Pieces): {first.Peer}}
 	lists := map[string][]digest.Digest{key(first.Pieces): first.Pieces}
@@ -559,12 +572,12 @@ func (dl *Download) agreePieces(ctx context.Context, first *Stream) ([]digest.Di
 				}
 			}
 		}
-		return lists[k], k == key(first.Pieces)
+		return lists[k], k == key(first.Pieces), true
 	}
 	if len(votes) == 1 {
-		return first.Pieces, true // no one contradicts it
+		return first.Pieces, true, false // no one contradicts it
 	}
-	return nil, false
+	return nil, false, false
 }
 
 // startPieces begins piece mode. The first stream, if any, supplies
@@ -584,7 +597,9 @@ func (dl *Download) startPieces(pieces []digest.Digest, first *Stream) {
 		first.Close()
 		if err == nil && digest.SHA256.FromBytes(data) != dl.pieces[0] {
 			dl.h.putPieceBuf(data)
-			dl.h.Penalise(first.Peer, fmt.Sprintf("piece 0 of %s did not match", dl.d))
+			if dl.piecesSure || first.Peer == dl.listFrom {
+				dl.h.Penalise(first.Peer, fmt.Sprintf("piece 0 of %s did not match", dl.d))
+			}
 			err = errors.New("piece mismatch")
 		}
 		if err != nil {
@@ -643,7 +658,9 @@ func (dl *Download) fetchPiece(i int) ([]byte, error) {
 		}
 		if digest.SHA256.FromBytes(data) != dl.pieces[i] {
 			dl.h.putPieceBuf(data)
-			dl.h.Penalise(p, fmt.Sprintf("piece %d of %s did not match", i, dl.d))
+			if dl.piecesSure || p == dl.listFrom {
+				dl.h.Penalise(p, fmt.Sprintf("piece %d of %s did not match", i, dl.d))
+			}
 			continue
 		}
 		dl.mu.Lock()

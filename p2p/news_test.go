@@ -32,7 +32,7 @@ func TestSwarmNewsLearnsMembersByCanonicalID(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dl := &Download{Size: size, h: h, d: digest.FromString(tt.name), ctx: context.Background()}
-			dl.startSwarm(&Response{Size: size, PieceSize: PieceSize, Have: size, PiecesFrom: -1}, origin, origin, Request{}, nil)
+			dl.startSwarm(&Response{Size: size, PieceSize: PieceSize, Have: size, PiecesFrom: -1}, origin, origin, Request{}, nil, pieceCount(size))
 			sf := dl.sw
 			// Twice: the second answer finds the member already known.
 			for range 2 {
@@ -80,7 +80,7 @@ func BenchmarkSwarmNews(b *testing.B) {
 		resp.Members = append(resp.Members, m)
 	}
 	dl := &Download{Size: size, h: h, d: digest.FromString("blob"), ctx: context.Background()}
-	dl.startSwarm(resp, origin, origin, Request{}, nil)
+	dl.startSwarm(resp, origin, origin, Request{}, nil, pieceCount(size))
 	sf := dl.sw
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -99,7 +99,7 @@ func TestSwarmNewsResolvesMemberRefs(t *testing.T) {
 	const size = 4 * PieceSize
 	origin, other, a := testpeer.ID(t), testpeer.ID(t), testpeer.ID(t)
 	dl := &Download{Size: size, h: h, d: digest.FromString("blob"), ctx: context.Background()}
-	dl.startSwarm(&Response{Size: size, PieceSize: PieceSize, Have: size, PiecesFrom: -1, MemberRefs: []MemberRef{{Ref: 1, Peer: a.String(), Have: PieceSize}}}, origin, origin, Request{}, nil)
+	dl.startSwarm(&Response{Size: size, PieceSize: PieceSize, Have: size, PiecesFrom: -1, MemberRefs: []MemberRef{{Ref: 1, Peer: a.String(), Have: PieceSize}}}, origin, origin, Request{}, nil, pieceCount(size))
 	sf := dl.sw
 	steps := []struct {
 		name     string

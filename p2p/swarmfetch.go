@@ -28,8 +28,19 @@ type swarmFetch struct {
 	// known are the piece digests learnt so far, from the origin (or
 	// the holders' agreed list): every piece is checked against them.
 	known []digest.Digest
-	todo  []int            // pieces to fetch, ascending
-	held  map[int]*arrival // pieces that arrived before their digest was known
+	// sure is how many of the leading pieces have digests the fetch can
+	// hold a sender to: the origin's, or a list two holders agreed on.
+	// Past it a digest is one holder's word (a short first list, a later
+	// page, a status answer): a piece that does not match it blames no
+	// one, and a piece that does is not passed on to peers (check).
+	sure int
+	// vouched records, past sure, which peer gave each run of digests:
+	// a run starts at piece from. A peer whose own piece does not match
+	// its own digest contradicts itself, and is penalised whatever the
+	// list's standing.
+	vouched []vouch
+	todo    []int            // pieces to fetch, ascending
+	held    map[int]*arrival // pieces that arrived before their digest was known
 	// blamed records, per piece, the first peer whose copy did not
 	// match; a second peer failing the same piece means the list, not
 	// the peers, is wrong.
@@ -75,6 +86,12 @@ type swarmFetch struct {
 }
 
 // pieceAsk is a piece's requests in flight.
+// vouch is a run of piece digests from one peer, from piece from on.
+type vouch struct {
+	from int
+	p    peer.ID
+}
+
 type pieceAsk struct {
 	since time.Time // the first request
 	asks  map[peer.ID]context.CancelFunc
@@ -108,10 +125,11 @@ type arrival struct {
 // startSwarm fetches the blob piece by piece from every peer that has
 // pieces of it, learnt from first (a header-only answer, or a holder's)
 // and kept fresh by asking the origin for news.
-func (dl *Download) startSwarm(first *Response, from peer.ID, origin peer.ID, originReq Request, holders []peer.ID) {
+func (dl *Download) startSwarm(first *Response, from peer.ID, origin peer.ID, originReq Request, holders []peer.ID, sure int) {
 	n := pieceCount(dl.Size)
 	sf := &swarmFetch{
 		dl:          dl,
+		sure:        sure,
 		plan:        swarm.NewPlanner(dl.Size, PieceSize, origin.String(), uint64(time.Now().UnixNano())),
 		origin:      origin,
 		originReq:   originReq,
@@ -214,8 +232,23 @@ func (sf *swarmFetch) news(r *Response, from peer.ID) {
 		}
 	}
 	if r.PiecesFrom == len(sf.known) && len(r.Pieces) > 0 {
+		if len(sf.known) >= sf.sure {
+			sf.vouched = append(sf.vouched, vouch{len(sf.known), from})
+		}
 		sf.known = append(sf.known, r.Pieces[:min(len(r.Pieces), pieceCount(sf.dl.Size)-len(sf.known))]...)
 	}
+}
+
+// voucher is the peer whose word piece i's digest is, past sure.
+func (sf *swarmFetch) voucher(i int) peer.ID {
+	var p peer.ID
+	for _, v := range sf.vouched {
+		if v.from > i {
+			break
+		}
+		p = v.p
+	}
+	return p
 }
 
 // member takes in what an answer says of one member.
@@ -516,9 +549,11 @@ func (sf *swarmFetch) check(a *arrival) {
 		dl.mu.Lock()
 		dl.sources[a.p] = true
 		dl.mu.Unlock()
-		sf.memMu.Lock()
-		sf.mem[a.i] = a.data
-		sf.memMu.Unlock()
+		if sf.isSure(a.i) {
+			sf.memMu.Lock()
+			sf.mem[a.i] = a.data
+			sf.memMu.Unlock()
+		}
 		select {
 		case dl.results[a.i] <- pieceResult{data: a.data, d: sf.known[a.i]}:
 		default: // the fetch failed and the reader has its error
@@ -528,6 +563,25 @@ func (sf *swarmFetch) check(a *arrival) {
 		return
 	}
 	dl.h.putPieceBuf(a.data)
+	if !sf.isSure(a.i) && sf.voucher(a.i) != a.p {
+		// Only another holder's word says the piece is wrong: it may be
+		// the list that is. The piece is fetched again; a second copy
+		// that does not match either gives the swarm up, penalising no
+		// one, and the caller goes elsewhere (the store's digest check
+		// judges what it takes in).
+		sf.plan.Done(a.p.String(), swarm.Failed, now)
+		if _, ok := sf.blamed[a.i]; ok {
+			sf.fail(fmt.Errorf("%w: piece %d of %s matched no copy, against a piece list no two holders agreed on", ErrNoPeer, a.i, dl.d))
+			return
+		}
+		sf.blamed[a.i] = a.p
+		if pa := sf.pending[a.i]; pa != nil && len(pa.asks) > 0 {
+			return
+		}
+		delete(sf.pending, a.i)
+		sf.requeue(a.i)
+		return
+	}
 	sf.plan.Done(a.p.String(), swarm.Lied, now)
 	if first, ok := sf.blamed[a.i]; ok && first != a.p {
 		// Two peers' copies of one piece disagree with the list: the
@@ -544,6 +598,10 @@ func (sf *swarmFetch) check(a *arrival) {
 	delete(sf.pending, a.i)
 	sf.requeue(a.i)
 }
+
+// isSure says whether piece i's digest is one a sender can be held to
+// (sure).
+func (sf *swarmFetch) isSure(i int) bool { return sf.origin != "" || i < sf.sure }
 
 // checkHeld verifies the pieces that were waiting for their digests.
 func (sf *swarmFetch) checkHeld() {
