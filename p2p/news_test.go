@@ -130,3 +130,31 @@ func TestSwarmNewsResolvesMemberRefs(t *testing.T) {
 		}
 	}
 }
+
+// What answers name is bounded, in each answer and in all: a member
+// naming thousands of made-up peers in each busy answer grew the fetch's
+// tables by megabytes an answer, sent its requests to peers that do not
+// exist, and, each fake counting as progress, kept the fetch from seeing
+// that it had stalled (found in review).
+func TestSwarmNewsBoundsMembersLearnt(t *testing.T) {
+	fleet := newFleet(t, 1)
+	h := fleet[0].h
+	const size = 4 * PieceSize
+	origin := testpeer.ID(t)
+	dl := &Download{Size: size, h: h, d: digest.FromString("flood"), ctx: context.Background()}
+	dl.startSwarm(&Response{Size: size, PieceSize: PieceSize, Have: size, PiecesFrom: -1}, origin, origin, Request{}, nil, pieceCount(size))
+	sf := dl.sw
+	for range 8 {
+		r := &Response{Size: size, PieceSize: PieceSize, Have: -1, PiecesFrom: -1}
+		for range 1000 {
+			r.Members = append(r.Members, Member{Peer: testpeer.ID(t).String(), Have: size})
+		}
+		sf.news(r, origin)
+	}
+	if n := len(sf.ids); n > maxFetchPeers || sf.plan.Live() > maxFetchPeers+1 {
+		t.Fatalf("the fetch knows %d peers (%d candidates), want at most %d", n, sf.plan.Live(), maxFetchPeers)
+	}
+	if got := len(sf.ids); got < maxAnswerMembers {
+		t.Fatalf("the fetch learnt %d peers from eight answers, want at least one answer's %d", got, maxAnswerMembers)
+	}
+}

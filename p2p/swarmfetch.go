@@ -86,6 +86,19 @@ type swarmFetch struct {
 }
 
 // pieceAsk is a piece's requests in flight.
+// Bounds on what answers name. A tracker's answer names at most
+// swarm.MembersPerAnswer members and swarm.MaxNeed asked for by number;
+// an answer naming more is read that far. A fetch keeps at most
+// maxFetchPeers peers: in a large swarm each member hears of about 64
+// others (swarm.Tracker's views), and of those holding most. Each bound
+// keeps a member's flood of made-up peers from growing the fetch's
+// tables, and from counting as the swarm's progress
+// (swarm.Planner.Progress).
+const (
+	maxAnswerMembers = swarm.MembersPerAnswer + swarm.MaxNeed
+	maxFetchPeers    = 1024
+)
+
 // vouch is a run of piece digests from one peer, from piece from on.
 type vouch struct {
 	from int
@@ -183,6 +196,9 @@ func (sf *swarmFetch) learnAs(key string, p peer.ID, have int64) {
 	if p == sf.dl.h.ID() || sf.dl.h.penalised(p) {
 		return
 	}
+	if _, known := sf.ids[key]; !known && len(sf.ids) >= maxFetchPeers && p != sf.origin {
+		return
+	}
 	sf.ids[key] = p
 	sf.plan.Learn(key, have)
 }
@@ -216,7 +232,7 @@ func (sf *swarmFetch) news(r *Response, from peer.ID) {
 	if r.PieceSize != 0 && sf.plan.Known(fromKey) {
 		sf.plan.LearnPieces(fromKey, r.HavePieces)
 	}
-	for _, m := range r.Members {
+	for _, m := range r.Members[:min(len(r.Members), maxAnswerMembers)] {
 		sf.member(m.Peer, m.Have, m.Pieces)
 	}
 	if len(r.MemberRefs) > 0 {
@@ -225,7 +241,7 @@ func (sf *swarmFetch) news(r *Response, from peer.ID) {
 			book = &swarm.Refs{}
 			sf.refs[from] = book
 		}
-		for _, m := range r.MemberRefs {
+		for _, m := range r.MemberRefs[:min(len(r.MemberRefs), maxAnswerMembers)] {
 			if text, ok := book.Take(swarm.Member{Ref: m.Ref, Peer: m.Peer, Named: m.Peer != ""}); ok {
 				sf.member(text, m.Have, m.Pieces)
 			}

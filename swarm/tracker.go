@@ -20,8 +20,8 @@ const (
 	// maxMembers bounds the members kept per blob, so a busy node's
 	// table stays small.
 	maxMembers = 512
-	// membersPerAnswer bounds the members a first answer carries.
-	membersPerAnswer = 64
+	// MembersPerAnswer bounds the members a first answer carries.
+	MembersPerAnswer = 64
 	// viewSize is about how many members one asker hears the changes
 	// of (inView).
 	viewSize = 64
@@ -262,7 +262,7 @@ func (t *Tracker) forget(peer string) {
 //
 // An asker with no earlier answer from this table (since 0, or a since
 // above the table's version: it came from a table forgotten since, or
-// from another node) gets up to membersPerAnswer, those holding most
+// from another node) gets up to MembersPerAnswer, those holding most
 // first (ties in a random order). The ranking is redone at most every
 // rankEvery: a designated fetcher answers every request of its swarm,
 // most of them busy, and ranking up to maxMembers members for each was
@@ -390,14 +390,14 @@ func (t *Tracker) holdingMost(except string, now time.Time) []Member {
 	if t.ranked == nil || now.Sub(t.rankedAt) >= rankEvery || now.Before(t.rankedAt) {
 		t.rank(now)
 	}
-	res := make([]Member, 0, min(len(t.ranked), membersPerAnswer))
+	res := make([]Member, 0, min(len(t.ranked), MembersPerAnswer))
 	for _, id := range t.ranked {
 		m := t.members[id]
 		if id == except || m == nil || now.Sub(m.seen) > MemberTTL {
 			continue
 		}
 		res = append(res, m.member(true))
-		if len(res) == membersPerAnswer {
+		if len(res) == MembersPerAnswer {
 			break
 		}
 	}
@@ -405,7 +405,7 @@ func (t *Tracker) holdingMost(except string, now time.Time) []Member {
 }
 
 // rank forgets the members not heard from within MemberTTL and keeps
-// the membersPerAnswer+1 holding most (one more, for the asker left
+// the MembersPerAnswer+1 holding most (one more, for the asker left
 // out of its own answer).
 func (t *Tracker) rank(now time.Time) {
 	type ranked struct {
@@ -426,14 +426,14 @@ func (t *Tracker) rank(now time.Time) {
 	}
 	clear(t.order[len(kept):])
 	t.order = kept
-	top(out, membersPerAnswer+1, func(a, b ranked) int {
+	top(out, MembersPerAnswer+1, func(a, b ranked) int {
 		if c := cmp.Compare(b.have, a.have); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.key, b.key)
 	})
 	t.ranked = t.ranked[:0]
-	for _, r := range out[:min(len(out), membersPerAnswer+1)] {
+	for _, r := range out[:min(len(out), MembersPerAnswer+1)] {
 		t.ranked = append(t.ranked, r.id)
 	}
 	t.rankedAt = now

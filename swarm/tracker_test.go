@@ -31,8 +31,8 @@ func TestTrackerBounds(t *testing.T) {
 		tr.Note(fmt.Sprint("p", i), int64(i), make([]int, 2*maxExtra), t0.Add(time.Duration(i)*time.Millisecond))
 	}
 	got := members(tr, "", t0.Add(time.Second))
-	if len(got) != membersPerAnswer || got[0].Have != maxMembers+9 || len(got[0].Pieces) != maxExtra {
-		t.Fatalf("%d members, first %+v: want %d, the one holding most first, pieces cut to %d", len(got), got[0].Have, membersPerAnswer, maxExtra)
+	if len(got) != MembersPerAnswer || got[0].Have != maxMembers+9 || len(got[0].Pieces) != maxExtra {
+		t.Fatalf("%d members, first %+v: want %d, the one holding most first, pieces cut to %d", len(got), got[0].Have, MembersPerAnswer, maxExtra)
 	}
 	if len(tr.members) != maxMembers || tr.members["p0"] != nil {
 		t.Fatalf("table holds %d members (p0 kept: %v), want %d without the oldest", len(tr.members), tr.members["p0"] != nil, maxMembers)
