@@ -30,6 +30,12 @@ func (b *bringIns) take(d digest.Digest) {
 	b.b.Take(string(d), time.Now())
 }
 
+func (b *bringIns) failed(d digest.Digest) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.b.Failed(string(d), time.Now())
+}
+
 func (b *bringIns) started(d digest.Digest) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -48,3 +54,8 @@ func (b *bringIns) ended(d digest.Digest) {
 // answer for a blob stands: a blob handed on is never read here for the
 // fleet later, or the fleet would read it twice.
 func (h *Host) BringIn(d digest.Digest) bool { return h.bringIns.mine(d) }
+
+// BringInFailed says that this node, asked to bring blob d in, could not:
+// its upstream answered with an error before a body opened. It no longer
+// counts as bringing d in (swarm.BringIns.Failed).
+func (h *Host) BringInFailed(d digest.Digest) { h.bringIns.failed(d) }

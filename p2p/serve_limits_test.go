@@ -3,10 +3,13 @@ package p2p
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // A member that asks for more than a piece and stops reading must not
@@ -75,5 +78,24 @@ func TestServeRefusesPiecesPastTheBlob(t *testing.T) {
 	}
 	if err := piece(3 * PieceSize); err != nil {
 		t.Fatalf("the last piece: %v", err)
+	}
+}
+
+// A request that takes a blob (the asker's last candidate for it) which
+// this node then cannot open does not leave the node bringing it in:
+// before, it counted as arriving for ten seconds, and every other blob
+// the fleet asked it for meanwhile was handed on (found in review).
+func TestTakeOfABlobNotOpenedLeavesNoBringIn(t *testing.T) {
+	fleet := newFleet(t, 2)
+	asker, holder := fleet[0], fleet[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	missing := digest.FromString("upstream has no such blob")
+	_, err := asker.h.Open(ctx, holder.h.ID(), Request{Digest: missing, Rule: "up", Repo: "lib/x", Take: true})
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("take of a missing blob: %v, want not found", err)
+	}
+	if !holder.h.BringIn(digest.FromString("another layer")) {
+		t.Fatal("the node hands another blob on, as if it were bringing in one it could not open")
 	}
 }

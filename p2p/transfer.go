@@ -348,6 +348,11 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	}
 	served, err := c.Open(ctx, from, req.Digest, repo)
 	if err != nil {
+		if req.Rule != "" {
+			// Whatever it decided or was told to take, it is not
+			// bringing this blob in.
+			h.bringIns.failed(req.Digest)
+		}
 		return 0, writeHeader(s, Response{Error: errorCode(err)})
 	}
 	defer served.Close()

@@ -212,12 +212,18 @@ func (p *Puller) blobSource(repo repository.Name, d digest.Digest) BlobSource {
 // not only for itself after its peers failed part way (Downlink).
 func (p *Puller) upstreamSource(repo repository.Name, d digest.Digest, offset int64, bringsIn bool) BlobSource {
 	return func(ctx context.Context) (io.ReadCloser, int64, error) {
-		if err := p.cfg.UpstreamAllowed(repo.Rule); err != nil {
+		failed := func(err error) (io.ReadCloser, int64, error) {
+			if bringsIn && p.cfg.Downlink != nil {
+				p.cfg.Downlink.BringInFailed(d)
+			}
 			return nil, 0, err
+		}
+		if err := p.cfg.UpstreamAllowed(repo.Rule); err != nil {
+			return failed(err)
 		}
 		body, size, err := p.cfg.Upstream.BlobFrom(ctx, repo, d, offset)
 		if err != nil {
-			return nil, 0, err
+			return failed(err)
 		}
 		p.log.Debug("fetching blob from upstream", "repository", repo, "digest", d, "size", size, "offset", offset)
 		counted := countingReader{body, p.metrics, "upstream"}

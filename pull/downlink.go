@@ -20,6 +20,11 @@ type Downlink interface {
 	// next node in the fleet's order because it is bringing in another
 	// blob (false; p2p's BringIn). The first answer for a blob stands.
 	BringIn(d digest.Digest) bool
+	// BringInFailed says that a body of blob d this node was to read for
+	// the fleet did not open (upstream lacks it, or refused): the node
+	// is not bringing d in after all, and its other blobs need not be
+	// handed on on its account.
+	BringInFailed(d digest.Digest)
 }
 
 // downlinkReader counts an upstream body in the node's Downlink until it

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"sync"
 	"testing"
@@ -25,6 +26,14 @@ type downlink struct {
 	// handOff are the blobs BringIn hands on; asked lists its questions.
 	handOff map[digest.Digest]bool
 	asked   []digest.Digest
+	// failed are the blobs the puller could not bring in.
+	failed []digest.Digest
+}
+
+func (d *downlink) BringInFailed(b digest.Digest) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.failed = append(d.failed, b)
 }
 
 func (d *downlink) BringIn(b digest.Digest) bool {
@@ -138,6 +147,38 @@ func TestForPeerBringsTheBlobIn(t *testing.T) {
 	streams, ends, _, bringsIn := dl.ended(1)
 	if !slices.Equal(bringsIn, []bool{true}) || ends != streams {
 		t.Fatalf("streams bringing the blob in: %v (%d ended), want [true], ended", bringsIn, ends)
+	}
+}
+
+// A designated fetcher whose upstream lacks the blob tells its download
+// link it is not bringing it in, so that the link does not hand other
+// blobs on meanwhile as if this one were arriving.
+func TestForPeerBringInThatFails(t *testing.T) {
+	e := newEnv()
+	dl := &downlink{}
+	e.cfg.Downlink = dl
+	b, _, err := e.puller(t).ForPeer(context.Background(), ld, mirrored, rules(mirrored.Rule))
+	if err == nil {
+		// The body may fail only as it is read.
+		_, err = io.ReadAll(b.Content)
+		b.Close()
+	}
+	if err == nil {
+		t.Fatal("read a blob upstream does not have")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		dl.mu.Lock()
+		failed := slices.Clone(dl.failed)
+		streams := dl.streams
+		dl.mu.Unlock()
+		if slices.Equal(failed, []digest.Digest{ld}) && streams == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the link was told of failures %v and %d streams, want %s failed and none", failed, streams, ld)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -73,6 +73,20 @@ func (b *BringIns) Take(d string, now time.Time) {
 	e.seen = now
 }
 
+// Failed records that blob d could not be brought in: asked to, this
+// node's upstream answered with an error before a body opened (a blob it
+// lacks, a rule the node does not have). A blob decided or taken that
+// never opened counted as arriving for handOffPending, and every other
+// blob asked for meanwhile was handed on: one request naming a digest
+// upstream lacks, with take, did it at will (found in review). Such a
+// decision is dropped, to be taken again if asked for; one whose body
+// opened, or a blob handed on, stands.
+func (b *BringIns) Failed(d string, now time.Time) {
+	if e := b.get(d, now); e != nil && e.mine && !e.started && e.open == 0 {
+		delete(b.blobs, d)
+	}
+}
+
 // HandedOff says whether this node handed blob d on; it decides nothing.
 func (b *BringIns) HandedOff(d string, now time.Time) bool {
 	e := b.get(d, now)

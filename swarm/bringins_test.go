@@ -91,6 +91,29 @@ func TestBringIns(t *testing.T) {
 			{time.Second, "mine", "c", false},
 			{handOffPending, "mine", "d", true},
 		}},
+		{"a blob taken that fails before it opens stops counting at once", []step{
+			{0, "take", "b", false},
+			{time.Second, "failed", "b", false},
+			{time.Second, "mine", "c", true},
+		}},
+		{"a blob decided that fails before it opens stops counting at once", []step{
+			{0, "mine", "a", true},
+			{time.Second, "failed", "a", false},
+			{time.Second, "mine", "b", true},
+			{time.Second, "mine", "a", false},
+		}},
+		{"a failure after the body opened changes nothing", []step{
+			{0, "mine", "a", true},
+			{time.Second, "started", "a", false},
+			{time.Second, "failed", "a", false},
+			{time.Second, "mine", "b", false},
+		}},
+		{"a failure of a blob handed on keeps the decision", []step{
+			{0, "started", "a", false},
+			{time.Second, "mine", "b", false},
+			{time.Second, "failed", "b", false},
+			{time.Second, "handedOff", "b", true},
+		}},
 		{"more ends than starts change nothing", []step{
 			{0, "ended", "a", false},
 			{0, "mine", "b", true},
@@ -116,6 +139,8 @@ func TestBringIns(t *testing.T) {
 					b.Ended(s.blob, now)
 				case "take":
 					b.Take(s.blob, now)
+				case "failed":
+					b.Failed(s.blob, now)
 				}
 			}
 		})
