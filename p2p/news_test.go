@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/opencontainers/go-digest"
@@ -156,5 +157,30 @@ func TestSwarmNewsBoundsMembersLearnt(t *testing.T) {
 	}
 	if got := len(sf.ids); got < maxAnswerMembers {
 		t.Fatalf("the fetch learnt %d peers from eight answers, want at least one answer's %d", got, maxAnswerMembers)
+	}
+}
+
+// An answer that comes after the fetch's loop has returned is dropped,
+// not left blocking its request's goroutine (and the intake room it
+// holds) for ever.
+func TestSwarmAnswerAfterTheLoopEnded(t *testing.T) {
+	fleet := newFleet(t, 1)
+	h := fleet[0].h
+	const size = 4 * PieceSize
+	origin := testpeer.ID(t)
+	dl := &Download{Size: size, h: h, d: digest.FromString("late"), ctx: context.Background()}
+	dl.startSwarm(&Response{Size: size, PieceSize: PieceSize, Have: size, PiecesFrom: -1}, origin, origin, Request{}, nil, pieceCount(size))
+	sf := dl.sw
+	close(sf.done)              // as run does when it returns
+	full := make(chan *arrival) // no one reads it
+	delivered := make(chan struct{})
+	go func() {
+		sf.deliver(full, &arrival{i: 1, p: origin, data: h.pieceBuf()})
+		close(delivered)
+	}()
+	select {
+	case <-delivered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("an answer after the loop ended blocked its goroutine")
 	}
 }

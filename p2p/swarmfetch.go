@@ -83,6 +83,10 @@ type swarmFetch struct {
 	// this node serves to its peers before its store has them.
 	memMu sync.Mutex
 	mem   map[int][]byte
+
+	// done is closed when run returns: a request still out then has no
+	// one to hand its answer to (deliver).
+	done chan struct{}
 }
 
 // pieceAsk is a piece's requests in flight.
@@ -160,6 +164,7 @@ func (dl *Download) startSwarm(first *Response, from peer.ID, origin peer.ID, or
 		readerSince: time.Now(),
 		statusEvery: swarm.StatusInterval,
 		mem:         map[int][]byte{},
+		done:        make(chan struct{}),
 	}
 	if origin == "" {
 		sf.plan = swarm.NewPlanner(dl.Size, PieceSize, "", uint64(time.Now().UnixNano()))
@@ -289,6 +294,7 @@ func (sf *swarmFetch) need(p peer.ID) []int {
 }
 
 func (sf *swarmFetch) run() {
+	defer close(sf.done)
 	dl := sf.dl
 	// Room for every request in flight, a second one for each piece
 	// included, so none blocks once run has returned.
@@ -493,7 +499,21 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, quie
 	if a.o != swarm.Busy {
 		dl.h.log.Debug("piece request", "digest", dl.d, "piece", i, "peer", p, "outcome", a.o, "header", header.Sub(start).Round(time.Millisecond), "took", a.took.Round(time.Millisecond), "err", a.err)
 	}
-	out <- a
+	sf.deliver(out, a)
+}
+
+// deliver hands a request's answer to run, or drops it if run has
+// returned. run's channel has room for the requests it keeps in flight,
+// but a second request for a piece whose first answer came meanwhile is
+// no longer counted, and one more answer than the room blocked its
+// goroutine for ever, holding its intake room and piece buffer (found in
+// review).
+func (sf *swarmFetch) deliver(out chan<- *arrival, a *arrival) {
+	select {
+	case out <- a:
+	case <-sf.done:
+		sf.dl.h.putPieceBuf(a.data)
+	}
 }
 
 // arrived handles a piece request's end.
