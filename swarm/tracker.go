@@ -309,7 +309,7 @@ func (t *Tracker) Members(except string, since uint64, need []int, now time.Time
 		if asker != nil {
 			asker.told = now
 		}
-		return append(t.holdingMost(except, now), t.named(need, except, now)...), t.version
+		return t.withNamed(t.holdingMost(except, now), need, except, now), t.version
 	}
 	if asker != nil && now.Sub(asker.told) < t.tellEvery() {
 		return t.named(need, except, now), since
@@ -341,7 +341,7 @@ func (t *Tracker) Members(except string, since uint64, need []int, now time.Time
 	for _, m := range changed[:k] {
 		res = append(res, m.member(m.added > since))
 	}
-	return append(res, t.named(need, except, now)...), version
+	return t.withNamed(res, need, except, now), version
 }
 
 // inView says whether asker hears of m's changes. In a table of up to
@@ -381,6 +381,20 @@ func (t *Tracker) named(refs []int, except string, now time.Time) []Member {
 		if slices.Contains(refs, m.ref) && m.id != except && now.Sub(m.seen) <= MemberTTL {
 			res = append(res, m.member(true))
 		}
+	}
+	return res
+}
+
+// withNamed adds to res the members named (need), each once: one res
+// lists already is marked Named there. A member both holding most and
+// asked for was listed twice (found by p2p's FuzzServeRequest).
+func (t *Tracker) withNamed(res []Member, refs []int, except string, now time.Time) []Member {
+	for _, m := range t.named(refs, except, now) {
+		if k := slices.IndexFunc(res, func(r Member) bool { return r.Peer == m.Peer }); k >= 0 {
+			res[k].Named = true
+			continue
+		}
+		res = append(res, m)
 	}
 	return res
 }

@@ -563,3 +563,31 @@ func TestTrackerCountsOnlyTheBlobsPieces(t *testing.T) {
 		t.Fatal("the blob's last piece declined")
 	}
 }
+
+// A member an answer lists anyway and the asker asks for by ref is
+// listed once, by name.
+func TestTrackerNamesAMemberOnce(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := NewTracker(1)
+	tr.Note("a", 30, nil, t0)
+	tr.Note("b", 20, nil, t0)
+	tr.Note("x", 0, nil, t0)
+	refA := tr.members["a"].ref
+	first, version := tr.Members("x", 0, []int{refA}, t0)
+	tr.Note("a", 40, nil, t0.Add(time.Second))
+	later, _ := tr.Members("x", version, []int{refA}, t0.Add(2*time.Second))
+	for _, ms := range [][]Member{first, later} {
+		n := 0
+		for _, m := range ms {
+			if m.Peer == "a" {
+				n++
+				if !m.Named {
+					t.Errorf("a listed but not named: %+v", ms)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("a listed %d times: %+v", n, ms)
+		}
+	}
+}
