@@ -138,13 +138,8 @@ func TestSwarmNewsResolvesMemberRefs(t *testing.T) {
 // exist, and, each fake counting as progress, kept the fetch from seeing
 // that it had stalled (found in review).
 func TestSwarmNewsBoundsMembersLearnt(t *testing.T) {
-	fleet := newFleet(t, 1)
-	h := fleet[0].h
 	const size = 4 * PieceSize
-	origin := testpeer.ID(t)
-	dl := &Download{Size: size, h: h, d: digest.FromString("flood"), ctx: context.Background()}
-	dl.startSwarm(&Response{Size: size, PieceSize: PieceSize, Have: size, PiecesFrom: -1}, origin, origin, Request{}, nil, pieceCount(size))
-	sf := dl.sw
+	sf, origin := originSwarm(t, size)
 	for range 8 {
 		r := &Response{Size: size, PieceSize: PieceSize, Have: -1, PiecesFrom: -1}
 		for range 1000 {
@@ -164,13 +159,8 @@ func TestSwarmNewsBoundsMembersLearnt(t *testing.T) {
 // not left blocking its request's goroutine (and the intake room it
 // holds) for ever.
 func TestSwarmAnswerAfterTheLoopEnded(t *testing.T) {
-	fleet := newFleet(t, 1)
-	h := fleet[0].h
-	const size = 4 * PieceSize
-	origin := testpeer.ID(t)
-	dl := &Download{Size: size, h: h, d: digest.FromString("late"), ctx: context.Background()}
-	dl.startSwarm(&Response{Size: size, PieceSize: PieceSize, Have: size, PiecesFrom: -1}, origin, origin, Request{}, nil, pieceCount(size))
-	sf := dl.sw
+	sf, origin := originSwarm(t, 4*PieceSize)
+	h := sf.dl.h
 	close(sf.done)              // as run does when it returns
 	full := make(chan *arrival) // no one reads it
 	delivered := make(chan struct{})
@@ -183,4 +173,16 @@ func TestSwarmAnswerAfterTheLoopEnded(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("an answer after the loop ended blocked its goroutine")
 	}
+}
+
+// originSwarm is a swarm fetch of a blob of size bytes whose origin, a
+// made-up peer, holds it whole, on a host of its own; its loop is not
+// started.
+func originSwarm(t *testing.T, size int64) (*swarmFetch, peer.ID) {
+	t.Helper()
+	h := newFleet(t, 1)[0].h
+	origin := testpeer.ID(t)
+	dl := &Download{Size: size, h: h, d: digest.FromString(t.Name()), ctx: context.Background()}
+	dl.startSwarm(&Response{Size: size, PieceSize: PieceSize, Have: size, PiecesFrom: -1}, origin, origin, Request{}, nil, pieceCount(size))
+	return dl.sw, origin
 }

@@ -26,28 +26,14 @@ func TestUnconfirmedPieceListBlamesNoOne(t *testing.T) {
 	const size = 4 * PieceSize
 	d := honest.content.put(randomBytes(t, size))
 	bogus := digest.FromString("not piece 0")
-	liar.h.host.SetStreamHandler(ContentProtocol, func(s network.Stream) {
-		defer s.Close()
-		var req Request
-		if err := readLine(bufio.NewReader(s), &req); err != nil {
-			_ = s.Reset()
-			return
-		}
+	answerAs(liar, func(s network.Stream, req Request) {
 		if req.Status {
 			_ = writeHeader(s, Response{Size: size, PieceSize: PieceSize, Pieces: []digest.Digest{bogus}})
 			return
 		}
 		_ = writeHeader(s, Response{Error: errBusy, RetryMS: 1000})
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	dl, err := asker.h.Fetch(ctx, d, repository.Name{}, time.Second, []peer.ID{liar.h.ID(), honest.h.ID()})
-	if err != nil {
-		t.Fatalf("fetch: %v", err)
-	}
-	_, err = io.Copy(io.Discard, dl)
-	dl.Close()
-	if err == nil {
+	if err := fetchAll(t, asker, d, liar, honest); err == nil {
 		t.Fatal("the download read to its end against a false piece list")
 	}
 	if asker.h.penalised(honest.h.ID()) {
@@ -64,13 +50,7 @@ func TestSelfContradictingHolderIsPenalised(t *testing.T) {
 	blob := randomBytes(t, size)
 	d := digest.FromBytes(blob)
 	first := digest.FromBytes(blob[:PieceSize])
-	liar.h.host.SetStreamHandler(ContentProtocol, func(s network.Stream) {
-		defer s.Close()
-		var req Request
-		if err := readLine(bufio.NewReader(s), &req); err != nil {
-			_ = s.Reset()
-			return
-		}
+	answerAs(liar, func(s network.Stream, req Request) {
 		resp := Response{Size: size, PieceSize: PieceSize, Have: size}
 		if req.Status {
 			resp.Pieces = []digest.Digest{first}
@@ -81,18 +61,43 @@ func TestSelfContradictingHolderIsPenalised(t *testing.T) {
 			_, _ = s.Write(make([]byte, min(req.Length, size-req.Offset)))
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	dl, err := asker.h.Fetch(ctx, d, repository.Name{}, time.Second, []peer.ID{liar.h.ID()})
-	if err != nil {
-		t.Fatalf("fetch: %v", err)
-	}
-	_, err = io.Copy(io.Discard, dl)
-	dl.Close()
-	if err == nil {
+	if err := fetchAll(t, asker, d, liar); err == nil {
 		t.Fatal("the download read to its end from a holder sending zeros")
 	}
 	if !asker.h.penalised(liar.h.ID()) {
 		t.Fatal("a holder whose piece 0 contradicted its own digest was not penalised")
 	}
+}
+
+// answerAs makes p answer every content request with answer, which
+// writes the header (and any bytes) itself.
+func answerAs(p *testPeer, answer func(s network.Stream, req Request)) {
+	p.h.host.SetStreamHandler(ContentProtocol, func(s network.Stream) {
+		defer s.Close()
+		var req Request
+		if err := readLine(bufio.NewReader(s), &req); err != nil {
+			_ = s.Reset()
+			return
+		}
+		answer(s, req)
+	})
+}
+
+// fetchAll fetches d from holders (asked in that order) and reads it
+// to its end, bounded at a minute; it says how the read ended.
+func fetchAll(t *testing.T, asker *testPeer, d digest.Digest, holders ...*testPeer) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var known []peer.ID
+	for _, h := range holders {
+		known = append(known, h.h.ID())
+	}
+	dl, err := asker.h.Fetch(ctx, d, repository.Name{}, time.Second, known)
+	if err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	defer dl.Close()
+	_, err = io.Copy(io.Discard, dl)
+	return err
 }
