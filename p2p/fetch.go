@@ -233,7 +233,14 @@ func (dl *Download) swarmFrom(ctx context.Context, first *Stream, designated boo
 		return dl, nil
 	}
 	resp := first.Response
+	// With one holder to ask there is no one its list could wrong: the
+	// bytes come from where the digests do, and its pieces are passed
+	// on as a swarm's are (a pushed image rolled out from the node it
+	// was pushed to). With more, a list is held to only once two agree.
 	sure := 0
+	if len(dl.peers) == 1 {
+		sure = len(resp.Pieces)
+	}
 	if len(resp.Pieces) == pieceCount(dl.Size) || (len(resp.Pieces) == maxPiecesPerAnswer && resp.Have == dl.Size) {
 		pieces, _, agreed := dl.agreePieces(ctx, first)
 		if pieces == nil {

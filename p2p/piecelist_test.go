@@ -69,6 +69,41 @@ func TestSelfContradictingHolderIsPenalised(t *testing.T) {
 	}
 }
 
+// With one holder to ask, its list is held to and its pieces are passed
+// on from memory as any swarm's: no other holder's list could differ.
+// With two, a list is held to once they agree.
+func TestPieceListHeldToWithOneHolderOrTwoThatAgree(t *testing.T) {
+	fleet := newFleet(t, 3)
+	asker, a, b := fleet[0], fleet[1], fleet[2]
+	const size = 4 * PieceSize
+	blob := randomBytes(t, size)
+	d := a.content.put(blob)
+	sure := func(holders ...*testPeer) int {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var known []peer.ID
+		for _, h := range holders {
+			known = append(known, h.h.ID())
+		}
+		dl, err := asker.h.Fetch(ctx, d, repository.Name{}, time.Second, known)
+		if err != nil {
+			t.Fatalf("fetch: %v", err)
+		}
+		defer dl.Close()
+		if dl.sw == nil {
+			t.Fatal("not a swarm fetch")
+		}
+		return dl.sw.sure
+	}
+	if got := sure(a); got != pieceCount(size) {
+		t.Errorf("one holder: %d pieces held to, want %d", got, pieceCount(size))
+	}
+	b.content.put(blob)
+	if got := sure(a, b); got != pieceCount(size) {
+		t.Errorf("two holders that agree: %d pieces held to, want %d", got, pieceCount(size))
+	}
+}
+
 // answerAs makes p answer every content request with answer, which
 // writes the header (and any bytes) itself.
 func answerAs(p *testPeer, answer func(s network.Stream, req Request)) {
