@@ -348,9 +348,12 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	}
 	served, err := c.Open(ctx, from, req.Digest, repo)
 	if err != nil {
-		if req.Rule != "" {
-			// Whatever it decided or was told to take, it is not
-			// bringing this blob in.
+		if req.Take && req.Rule != "" {
+			// Told to take a blob it then could not open, it is not
+			// bringing it in. (A blob it decided on by itself and
+			// could not open, pull says so: BringInFailed. This
+			// request's error need not mean that another asker's
+			// open of the same blob failed too.)
 			h.bringIns.failed(req.Digest)
 		}
 		return 0, writeHeader(s, Response{Error: errorCode(err)})

@@ -150,35 +150,48 @@ func TestForPeerBringsTheBlobIn(t *testing.T) {
 	}
 }
 
-// A designated fetcher whose upstream lacks the blob tells its download
-// link it is not bringing it in, so that the link does not hand other
-// blobs on meanwhile as if this one were arriving.
+// A designated fetcher that cannot bring a blob in (upstream lacks it,
+// or the policy refuses the rule) tells its download link, so that the
+// link does not hand other blobs on meanwhile as if this one were
+// arriving.
 func TestForPeerBringInThatFails(t *testing.T) {
-	e := newEnv()
-	dl := &downlink{}
-	e.cfg.Downlink = dl
-	b, _, err := e.puller(t).ForPeer(context.Background(), ld, mirrored, rules(mirrored.Rule))
-	if err == nil {
-		// The body may fail only as it is read.
-		_, err = io.ReadAll(b.Content)
-		b.Close()
+	tests := []struct {
+		name  string
+		setup func(e *env)
+	}{
+		{"upstream lacks it", func(e *env) {}},
+		{"the rule is refused", func(e *env) { e.up.PutBlob(layer); e.deny() }},
 	}
-	if err == nil {
-		t.Fatal("read a blob upstream does not have")
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		dl.mu.Lock()
-		failed := slices.Clone(dl.failed)
-		streams := dl.streams
-		dl.mu.Unlock()
-		if slices.Equal(failed, []digest.Digest{ld}) && streams == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the link was told of failures %v and %d streams, want %s failed and none", failed, streams, ld)
-		}
-		time.Sleep(10 * time.Millisecond)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv()
+			tt.setup(e)
+			dl := &downlink{}
+			e.cfg.Downlink = dl
+			b, _, err := e.puller(t).ForPeer(context.Background(), ld, mirrored, rules(mirrored.Rule))
+			if err == nil {
+				// The body may fail only as it is read.
+				_, err = io.ReadAll(b.Content)
+				b.Close()
+			}
+			if err == nil {
+				t.Fatal("read a blob that could not be brought in")
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				dl.mu.Lock()
+				failed := slices.Clone(dl.failed)
+				streams := dl.streams
+				dl.mu.Unlock()
+				if slices.Equal(failed, []digest.Digest{ld}) && streams == 0 {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the link was told of failures %v and %d streams, want %s failed and none", failed, streams, ld)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
 	}
 }
 

@@ -64,7 +64,8 @@ func (p *Puller) ForPeer(ctx context.Context, d digest.Digest, repo repository.N
 	// that served an asker from its own pull's transfer and then handed
 	// the blob on, to that same asker, had each waiting on the other as
 	// the blob's origin: neither read it, and both swarms stalled.
-	if mirrored && p.cfg.Downlink != nil && !p.cfg.Downlink.BringIn(d) {
+	decided := mirrored && p.cfg.Downlink != nil
+	if decided && !p.cfg.Downlink.BringIn(d) {
 		p.log.Debug("handing a blob on to the next node: bringing in another", "digest", d, "repository", repo)
 		return nil, false, ErrHandedOff
 	}
@@ -85,6 +86,9 @@ func (p *Puller) ForPeer(ctx context.Context, d digest.Digest, repo repository.N
 		return nil, false, ErrNotFound
 	}
 	if err := p.cfg.UpstreamAllowed(repo.Rule); err != nil {
+		if decided {
+			p.cfg.Downlink.BringInFailed(d) // it will not arrive
+		}
 		return nil, false, fmt.Errorf("%w: %w", ErrDenied, err)
 	}
 	p.log.Debug("fetching for a peer as the designated fetcher", "digest", d, "repository", repo)
