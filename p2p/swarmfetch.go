@@ -89,7 +89,6 @@ type swarmFetch struct {
 	done chan struct{}
 }
 
-// pieceAsk is a piece's requests in flight.
 // Bounds on what answers name. A tracker's answer names at most
 // swarm.MembersPerAnswer members and swarm.MaxNeed asked for by number;
 // an answer naming more is read that far. A fetch keeps at most
@@ -109,6 +108,7 @@ type vouch struct {
 	p    peer.ID
 }
 
+// pieceAsk is a piece's requests in flight.
 type pieceAsk struct {
 	since time.Time // the first request
 	asks  map[peer.ID]context.CancelFunc
@@ -599,35 +599,29 @@ func (sf *swarmFetch) check(a *arrival) {
 		return
 	}
 	dl.h.putPieceBuf(a.data)
-	if !sf.isSure(a.i) && sf.voucher(a.i) != a.p {
-		// Only another holder's word says the piece is wrong: it may be
-		// the list that is. The piece is fetched again; a second copy
-		// that does not match either gives the swarm up, penalising no
-		// one, and the caller goes elsewhere (the store's digest check
-		// judges what it takes in).
-		sf.plan.Done(a.p.String(), swarm.Failed, now)
-		if _, ok := sf.blamed[a.i]; ok {
-			sf.fail(fmt.Errorf("%w: piece %d of %s matched no copy, against a piece list no two holders agreed on", ErrNoPeer, a.i, dl.d))
-			return
-		}
-		sf.blamed[a.i] = a.p
-		if pa := sf.pending[a.i]; pa != nil && len(pa.asks) > 0 {
-			return
-		}
-		delete(sf.pending, a.i)
-		sf.requeue(a.i)
-		return
+	// A sender is held to the digest when the list is one the fetch can
+	// hold it to (isSure), or when the sender gave that digest itself
+	// and so contradicts itself. Otherwise only another holder's word
+	// says the piece is wrong, and it may be the list that is: no one is
+	// penalised, and a second copy that does not match, from anyone,
+	// gives the swarm up.
+	heldTo := sf.isSure(a.i) || sf.voucher(a.i) == a.p
+	outcome := swarm.Failed
+	if heldTo {
+		outcome = swarm.Lied
 	}
-	sf.plan.Done(a.p.String(), swarm.Lied, now)
-	if first, ok := sf.blamed[a.i]; ok && first != a.p {
-		// Two peers' copies of one piece disagree with the list: the
-		// list is what is wrong. Give up on the swarm; the caller goes
+	sf.plan.Done(a.p.String(), outcome, now)
+	if first, ok := sf.blamed[a.i]; ok && (first != a.p || !heldTo) {
+		// Two copies of one piece disagree with the list: the list is
+		// what is wrong. Give up on the swarm; the caller goes
 		// upstream, and the store's digest check judges the rest.
 		sf.fail(fmt.Errorf("%w: piece %d of %s matched no peer's copy", ErrNoPeer, a.i, dl.d))
 		return
 	}
 	sf.blamed[a.i] = a.p
-	dl.h.Penalise(a.p, fmt.Sprintf("piece %d of %s did not match", a.i, dl.d))
+	if heldTo {
+		dl.h.Penalise(a.p, fmt.Sprintf("piece %d of %s did not match", a.i, dl.d))
+	}
 	if pa := sf.pending[a.i]; pa != nil && len(pa.asks) > 0 {
 		return // another peer's copy is on its way
 	}
