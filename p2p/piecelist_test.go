@@ -79,16 +79,7 @@ func TestPieceListHeldToWithOneHolderOrTwoThatAgree(t *testing.T) {
 	blob := randomBytes(t, size)
 	d := a.content.put(blob)
 	sure := func(holders ...*testPeer) int {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		var known []peer.ID
-		for _, h := range holders {
-			known = append(known, h.h.ID())
-		}
-		dl, err := asker.h.Fetch(ctx, d, repository.Name{}, time.Second, known)
-		if err != nil {
-			t.Fatalf("fetch: %v", err)
-		}
+		dl := fetchFrom(t, asker, d, holders...)
 		defer dl.Close()
 		if dl.sw == nil {
 			t.Fatal("not a swarm fetch")
@@ -118,9 +109,9 @@ func answerAs(p *testPeer, answer func(s network.Stream, req Request)) {
 	})
 }
 
-// fetchAll fetches d from holders (asked in that order) and reads it
-// to its end, bounded at a minute; it says how the read ended.
-func fetchAll(t *testing.T, asker *testPeer, d digest.Digest, holders ...*testPeer) error {
+// fetchFrom starts a fetch of d from holders, asked in that order; its
+// lookups are bounded at a minute.
+func fetchFrom(t *testing.T, asker *testPeer, d digest.Digest, holders ...*testPeer) *Download {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -132,7 +123,15 @@ func fetchAll(t *testing.T, asker *testPeer, d digest.Digest, holders ...*testPe
 	if err != nil {
 		t.Fatalf("fetch: %v", err)
 	}
+	return dl
+}
+
+// fetchAll fetches d from holders (fetchFrom) and reads it to its end;
+// it says how the read ended.
+func fetchAll(t *testing.T, asker *testPeer, d digest.Digest, holders ...*testPeer) error {
+	t.Helper()
+	dl := fetchFrom(t, asker, d, holders...)
 	defer dl.Close()
-	_, err = io.Copy(io.Discard, dl)
+	_, err := io.Copy(io.Discard, dl)
 	return err
 }
