@@ -132,22 +132,14 @@ func (t *tracker) mayServe(d digest.Digest, asker peer.ID, i int, end int64, now
 	return s.MayServe(asker.String(), i, end, now, avoid)
 }
 
-// holds records how many pieces of d this node holds whole
-// (swarm.Tracker.Holds).
-func (t *tracker) holds(d digest.Digest, pieces int) {
+// holds records how many pieces of d this node holds whole, of how many
+// it has in all (swarm.Tracker.Holds, SetPieces).
+func (t *tracker) holds(d digest.Digest, pieces, of int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if s := t.blobs[d]; s != nil {
 		s.Holds(pieces)
-	}
-}
-
-// sized records that d has pieces pieces (swarm.Tracker.SetPieces).
-func (t *tracker) sized(d digest.Digest, pieces int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if s := t.blobs[d]; s != nil {
-		s.SetPieces(pieces)
+		s.SetPieces(of)
 	}
 }
 

@@ -362,9 +362,6 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	if req.Offset > served.Size {
 		return 0, writeHeader(s, Response{Error: errBadRequest})
 	}
-	if req.Swarm {
-		h.tracker.sized(req.Digest, pieceCount(served.Size))
-	}
 	resp := Response{Size: served.Size, MediaType: served.MediaType}
 	if served.Complete {
 		served.Have = served.Size
@@ -377,11 +374,11 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 	switch {
 	case req.Swarm:
 		resp.PieceSize, resp.Have = PieceSize, served.Have
+		held := int(served.Have / PieceSize)
 		if served.Have == served.Size {
-			h.tracker.holds(req.Digest, pieceCount(served.Size))
-		} else {
-			h.tracker.holds(req.Digest, int(served.Have/PieceSize))
+			held = pieceCount(served.Size)
 		}
+		h.tracker.holds(req.Digest, held, pieceCount(served.Size))
 		resp.HavePieces = h.heldPieces(req.Digest, served.Have)
 		h.tracker.answer(&resp, &req, from, time.Now())
 		if req.Status {
