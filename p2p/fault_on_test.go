@@ -38,8 +38,9 @@ func (arrivingContent) Tag(context.Context, peer.ID, repository.Name, string, bo
 // SHOAL_FAULT_CORRUPT_PEER_BYTES=1 in a shoalfault build; what they show
 // holds only if every piece the node sends is corrupted, whichever path
 // it takes: a blob the node holds whole, one still arriving through its
-// store, and a checked piece it holds in memory beyond what its store has
-// (heldPiece). Without the variable, the same pieces arrive intact.
+// store, a checked piece it holds in memory beyond what its store has
+// (heldPiece), and a piece it serves on while it arrives (inbound.go).
+// Without the variable, the same pieces arrive intact.
 func TestFaultCorruptsEveryPieceStream(t *testing.T) {
 	blob := randomBytes(t, 3*PieceSize+100)
 	d := digest.FromBytes(blob)
@@ -50,11 +51,15 @@ func TestFaultCorruptsEveryPieceStream(t *testing.T) {
 		// memory are the pieces it holds checked in memory beyond it.
 		have   int
 		memory []int
-		ask    int // the piece asked for
+		// inbound is a piece arriving from a peer, all its bytes in,
+		// checked a moment after the asker's request (0: none).
+		inbound int
+		ask     int // the piece asked for
 	}{
 		{name: "a blob held whole", have: len(blob), ask: 1},
 		{name: "a blob still arriving", have: 2 * PieceSize, ask: 1},
 		{name: "a piece held in memory", have: PieceSize, memory: []int{2}, ask: 2},
+		{name: "a piece still arriving from a peer", have: PieceSize, ask: 2, inbound: 2},
 	}
 	for _, fault := range []string{"SHOAL_FAULT_CORRUPT_PEER_BYTES", "SHOAL_FAULT_CORRUPT_PEER_PIECES", ""} {
 		corrupt := fault != ""
@@ -73,10 +78,16 @@ func TestFaultCorruptsEveryPieceStream(t *testing.T) {
 				a := newArriving(int64(len(blob)))
 				_, _ = a.Write(blob[:tt.have])
 				server.ServeContent(arrivingContent{d: d, a: a}, nil)
-				if len(tt.memory) > 0 {
-					sf := &swarmFetch{dl: &Download{}, mem: map[int][]byte{}}
+				if len(tt.memory) > 0 || tt.inbound > 0 {
+					sf := &swarmFetch{dl: &Download{}, mem: map[int][]byte{}, inbound: map[int]*inbound{}}
 					for _, i := range tt.memory {
 						sf.mem[i] = piece(i)
+					}
+					if tt.inbound > 0 {
+						g := newInbound(bytes.Clone(piece(tt.inbound)), func([]byte) {})
+						g.arrived(len(piece(tt.inbound)))
+						sf.inbound[tt.inbound] = g
+						time.AfterFunc(100*time.Millisecond, func() { g.settle(true) })
 					}
 					server.activeMu.Lock()
 					server.active[d] = sf

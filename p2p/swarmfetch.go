@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -83,6 +85,9 @@ type swarmFetch struct {
 	// this node serves to its peers before its store has them.
 	memMu sync.Mutex
 	mem   map[int][]byte
+	// inbound holds the pieces on their way in that this node serves on
+	// while they arrive (inbound.go): one request's per piece.
+	inbound map[int]*inbound
 
 	// done is closed when run returns: a request still out then has no
 	// one to hand its answer to (deliver).
@@ -123,10 +128,13 @@ type statusAnswer struct {
 }
 
 type arrival struct {
-	i      int
-	p      peer.ID
-	took   time.Duration
-	data   []byte
+	i    int
+	p    peer.ID
+	took time.Duration
+	data []byte
+	// in is data's arrival as peers see it, if they are served it
+	// while it arrives; settled before data is handed on or given back.
+	in     *inbound
 	have   int64
 	pieces []int // the sender's pieces beyond have
 	mem    []Member
@@ -164,6 +172,7 @@ func (dl *Download) startSwarm(first *Response, from peer.ID, origin peer.ID, or
 		readerSince: time.Now(),
 		statusEvery: swarm.StatusInterval,
 		mem:         map[int][]byte{},
+		inbound:     map[int]*inbound{},
 		done:        make(chan struct{}),
 	}
 	if origin == "" {
@@ -396,6 +405,7 @@ func (sf *swarmFetch) run() {
 		case a := <-events:
 			inflight--
 			if sf.failed {
+				sf.settle(a, false)
 				sf.dl.h.putPieceBuf(a.data)
 				continue
 			}
@@ -489,7 +499,7 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, quie
 	default:
 		a.have, a.pieces, a.mem, a.refs, a.version = s.Have, s.HavePieces, s.Members, s.MemberRefs, s.MembersVersion
 		quiet.Reset(swarm.PieceTimeout)
-		a.data, a.err = dl.readPiece(quietReader{s, quiet, swarm.PieceTimeout}, dl.pieceLen(i))
+		a.data, a.in, a.err = sf.receive(quietReader{s, quiet, swarm.PieceTimeout}, i)
 		s.Close()
 		if a.err != nil {
 			a.o = swarm.Failed
@@ -512,8 +522,66 @@ func (sf *swarmFetch) deliver(out chan<- *arrival, a *arrival) {
 	select {
 	case out <- a:
 	case <-sf.done:
+		sf.settle(a, false)
 		sf.dl.h.putPieceBuf(a.data)
 	}
+}
+
+// receive reads piece i from r into a buffer from the pool. A piece this
+// node would pass on from memory (isSure) is served on to peers while it
+// arrives (inbound), unless another request for it already is.
+func (sf *swarmFetch) receive(r io.Reader, i int) ([]byte, *inbound, error) {
+	dl := sf.dl
+	data := dl.h.pieceBuf()[:dl.pieceLen(i)]
+	var g *inbound
+	if sf.isSure(i) {
+		g = newInbound(data, dl.h.putPieceBuf)
+		sf.memMu.Lock()
+		if sf.inbound[i] == nil {
+			sf.inbound[i] = g
+		} else {
+			g = nil
+		}
+		sf.memMu.Unlock()
+	}
+	cr := countingReader{r, &dl.h.intake}
+	got := 0
+	for got < len(data) {
+		k, err := cr.Read(data[got:])
+		got += k
+		if g != nil && k > 0 {
+			g.arrived(got)
+		}
+		if err != nil && got < len(data) {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			sf.settleInbound(i, g, false)
+			dl.h.putPieceBuf(data)
+			return nil, nil, err
+		}
+	}
+	return data, g, nil
+}
+
+// settle ends a's arrival as its peers see it (inbound.settle): ok once
+// it is checked and kept in mem, not ok before its buffer is given back
+// or dropped.
+func (sf *swarmFetch) settle(a *arrival, ok bool) {
+	sf.settleInbound(a.i, a.in, ok)
+	a.in = nil
+}
+
+func (sf *swarmFetch) settleInbound(i int, g *inbound, ok bool) {
+	if g == nil {
+		return
+	}
+	g.settle(ok)
+	sf.memMu.Lock()
+	if sf.inbound[i] == g {
+		delete(sf.inbound, i)
+	}
+	sf.memMu.Unlock()
 }
 
 // arrived handles a piece request's end.
@@ -523,6 +591,7 @@ func (sf *swarmFetch) arrived(a *arrival) {
 	if pa == nil || pa.asks[a.p] == nil || sf.got[a.i] || sf.held[a.i] != nil {
 		// A request called off, or a second copy of a piece already
 		// here: its news still counts, its bytes do not.
+		sf.settle(a, false)
 		sf.dl.h.putPieceBuf(a.data)
 		sf.plan.Done(a.p.String(), swarm.Cancelled, now)
 		if pa != nil {
@@ -576,6 +645,14 @@ func (sf *swarmFetch) check(a *arrival) {
 		sf.plan.Done(a.p.String(), swarm.OK, now)
 		sf.lastGood = now
 		sf.got[a.i] = true
+		// Kept first: a request called off below may be serving its
+		// copy on as it arrives (inbound.go), and those streams go on
+		// from this one.
+		if sf.isSure(a.i) {
+			sf.memMu.Lock()
+			sf.mem[a.i] = a.data
+			sf.memMu.Unlock()
+		}
 		if pa := sf.pending[a.i]; pa != nil {
 			for _, cancel := range pa.asks {
 				cancel()
@@ -585,11 +662,8 @@ func (sf *swarmFetch) check(a *arrival) {
 		dl.mu.Lock()
 		dl.sources[a.p] = true
 		dl.mu.Unlock()
-		if sf.isSure(a.i) {
-			sf.memMu.Lock()
-			sf.mem[a.i] = a.data
-			sf.memMu.Unlock()
-		}
+		// Before the buffer goes to the reader, which gives it back.
+		sf.settle(a, sf.isSure(a.i))
 		select {
 		case dl.results[a.i] <- pieceResult{data: a.data, d: sf.known[a.i]}:
 		default: // the fetch failed and the reader has its error
@@ -598,6 +672,7 @@ func (sf *swarmFetch) check(a *arrival) {
 		}
 		return
 	}
+	sf.settle(a, false)
 	dl.h.putPieceBuf(a.data)
 	// A sender is held to the digest when the list is one the fetch can
 	// hold it to (isSure), or when the sender gave that digest itself
@@ -645,6 +720,7 @@ func (sf *swarmFetch) checkHeld() {
 
 func (sf *swarmFetch) dropHeld() {
 	for i, a := range sf.held {
+		sf.settle(a, false)
 		sf.dl.h.putPieceBuf(a.data)
 		delete(sf.held, i)
 	}
@@ -746,7 +822,8 @@ func (sf *swarmFetch) forget(i int) {
 }
 
 // extras lists the checked pieces held in memory beyond what the store
-// holds, to tell the swarm.
+// holds, and those arriving that it serves on as they do, to tell the
+// swarm.
 func (sf *swarmFetch) extras() []int {
 	stored := int(sf.dl.delivered.Load() / PieceSize)
 	sf.memMu.Lock()
@@ -754,6 +831,11 @@ func (sf *swarmFetch) extras() []int {
 	var out []int
 	for i := range sf.mem {
 		if i >= stored {
+			out = append(out, i)
+		}
+	}
+	for i, g := range sf.inbound {
+		if _, kept := sf.mem[i]; !kept && i >= stored && g.flowing() {
 			out = append(out, i)
 		}
 	}
@@ -771,7 +853,12 @@ func (sf *swarmFetch) end() {
 	h.activeMu.Unlock()
 	sf.memMu.Lock()
 	clear(sf.mem)
+	arrivals := slices.Collect(maps.Values(sf.inbound))
+	clear(sf.inbound)
 	sf.memMu.Unlock()
+	for _, g := range arrivals {
+		g.settle(false)
+	}
 }
 
 // heldPiece copies piece i of d, want bytes long, from a fetch of this
@@ -795,8 +882,26 @@ func (h *Host) heldPiece(d digest.Digest, i int, want int64) []byte {
 	return out
 }
 
-// heldPieces lists the pieces of d this node holds checked in memory
-// beyond have.
+// arrivingPiece is a reader of piece i of d, want bytes long, that a
+// fetch of this node's is receiving (inbound.go); nil if none is.
+func (h *Host) arrivingPiece(ctx context.Context, d digest.Digest, i int, want int64) *relayReader {
+	h.activeMu.Lock()
+	sf := h.active[d]
+	h.activeMu.Unlock()
+	if sf == nil {
+		return nil
+	}
+	sf.memMu.Lock()
+	g := sf.inbound[i]
+	sf.memMu.Unlock()
+	if g == nil || int64(g.size) != want {
+		return nil
+	}
+	return g.relay(ctx, h.pieceBuf, func() []byte { return h.heldPiece(d, i, want) }, h.putPieceBuf)
+}
+
+// heldPieces lists the pieces of d this node holds checked in memory,
+// or serves on while they arrive, beyond have.
 func (h *Host) heldPieces(d digest.Digest, have int64) []int {
 	h.activeMu.Lock()
 	sf := h.active[d]

@@ -403,9 +403,14 @@ func (h *Host) serveStream(c Content, s network.Stream) (int64, error) {
 		// A piece this node has checked but not yet stored (it arrived
 		// out of order) is sent from memory: the store would make the
 		// asker wait for every piece before it.
+		// One still arriving is sent as it arrives, its last byte
+		// once it is checked (inbound.go).
 		if b := h.heldPiece(req.Digest, int(req.Offset/PieceSize), want); b != nil {
 			defer h.putPieceBuf(b)
 			body = bytes.NewReader(b)
+		} else if r := h.arrivingPiece(ctx, req.Digest, int(req.Offset/PieceSize), want); r != nil {
+			defer r.Close()
+			body = r
 		}
 	}
 	if body == served.Content {
