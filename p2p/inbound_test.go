@@ -232,3 +232,46 @@ func TestRelayServesAPieceWhileItArrives(t *testing.T) {
 		})
 	}
 }
+
+// On a link so slow that a piece takes longer than swarm.CutThroughMax
+// to come in at its measured rate, a node neither names nor serves on the
+// pieces still arriving: chains of relays broke there (swarm.CutThrough).
+func TestSlowLinkRelaysNothingArriving(t *testing.T) {
+	tests := []struct {
+		name  string
+		rate  int64 // bytes a second the intake measured (0: none yet)
+		relay bool
+	}{
+		{name: "rate not yet measured", rate: 0, relay: true},
+		{name: "4 Mbit/s", rate: 500_000, relay: true},
+		{name: "1 Mbit/s", rate: 125_000, relay: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newLoneHost(t)
+			if tt.rate > 0 {
+				t0 := time.Now()
+				h.intake.mu.Lock()
+				h.intake.slots.Take()
+				h.intake.slots.Sent(0, t0)
+				h.intake.slots.Sent(tt.rate, t0.Add(time.Second))
+				h.intake.mu.Unlock()
+			}
+			d := digest.FromString("a blob")
+			g := newInbound(make([]byte, PieceSize), func([]byte) {})
+			g.arrived(100)
+			sf := &swarmFetch{dl: &Download{h: h, d: d}, mem: map[int][]byte{}, inbound: map[int]*inbound{3: g}}
+			h.activeMu.Lock()
+			h.active[d] = sf
+			h.activeMu.Unlock()
+			named := slices.Contains(sf.extras(), 3)
+			r := h.arrivingPiece(context.Background(), d, 3, PieceSize)
+			if r != nil {
+				defer r.Close()
+			}
+			if named != tt.relay || (r != nil) != tt.relay {
+				t.Fatalf("piece named: %v, served on: %v; want both %v", named, r != nil, tt.relay)
+			}
+		})
+	}
+}

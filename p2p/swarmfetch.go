@@ -822,8 +822,8 @@ func (sf *swarmFetch) forget(i int) {
 }
 
 // extras lists the checked pieces held in memory beyond what the store
-// holds, and those arriving that it serves on as they do, to tell the
-// swarm.
+// holds, and those arriving that it serves on as they do
+// (swarm.CutThrough), to tell the swarm.
 func (sf *swarmFetch) extras() []int {
 	stored := int(sf.dl.delivered.Load() / PieceSize)
 	sf.memMu.Lock()
@@ -834,9 +834,11 @@ func (sf *swarmFetch) extras() []int {
 			out = append(out, i)
 		}
 	}
-	for i, g := range sf.inbound {
-		if _, kept := sf.mem[i]; !kept && i >= stored && g.flowing() {
-			out = append(out, i)
+	if swarm.CutThrough(sf.dl.h.intake.rate(), PieceSize) {
+		for i, g := range sf.inbound {
+			if _, kept := sf.mem[i]; !kept && i >= stored && g.flowing() {
+				out = append(out, i)
+			}
 		}
 	}
 	slices.Sort(out)
@@ -883,7 +885,8 @@ func (h *Host) heldPiece(d digest.Digest, i int, want int64) []byte {
 }
 
 // arrivingPiece is a reader of piece i of d, want bytes long, that a
-// fetch of this node's is receiving (inbound.go); nil if none is.
+// fetch of this node's is receiving (inbound.go); nil if none is, or if
+// this node's link is too slow for it (swarm.CutThrough).
 func (h *Host) arrivingPiece(ctx context.Context, d digest.Digest, i int, want int64) *relayReader {
 	h.activeMu.Lock()
 	sf := h.active[d]
@@ -894,7 +897,7 @@ func (h *Host) arrivingPiece(ctx context.Context, d digest.Digest, i int, want i
 	sf.memMu.Lock()
 	g := sf.inbound[i]
 	sf.memMu.Unlock()
-	if g == nil || int64(g.size) != want {
+	if g == nil || int64(g.size) != want || !swarm.CutThrough(h.intake.rate(), PieceSize) {
 		return nil
 	}
 	return g.relay(ctx, h.pieceBuf, func() []byte { return h.heldPiece(d, i, want) }, h.putPieceBuf)
