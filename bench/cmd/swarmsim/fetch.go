@@ -10,10 +10,24 @@ import (
 	"github.com/shoal-dev/shoal/swarm"
 )
 
+// The relay of a piece that is still arriving (request, cut-through).
+const (
+	// relaySegment is the least a relay sends at a time before it holds
+	// the piece checked.
+	relaySegment = 64 << 10
+	// relayPoll is how often a relay waiting for more of its piece
+	// looks again.
+	relayPoll = 20 * time.Millisecond
+)
+
 // fetch is p2p/swarmfetch.go's run loop for one node and one blob, with
 // the same planner, the same window, status questions to the origin
 // every swarm.StatusInterval, piece requests bounded by
 // swarm.PieceTimeout and the fall back to upstream after swarm.Stall.
+// Unless cfg.noCutThrough, the pieces it is receiving are served on by
+// its node as they arrive (inbound, request) and named with the pieces
+// it holds (extras). It asks for each piece of one peer at a time: the
+// node's second copy of a late piece (swarm.Late) is not modelled.
 type fetch struct {
 	f        *fleet
 	n        *node
@@ -47,6 +61,88 @@ type fetch struct {
 	refs map[int]*swarm.Refs
 	// every is how often the origin asks to be asked for news.
 	every time.Duration
+	// inbound is, per piece, its copy on its way in from a peer since
+	// its first bytes flowed, until it is checked or breaks; one that
+	// came before its digest stays, whole, until the digest comes and
+	// it is checked (held), as in the node (p2p's swarmFetch.receive,
+	// checkHeld). Empty with cfg.noCutThrough.
+	inbound map[int]*inbound
+}
+
+// inbound is a piece on its way into the node from a peer (p2p's
+// inbound.go): a relay serving it on while it arrives reads here how
+// much of it has.
+type inbound struct {
+	header int64         // the answer's header, which leads the piece on its stream
+	moved  float64       // the bytes of the stream's flows that have ended
+	flow   *simnet.Flow  // the stream's flow moving now, if any
+	ended  time.Duration // when the last of the stream's flows ended
+	// broken: the request failed or was called off, or the fetch was;
+	// the piece will not be checked from this copy.
+	broken bool
+	// relays break off the streams of those serving it on (breakOff).
+	relays []func()
+}
+
+// breakOff breaks the piece: its relays break their streams off at
+// once, as p2p's relayReader returns errInboundBroken, rather than send
+// on the rest of a segment.
+func (g *inbound) breakOff() {
+	if g.broken {
+		return
+	}
+	g.broken = true
+	for _, r := range g.relays {
+		r()
+	}
+	g.relays = nil
+}
+
+// pieceBytes is how many bytes of the piece have arrived: exact at any
+// time, where a flow's progress is told only when its rate changes.
+func (g *inbound) pieceBytes() int64 {
+	m := g.moved
+	if g.flow != nil && !g.flow.Finished() {
+		m += g.flow.Moved()
+	}
+	return max(0, int64(m)-g.header)
+}
+
+// lastByte is when the piece's latest byte arrived: now while its bytes
+// move, -1 if none has.
+func (g *inbound) lastByte(now time.Duration) time.Duration {
+	if g.flow != nil && !g.flow.Finished() && g.flow.Rate() > 0 {
+		return now
+	}
+	if g.moved == 0 {
+		return -1
+	}
+	return g.ended
+}
+
+// breakInbound breaks every piece the fetch is receiving: its relays
+// break their streams off.
+func (sf *fetch) breakInbound() {
+	// In order: breaking off cancels flows, so runs repeat.
+	for _, i := range sortedInts(sf.inbound) {
+		g := sf.inbound[i]
+		delete(sf.inbound, i)
+		g.breakOff()
+	}
+}
+
+// arriving is piece i of b on its way into n, which n serves on while
+// it arrives (cut-through), or nil: when n holds the piece whole, is
+// the blob's origin (which streams from upstream instead, whenHeld), or
+// has had none of its bytes yet.
+func (f *fleet) arriving(n *node, b *blob, i int) *inbound {
+	if f.cfg.noCutThrough || b.origin == n.id || f.holdsPiece(n, b, i) || !swarm.CutThrough(n.intake.Rate(), pieceSize) {
+		return nil
+	}
+	if h := n.holds[b.idx]; h != nil && h.fetch != nil {
+		return h.fetch.inbound[i]
+	}
+	return nil
 }
 
 func (f *fleet) startFetch(n *node, b *blob, originHave int64, originMem []int, members []swarm.Member, version uint64, every time.Duration) {
@@ -134,10 +230,14 @@ func (sf *fetch) need(p int) []int {
 // delivered is what the node's store holds: the pieces its reader took.
 func (sf *fetch) delivered() int64 { return min(sf.b.size, int64(sf.next)*pieceSize) }
 
+// extras are the pieces the node names as held beyond its store: those
+// checked, and with cut-through those arriving, which it serves on at
+// once, so the origin's tracker and other askers learn of them as their
+// first bytes come rather than a piece's time later.
 func (sf *fetch) extras() []int {
 	var out []int
 	for i := sf.next; i < len(sf.h.mem); i++ {
-		if sf.h.mem[i] {
+		if sf.h.mem[i] || (sf.inbound[i] != nil && swarm.CutThrough(sf.n.intake.Rate(), pieceSize)) {
 			out = append(out, i)
 		}
 	}
@@ -215,6 +315,10 @@ func (sf *fetch) loop() {
 
 // request asks peer p for piece i: the question, the holder's decision
 // (the origin's tracker, then its upload slots), the answer, the bytes.
+// A holder that holds the piece whole sends it at once; the origin
+// streams it while it comes from upstream (whenHeld); with cut-through,
+// any other holder still receiving it from a peer serves it on as it
+// arrives (relay), its last bytes only once it holds it checked.
 func (sf *fetch) request(i, p int) {
 	f := sf.f
 	f.stats.requests++
@@ -233,17 +337,39 @@ func (sf *fetch) request(i, p int) {
 		ended = true
 		sf.arrived(i, p, o, have, pieces, members, retry, taken)
 	}
+	// relayed is the piece on its way into the holder, if the holder
+	// serves it on while it arrives; lastByte is when the last segment
+	// of it reached the asker (-1: none yet).
+	var relayed *inbound
+	lastByte := time.Duration(-1)
 	// PieceTimeout bounds a request's silence, PieceLimit its length
 	// (p2p's swarmFetch.launch): while the piece's bytes move, it waits
-	// again. A request to the origin is bounded in all by
+	// again. A relayed piece moves in segments, as its relay receives
+	// it: between two the asker has its silence counted from the later
+	// of the last segment's end and the relay's last byte in, which the
+	// node would have passed on at once (it holds back only the last
+	// byte). The relay gives up as long after its own last byte too
+	// (p2p's relayReader). A request to the origin is bounded in all by
 	// swarm.OriginLimit.
 	asked := f.clk.Now()
 	var timeout *simnet.Event
 	var fire func()
 	fire = func() {
-		if p != sf.b.origin && flow != nil && !flow.Finished() && flow.Rate() > 0 && f.clk.Now()-asked < swarm.PieceLimit {
-			timeout = f.clk.After(min(swarm.PieceTimeout, swarm.PieceLimit-(f.clk.Now()-asked)), fire)
-			return
+		now := f.clk.Now()
+		if elapsed := now - asked; p != sf.b.origin && elapsed < swarm.PieceLimit {
+			var wait time.Duration
+			switch {
+			case flow != nil && !flow.Finished() && flow.Rate() > 0:
+				wait = swarm.PieceTimeout
+			case relayed != nil:
+				if last := max(lastByte, relayed.lastByte(now)); last >= 0 {
+					wait = swarm.PieceTimeout - (now - last)
+				}
+			}
+			if wait > 0 {
+				timeout = f.clk.After(min(wait, swarm.PieceLimit-elapsed), fire)
+				return
+			}
 		}
 		f.stats.timeouts++
 		if flow != nil {
@@ -341,40 +467,164 @@ func (sf *fetch) request(i, p int) {
 				end(swarm.OK, have, pieces, members)
 			})
 		}
-		// The holder's write returns, and its slot frees, once the last
-		// bytes are in the buffers below it (the stream's window, the
-		// socket's, the link's queue): sendBuffer bytes before the asker
-		// has them. The origin's last bytes wait for upstream.
-		// The answer's header leads the piece on its stream.
 		var header int64
 		if !f.cfg.freeHeaders {
 			header = answerBytes(have, pieces, members, 0, f.cfg.membersByName)
 		}
 		total := header + sf.b.pieceLen(i)
-		head := max(0, total-f.cfg.sendBuffer)
-		tail := func() {
-			release(true)
-			if ended || q.dead {
+		// in is the piece on its way into the asker, which the asker
+		// serves on while it arrives and names as held from its first
+		// byte (cut-through).
+		var in *inbound
+		if !f.cfg.noCutThrough {
+			in = &inbound{header: header}
+		}
+		// start moves n bytes of the stream from the holder to the
+		// asker.
+		start := func(n int64, progress func(float64), done func(ok bool)) {
+			var fl *simnet.Flow
+			fl = f.net.Start(p, sf.n.id, n, progress, func(ok bool) {
+				if in != nil {
+					in.moved += fl.Moved()
+					in.flow, in.ended = nil, f.clk.Now()
+				}
+				done(ok)
+			})
+			flow = fl
+			if in != nil && !in.broken && !sf.over {
+				in.flow = fl
+				if sf.inbound == nil {
+					sf.inbound = map[int]*inbound{}
+				}
+				sf.inbound[i] = in
+			}
+		}
+		// send sends the stream from byte sent on. The holder's write
+		// returns, and its slot frees, once the last bytes are in the
+		// buffers below it (the stream's window, the socket's, the
+		// link's queue): sendBuffer bytes before the asker has them. The
+		// origin's last bytes wait for upstream.
+		send := func(sent int64) {
+			head := max(sent, total-f.cfg.sendBuffer)
+			tail := func() {
+				release(true)
+				if ended || q.dead {
+					return
+				}
+				start(total-head, func(x float64) { sf.n.intake.Sent(int64(x), f.now()); f.countUpload(q, sf.n, x) }, func(ok bool) {
+					if ok {
+						delivered()
+					}
+				})
+			}
+			held := func() { f.whenHeld(q, sf.b, i, tail) }
+			if head == sent {
+				held()
 				return
 			}
-			flow = f.net.Start(p, sf.n.id, total-head, func(x float64) { sf.n.intake.Sent(int64(x), f.now()); f.countUpload(q, sf.n, x) }, func(ok bool) {
-				if ok {
-					delivered()
+			start(head-sent, progress, func(ok bool) {
+				if !ok {
+					release(false)
+					return
+				}
+				held()
+			})
+		}
+		g := f.arriving(q, sf.b, i)
+		if g == nil && p != sf.b.origin && !f.holdsPiece(q, sf.b, i) {
+			// q named the piece, but its copy has since broken, or its
+			// fetch fell back and dropped it: as the node's store
+			// reader, it sends nothing until it holds the piece, and
+			// the asker's request may run out meanwhile. (Sent at once,
+			// as the simulation did, bytes q did not have went on to
+			// the askers its asker served them to.)
+			var wait func()
+			wait = func() {
+				switch {
+				case ended || q.dead || sf.n.dead:
+					release(false)
+				case f.holdsPiece(q, sf.b, i):
+					send(0)
+				default:
+					f.clk.After(relayPoll, wait)
+				}
+			}
+			wait()
+			return
+		}
+		if g == nil {
+			send(0)
+			return
+		}
+
+		// Cut-through: q is still receiving the piece, and sends on what
+		// it has of it in segments. A segment goes once relaySegment
+		// bytes are there to send, and the piece's last byte only once q
+		// holds the piece checked: what waits for q's check is the last
+		// byte and up to relaySegment more (the node holds back the last
+		// byte alone; smaller segments would cost the simulation more
+		// events for little). q's bytes count as they move; whether q
+		// holds the piece is looked at every relayPoll. The bytes a
+		// relay has received it is taken to have at once: a latency
+		// early for all but the last segment, which waits for q's check
+		// and so for the latency of q's own answer.
+		f.stats.relays++
+		relayed = g
+		var sent int64
+		var seg *simnet.Flow // the segment on its way, if any
+		g.relays = append(g.relays, func() {
+			if seg != nil {
+				seg.Cancel()
+			}
+		})
+		// breakOff ends the stream short: q's own copy failed or was
+		// called off. The asker sees it a latency later (a failure,
+		// not a lie) and asks another peer.
+		breakOff := func() {
+			f.stats.relaysBroken++
+			release(false)
+			f.clk.After(lat, func() {
+				if !ended {
+					timeout.Cancel()
+					end(swarm.Failed, -1, nil, nil)
 				}
 			})
 		}
-		held := func() { f.whenHeld(q, sf.b, i, tail) }
-		if head == 0 {
-			held()
-			return
-		}
-		flow = f.net.Start(p, sf.n.id, head, progress, func(ok bool) {
-			if !ok {
+		var step func()
+		step = func() {
+			switch {
+			case ended || q.dead || sf.n.dead:
 				release(false)
-				return
+			case f.holdsPiece(q, sf.b, i):
+				// Checked, or come from upstream after q's fall-back:
+				// the rest goes as from any holder of the piece.
+				send(sent)
+			case g.broken:
+				breakOff()
+			default:
+				can := min(total-1, header+g.pieceBytes())
+				if can-sent < relaySegment {
+					f.clk.After(relayPoll, step)
+					return
+				}
+				n := can - sent
+				start(n, progress, func(ok bool) {
+					seg = nil
+					switch {
+					case ok:
+						sent += n
+						lastByte = f.clk.Now()
+						step()
+					case g.broken && !ended && !q.dead && !sf.n.dead:
+						breakOff()
+					default:
+						release(false)
+					}
+				})
+				seg = flow
 			}
-			held()
-		})
+		}
+		step()
 	})
 }
 
@@ -384,6 +634,13 @@ func (sf *fetch) arrived(i, p int, o swarm.Outcome, have int64, pieces []int, me
 	f := sf.f
 	sf.inflight--
 	sf.n.intake.Release()
+	if g := sf.inbound[i]; g != nil && (o != swarm.OK || sf.over || sf.n.dead) {
+		// The piece will not be checked from this copy: its relays
+		// break off. One that came whole is checked, now or once its
+		// digest comes, and its relays then send the rest.
+		delete(sf.inbound, i)
+		g.breakOff()
+	}
 	if sf.over || sf.n.dead {
 		return
 	}
@@ -424,6 +681,7 @@ func (sf *fetch) checked(i int) {
 	f := sf.f
 	sf.lastGood = f.clk.Now()
 	sf.h.mem[i] = true
+	delete(sf.inbound, i) // held whole now: its relays send the rest
 	was := sf.next
 	for sf.next < len(sf.h.mem) && sf.h.mem[sf.next] {
 		sf.next++

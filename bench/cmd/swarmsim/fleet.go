@@ -62,6 +62,10 @@ type config struct {
 	// told how far the run has got.
 	progress      io.Writer
 	progressEvery time.Duration
+	// noCutThrough makes a node pass a piece on only once it holds it
+	// whole and checked (store and forward), as the node did before
+	// cut-through relay (p2p's inbound.go; fetch.go, relay).
+	noCutThrough bool
 }
 
 // fleet is the state of one simulated rollout.
@@ -78,6 +82,9 @@ type fleet struct {
 	// upBuckets is the fleet's upload in each bucket of time.
 	upBuckets []float64
 }
+
+// heldPoll is the longest whenHeld waits before it looks again.
+const heldPoll = 100 * time.Millisecond
 
 // bucket is the resolution of the upload record.
 const bucket = 100 * time.Millisecond
@@ -147,7 +154,12 @@ type stats struct {
 	busy          int
 	timeouts      int
 	stalls        int
-	statuses      int
+	// relays counts the requests a node served while the piece was
+	// still arriving to it (cut-through), relaysBroken those of them
+	// broken off because its own copy did not arrive whole and checked.
+	relays       int
+	relaysBroken int
+	statuses     int
 	// headerBytes are the bytes of requests and answer headers (wire.go).
 	headerBytes float64
 	// readerWait is the longest any fetch's reader waited for its next
@@ -403,7 +415,9 @@ func (f *fleet) startUpstream(n *node, b *blob, h *holding, from int64, bringsIn
 
 // haveOf is what node n can send of b without waiting: its stored
 // prefix (or its upstream stream's progress), and the checked pieces
-// it holds beyond that.
+// it holds beyond that, with those it serves on while they arrive
+// (cut-through, on a link fast enough for it: swarm.CutThrough; p2p's
+// heldPieces).
 func (f *fleet) haveOf(n *node, b *blob) (int64, []int) {
 	h := n.holds[b.idx]
 	if h == nil {
@@ -418,7 +432,7 @@ func (f *fleet) haveOf(n *node, b *blob) (int64, []int) {
 	}
 	var extra []int
 	for i := int(have / pieceSize); i < len(h.mem); i++ {
-		if h.mem[i] && int64(i+1)*pieceSize > have {
+		if (h.mem[i] || h.fetch != nil && h.fetch.inbound[i] != nil && swarm.CutThrough(n.intake.Rate(), pieceSize)) && int64(i+1)*pieceSize > have {
 			extra = append(extra, i)
 		}
 	}
@@ -437,7 +451,13 @@ func (f *fleet) holdsPiece(n *node, b *blob, i int) bool {
 
 // whenHeld calls g once n holds piece i of b: the origin streams a piece
 // while it arrives from upstream, so its last byte cannot leave before
-// it has come in.
+// it has come in. It looks again when the upstream stream's rate now
+// would bring the piece in, but at least every heldPoll: the rate is
+// the stream's share of the node's download link, which the messages
+// coming in share too, and it rises as they end. (A wait for the rate
+// of one instant once slept 15.7 s for a piece that came in 2 s later,
+// at a time 17 requests were coming in to the origin; its asker's
+// request had run out at 10 s, and with it the first copy.)
 func (f *fleet) whenHeld(n *node, b *blob, i int, g func()) {
 	if f.holdsPiece(n, b, i) {
 		g()
@@ -448,7 +468,7 @@ func (f *fleet) whenHeld(n *node, b *blob, i int, g func()) {
 	if h != nil && h.upstream != nil && h.upstream.Rate() > 0 {
 		have, _ := f.haveOf(n, b)
 		need := float64(int64(i)*pieceSize + b.pieceLen(i) - have)
-		wait = max(time.Millisecond, time.Duration(need/h.upstream.Rate()*float64(time.Second)))
+		wait = min(heldPoll, max(time.Millisecond, time.Duration(need/h.upstream.Rate()*float64(time.Second))))
 	}
 	f.clk.After(wait, func() {
 		if !n.dead {
@@ -488,6 +508,12 @@ func (f *fleet) fallback(n *node, b *blob, h *holding) {
 	}
 	f.stats.stalls++
 	h.mem = nil
+	if h.fetch != nil {
+		// The swarm fetch is called off, and in the node its requests
+		// with it: the pieces it was receiving break for their relays.
+		// (Here their flows run on, and what they bring is dropped.)
+		h.fetch.breakInbound()
+	}
 	f.startUpstream(n, b, h, h.stored, false)
 }
 

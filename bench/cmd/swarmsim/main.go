@@ -2,9 +2,14 @@
 // shoal nodes: each node's upload and download capped, a latency per
 // message, an upstream with no aggregate cap, and in every node the
 // real decision code of package swarm (Planner, Slots, Spread, Tracker)
-// driven by a model of p2p's swarm fetch on a simulated clock. It
-// measures what bench/cmd/rolloutbench measures with docker, at sizes
-// docker on one machine cannot reach (docs/fleet.md, bench/RESULTS.md).
+// driven by a model of p2p's swarm fetch on a simulated clock. A node
+// serves a piece on while it still arrives from a peer (cut-through),
+// its last bytes once its own check of the piece has passed, unless its
+// link is too slow for it (swarm.CutThrough);
+// -no-cut-through passes a piece on only once it is held whole, so that
+// one build compares the two. It measures what bench/cmd/rolloutbench
+// measures with docker, at sizes docker on one machine cannot reach
+// (docs/fleet.md, bench/RESULTS.md).
 package main
 
 import (
@@ -54,6 +59,7 @@ func run(args []string, out io.Writer) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the simulation to this file")
 	fs.BoolVar(&cfg.freeHeaders, "free-headers", false, "requests and answer headers cost only the latency, not bytes on the links (how the simulation ran before it counted them)")
 	fs.BoolVar(&cfg.membersByName, "members-by-name", false, "answers name every member by peer ID, as to a node of an earlier release, instead of by ref (swarm.Refs)")
+	fs.BoolVar(&cfg.noCutThrough, "no-cut-through", false, "a node passes a piece on only once it holds it whole and checked (store and forward, as before cut-through relay), instead of serving it on while it arrives and naming it as held from its first byte")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file at the end of each run's simulation (live objects, before the fleet is dropped)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -42,7 +42,12 @@ type result struct {
 	Busy           int     `json:"busy_answers"`
 	Timeouts       int     `json:"piece_timeouts"`
 	Stalls         int     `json:"upstream_fallbacks"`
-	Statuses       int     `json:"status_questions"`
+	// Relays counts the piece requests served while the piece was
+	// still arriving to its holder (cut-through), RelaysBroken those of
+	// them broken off because the holder's own copy failed.
+	Relays       int `json:"relays"`
+	RelaysBroken int `json:"relays_broken"`
+	Statuses     int `json:"status_questions"`
 	// HeaderShare is the requests' and answer headers' bytes, as a
 	// fraction of all bytes the fleet's nodes sent each other.
 	HeaderShare float64 `json:"header_share"`
@@ -95,6 +100,7 @@ func measure(cfg config, limit time.Duration) result {
 	r.Copies = f.stats.upstreamBytes / float64(cfg.size)
 	r.Requests, r.Busy, r.Timeouts, r.Stalls, r.Statuses = f.stats.requests, f.stats.busy, f.stats.timeouts, f.stats.stalls, f.stats.statuses
 	r.ReaderWait, r.Starved = f.stats.readerWait.Seconds(), f.stats.starved
+	r.Relays, r.RelaysBroken = f.stats.relays, f.stats.relaysBroken
 	var sent float64
 	for _, n := range f.nodes {
 		sent += n.uploaded
@@ -168,6 +174,7 @@ func (r result) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\n  origins: last piece's first copy out at %.1f s (%.2f s a piece on average); tail after it %.1f s\n", r.LastInjected, r.InjectPerPiece, r.Last-r.LastInjected)
 	fmt.Fprintf(w, "  piece requests %d, busy answers %d, timeouts %d, upstream fall-backs %d\n", r.Requests, r.Busy, r.Timeouts, r.Stalls)
+	fmt.Fprintf(w, "  served while still arriving (cut-through) %d, broken off %d\n", r.Relays, r.RelaysBroken)
 	fmt.Fprintf(w, "  longest a reader waited for its next piece %.1f s; fetches that waited past the node's idle timeout (%v) %d\n", r.ReaderWait, idleTimeout, r.Starved)
 	fmt.Fprintf(w, "  status questions %d; requests and headers %.1f%% of the bytes nodes sent each other\n", r.Statuses, 100*r.HeaderShare)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/bench/internal/simnet"
 )
 
 // small is a rollout that runs in a fraction of a second.
@@ -93,7 +95,10 @@ func TestFlagsAndOutput(t *testing.T) {
 	if err := run([]string{"-nodes", "4", "-size", "2", "-layers", "1", "-rate", "8mbit"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"one pull alone", "no sharing", "fleet p50", "upstream copies", "upload use"} {
+	if err := run([]string{"-nodes", "4", "-size", "2", "-layers", "1", "-rate", "8mbit", "-no-cut-through"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"one pull alone", "no sharing", "fleet p50", "upstream copies", "upload use", "served while still arriving"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("output lacks %q:\n%s", want, out.String())
 		}
@@ -138,5 +143,86 @@ func TestNoReaderWaitsPastTheIdleTimeout(t *testing.T) {
 	}
 	if r.Done != cfg.nodes {
 		t.Fatalf("%d of %d nodes done", r.Done, cfg.nodes)
+	}
+}
+
+// A node passes a piece on while it still arrives (cut-through): down a
+// chain of askers the first copies of a one-layer image no longer take
+// a whole piece's time per hop, and the origin still reads the image
+// from upstream once. -no-cut-through is the store-and-forward model,
+// and serves nothing while it arrives.
+func TestCutThroughShortensTheChain(t *testing.T) {
+	for _, nodes := range []int{3, 4} {
+		cfg := small(nodes)
+		cfg.layers = 1
+		cut := measure(cfg, time.Hour)
+		cfg.noCutThrough = true
+		saf := measure(cfg, time.Hour)
+		if cut.Relays == 0 {
+			t.Errorf("%d nodes: no piece was served while it arrived: the test tests nothing", nodes)
+		}
+		if saf.Relays != 0 || saf.RelaysBroken != 0 {
+			t.Errorf("%d nodes, -no-cut-through: %d pieces served while they arrived (%d broken off), want none", nodes, saf.Relays, saf.RelaysBroken)
+		}
+		if cut.Last >= saf.Last {
+			t.Errorf("%d nodes: the last node was done at %.2f s with cut-through, at %.2f s without: want sooner", nodes, cut.Last, saf.Last)
+		}
+		for _, r := range []result{cut, saf} {
+			if math.Abs(r.Copies-1) > 0.01 || r.Done != nodes {
+				t.Errorf("%d nodes: %d done, %.2f upstream copies; want all done, 1.00", nodes, r.Done, r.Copies)
+			}
+		}
+	}
+}
+
+// A relay whose own copy of a piece fails breaks its streams off, and
+// their askers ask elsewhere rather than wait: with nodes dying, some
+// relays break and every live node still finishes.
+func TestBrokenRelaysDoNotStallTheirAskers(t *testing.T) {
+	cfg := small(20)
+	cfg.leave = 0.25
+	r := measure(cfg, time.Hour)
+	if r.RelaysBroken == 0 {
+		t.Fatal("no relay broke off: the test tests nothing")
+	}
+	if r.Done+r.Died != cfg.nodes {
+		t.Fatalf("%d nodes done and %d died of %d: the rest stalled", r.Done, r.Died, cfg.nodes)
+	}
+}
+
+// Both models repeat for a seed.
+func TestSameSeedSameRunEitherWay(t *testing.T) {
+	for _, noCut := range []bool{false, true} {
+		c := small(12)
+		c.layers, c.noCutThrough = 1, noCut
+		if a, b := measure(c, time.Hour), measure(c, time.Hour); !reflect.DeepEqual(a, b) {
+			t.Fatalf("noCutThrough %v: two runs of one seed differ:\n%+v\n%+v", noCut, a, b)
+		}
+	}
+}
+
+// What a relay reads of a piece arriving: its bytes beyond the answer's
+// header, exact between the flow's changes of rate, when the last came,
+// and one break that reaches every relay once.
+func TestInboundCountsWhatArrived(t *testing.T) {
+	clk := &simnet.Clock{}
+	net := simnet.NewNet(clk, 2, 1e6, 1e6)
+	g := &inbound{header: 1000}
+	fl := net.Start(0, 1, 1000+pieceSize, nil, func(bool) {})
+	g.flow = fl
+	clk.At(500*time.Millisecond, func() {})
+	clk.Run(500 * time.Millisecond)
+	if got, want := g.pieceBytes(), int64(500_000-1000); got < want-1 || got > want+1 {
+		t.Fatalf("after 0.5 s at 1 MB/s: %d piece bytes arrived, want %d", got, want)
+	}
+	if got := g.lastByte(clk.Now()); got != clk.Now() {
+		t.Fatalf("while bytes move the last came at %v, want now (%v)", got, clk.Now())
+	}
+	broken := 0
+	g.relays = append(g.relays, func() { broken++ }, func() { broken++ })
+	g.breakOff()
+	g.breakOff()
+	if !g.broken || broken != 2 {
+		t.Fatalf("a break reached its relays %d times, want each of the two once", broken)
 	}
 }
