@@ -79,7 +79,7 @@ func TestFaultCorruptsEveryPieceStream(t *testing.T) {
 				_, _ = a.Write(blob[:tt.have])
 				server.ServeContent(arrivingContent{d: d, a: a}, nil)
 				if len(tt.memory) > 0 || tt.inbound > 0 {
-					sf := &swarmFetch{dl: &Download{}, mem: map[int][]byte{}, inbound: map[int]*inbound{}}
+					sf := &swarmFetch{dl: &Download{h: server}, mem: map[int][]byte{}, inbound: map[int]*inbound{}}
 					for _, i := range tt.memory {
 						sf.mem[i] = piece(i)
 					}
