@@ -863,13 +863,18 @@ func (sf *swarmFetch) end() {
 	}
 }
 
+// activeFetch is this node's swarm fetch of d, if one runs.
+func (h *Host) activeFetch(d digest.Digest) *swarmFetch {
+	h.activeMu.Lock()
+	defer h.activeMu.Unlock()
+	return h.active[d]
+}
+
 // heldPiece copies piece i of d, want bytes long, from a fetch of this
 // node's that holds it checked in memory, into a buffer from the pool
 // (the caller gives it back); nil if none does.
 func (h *Host) heldPiece(d digest.Digest, i int, want int64) []byte {
-	h.activeMu.Lock()
-	sf := h.active[d]
-	h.activeMu.Unlock()
+	sf := h.activeFetch(d)
 	if sf == nil {
 		return nil
 	}
@@ -888,9 +893,7 @@ func (h *Host) heldPiece(d digest.Digest, i int, want int64) []byte {
 // fetch of this node's is receiving (inbound.go); nil if none is, or if
 // this node's link is too slow for it (swarm.CutThrough).
 func (h *Host) arrivingPiece(ctx context.Context, d digest.Digest, i int, want int64) *relayReader {
-	h.activeMu.Lock()
-	sf := h.active[d]
-	h.activeMu.Unlock()
+	sf := h.activeFetch(d)
 	if sf == nil {
 		return nil
 	}
@@ -906,9 +909,7 @@ func (h *Host) arrivingPiece(ctx context.Context, d digest.Digest, i int, want i
 // heldPieces lists the pieces of d this node holds checked in memory,
 // or serves on while they arrive, beyond have.
 func (h *Host) heldPieces(d digest.Digest, have int64) []int {
-	h.activeMu.Lock()
-	sf := h.active[d]
-	h.activeMu.Unlock()
+	sf := h.activeFetch(d)
 	if sf == nil {
 		return nil
 	}
