@@ -24,7 +24,8 @@ import (
 // node's own check of the whole piece has passed (settle). A piece that
 // fails its check, or whose request fails or is called off, breaks the
 // streams serving it on before their last byte, so their askers see a
-// failed request, not a wrong piece, and blame no one for it.
+// failed request, not a wrong piece: they count it against this node as
+// a failed request (a backoff), never as a lie, and ask another peer.
 //
 // The bytes arrive in the request's piece buffer, which goes on to the
 // reader and back to the pool; relays read a copy (tee), made when the
@@ -116,7 +117,10 @@ func (g *inbound) changed() {
 func (g *inbound) relay(ctx context.Context, tee func() []byte, checked func() []byte, put func([]byte)) *relayReader {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.state != inArrival {
+	// Nothing arrived yet is nothing to pass on, and a relay attached
+	// to it could be one of two nodes each relaying the other's empty
+	// copy (a stale advertisement) until both time out.
+	if g.state != inArrival || g.n == 0 {
 		return nil
 	}
 	if g.tee == nil {

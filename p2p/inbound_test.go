@@ -119,8 +119,12 @@ func TestInboundRelay(t *testing.T) {
 // does.
 func TestInboundRelayEndsWithItsContext(t *testing.T) {
 	g := newInbound(make([]byte, 10), func([]byte) {})
+	g.arrived(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := g.relay(ctx, func() []byte { return make([]byte, 10) }, nil, nil)
+	if n, err := r.Read(make([]byte, 10)); n != 1 || err != nil {
+		t.Fatalf("first read: %d bytes, %v; want the one arrived", n, err)
+	}
 	done := make(chan error, 1)
 	go func() {
 		_, err := r.Read(make([]byte, 10))
@@ -273,5 +277,42 @@ func TestSlowLinkRelaysNothingArriving(t *testing.T) {
 				t.Fatalf("piece named: %v, served on: %v; want both %v", named, r != nil, tt.relay)
 			}
 		})
+	}
+}
+
+// A piece none of whose bytes has arrived is not relayed: two nodes
+// could each relay the other's empty copy until both timed out.
+func TestInboundRelayNeedsBytes(t *testing.T) {
+	g := newInbound(make([]byte, 10), func([]byte) {})
+	tee := func() []byte { return make([]byte, 10) }
+	if g.relay(context.Background(), tee, nil, nil) != nil {
+		t.Fatal("a piece with no byte arrived was relayed")
+	}
+	g.arrived(1)
+	r := g.relay(context.Background(), tee, nil, nil)
+	if r == nil {
+		t.Fatal("a piece whose first byte arrived was not relayed")
+	}
+	r.Close()
+}
+
+// A fetch that fails settles the pieces still arriving: no check will
+// release their last bytes, and an answer that came after its loop
+// returned could otherwise sit unread, its piece named as arriving
+// (found in review).
+func TestFailedFetchBreaksItsArrivals(t *testing.T) {
+	h := newLoneHost(t)
+	g := newInbound(make([]byte, PieceSize), func([]byte) {})
+	g.arrived(PieceSize)
+	sf := &swarmFetch{dl: &Download{h: h}, mem: map[int][]byte{}, inbound: map[int]*inbound{1: g}}
+	if !slices.Contains(sf.extras(), 1) {
+		t.Fatal("an arriving piece is not named")
+	}
+	sf.fail(errors.New("stalled"))
+	if slices.Contains(sf.extras(), 1) {
+		t.Fatal("a failed fetch still names a piece arriving")
+	}
+	if g.relay(context.Background(), func() []byte { return make([]byte, PieceSize) }, nil, nil) != nil {
+		t.Fatal("a failed fetch's arriving piece can still be relayed")
 	}
 }

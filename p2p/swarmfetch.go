@@ -736,6 +736,7 @@ func (sf *swarmFetch) requeue(i int) {
 func (sf *swarmFetch) fail(err error) {
 	sf.failed = true
 	sf.dropHeld()
+	sf.breakInbound()
 	for i := range sf.dl.results {
 		select {
 		case sf.dl.results[i] <- pieceResult{err: err}:
@@ -855,6 +856,17 @@ func (sf *swarmFetch) end() {
 	h.activeMu.Unlock()
 	sf.memMu.Lock()
 	clear(sf.mem)
+	sf.memMu.Unlock()
+	sf.breakInbound()
+}
+
+// breakInbound settles every piece still arriving as not passed on: the
+// fetch has ended or failed, and no check will release their last bytes.
+// An answer that came after a failed fetch's loop had returned could sit
+// in its channel unread, its piece named as arriving until end (found in
+// review).
+func (sf *swarmFetch) breakInbound() {
+	sf.memMu.Lock()
 	arrivals := slices.Collect(maps.Values(sf.inbound))
 	clear(sf.inbound)
 	sf.memMu.Unlock()

@@ -2,9 +2,9 @@ package swarm
 
 import "time"
 
-// CutThroughMax is the longest a piece may take to come in, at a node's
-// measured download rate, for the node to serve it on while it arrives
-// (cut-through). A relayed stream runs at the pace of every link in its
+// CutThroughMax is the longest a piece may take to come in at a node's
+// measured download rate (the whole link's, not one stream's share of
+// it) for the node to serve pieces on while they arrive (cut-through). A relayed stream runs at the pace of every link in its
 // chain, and a chain breaks with the first request in it that hits its
 // bounds: PieceTimeout of silence, or the origin's OriginLimit. Where a
 // piece takes about that long, chains broke and fetches fell back to
