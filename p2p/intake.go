@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/shoal-dev/shoal/swarm"
 )
 
 // The node's download side of the swarm: every piece request it has out,
@@ -104,5 +106,32 @@ func (h *Host) UpstreamStream(d digest.Digest, bringsIn bool) (sent func(n int),
 			}
 			h.releaseIntake()
 		})
+	}
+}
+
+// askAhead gives a piece request's intake room back before the piece is
+// in, once swarm.AskAhead says its last bytes come within about a round
+// trip: the next request goes out then, and its answer comes as this
+// one ends instead of a round trip after it.
+type askAhead struct {
+	intake  *sharedSlots
+	answer  time.Duration // from the question to the answer's header
+	since   time.Time     // the header's arrival
+	release func()        // gives the room back; safe to call again
+	done    bool
+}
+
+// read is told that got of the piece's size bytes are in.
+func (a *askAhead) read(got, size int) {
+	if a.done {
+		return
+	}
+	el := time.Since(a.since).Seconds()
+	if el <= 0 {
+		return
+	}
+	if swarm.AskAhead(a.answer, int64(size-got), float64(got)/el, a.intake.rate(), PieceSize) {
+		a.done = true
+		a.release()
 	}
 }

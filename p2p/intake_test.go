@@ -1,8 +1,12 @@
 package p2p
 
 import (
+	"bytes"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/opencontainers/go-digest"
 )
 
 // Every piece request waits for the node's intake, a fetch's first
@@ -43,5 +47,67 @@ func TestIntakeAdmitsFirstRequestsOnlyWithRoom(t *testing.T) {
 				t.Fatalf("%d requests counted, want %d", n, want)
 			}
 		})
+	}
+}
+
+// A piece request gives its intake room back while its last bytes come
+// in (swarm.AskAhead), so that the next request's answer comes as it
+// ends: here the holder sends all of the piece but its last KiB and
+// holds that back, and the room must be free while the request is still
+// open.
+func TestPieceRequestAsksAhead(t *testing.T) {
+	fleet := newFleet(t, 2)
+	source, asker := fleet[0], fleet[1]
+	const size = PieceSize
+	blob := randomBytes(t, size)
+	d := digest.FromBytes(blob)
+	release, sent := make(chan struct{}), make(chan struct{}, 1)
+	answerAs(source, func(s network.Stream, req Request) {
+		resp := Response{Size: size, PieceSize: PieceSize, Have: size}
+		if req.Status || req.Length == 0 {
+			resp.Pieces = []digest.Digest{d}
+			_ = writeHeader(s, resp)
+			return
+		}
+		if writeHeader(s, resp) != nil {
+			return
+		}
+		part := blob[req.Offset : req.Offset+req.Length]
+		_, _ = s.Write(part[:len(part)-1024])
+		sent <- struct{}{}
+		select {
+		case <-release:
+		case <-time.After(20 * time.Second):
+		}
+		_, _ = s.Write(part[len(part)-1024:])
+	})
+	dl := fetchFrom(t, asker, d, source)
+	got := make(chan []byte, 1)
+	go func() { got <- readAll(t, dl) }()
+
+	select {
+	case <-sent:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the piece was never asked for")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for asker.h.intake.active() != 0 {
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatalf("the piece's last KiB is held back and its request still holds the intake (%d out)", asker.h.intake.active())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, blob) {
+			t.Fatalf("read %d bytes, not the blob", len(b))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fetch did not end once the last KiB came")
+	}
+	if n := asker.h.intake.active(); n != 0 {
+		t.Fatalf("%d requests still counted in the intake after the fetch", n)
 	}
 }

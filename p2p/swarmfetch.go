@@ -471,8 +471,10 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, quie
 	defer cancel()
 	defer quiet.Stop()
 	// The room is given back here, not when run takes the answer: run
-	// may have returned, and no one would.
-	defer sf.dl.h.releaseIntake()
+	// may have returned, and no one would. Or earlier, while the piece's
+	// last bytes come in (askAhead).
+	release := sync.OnceFunc(sf.dl.h.releaseIntake)
+	defer release()
 	dl := sf.dl
 	start := time.Now()
 	req := Request{Digest: dl.d, Repo: dl.holdersRepo, Offset: int64(i) * PieceSize, Length: dl.pieceLen(i), Swarm: true, Have: dl.delivered.Load(), HavePieces: sf.extras(), MembersSince: since, MemberRefs: true, NeedRefs: need}
@@ -499,7 +501,8 @@ func (sf *swarmFetch) fetch(ctx context.Context, cancel context.CancelFunc, quie
 	default:
 		a.have, a.pieces, a.mem, a.refs, a.version = s.Have, s.HavePieces, s.Members, s.MemberRefs, s.MembersVersion
 		quiet.Reset(swarm.PieceTimeout)
-		a.data, a.in, a.err = sf.receive(quietReader{s, quiet, swarm.PieceTimeout}, i)
+		ahead := &askAhead{intake: &dl.h.intake, answer: header.Sub(start), since: header, release: release}
+		a.data, a.in, a.err = sf.receive(quietReader{s, quiet, swarm.PieceTimeout}, i, ahead)
 		s.Close()
 		if a.err != nil {
 			a.o = swarm.Failed
@@ -529,8 +532,9 @@ func (sf *swarmFetch) deliver(out chan<- *arrival, a *arrival) {
 
 // receive reads piece i from r into a buffer from the pool. A piece this
 // node would pass on from memory (isSure) is served on to peers while it
-// arrives (inbound), unless another request for it already is.
-func (sf *swarmFetch) receive(r io.Reader, i int) ([]byte, *inbound, error) {
+// arrives (inbound), unless another request for it already is. ahead,
+// if not nil, is told of every read.
+func (sf *swarmFetch) receive(r io.Reader, i int, ahead *askAhead) ([]byte, *inbound, error) {
 	dl := sf.dl
 	data := dl.h.pieceBuf()[:dl.pieceLen(i)]
 	var g *inbound
@@ -551,6 +555,9 @@ func (sf *swarmFetch) receive(r io.Reader, i int) ([]byte, *inbound, error) {
 		got += k
 		if g != nil && k > 0 {
 			g.arrived(got)
+		}
+		if ahead != nil && k > 0 {
+			ahead.read(got, len(data))
 		}
 		if err != nil && got < len(data) {
 			if err == io.EOF {
