@@ -328,6 +328,11 @@ func (sf *fetch) request(i, p int) {
 	me := f.names[sf.n.id]
 	var flow *simnet.Flow
 	ended := false
+	// askedAhead: the request gave its intake room back before its end
+	// (swarm.AskAhead), when doneBytes (its flows ended) and the running
+	// flow's bytes left little of the piece to come.
+	askedAhead := false
+	var doneBytes float64
 	var retry time.Duration // a busy answer's wait, as p2p's retry_ms
 	taken := false          // a busy answer's taken, as p2p's
 	end := func(o swarm.Outcome, have int64, pieces []int, members []swarm.Member) {
@@ -335,6 +340,9 @@ func (sf *fetch) request(i, p int) {
 			return
 		}
 		ended = true
+		if !askedAhead {
+			sf.n.intake.Release()
+		}
 		sf.arrived(i, p, o, have, pieces, members, retry, taken)
 	}
 	// relayed is the piece on its way into the holder, if the holder
@@ -484,12 +492,16 @@ func (sf *fetch) request(i, p int) {
 		start := func(n int64, progress func(float64), done func(ok bool)) {
 			var fl *simnet.Flow
 			fl = f.net.Start(p, sf.n.id, n, progress, func(ok bool) {
+				doneBytes += fl.Moved()
 				if in != nil {
 					in.moved += fl.Moved()
 					in.flow, in.ended = nil, f.clk.Now()
 				}
 				done(ok)
 			})
+			if flow == nil {
+				sf.askAhead(asked, total, &doneBytes, &flow, &ended, &askedAhead)
+			}
 			flow = fl
 			if in != nil && !in.broken && !sf.over {
 				in.flow = fl
@@ -628,12 +640,43 @@ func (sf *fetch) request(i, p int) {
 	})
 }
 
+// askAheadPoll is how often a request in the simulation looks whether
+// it may ask ahead; the node looks at every read.
+const askAheadPoll = 50 * time.Millisecond
+
+// askAhead watches a request whose first bytes are moving now, and gives
+// its intake room back once swarm.AskAhead says so (p2p's
+// swarmFetch.receive): its answer's wait is from asked to the header's
+// arrival a latency from now, its rate what its flows moved since.
+func (sf *fetch) askAhead(asked time.Duration, total int64, doneBytes *float64, flow **simnet.Flow, ended, askedAhead *bool) {
+	f := sf.f
+	first := f.clk.Now()
+	answer := first + f.cfg.latency - asked
+	var poll func()
+	poll = func() {
+		if *ended || *askedAhead || sf.over || sf.n.dead {
+			return
+		}
+		got := *doneBytes
+		if fl := *flow; fl != nil && !fl.Finished() {
+			got += fl.Moved()
+		}
+		if el := (f.clk.Now() - first).Seconds(); el > 0 && swarm.AskAhead(answer, total-int64(got), got/el, sf.n.intake.Rate(), pieceSize) {
+			*askedAhead = true
+			sf.n.intake.Release()
+			sf.loop()
+			return
+		}
+		f.clk.After(askAheadPoll, poll)
+	}
+	f.clk.After(askAheadPoll, poll)
+}
+
 // arrived is swarmFetch.arrived and check, for a piece whose content is
 // right (the simulation has no liars).
 func (sf *fetch) arrived(i, p int, o swarm.Outcome, have int64, pieces []int, members []swarm.Member, retry time.Duration, taken bool) {
 	f := sf.f
 	sf.inflight--
-	sf.n.intake.Release()
 	if g := sf.inbound[i]; g != nil && (o != swarm.OK || sf.over || sf.n.dead) {
 		// The piece will not be checked from this copy: its relays
 		// break off. One that came whole is checked, now or once its
