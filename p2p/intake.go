@@ -12,7 +12,11 @@ import (
 // The node's download side of the swarm: every piece request it has out,
 // across all its fetches, is admitted under one swarm.Slots (NewIntake),
 // so that what it asks for at once is what its link can take. See
-// swarm.NewIntake for why.
+// swarm.NewIntake for why. A request counts there until its piece is in,
+// or until its last bytes are near (askAhead), when the next may go.
+// What bounds the requests out is then each fetch's window (Window
+// pieces, MaxPerPeer from one peer) and the intake's count of those not
+// yet near their end.
 
 // admitIntake says whether one more piece request may go out now, and
 // counts it if so. Every request waits for the intake to admit it, the
@@ -110,9 +114,9 @@ func (h *Host) UpstreamStream(d digest.Digest, bringsIn bool) (sent func(n int),
 }
 
 // askAhead gives a piece request's intake room back before the piece is
-// in, once swarm.AskAhead says its last bytes come within about a round
-// trip: the next request goes out then, and its answer comes as this
-// one ends instead of a round trip after it.
+// in, once swarm.AskAhead says its last bytes come within twice its
+// answer's wait: the next request goes out then, and its answer comes
+// as this one ends instead of a round trip after it.
 type askAhead struct {
 	intake  *sharedSlots
 	answer  time.Duration // from the question to the answer's header
@@ -126,11 +130,7 @@ func (a *askAhead) read(got, size int) {
 	if a.done {
 		return
 	}
-	el := time.Since(a.since).Seconds()
-	if el <= 0 {
-		return
-	}
-	if swarm.AskAhead(a.answer, int64(size-got), float64(got)/el, a.intake.rate(), PieceSize) {
+	if swarm.AskAhead(a.answer, time.Since(a.since), int64(got), int64(size-got), a.intake.rate(), PieceSize) {
 		a.done = true
 		a.release()
 	}

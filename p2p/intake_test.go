@@ -52,9 +52,9 @@ func TestIntakeAdmitsFirstRequestsOnlyWithRoom(t *testing.T) {
 
 // A piece request gives its intake room back while its last bytes come
 // in (swarm.AskAhead), so that the next request's answer comes as it
-// ends: here the holder sends all of the piece but its last KiB and
-// holds that back, and the room must be free while the request is still
-// open.
+// ends: here the holder answers after 100 ms, sends half the piece, and
+// 150 ms later all of the rest but its last KiB, which it holds back;
+// the room must be free while the request is still open.
 func TestPieceRequestAsksAhead(t *testing.T) {
 	fleet := newFleet(t, 2)
 	source, asker := fleet[0], fleet[1]
@@ -69,11 +69,14 @@ func TestPieceRequestAsksAhead(t *testing.T) {
 			_ = writeHeader(s, resp)
 			return
 		}
+		time.Sleep(100 * time.Millisecond)
 		if writeHeader(s, resp) != nil {
 			return
 		}
 		part := blob[req.Offset : req.Offset+req.Length]
-		_, _ = s.Write(part[:len(part)-1024])
+		_, _ = s.Write(part[:len(part)/2])
+		time.Sleep(150 * time.Millisecond)
+		_, _ = s.Write(part[len(part)/2 : len(part)-1024])
 		sent <- struct{}{}
 		select {
 		case <-release:
@@ -109,5 +112,74 @@ func TestPieceRequestAsksAhead(t *testing.T) {
 	}
 	if n := asker.h.intake.active(); n != 0 {
 		t.Fatalf("%d requests still counted in the intake after the fetch", n)
+	}
+}
+
+// Bytes queued behind an answer's header come in one read, and judged on
+// those the stream looked hundreds of times faster than it was: a
+// request whose answer took 150 ms gave its room back a few milliseconds
+// after the header, seconds before its end (found in review). Here the
+// holder answers after 150 ms with 32 KiB and then sends nothing until
+// the test says so: the request must keep its room.
+func TestBurstBehindTheHeaderKeepsTheIntake(t *testing.T) {
+	fleet := newFleet(t, 2)
+	source, asker := fleet[0], fleet[1]
+	const size = PieceSize
+	blob := randomBytes(t, size)
+	d := digest.FromBytes(blob)
+	release, sent := make(chan struct{}), make(chan struct{}, 1)
+	answerAs(source, func(s network.Stream, req Request) {
+		resp := Response{Size: size, PieceSize: PieceSize, Have: size}
+		if req.Status || req.Length == 0 {
+			resp.Pieces = []digest.Digest{d}
+			_ = writeHeader(s, resp)
+			return
+		}
+		time.Sleep(150 * time.Millisecond)
+		if writeHeader(s, resp) != nil {
+			return
+		}
+		part := blob[req.Offset : req.Offset+req.Length]
+		_, _ = s.Write(part[:32<<10])
+		sent <- struct{}{}
+		select {
+		case <-release:
+		case <-time.After(20 * time.Second):
+		}
+		_, _ = s.Write(part[32<<10:])
+	})
+	// The asker's link is measured at about 500 KB/s (a piece in 2 s), so
+	// that the slow-link bound (AskAheadPieceMax) does not decide.
+	asker.h.intake.take()
+	for range 15 {
+		time.Sleep(20 * time.Millisecond)
+		asker.h.intake.sent(40_000)
+	}
+	asker.h.intake.release()
+	if r := asker.h.intake.rate(); r < 200_000 {
+		t.Fatalf("the intake measures %.0f B/s, want about 500,000 (a piece in 2 s)", r)
+	}
+	dl := fetchFrom(t, asker, d, source)
+	got := make(chan []byte, 1)
+	go func() { got <- readAll(t, dl) }()
+	select {
+	case <-sent:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the piece was never asked for")
+	}
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if n := asker.h.intake.active(); n != 1 {
+			close(release)
+			t.Fatalf("with 32 KiB of the piece in, the request gave its intake room back (%d out)", n)
+		}
+	}
+	close(release)
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, blob) {
+			t.Fatalf("read %d bytes, not the blob", len(b))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fetch did not end")
 	}
 }
