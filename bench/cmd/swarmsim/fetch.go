@@ -646,12 +646,16 @@ const askAheadPoll = 50 * time.Millisecond
 
 // askAhead watches a request whose first bytes are moving now, and gives
 // its intake room back once swarm.AskAhead says so (p2p's
-// swarmFetch.receive): its answer's wait is from asked to the header's
-// arrival a latency from now, its rate what its flows moved since.
+// swarmFetch.receive). The asker sees what it is given a latency after
+// the holder sends it: its header arrives a latency from now, which ends
+// its answer's wait from asked; at any time after, it holds what its
+// flows had moved a latency before (taken as what they have moved less
+// the running flow's rate for a latency).
 func (sf *fetch) askAhead(asked time.Duration, total int64, doneBytes *float64, flow **simnet.Flow, ended, askedAhead *bool) {
 	f := sf.f
-	first := f.clk.Now()
-	answer := first + f.cfg.latency - asked
+	lat := f.cfg.latency
+	header := f.clk.Now() + lat
+	answer := header - asked
 	var poll func()
 	poll = func() {
 		if *ended || *askedAhead || sf.over || sf.n.dead {
@@ -659,9 +663,9 @@ func (sf *fetch) askAhead(asked time.Duration, total int64, doneBytes *float64, 
 		}
 		got := *doneBytes
 		if fl := *flow; fl != nil && !fl.Finished() {
-			got += fl.Moved()
+			got += fl.Moved() - fl.Rate()*lat.Seconds()
 		}
-		if el := (f.clk.Now() - first).Seconds(); el > 0 && swarm.AskAhead(answer, total-int64(got), got/el, sf.n.intake.Rate(), pieceSize) {
+		if since := f.clk.Now() - header; since > 0 && swarm.AskAhead(answer, since, int64(got), total-int64(got), sf.n.intake.Rate(), pieceSize) {
 			*askedAhead = true
 			sf.n.intake.Release()
 			sf.loop()
