@@ -19,7 +19,9 @@ const (
 	// AskAheadFactor is how many times its answer's wait a request asks
 	// ahead: the round trip of one answer on links whose queues come and
 	// go is a loose guess at the next one's. Once gained less (1.170 /
-	// 1.239 / 1.264), three times a little more (1.148 / 1.218 / 1.254),
+	// 1.239 / 1.264 against twice's 1.163 / 1.223 / 1.259, before the
+	// review's AskAheadSpan), three times a little more (1.148 / 1.218 /
+	// 1.254),
 	// but the overlap is more streams on the link for that long, and a
 	// third stream for good did worse in docker than in the simulation
 	// (bench/RESULTS.md, "a floor of three").
