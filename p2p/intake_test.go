@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"bytes"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,18 +51,22 @@ func TestIntakeAdmitsFirstRequestsOnlyWithRoom(t *testing.T) {
 	}
 }
 
-// A piece request gives its intake room back while its last bytes come
-// in (swarm.AskAhead), so that the next request's answer comes as it
-// ends: here the holder answers after 100 ms, sends half the piece, and
-// 150 ms later all of the rest but its last KiB, which it holds back;
-// the room must be free while the request is still open.
-func TestPieceRequestAsksAhead(t *testing.T) {
+// heldBackPiece serves a one-piece blob from a new fleet's first node
+// to its second, which fetches it once before (if not nil) has run on
+// it: the piece request is answered after wait, send writes what goes
+// before the test's say-so and says how much, and the rest goes once
+// release is called. It returns once send has written, with the asker,
+// release, and done, which releases and checks that the fetch ends with
+// the blob.
+func heldBackPiece(t *testing.T, before func(asker *testPeer), wait time.Duration, send func(s network.Stream, part []byte) int) (asker *testPeer, release, done func()) {
+	t.Helper()
 	fleet := newFleet(t, 2)
-	source, asker := fleet[0], fleet[1]
+	source := fleet[0]
+	asker = fleet[1]
 	const size = PieceSize
 	blob := randomBytes(t, size)
 	d := digest.FromBytes(blob)
-	release, sent := make(chan struct{}), make(chan struct{}, 1)
+	released, sent := make(chan struct{}), make(chan struct{}, 1)
 	answerAs(source, func(s network.Stream, req Request) {
 		resp := Response{Size: size, PieceSize: PieceSize, Have: size}
 		if req.Status || req.Length == 0 {
@@ -69,47 +74,69 @@ func TestPieceRequestAsksAhead(t *testing.T) {
 			_ = writeHeader(s, resp)
 			return
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(wait)
 		if writeHeader(s, resp) != nil {
 			return
 		}
 		part := blob[req.Offset : req.Offset+req.Length]
-		_, _ = s.Write(part[:len(part)/2])
-		time.Sleep(150 * time.Millisecond)
-		_, _ = s.Write(part[len(part)/2 : len(part)-1024])
+		n := send(s, part)
 		sent <- struct{}{}
 		select {
-		case <-release:
+		case <-released:
 		case <-time.After(20 * time.Second):
 		}
-		_, _ = s.Write(part[len(part)-1024:])
+		_, _ = s.Write(part[n:])
 	})
+	if before != nil {
+		before(asker)
+	}
 	dl := fetchFrom(t, asker, d, source)
 	got := make(chan []byte, 1)
 	go func() { got <- readAll(t, dl) }()
-
 	select {
 	case <-sent:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the piece was never asked for")
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	release = sync.OnceFunc(func() { close(released) })
+	t.Cleanup(release)
+	return asker, release, func() {
+		t.Helper()
+		release()
+		select {
+		case b := <-got:
+			if !bytes.Equal(b, blob) {
+				t.Fatalf("read %d bytes, not the blob", len(b))
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the fetch did not end once the rest came")
+		}
+	}
+}
+
+// A piece request gives its intake room back while its last bytes come
+// in (swarm.AskAhead), so that the next request's answer comes as it
+// ends: here the holder answers after 100 ms, sends half the piece, and
+// 150 ms later all of the rest but its last KiB, which it holds back;
+// the room must be free while the request is still open.
+func TestPieceRequestAsksAhead(t *testing.T) {
+	asker, release, done := heldBackPiece(t, nil, 100*time.Millisecond, func(s network.Stream, part []byte) int {
+		_, _ = s.Write(part[:len(part)/2])
+		time.Sleep(150 * time.Millisecond)
+		_, _ = s.Write(part[len(part)/2 : len(part)-1024])
+		return len(part) - 1024
+	})
+	// Well within swarm.PieceTimeout, after which the request would be
+	// given up and its room given back anyway.
+	deadline := time.Now().Add(5 * time.Second)
 	for asker.h.intake.active() != 0 {
 		if time.Now().After(deadline) {
-			close(release)
+			release()
 			t.Fatalf("the piece's last KiB is held back and its request still holds the intake (%d out)", asker.h.intake.active())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	close(release)
-	select {
-	case b := <-got:
-		if !bytes.Equal(b, blob) {
-			t.Fatalf("read %d bytes, not the blob", len(b))
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the fetch did not end once the last KiB came")
-	}
+	done()
 	if n := asker.h.intake.active(); n != 0 {
 		t.Fatalf("%d requests still counted in the intake after the fetch", n)
 	}
@@ -120,66 +147,30 @@ func TestPieceRequestAsksAhead(t *testing.T) {
 // request whose answer took 150 ms gave its room back a few milliseconds
 // after the header, seconds before its end (found in review). Here the
 // holder answers after 150 ms with 32 KiB and then sends nothing until
-// the test says so: the request must keep its room.
+// the test says so, on a link measured at about 500 KB/s (a piece in
+// 2 s, so that the slow-link bound, AskAheadPieceMax, does not decide):
+// the request must keep its room.
 func TestBurstBehindTheHeaderKeepsTheIntake(t *testing.T) {
-	fleet := newFleet(t, 2)
-	source, asker := fleet[0], fleet[1]
-	const size = PieceSize
-	blob := randomBytes(t, size)
-	d := digest.FromBytes(blob)
-	release, sent := make(chan struct{}), make(chan struct{}, 1)
-	answerAs(source, func(s network.Stream, req Request) {
-		resp := Response{Size: size, PieceSize: PieceSize, Have: size}
-		if req.Status || req.Length == 0 {
-			resp.Pieces = []digest.Digest{d}
-			_ = writeHeader(s, resp)
-			return
+	measured := func(asker *testPeer) {
+		asker.h.intake.take()
+		for range 15 {
+			time.Sleep(20 * time.Millisecond)
+			asker.h.intake.sent(40_000)
 		}
-		time.Sleep(150 * time.Millisecond)
-		if writeHeader(s, resp) != nil {
-			return
+		asker.h.intake.release()
+		if r := asker.h.intake.rate(); r < 200_000 {
+			t.Fatalf("the intake measures %.0f B/s, want about 500,000", r)
 		}
-		part := blob[req.Offset : req.Offset+req.Length]
+	}
+	asker, release, done := heldBackPiece(t, measured, 150*time.Millisecond, func(s network.Stream, part []byte) int {
 		_, _ = s.Write(part[:32<<10])
-		sent <- struct{}{}
-		select {
-		case <-release:
-		case <-time.After(20 * time.Second):
-		}
-		_, _ = s.Write(part[32<<10:])
+		return 32 << 10
 	})
-	// The asker's link is measured at about 500 KB/s (a piece in 2 s), so
-	// that the slow-link bound (AskAheadPieceMax) does not decide.
-	asker.h.intake.take()
-	for range 15 {
-		time.Sleep(20 * time.Millisecond)
-		asker.h.intake.sent(40_000)
-	}
-	asker.h.intake.release()
-	if r := asker.h.intake.rate(); r < 200_000 {
-		t.Fatalf("the intake measures %.0f B/s, want about 500,000 (a piece in 2 s)", r)
-	}
-	dl := fetchFrom(t, asker, d, source)
-	got := make(chan []byte, 1)
-	go func() { got <- readAll(t, dl) }()
-	select {
-	case <-sent:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the piece was never asked for")
-	}
 	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
 		if n := asker.h.intake.active(); n != 1 {
-			close(release)
+			release()
 			t.Fatalf("with 32 KiB of the piece in, the request gave its intake room back (%d out)", n)
 		}
 	}
-	close(release)
-	select {
-	case b := <-got:
-		if !bytes.Equal(b, blob) {
-			t.Fatalf("read %d bytes, not the blob", len(b))
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the fetch did not end")
-	}
+	done()
 }
