@@ -21,10 +21,9 @@ const (
 	// go is a loose guess at the next one's. Once gained less (1.170 /
 	// 1.239 / 1.264 against twice's 1.163 / 1.223 / 1.259, before the
 	// review's AskAheadSpan), three times a little more (1.148 / 1.218 /
-	// 1.254),
-	// but the overlap is more streams on the link for that long, and a
-	// third stream for good did worse in docker than in the simulation
-	// (bench/RESULTS.md, "a floor of three").
+	// 1.254), but the overlap is more streams on the link for that long,
+	// and a third stream for good did worse in docker than in the
+	// simulation (bench/RESULTS.md, "a floor of three").
 	AskAheadFactor = 2
 	// AskAheadMax bounds how early a request asks ahead, whatever its
 	// answer waited: one that waited on a holder's queue for seconds says

@@ -111,11 +111,11 @@ func (s *Slots) update(now time.Time) {
 
 // NewIntake is the node's download side: the piece requests it has out
 // across all its fetches, but those whose last bytes are near and have
-// given their room back (AskAhead). An asker that asks for more than its link can
-// take holds every holder's upload slot on a stream its own link
-// throttles: at 8 Mbit/s, 24 pieces in flight (three blobs, a window of
-// 8 each) ran at 40 KiB/s apiece while the holders' uplinks idled and
-// every other asker was told busy. So requests are admitted while the
+// given their room back (AskAhead). An asker that asks for more than
+// its link can take holds every holder's upload slot on a stream its
+// own link throttles: at 8 Mbit/s, 24 pieces in flight (three blobs, a
+// window of 8 each) ran at 40 KiB/s apiece while the holders' uplinks
+// idled and every other asker was told busy. So requests are admitted while the
 // running ones each still receive MinRate, as uploads are, a fetch's
 // first request too: four fetches each given one on a link with room
 // for two held four holders' slots at half their rate.
