@@ -326,21 +326,15 @@ func (sf *fetch) request(i, p int) {
 	askerHave, askerExtra := sf.delivered(), sf.extras()
 	since, need := sf.since[p], sf.need(p)
 	me := f.names[sf.n.id]
-	var flow *simnet.Flow
-	ended := false
-	// askedAhead: the request gave its intake room back before its end
-	// (swarm.AskAhead), when doneBytes (its flows ended) and the running
-	// flow's bytes left little of the piece to come.
-	askedAhead := false
-	var doneBytes float64
+	r := &pieceRequest{}
 	var retry time.Duration // a busy answer's wait, as p2p's retry_ms
 	taken := false          // a busy answer's taken, as p2p's
 	end := func(o swarm.Outcome, have int64, pieces []int, members []swarm.Member) {
-		if ended {
+		if r.ended {
 			return
 		}
-		ended = true
-		if !askedAhead {
+		r.ended = true
+		if !r.askedAhead {
 			sf.n.intake.Release()
 		}
 		sf.arrived(i, p, o, have, pieces, members, retry, taken)
@@ -367,7 +361,7 @@ func (sf *fetch) request(i, p int) {
 		if elapsed := now - asked; p != sf.b.origin && elapsed < swarm.PieceLimit {
 			var wait time.Duration
 			switch {
-			case flow != nil && !flow.Finished() && flow.Rate() > 0:
+			case r.flow != nil && !r.flow.Finished() && r.flow.Rate() > 0:
 				wait = swarm.PieceTimeout
 			case relayed != nil:
 				if last := max(lastByte, relayed.lastByte(now)); last >= 0 {
@@ -380,8 +374,8 @@ func (sf *fetch) request(i, p int) {
 			}
 		}
 		f.stats.timeouts++
-		if flow != nil {
-			flow.Cancel()
+		if r.flow != nil {
+			r.flow.Cancel()
 		}
 		end(swarm.Failed, -1, nil, nil)
 	}
@@ -392,7 +386,7 @@ func (sf *fetch) request(i, p int) {
 	timeout = f.clk.After(first, fire)
 	f.message(sf.n.id, p, requestBytes(askerHave, askerExtra, need), func(ok bool) {
 		q := f.nodes[p]
-		if !ok || q.dead || ended {
+		if !ok || q.dead || r.ended {
 			return // the asker's timeout ends it
 		}
 		now := f.now()
@@ -467,7 +461,7 @@ func (sf *fetch) request(i, p int) {
 				sf.b.injected[i] = f.clk.Now()
 			}
 			f.clk.After(lat, func() {
-				if ended {
+				if r.ended {
 					return
 				}
 				sf.since[p] = max(sf.since[p], version)
@@ -492,17 +486,17 @@ func (sf *fetch) request(i, p int) {
 		start := func(n int64, progress func(float64), done func(ok bool)) {
 			var fl *simnet.Flow
 			fl = f.net.Start(p, sf.n.id, n, progress, func(ok bool) {
-				doneBytes += fl.Moved()
+				r.doneBytes += fl.Moved()
 				if in != nil {
 					in.moved += fl.Moved()
 					in.flow, in.ended = nil, f.clk.Now()
 				}
 				done(ok)
 			})
-			if flow == nil {
-				sf.askAhead(asked, total, &doneBytes, &flow, &ended, &askedAhead)
+			if r.flow == nil {
+				sf.askAhead(asked, total, r)
 			}
-			flow = fl
+			r.flow = fl
 			if in != nil && !in.broken && !sf.over {
 				in.flow = fl
 				if sf.inbound == nil {
@@ -520,7 +514,7 @@ func (sf *fetch) request(i, p int) {
 			head := max(sent, total-f.cfg.sendBuffer)
 			tail := func() {
 				release(true)
-				if ended || q.dead {
+				if r.ended || q.dead {
 					return
 				}
 				start(total-head, func(x float64) { sf.n.intake.Sent(int64(x), f.now()); f.countUpload(q, sf.n, x) }, func(ok bool) {
@@ -553,7 +547,7 @@ func (sf *fetch) request(i, p int) {
 			var wait func()
 			wait = func() {
 				switch {
-				case ended || q.dead || sf.n.dead:
+				case r.ended || q.dead || sf.n.dead:
 					release(false)
 				case f.holdsPiece(q, sf.b, i):
 					send(0)
@@ -596,7 +590,7 @@ func (sf *fetch) request(i, p int) {
 			f.stats.relaysBroken++
 			release(false)
 			f.clk.After(lat, func() {
-				if !ended {
+				if !r.ended {
 					timeout.Cancel()
 					end(swarm.Failed, -1, nil, nil)
 				}
@@ -605,7 +599,7 @@ func (sf *fetch) request(i, p int) {
 		var step func()
 		step = func() {
 			switch {
-			case ended || q.dead || sf.n.dead:
+			case r.ended || q.dead || sf.n.dead:
 				release(false)
 			case f.holdsPiece(q, sf.b, i):
 				// Checked, or come from upstream after q's fall-back:
@@ -627,17 +621,28 @@ func (sf *fetch) request(i, p int) {
 						sent += n
 						lastByte = f.clk.Now()
 						step()
-					case g.broken && !ended && !q.dead && !sf.n.dead:
+					case g.broken && !r.ended && !q.dead && !sf.n.dead:
 						breakOff()
 					default:
 						release(false)
 					}
 				})
-				seg = flow
+				seg = r.flow
 			}
 		}
 		step()
 	})
+}
+
+// pieceRequest is what a piece request's callbacks share.
+type pieceRequest struct {
+	flow  *simnet.Flow // the flow moving the piece now, if any
+	ended bool         // the asker has its answer
+	// askedAhead: the request gave its intake room back before its end
+	// (swarm.AskAhead), when doneBytes (its flows ended) and the running
+	// flow's bytes left little of the piece to come.
+	askedAhead bool
+	doneBytes  float64
 }
 
 // askAheadPoll is how often a request in the simulation looks whether
@@ -651,22 +656,22 @@ const askAheadPoll = 50 * time.Millisecond
 // its answer's wait from asked; at any time after, it holds what its
 // flows had moved a latency before (taken as what they have moved less
 // the running flow's rate for a latency).
-func (sf *fetch) askAhead(asked time.Duration, total int64, doneBytes *float64, flow **simnet.Flow, ended, askedAhead *bool) {
+func (sf *fetch) askAhead(asked time.Duration, total int64, r *pieceRequest) {
 	f := sf.f
 	lat := f.cfg.latency
 	header := f.clk.Now() + lat
 	answer := header - asked
 	var poll func()
 	poll = func() {
-		if *ended || *askedAhead || sf.over || sf.n.dead {
+		if r.ended || r.askedAhead || sf.over || sf.n.dead {
 			return
 		}
-		got := *doneBytes
-		if fl := *flow; fl != nil && !fl.Finished() {
+		got := r.doneBytes
+		if fl := r.flow; fl != nil && !fl.Finished() {
 			got += fl.Moved() - fl.Rate()*lat.Seconds()
 		}
 		if since := f.clk.Now() - header; since > 0 && swarm.AskAhead(answer, since, int64(got), total-int64(got), sf.n.intake.Rate(), pieceSize) {
-			*askedAhead = true
+			r.askedAhead = true
 			sf.n.intake.Release()
 			sf.loop()
 			return
